@@ -1,0 +1,206 @@
+//! The two AEADs behind one small interface, with two backends: ring (the
+//! fast default) and the RustCrypto crates (portable, always built so tests
+//! can check that each backend opens what the other seals).
+
+use zeroize::Zeroizing;
+
+pub const NONCE_LEN: usize = 12;
+pub const TAG_LEN: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub enum Cipher {
+    #[serde(rename = "AES")]
+    Aes,
+    #[serde(rename = "CHACHA")]
+    ChaCha,
+}
+
+impl Cipher {
+    /// The envelope's first byte.
+    pub fn code(self) -> u8 {
+        match self {
+            Cipher::Aes => 1,
+            Cipher::ChaCha => 2,
+        }
+    }
+
+    pub fn from_code(b: u8) -> Option<Cipher> {
+        match b {
+            1 => Some(Cipher::Aes),
+            2 => Some(Cipher::ChaCha),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Cipher::Aes => "AES",
+            Cipher::ChaCha => "CHACHA",
+        }
+    }
+
+    /// The error text the server's Go AEAD returns when opening fails.
+    pub fn open_error(self) -> &'static str {
+        match self {
+            Cipher::Aes => "cipher: message authentication failed",
+            Cipher::ChaCha => "chacha20poly1305: message authentication failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    #[cfg(feature = "ring")]
+    Ring,
+    RustCrypto,
+}
+
+impl Default for Backend {
+    fn default() -> Self {
+        #[cfg(feature = "ring")]
+        {
+            Backend::Ring
+        }
+        #[cfg(not(feature = "ring"))]
+        {
+            Backend::RustCrypto
+        }
+    }
+}
+
+impl Backend {
+    pub fn all() -> &'static [Backend] {
+        &[
+            #[cfg(feature = "ring")]
+            Backend::Ring,
+            Backend::RustCrypto,
+        ]
+    }
+}
+
+enum Imp {
+    #[cfg(feature = "ring")]
+    Ring {
+        aes: ring::aead::LessSafeKey,
+        chacha: ring::aead::LessSafeKey,
+    },
+    RustCrypto {
+        aes: Box<aes_gcm::Aes256Gcm>,
+        chacha: Box<chacha20poly1305::ChaCha20Poly1305>,
+    },
+}
+
+/// Both ciphers keyed with one channel key.
+pub struct ChannelAead {
+    imp: Imp,
+}
+
+impl ChannelAead {
+    pub fn new(key: &Zeroizing<[u8; 32]>, backend: Backend) -> Self {
+        let imp = match backend {
+            #[cfg(feature = "ring")]
+            Backend::Ring => {
+                use ring::aead::{LessSafeKey, UnboundKey, AES_256_GCM, CHACHA20_POLY1305};
+                Imp::Ring {
+                    aes: LessSafeKey::new(
+                        UnboundKey::new(&AES_256_GCM, &key[..]).expect("32-byte key"),
+                    ),
+                    chacha: LessSafeKey::new(
+                        UnboundKey::new(&CHACHA20_POLY1305, &key[..]).expect("32-byte key"),
+                    ),
+                }
+            }
+            Backend::RustCrypto => {
+                use aes_gcm::KeyInit;
+                Imp::RustCrypto {
+                    aes: Box::new(
+                        aes_gcm::Aes256Gcm::new_from_slice(&key[..]).expect("32-byte key"),
+                    ),
+                    chacha: Box::new(
+                        chacha20poly1305::ChaCha20Poly1305::new_from_slice(&key[..])
+                            .expect("32-byte key"),
+                    ),
+                }
+            }
+        };
+        ChannelAead { imp }
+    }
+
+    /// Opens `buf` (ciphertext followed by the tag) in place; on success the
+    /// plaintext is `buf[..len - TAG_LEN]`.
+    pub fn open_in_place(&self, cipher: Cipher, nonce: &[u8; NONCE_LEN], buf: &mut [u8]) -> bool {
+        if buf.len() < TAG_LEN {
+            return false;
+        }
+        match &self.imp {
+            #[cfg(feature = "ring")]
+            Imp::Ring { aes, chacha } => {
+                let k = if cipher == Cipher::Aes { aes } else { chacha };
+                let n = ring::aead::Nonce::assume_unique_for_key(*nonce);
+                k.open_in_place(n, ring::aead::Aad::empty(), buf).is_ok()
+            }
+            Imp::RustCrypto { aes, chacha } => {
+                use aes_gcm::aead::AeadInPlace;
+                let (ct, tag) = buf.split_at_mut(buf.len() - TAG_LEN);
+                let tag = aes_gcm::Tag::clone_from_slice(tag);
+                let n = aes_gcm::Nonce::from_slice(nonce);
+                match cipher {
+                    Cipher::Aes => aes.decrypt_in_place_detached(n, b"", ct, &tag).is_ok(),
+                    Cipher::ChaCha => chacha.decrypt_in_place_detached(n, b"", ct, &tag).is_ok(),
+                }
+            }
+        }
+    }
+
+    /// Seals `buf` in place and returns the tag.
+    pub fn seal_in_place(
+        &self,
+        cipher: Cipher,
+        nonce: &[u8; NONCE_LEN],
+        buf: &mut [u8],
+    ) -> [u8; TAG_LEN] {
+        match &self.imp {
+            #[cfg(feature = "ring")]
+            Imp::Ring { aes, chacha } => {
+                let k = if cipher == Cipher::Aes { aes } else { chacha };
+                let n = ring::aead::Nonce::assume_unique_for_key(*nonce);
+                let tag = k
+                    .seal_in_place_separate_tag(n, ring::aead::Aad::empty(), buf)
+                    .expect("payload within AEAD limits");
+                tag.as_ref().try_into().expect("16-byte tag")
+            }
+            Imp::RustCrypto { aes, chacha } => {
+                use aes_gcm::aead::AeadInPlace;
+                let n = aes_gcm::Nonce::from_slice(nonce);
+                let tag = match cipher {
+                    Cipher::Aes => aes.encrypt_in_place_detached(n, b"", buf),
+                    Cipher::ChaCha => chacha.encrypt_in_place_detached(n, b"", buf),
+                }
+                .expect("payload within AEAD limits");
+                tag.into()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends_interoperate() {
+        let key = Zeroizing::new([7u8; 32]);
+        let nonce = [3u8; 12];
+        for &c in &[Cipher::Aes, Cipher::ChaCha] {
+            for &a in Backend::all() {
+                for &b in Backend::all() {
+                    let mut buf = b"hello world".to_vec();
+                    let tag = ChannelAead::new(&key, a).seal_in_place(c, &nonce, &mut buf);
+                    buf.extend_from_slice(&tag);
+                    assert!(ChannelAead::new(&key, b).open_in_place(c, &nonce, &mut buf));
+                    assert_eq!(&buf[..11], b"hello world");
+                }
+            }
+        }
+    }
+}

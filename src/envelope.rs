@@ -1,0 +1,134 @@
+//! The encryption envelope: `u8 code, [12] nonce, ciphertext, [16] tag`, and
+//! the detection the server applies to every payload it delivers.
+
+use crate::aead::{ChannelAead, Cipher, NONCE_LEN, TAG_LEN};
+
+/// Code byte + nonce + tag.
+pub const OVERHEAD: usize = 1 + NONCE_LEN + TAG_LEN;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PayloadKind {
+    /// Delivered empty.
+    Empty,
+    /// First byte neither 1 nor 2: delivered as it is.
+    Plain,
+    /// First byte 1 or 2 and longer than 13 bytes: the server opens it.
+    Envelope(Cipher),
+    /// First byte 1 or 2 and at most 13 bytes: "trying to decrypt data that is not".
+    Short(Cipher),
+}
+
+/// The server's detection, step by step (FORMAT.md section 5).
+#[inline]
+pub fn classify(data: &[u8]) -> PayloadKind {
+    let Some(&first) = data.first() else {
+        return PayloadKind::Empty;
+    };
+    match Cipher::from_code(first) {
+        None => PayloadKind::Plain,
+        Some(c) if data.len() <= 1 + NONCE_LEN => PayloadKind::Short(c),
+        Some(c) => PayloadKind::Envelope(c),
+    }
+}
+
+/// The server's error for a short envelope.
+pub fn short_error(len: usize) -> String {
+    format!("trying to decrypt data that is not (len={len})")
+}
+
+#[inline]
+pub fn nonce(data: &[u8]) -> &[u8; NONCE_LEN] {
+    data[1..1 + NONCE_LEN]
+        .try_into()
+        .expect("envelope checked by classify")
+}
+
+/// Opens an envelope (`classify` said `Envelope(cipher)`) into `scratch`;
+/// returns the plaintext on success. `scratch` is reused across calls.
+pub fn open<'s>(
+    aead: &ChannelAead,
+    cipher: Cipher,
+    data: &[u8],
+    scratch: &'s mut Vec<u8>,
+) -> Option<&'s [u8]> {
+    let body = &data[1 + NONCE_LEN..];
+    if body.len() < TAG_LEN {
+        return None;
+    }
+    scratch.clear();
+    scratch.extend_from_slice(body);
+    if aead.open_in_place(cipher, nonce(data), scratch) {
+        Some(&scratch[..body.len() - TAG_LEN])
+    } else {
+        None
+    }
+}
+
+/// Writes `code || nonce || seal(plaintext) || tag` into `out`.
+pub fn seal(
+    aead: &ChannelAead,
+    cipher: Cipher,
+    nonce: &[u8; NONCE_LEN],
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+) {
+    out.clear();
+    out.reserve(plaintext.len() + OVERHEAD);
+    out.push(cipher.code());
+    out.extend_from_slice(nonce);
+    out.extend_from_slice(plaintext);
+    let tag = aead.seal_in_place(cipher, nonce, &mut out[1 + NONCE_LEN..]);
+    out.extend_from_slice(&tag);
+}
+
+/// Who probably wrote an envelope that no given key opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NonceOrigin {
+    /// Counter part close to the sequence: the server's scheme.
+    Server,
+    /// Carries stanctl's marker byte.
+    Stanctl,
+    /// Neither: most likely plaintext whose first byte happens to be 1 or 2.
+    Unknown,
+}
+
+/// Tells a real envelope (wrong key) from plaintext that merely starts with
+/// 1 or 2. The server's nonce ends with a big-endian counter that starts at
+/// the channel's last sequence + 1 when the server opens it and grows by one
+/// per encrypted message, so it sits at or a little below the sequence.
+pub fn nonce_origin(nonce: &[u8; NONCE_LEN], seq: u64) -> NonceOrigin {
+    if nonce[4] == crate::nonce::MARKER {
+        return NonceOrigin::Stanctl;
+    }
+    let counter = u64::from_be_bytes(nonce[4..12].try_into().unwrap());
+    const WINDOW: u64 = 1 << 40;
+    if counter <= seq.saturating_add(1) && seq - counter.min(seq) <= WINDOW {
+        NonceOrigin::Server
+    } else {
+        NonceOrigin::Unknown
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detection_matches_server() {
+        assert_eq!(classify(b""), PayloadKind::Empty);
+        assert_eq!(classify(b"\x03abc"), PayloadKind::Plain);
+        assert_eq!(classify(&[1u8; 13]), PayloadKind::Short(Cipher::Aes));
+        assert_eq!(classify(&[2u8; 14]), PayloadKind::Envelope(Cipher::ChaCha));
+    }
+
+    #[test]
+    fn origin() {
+        let mut n = [0xAAu8; 12];
+        n[4..12].copy_from_slice(&41u64.to_be_bytes());
+        assert_eq!(nonce_origin(&n, 40), NonceOrigin::Server);
+        assert_eq!(nonce_origin(&n, 1000), NonceOrigin::Server);
+        n[4..12].copy_from_slice(&0x7766_5544_3322_1100u64.to_be_bytes());
+        assert_eq!(nonce_origin(&n, 40), NonceOrigin::Unknown);
+    }
+}

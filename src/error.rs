@@ -1,0 +1,25 @@
+//! Library errors. Each carries the path it concerns; none carries key bytes.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a NATS Streaming file store: {why}")]
+    NotAStore { path: PathBuf, why: String },
+    #[error(transparent)]
+    Key(#[from] crate::keys::KeyError),
+    #[error("the store {path} is locked by a running process (pid {pid}); stop the server first")]
+    Locked { path: PathBuf, pid: i64 },
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Usage(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

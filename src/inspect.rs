@@ -1,0 +1,484 @@
+//! `stanctl store inspect`: what is on disk, per channel and per slice.
+
+use crate::envelope::PayloadKind;
+use crate::error::Result;
+use crate::keys::Key;
+use crate::meta::{self, Subscription};
+use crate::scan::{self, Counts, Damage, HashMode, KeyOutcome, NonceUse, ScanConfig, SliceScan};
+use crate::store::StoreLayout;
+use serde::Serialize;
+
+pub const SCHEMA: &str = "stanctl.inspect/1";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyInfo {
+    pub id: String,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PayloadCounts {
+    pub empty: u64,
+    pub plaintext: u64,
+    pub aes: u64,
+    pub chacha: u64,
+    pub short: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyCount {
+    pub key: String,
+    pub opened: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Unopened {
+    /// Envelopes with a server's or stanctl's nonce that no key opens.
+    pub wrong_key: u64,
+    /// Payloads that start with 1 or 2 but look like plaintext.
+    pub plaintext_lookalike: u64,
+}
+
+/// The counts shared by channel, slice and store rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub messages: u64,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub bytes: u64,
+    pub payloads: PayloadCounts,
+    /// Per key given, in order; empty without keys.
+    pub opened: Vec<KeyCount>,
+    /// Present only when keys were given.
+    pub unopened: Option<Unopened>,
+    pub crc_errors: u64,
+    pub bad_records: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SliceReport {
+    pub slice: u64,
+    pub file: String,
+    pub index_file: Option<String>,
+    pub index_entries: Option<u64>,
+    #[serde(flatten)]
+    pub stats: Stats,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordReport {
+    pub slice: u64,
+    pub offset: u64,
+    pub seq: u64,
+    /// empty, plaintext, aes, chacha, short-aes, short-chacha, bad-record
+    pub class: String,
+    /// The key that opened it, "unopened-wrong-key", "unopened-lookalike" or null.
+    pub key: Option<String>,
+    pub crc_ok: bool,
+    /// Length of the payload as a subscriber would receive it (opened, when a key opens it).
+    pub length: u64,
+    pub sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NonceReuse {
+    pub channel: String,
+    pub key: Option<String>,
+    pub cipher: crate::aead::Cipher,
+    pub nonce: String,
+    pub seqs: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelReport {
+    pub name: String,
+    #[serde(flatten)]
+    pub stats: Stats,
+    pub slices: Vec<SliceReport>,
+    pub subscriptions: Vec<Subscription>,
+    pub bak_files: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub records: Option<Vec<RecordReport>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InspectReport {
+    pub schema: &'static str,
+    pub store: String,
+    pub cluster_id: String,
+    pub node_id: Option<String>,
+    pub clustered: bool,
+    pub clients: u64,
+    pub locked_by_pid: Option<i64>,
+    pub crc_poly: String,
+    pub keys: Vec<KeyInfo>,
+    pub channels: Vec<ChannelReport>,
+    pub totals: Stats,
+    pub damage: Vec<Damage>,
+    pub reused_nonces: Vec<NonceReuse>,
+    pub notes: Vec<String>,
+}
+
+pub struct InspectOptions {
+    pub records: bool,
+}
+
+struct SliceOut {
+    scan: SliceScan,
+    records: Option<Vec<RecordReport>>,
+}
+
+pub fn class_name(kind: PayloadKind) -> &'static str {
+    match kind {
+        PayloadKind::Empty => "empty",
+        PayloadKind::Plain => "plaintext",
+        PayloadKind::Envelope(crate::aead::Cipher::Aes) => "aes",
+        PayloadKind::Envelope(crate::aead::Cipher::ChaCha) => "chacha",
+        PayloadKind::Short(crate::aead::Cipher::Aes) => "short-aes",
+        PayloadKind::Short(crate::aead::Cipher::ChaCha) => "short-chacha",
+    }
+}
+
+pub fn hex(b: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        let _ = write!(s, "{x:02x}");
+    }
+    s
+}
+
+fn stats(c: &Counts, first: u64, last: u64, keys: &[Key]) -> Stats {
+    Stats {
+        messages: c.records,
+        first_seq: first,
+        last_seq: last,
+        bytes: c.bytes,
+        payloads: PayloadCounts {
+            empty: c.empty,
+            plaintext: c.plaintext,
+            aes: c.aes,
+            chacha: c.chacha,
+            short: c.short,
+        },
+        opened: keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| KeyCount {
+                key: k.id.clone(),
+                opened: c.opened.get(i).copied().unwrap_or(0),
+            })
+            .collect(),
+        unopened: (!keys.is_empty()).then(|| Unopened {
+            wrong_key: c.unopened_wrong_key,
+            plaintext_lookalike: c.unopened_lookalike,
+        }),
+        crc_errors: c.crc_errors,
+        bad_records: c.bad_records,
+    }
+}
+
+fn merge_range(first: &mut u64, last: &mut u64, f: u64, l: u64) {
+    if f != 0 && (*first == 0 || f < *first) {
+        *first = f;
+    }
+    *last = (*last).max(l);
+}
+
+pub fn run(
+    layout: &StoreLayout,
+    keys: &[Key],
+    crc: crate::crc::Crc32,
+    backend: crate::aead::Backend,
+    opts: &InspectOptions,
+    progress: Option<&(dyn Fn(u64) + Sync)>,
+) -> Result<InspectReport> {
+    let locked_by_pid = crate::lock::holder(&layout.root)?;
+    let meta = meta::read(layout, &crc)?;
+    let cfg = ScanConfig {
+        crc: crc.clone(),
+        keys,
+        backend,
+        detail: opts.records,
+        hash: if opts.records {
+            HashMode::Delivered { encryption: true }
+        } else {
+            HashMode::None
+        },
+        progress,
+    };
+    let scanned = scan::scan_store(layout, &cfg, |_ctx, mut s, _data| {
+        let records = opts.records.then(|| {
+            let recs = std::mem::take(&mut s.records);
+            recs.iter()
+                .map(|r| record_report(s.n, r, keys))
+                .collect::<Vec<_>>()
+        });
+        SliceOut { scan: s, records }
+    })?;
+
+    let mut damage = meta.damage.clone();
+    let mut channels = Vec::new();
+    let mut total = Counts::default();
+    let (mut tf, mut tl) = (0, 0);
+    let mut reused = Vec::new();
+    let mut notes = Vec::new();
+    for (ch, layout_ch) in scanned.into_iter().zip(&layout.channels) {
+        let mut c = Counts::default();
+        c.opened = vec![0; keys.len()];
+        let (mut first, mut last) = (0, 0);
+        let mut slices = Vec::new();
+        let mut nonces: Vec<NonceUse> = Vec::new();
+        let mut records = opts.records.then(Vec::new);
+        for so in ch.slices {
+            let s = so.scan;
+            c.add(&s.counts);
+            merge_range(&mut first, &mut last, s.first_seq, s.last_seq);
+            damage.extend(s.damage.iter().cloned());
+            damage.extend(index_damage(&ch.name, &s));
+            nonces.extend_from_slice(&s.nonces);
+            if let (Some(all), Some(r)) = (records.as_mut(), so.records) {
+                all.extend(r);
+            }
+            slices.push(SliceReport {
+                slice: s.n,
+                file: s.dat.clone(),
+                index_file: s.idx.clone(),
+                index_entries: s.index.present.then_some(s.index.entries.len() as u64),
+                stats: stats(&s.counts, s.first_seq, s.last_seq, keys),
+            });
+        }
+        reused.extend(find_reuse(&ch.name, &mut nonces, keys));
+        for p in &layout_ch.orphan_idx {
+            damage.push(Damage {
+                channel: Some(ch.name.clone()),
+                file: crate::store::rel(&layout.root, p),
+                offset: None,
+                seq: None,
+                kind: "orphan-index",
+                detail: "index file without its data file; the server ignores it".into(),
+            });
+        }
+        for p in &layout_ch.bad_names {
+            damage.push(Damage {
+                channel: Some(ch.name.clone()),
+                file: crate::store::rel(&layout.root, p),
+                offset: None,
+                seq: None,
+                kind: "bad-slice-name",
+                detail: "the server refuses to start: \"message log has an invalid name\"".into(),
+            });
+        }
+        for p in &layout_ch.temp {
+            notes.push(format!(
+                "{}: left by an interrupted stanctl run; rerun the same command to finish it",
+                crate::store::rel(&layout.root, p)
+            ));
+        }
+        total.add(&c);
+        merge_range(&mut tf, &mut tl, first, last);
+        channels.push(ChannelReport {
+            name: ch.name.clone(),
+            stats: stats(&c, first, last, keys),
+            slices,
+            subscriptions: meta.subs.get(&ch.raw_name).cloned().unwrap_or_default(),
+            bak_files: layout_ch
+                .bak
+                .iter()
+                .map(|p| crate::store::rel(&layout.root, p))
+                .collect(),
+            records,
+        });
+    }
+    if total.opened.len() < keys.len() {
+        total.opened.resize(keys.len(), 0);
+    }
+    if meta.clustered() {
+        notes.push(format!(
+            "clustered node {:?}: its Raft logs (raft.log) are elsewhere and were not checked",
+            meta.server.node_id
+        ));
+    }
+    if layout.truncate_lock {
+        notes.push(
+            ".truncate.lck present: a server is (or was) running with truncate-on-unexpected-EOF"
+                .into(),
+        );
+    }
+    Ok(InspectReport {
+        schema: SCHEMA,
+        store: layout.root.display().to_string(),
+        cluster_id: meta.server.cluster_id.clone(),
+        node_id: meta.clustered().then(|| meta.server.node_id.clone()),
+        clustered: meta.clustered(),
+        clients: meta.clients,
+        locked_by_pid,
+        crc_poly: format!("{:#010x}", crc.poly()),
+        keys: keys
+            .iter()
+            .map(|k| KeyInfo {
+                id: k.id.clone(),
+                source: k.origin.to_string(),
+            })
+            .collect(),
+        channels,
+        totals: stats(&total, tf, tl, keys),
+        damage,
+        reused_nonces: reused,
+        notes,
+    })
+}
+
+fn record_report(slice: u64, r: &scan::RecordInfo, keys: &[Key]) -> RecordReport {
+    let class = if r.parse_error.is_some() {
+        "bad-record".to_string()
+    } else {
+        class_name(r.kind).to_string()
+    };
+    let (key, length) = match r.key {
+        KeyOutcome::Opened(i) => (Some(keys[i as usize].id.clone()), r.plain_len as u64),
+        KeyOutcome::Unopened(crate::envelope::NonceOrigin::Unknown) => {
+            (Some("unopened-lookalike".into()), r.data_len as u64)
+        }
+        KeyOutcome::Unopened(_) => (Some("unopened-wrong-key".into()), r.data_len as u64),
+        KeyOutcome::NotTried => (None, r.data_len as u64),
+    };
+    RecordReport {
+        slice,
+        offset: r.offset,
+        seq: r.seq,
+        class,
+        key,
+        crc_ok: r.crc_ok,
+        length,
+        sha256: r.sha256.map(|h| hex(&h)),
+    }
+}
+
+/// Index problems as damage, in the server's terms.
+pub fn index_damage(channel: &str, s: &SliceScan) -> Vec<Damage> {
+    let mut out = Vec::new();
+    let file = s
+        .idx
+        .clone()
+        .unwrap_or_else(|| s.dat.replace(".dat", ".idx"));
+    let mut d = |offset: Option<u64>, seq: Option<u64>, kind: &'static str, detail: String| {
+        out.push(Damage {
+            channel: Some(channel.to_string()),
+            file: file.clone(),
+            offset,
+            seq,
+            kind,
+            detail,
+        })
+    };
+    let ix = &s.index;
+    if !ix.present {
+        if s.counts.records > 0 {
+            d(
+                None,
+                None,
+                "index-missing",
+                "no index file; the server rebuilds it from the data file".into(),
+            );
+        }
+        return out;
+    }
+    match ix.version {
+        Some(crate::record::FileVersion::Supported) | None => {}
+        Some(crate::record::FileVersion::Empty) => {}
+        Some(v) => d(
+            Some(0),
+            None,
+            "index-version",
+            format!("index file version unusable: {v:?}"),
+        ),
+    }
+    for &i in &ix.bad_crc {
+        let e = &ix.entries[i];
+        d(
+            Some(4 + 32 * i as u64),
+            Some(e.seq),
+            "index-crc",
+            "index entry CRC mismatch; the server rebuilds the index".into(),
+        );
+    }
+    if let Some(at) = ix.partial_at {
+        d(
+            Some(at),
+            None,
+            "index-partial-entry",
+            "index ends with a partial entry; the server rebuilds the index".into(),
+        );
+    }
+    if let Some(at) = ix.padding_at {
+        d(
+            Some(at),
+            None,
+            "index-padding",
+            "zero entry; the server truncates the index here".into(),
+        );
+    }
+    // Full comparison with the data file (the server only checks the last entry).
+    let n = ix.entries.len() as u64;
+    if n != s.counts.records && ix.version == Some(crate::record::FileVersion::Supported) {
+        let why = if n < s.counts.records {
+            "records past the last entry are invisible to a server that trusts this index"
+        } else {
+            "entries past the last record: the server's last-entry check fails and it rebuilds the index"
+        };
+        d(
+            None,
+            None,
+            "index-count",
+            format!(
+                "index has {n} entries, data file {} records: {why}",
+                s.counts.records
+            ),
+        );
+    }
+    if let Some((i, (seq, off, size, ts))) = ix.mismatch {
+        let e = &ix.entries[i];
+        d(
+            Some(4 + 32 * i as u64),
+            Some(e.seq),
+            "index-mismatch",
+            format!(
+                "entry says seq {} at offset {} size {} ts {}, data file has seq {seq} at {off} size {size} ts {ts}",
+                e.seq, e.offset, e.size, e.timestamp
+            ),
+        );
+    }
+    out
+}
+
+/// Nonces used twice in a channel under one key (or, without keys, twice at all).
+pub fn find_reuse(channel: &str, nonces: &mut [NonceUse], keys: &[Key]) -> Vec<NonceReuse> {
+    nonces.sort_unstable_by(|a, b| {
+        (a.key, a.cipher, a.nonce, a.seq).cmp(&(b.key, b.cipher, b.nonce, b.seq))
+    });
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < nonces.len() {
+        let mut j = i + 1;
+        while j < nonces.len()
+            && nonces[j].key == nonces[i].key
+            && nonces[j].cipher == nonces[i].cipher
+            && nonces[j].nonce == nonces[i].nonce
+        {
+            j += 1;
+        }
+        if j - i > 1 {
+            let k = nonces[i].key;
+            out.push(NonceReuse {
+                channel: channel.to_string(),
+                key: keys.get(k as usize).map(|k| k.id.clone()),
+                cipher: nonces[i].cipher,
+                nonce: hex(&nonces[i].nonce),
+                seqs: nonces[i..j].iter().map(|n| n.seq).collect(),
+            });
+        }
+        i = j;
+    }
+    out
+}

@@ -1,0 +1,415 @@
+//! A minimal protobuf walker for the few messages the store holds.
+//!
+//! It borrows from the input and never allocates, so hostile input costs
+//! nothing but an error. Unknown fields are skipped, as gogo-protobuf does.
+
+use std::ops::Range;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtoError {
+    #[error("truncated varint at byte {0}")]
+    TruncatedVarint(usize),
+    #[error("varint longer than 10 bytes at byte {0}")]
+    VarintOverflow(usize),
+    #[error("field at byte {at} claims {len} bytes, only {left} remain")]
+    TruncatedField { at: usize, len: u64, left: usize },
+    #[error("illegal wire type {wire} for field {field} at byte {at}")]
+    BadWireType { field: u64, wire: u8, at: usize },
+    #[error("field number 0 at byte {0}")]
+    FieldZero(usize),
+}
+
+/// Reads a varint at `pos`; returns the value and the position after it.
+#[inline]
+pub fn read_varint(buf: &[u8], mut pos: usize) -> Result<(u64, usize), ProtoError> {
+    let start = pos;
+    let mut v: u64 = 0;
+    let mut shift = 0u32;
+    loop {
+        let Some(&b) = buf.get(pos) else {
+            return Err(ProtoError::TruncatedVarint(start));
+        };
+        pos += 1;
+        if shift == 63 && b > 1 {
+            return Err(ProtoError::VarintOverflow(start));
+        }
+        v |= ((b & 0x7f) as u64) << shift;
+        if b & 0x80 == 0 {
+            return Ok((v, pos));
+        }
+        shift += 7;
+        if shift > 63 {
+            return Err(ProtoError::VarintOverflow(start));
+        }
+    }
+}
+
+pub fn write_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+pub fn varint_len(mut v: u64) -> usize {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
+/// One field: its number, and either a varint value or a byte range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Varint(u64),
+    Bytes(Range<usize>),
+    Fixed64(u64),
+    Fixed32(u32),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub number: u64,
+    /// Byte offset of the tag.
+    pub start: usize,
+    pub value: Value,
+}
+
+/// Iterates the fields of one message.
+pub struct Fields<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    failed: bool,
+}
+
+pub fn fields(buf: &[u8]) -> Fields<'_> {
+    Fields {
+        buf,
+        pos: 0,
+        failed: false,
+    }
+}
+
+impl Iterator for Fields<'_> {
+    type Item = Result<Field, ProtoError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.pos >= self.buf.len() {
+            return None;
+        }
+        let r = self.step();
+        if r.is_err() {
+            self.failed = true;
+        }
+        Some(r)
+    }
+}
+
+impl Fields<'_> {
+    fn step(&mut self) -> Result<Field, ProtoError> {
+        let start = self.pos;
+        let (tag, p) = read_varint(self.buf, self.pos)?;
+        let number = tag >> 3;
+        let wire = (tag & 7) as u8;
+        if number == 0 {
+            return Err(ProtoError::FieldZero(start));
+        }
+        let (value, next) = match wire {
+            0 => {
+                let (v, p2) = read_varint(self.buf, p)?;
+                (Value::Varint(v), p2)
+            }
+            1 => {
+                let b = self.take_bytes(p, 8)?;
+                (
+                    Value::Fixed64(u64::from_le_bytes(b.try_into().unwrap())),
+                    p + 8,
+                )
+            }
+            2 => {
+                let (len, p2) = read_varint(self.buf, p)?;
+                let left = self.buf.len() - p2;
+                if len > left as u64 {
+                    return Err(ProtoError::TruncatedField {
+                        at: start,
+                        len,
+                        left,
+                    });
+                }
+                let end = p2 + len as usize;
+                (Value::Bytes(p2..end), end)
+            }
+            5 => {
+                let b = self.take_bytes(p, 4)?;
+                (
+                    Value::Fixed32(u32::from_le_bytes(b.try_into().unwrap())),
+                    p + 4,
+                )
+            }
+            _ => {
+                return Err(ProtoError::BadWireType {
+                    field: number,
+                    wire,
+                    at: start,
+                })
+            }
+        };
+        self.pos = next;
+        Ok(Field {
+            number,
+            start,
+            value,
+        })
+    }
+
+    fn take_bytes(&self, p: usize, n: usize) -> Result<&[u8], ProtoError> {
+        self.buf.get(p..p + n).ok_or(ProtoError::TruncatedField {
+            at: p,
+            len: n as u64,
+            left: self.buf.len().saturating_sub(p),
+        })
+    }
+}
+
+fn expect_varint(f: &Field) -> Result<u64, ProtoError> {
+    match f.value {
+        Value::Varint(v) => Ok(v),
+        _ => Err(ProtoError::BadWireType {
+            field: f.number,
+            wire: wire_of(&f.value),
+            at: f.start,
+        }),
+    }
+}
+
+fn expect_bytes(f: &Field) -> Result<Range<usize>, ProtoError> {
+    match &f.value {
+        Value::Bytes(r) => Ok(r.clone()),
+        v => Err(ProtoError::BadWireType {
+            field: f.number,
+            wire: wire_of(v),
+            at: f.start,
+        }),
+    }
+}
+
+fn wire_of(v: &Value) -> u8 {
+    match v {
+        Value::Varint(_) => 0,
+        Value::Fixed64(_) => 1,
+        Value::Bytes(_) => 2,
+        Value::Fixed32(_) => 5,
+    }
+}
+
+/// A message record (MsgProto), borrowed from the record payload.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MsgView<'a> {
+    pub sequence: u64,
+    pub subject: &'a [u8],
+    pub reply: &'a [u8],
+    pub data: &'a [u8],
+    /// Where field 4 sits in the record: tag start .. end of value. `None`
+    /// when the payload is empty (proto3 omits it).
+    pub data_field: Option<Range<usize>>,
+    pub timestamp: i64,
+    pub redelivered: bool,
+    /// Where subject and reply sit in the record payload.
+    pub subject_at: Range<usize>,
+    pub reply_at: Range<usize>,
+}
+
+impl<'a> MsgView<'a> {
+    pub fn parse(buf: &'a [u8]) -> Result<Self, ProtoError> {
+        let mut m = MsgView::default();
+        for f in fields(buf) {
+            let f = f?;
+            match f.number {
+                1 => m.sequence = expect_varint(&f)?,
+                2 => {
+                    m.subject_at = expect_bytes(&f)?;
+                    m.subject = &buf[m.subject_at.clone()];
+                }
+                3 => {
+                    m.reply_at = expect_bytes(&f)?;
+                    m.reply = &buf[m.reply_at.clone()];
+                }
+                4 => {
+                    let r = expect_bytes(&f)?;
+                    m.data = &buf[r.clone()];
+                    m.data_field = Some(f.start..r.end);
+                }
+                5 => m.timestamp = expect_varint(&f)? as i64,
+                6 => m.redelivered = expect_varint(&f)? != 0,
+                // 7 redeliveryCount, 10 CRC32 and unknown fields: skipped.
+                _ => {}
+            }
+        }
+        Ok(m)
+    }
+}
+
+/// Builds a record payload identical to `orig` except for field 4, which
+/// becomes `new_data` (absent when empty, as the server writes it).
+pub fn replace_data(orig: &[u8], field: Option<Range<usize>>, new_data: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    match field {
+        Some(r) => {
+            out.extend_from_slice(&orig[..r.start]);
+            push_data(out, new_data);
+            out.extend_from_slice(&orig[r.end..]);
+        }
+        None => {
+            // Field 4 absent: insert it before the first field numbered > 4
+            // so fields stay in number order.
+            let mut insert_at = orig.len();
+            for f in fields(orig).flatten() {
+                if f.number > 4 {
+                    insert_at = f.start;
+                    break;
+                }
+            }
+            out.extend_from_slice(&orig[..insert_at]);
+            push_data(out, new_data);
+            out.extend_from_slice(&orig[insert_at..]);
+        }
+    }
+}
+
+fn push_data(out: &mut Vec<u8>, data: &[u8]) {
+    if !data.is_empty() {
+        out.push(0x22);
+        write_varint(out, data.len() as u64);
+        out.extend_from_slice(data);
+    }
+}
+
+/// Length of the payload that `replace_data` would produce.
+pub fn replaced_len(orig_len: usize, field: Option<&Range<usize>>, new_data_len: usize) -> usize {
+    let old = field.map_or(0, |r| r.len());
+    let new = if new_data_len == 0 {
+        0
+    } else {
+        1 + varint_len(new_data_len as u64) + new_data_len
+    };
+    orig_len - old + new
+}
+
+/// ServerInfo from server.dat.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerInfo {
+    pub cluster_id: String,
+    pub node_id: String,
+}
+
+impl ServerInfo {
+    pub fn parse(buf: &[u8]) -> Result<Self, ProtoError> {
+        let mut s = ServerInfo::default();
+        for f in fields(buf) {
+            let f = f?;
+            match f.number {
+                1 => s.cluster_id = String::from_utf8_lossy(&buf[expect_bytes(&f)?]).into_owned(),
+                9 => s.node_id = String::from_utf8_lossy(&buf[expect_bytes(&f)?]).into_owned(),
+                _ => {}
+            }
+        }
+        Ok(s)
+    }
+}
+
+/// The first string field (field 1) of ClientInfo / ClientDelete.
+pub fn client_id(buf: &[u8]) -> Result<&[u8], ProtoError> {
+    for f in fields(buf) {
+        let f = f?;
+        if f.number == 1 {
+            return Ok(&buf[expect_bytes(&f)?]);
+        }
+    }
+    Ok(&[])
+}
+
+/// SubState from subs.dat (record type 1 and 2).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubState {
+    pub id: u64,
+    pub client_id: String,
+    pub queue_group: String,
+    pub inbox: String,
+    pub durable_name: String,
+    pub last_sent: u64,
+    pub is_durable: bool,
+    pub is_closed: bool,
+}
+
+impl SubState {
+    pub fn parse(buf: &[u8]) -> Result<Self, ProtoError> {
+        let mut s = SubState::default();
+        let text = |r: Range<usize>| String::from_utf8_lossy(&buf[r]).into_owned();
+        for f in fields(buf) {
+            let f = f?;
+            match f.number {
+                1 => s.id = expect_varint(&f)?,
+                2 => s.client_id = text(expect_bytes(&f)?),
+                3 => s.queue_group = text(expect_bytes(&f)?),
+                4 => s.inbox = text(expect_bytes(&f)?),
+                8 => s.durable_name = text(expect_bytes(&f)?),
+                9 => s.last_sent = expect_varint(&f)?,
+                10 => s.is_durable = expect_varint(&f)? != 0,
+                11 => s.is_closed = expect_varint(&f)? != 0,
+                _ => {}
+            }
+        }
+        Ok(s)
+    }
+}
+
+/// SubStateUpdate / SubStateDelete: (1 ID, 2 seqno).
+pub fn sub_update(buf: &[u8]) -> Result<(u64, u64), ProtoError> {
+    let (mut id, mut seq) = (0, 0);
+    for f in fields(buf) {
+        let f = f?;
+        match f.number {
+            1 => id = expect_varint(&f)?,
+            2 => seq = expect_varint(&f)?,
+            _ => {}
+        }
+    }
+    Ok((id, seq))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints() {
+        let mut v = Vec::new();
+        for x in [0u64, 1, 127, 128, 300, u32::MAX as u64, u64::MAX] {
+            v.clear();
+            write_varint(&mut v, x);
+            assert_eq!(v.len(), varint_len(x));
+            assert_eq!(read_varint(&v, 0).unwrap(), (x, v.len()));
+        }
+        assert!(read_varint(&[0x80], 0).is_err());
+        assert!(read_varint(&[0xff; 11], 0).is_err());
+    }
+
+    #[test]
+    fn replace_roundtrip() {
+        // seq 1, subject "a", data "xyz", timestamp 5
+        let rec = [0x08, 1, 0x12, 1, b'a', 0x22, 3, b'x', b'y', b'z', 0x28, 5];
+        let m = MsgView::parse(&rec).unwrap();
+        assert_eq!(m.data, b"xyz");
+        let mut out = Vec::new();
+        replace_data(&rec, m.data_field.clone(), b"", &mut out);
+        assert_eq!(out, [0x08, 1, 0x12, 1, b'a', 0x28, 5]);
+        assert_eq!(replaced_len(rec.len(), m.data_field.as_ref(), 0), out.len());
+        let m2 = MsgView::parse(&out).unwrap();
+        let mut back = Vec::new();
+        replace_data(&out, m2.data_field, b"xyz", &mut back);
+        assert_eq!(back, rec);
+    }
+}

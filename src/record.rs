@@ -1,0 +1,203 @@
+//! Records of `.dat` files: `u32 header, u32 crc, payload`.
+//!
+//! The iterator borrows from a mapped file and never allocates; a hostile
+//! size field only yields a `Truncated` event.
+
+/// Bytes of the file version that starts every `.dat` and `.idx`.
+pub const VERSION_LEN: usize = 4;
+pub const HEADER_LEN: usize = 8;
+pub const FILE_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileVersion {
+    /// A zero-length file: the server writes the version when it opens it.
+    Empty,
+    /// Fewer than 4 bytes.
+    CutShort(usize),
+    Supported,
+    Unsupported(u32),
+}
+
+pub fn file_version(data: &[u8]) -> FileVersion {
+    match data.len() {
+        0 => FileVersion::Empty,
+        n if n < VERSION_LEN => FileVersion::CutShort(n),
+        _ => match u32::from_le_bytes(data[..4].try_into().unwrap()) {
+            FILE_VERSION => FileVersion::Supported,
+            v => FileVersion::Unsupported(v),
+        },
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// Offset of the header in the file.
+    pub offset: u64,
+    /// Record type (typed files only; 0 for message slices).
+    pub rtype: u8,
+    pub crc: u32,
+    pub payload: &'a [u8],
+}
+
+impl Record<'_> {
+    pub fn end(&self) -> u64 {
+        self.offset + HEADER_LEN as u64 + self.payload.len() as u64
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event<'a> {
+    Record(Record<'a>),
+    /// A zero header (size 0, crc 0): the server truncates the file here.
+    ZeroPadding {
+        offset: u64,
+        len: u64,
+    },
+    /// A record cut short by the end of the file ("unexpected EOF").
+    Truncated {
+        offset: u64,
+        /// Payload bytes the header announces (None: the header itself is cut).
+        expected: Option<u32>,
+        available: u64,
+    },
+}
+
+/// Walks the records after the file version.
+pub struct Records<'a> {
+    data: &'a [u8],
+    pos: usize,
+    typed: bool,
+    done: bool,
+}
+
+impl<'a> Records<'a> {
+    /// `data` is the whole file; iteration starts after the version.
+    pub fn new(data: &'a [u8], typed: bool) -> Self {
+        Records {
+            data,
+            pos: VERSION_LEN.min(data.len()),
+            typed,
+            done: data.len() < VERSION_LEN,
+        }
+    }
+
+    /// Iterates starting at an arbitrary offset (a record header).
+    pub fn at(data: &'a [u8], offset: usize, typed: bool) -> Self {
+        Records {
+            data,
+            pos: offset.min(data.len()),
+            typed,
+            done: false,
+        }
+    }
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Event<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Event<'a>> {
+        if self.done || self.pos >= self.data.len() {
+            return None;
+        }
+        let off = self.pos;
+        let rest = &self.data[off..];
+        if rest.len() < HEADER_LEN {
+            self.done = true;
+            return Some(Event::Truncated {
+                offset: off as u64,
+                expected: None,
+                available: rest.len() as u64,
+            });
+        }
+        let first = u32::from_le_bytes(rest[..4].try_into().unwrap());
+        let crc = u32::from_le_bytes(rest[4..8].try_into().unwrap());
+        let (rtype, size) = if self.typed {
+            ((first >> 24) as u8, first & 0x00ff_ffff)
+        } else {
+            (0, first)
+        };
+        if size == 0 && rtype == 0 && crc == 0 {
+            self.done = true;
+            return Some(Event::ZeroPadding {
+                offset: off as u64,
+                len: rest.len() as u64,
+            });
+        }
+        let avail = rest.len() - HEADER_LEN;
+        if size as u64 > avail as u64 {
+            self.done = true;
+            return Some(Event::Truncated {
+                offset: off as u64,
+                expected: Some(size),
+                available: avail as u64,
+            });
+        }
+        let payload = &rest[HEADER_LEN..HEADER_LEN + size as usize];
+        self.pos = off + HEADER_LEN + size as usize;
+        Some(Event::Record(Record {
+            offset: off as u64,
+            rtype,
+            crc,
+            payload,
+        }))
+    }
+}
+
+/// Appends a record (header, crc, payload) to `out`.
+pub fn write_record(out: &mut Vec<u8>, rtype: u8, crc: u32, payload: &[u8]) {
+    let first = ((rtype as u32) << 24) | payload.len() as u32;
+    out.extend_from_slice(&first.to_le_bytes());
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(payload);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walks_pads_and_truncates() {
+        let mut f = 1u32.to_le_bytes().to_vec();
+        write_record(&mut f, 0, 7, b"abc");
+        f.extend_from_slice(&[0u8; 10]);
+        let ev: Vec<_> = Records::new(&f, false).collect();
+        assert_eq!(ev.len(), 2);
+        assert!(matches!(ev[0], Event::Record(r) if r.payload == b"abc" && r.offset == 4));
+        assert_eq!(
+            ev[1],
+            Event::ZeroPadding {
+                offset: 15,
+                len: 10
+            }
+        );
+
+        let mut g = 1u32.to_le_bytes().to_vec();
+        write_record(&mut g, 0, 7, b"abcdef");
+        g.truncate(g.len() - 2);
+        let ev: Vec<_> = Records::new(&g, false).collect();
+        assert_eq!(
+            ev,
+            vec![Event::Truncated {
+                offset: 4,
+                expected: Some(6),
+                available: 4
+            }]
+        );
+    }
+
+    #[test]
+    fn hostile_size_is_only_truncation() {
+        let mut f = 1u32.to_le_bytes().to_vec();
+        f.extend_from_slice(&u32::MAX.to_le_bytes());
+        f.extend_from_slice(&[1, 2, 3, 4, 5]);
+        let ev: Vec<_> = Records::new(&f, false).collect();
+        assert!(matches!(
+            ev[..],
+            [Event::Truncated {
+                expected: Some(u32::MAX),
+                ..
+            }]
+        ));
+    }
+}

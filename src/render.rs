@@ -1,0 +1,211 @@
+//! Human output: aligned tables and one-line summaries.
+
+use crate::inspect::{InspectReport, Stats};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, CellAlignment, ContentArrangement, Table};
+use std::io::{self, Write};
+
+pub fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.iter().copied());
+    t
+}
+
+/// Right-aligns every column from `from` on (the numbers).
+pub fn align_numbers(t: &mut Table, from: usize) {
+    let n = t.column_count();
+    for i in from..n {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+}
+
+fn stat_cells(s: &Stats, slices: Option<usize>) -> Vec<String> {
+    let mut v = vec![
+        s.messages.to_string(),
+        s.first_seq.to_string(),
+        s.last_seq.to_string(),
+    ];
+    if let Some(n) = slices {
+        v.push(n.to_string());
+    }
+    v.extend([
+        s.bytes.to_string(),
+        s.payloads.empty.to_string(),
+        s.payloads.plaintext.to_string(),
+        s.payloads.aes.to_string(),
+        s.payloads.chacha.to_string(),
+        s.payloads.short.to_string(),
+    ]);
+    for k in &s.opened {
+        v.push(k.opened.to_string());
+    }
+    if let Some(u) = &s.unopened {
+        v.push((u.wrong_key + u.plaintext_lookalike).to_string());
+    }
+    v
+}
+
+pub fn inspect(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "Store {}: cluster {:?}, {} client(s){}",
+        r.store,
+        r.cluster_id,
+        r.clients,
+        match &r.node_id {
+            Some(n) => format!(", clustered node {n:?}"),
+            None => String::new(),
+        }
+    )?;
+    if let Some(pid) = r.locked_by_pid {
+        writeln!(out, "LOCKED by a running process (pid {pid})")?;
+    }
+    for k in &r.keys {
+        writeln!(out, "Key {} = {}", k.id, k.source)?;
+    }
+    let mut header: Vec<String> = if by_slice {
+        vec!["Channel".into(), "Slice".into()]
+    } else {
+        vec!["Channel".into()]
+    };
+    header.extend(["Msgs", "First", "Last"].map(String::from));
+    if !by_slice {
+        header.push("Slices".into());
+    }
+    header.extend(["Bytes", "Empty", "Plain", "AES", "ChaCha", "Short"].map(String::from));
+    for k in &r.keys {
+        header.push(k.id.clone());
+    }
+    if !r.keys.is_empty() {
+        header.push("Unopened".into());
+    }
+    let hdr: Vec<&str> = header.iter().map(|s| s.as_str()).collect();
+    let mut t = table(&hdr);
+    for c in &r.channels {
+        if by_slice {
+            for s in &c.slices {
+                let mut row = vec![c.name.clone(), s.slice.to_string()];
+                row.extend(stat_cells(&s.stats, None));
+                t.add_row(row);
+            }
+        } else {
+            let mut row = vec![c.name.clone()];
+            row.extend(stat_cells(&c.stats, Some(c.slices.len())));
+            t.add_row(row);
+        }
+    }
+    align_numbers(&mut t, if by_slice { 1 } else { 1 });
+    writeln!(out, "{t}")?;
+
+    let subs: Vec<_> = r
+        .channels
+        .iter()
+        .flat_map(|c| c.subscriptions.iter().map(move |s| (c, s)))
+        .collect();
+    if !subs.is_empty() {
+        let mut t = table(&[
+            "Channel",
+            "Sub",
+            "Client",
+            "Durable",
+            "Queue",
+            "Last sent",
+            "Pending",
+        ]);
+        for (c, s) in subs {
+            t.add_row(vec![
+                c.name.clone(),
+                s.id.to_string(),
+                s.client_id.clone(),
+                s.durable_name.clone(),
+                s.queue_group.clone(),
+                s.last_sent.to_string(),
+                s.pending.to_string(),
+            ]);
+        }
+        align_numbers(&mut t, 5);
+        writeln!(out, "Subscriptions:\n{t}")?;
+    }
+
+    if !r.damage.is_empty() {
+        let mut t = table(&["File", "Offset", "Seq", "Kind", "What"]);
+        for d in &r.damage {
+            t.add_row(vec![
+                d.file.clone(),
+                d.offset.map_or("-".into(), |o| o.to_string()),
+                d.seq.map_or("-".into(), |s| s.to_string()),
+                d.kind.to_string(),
+                d.detail.clone(),
+            ]);
+        }
+        writeln!(out, "Damage:\n{t}")?;
+    }
+    for n in &r.reused_nonces {
+        writeln!(
+            out,
+            "REUSED NONCE in {} ({} {}): {} at seqs {:?}: a nonce used twice under one key breaks the cipher's secrecy and integrity; rekey this channel",
+            n.channel,
+            n.cipher.name(),
+            n.key.as_deref().unwrap_or("unknown key"),
+            n.nonce,
+            n.seqs
+        )?;
+    }
+    for note in &r.notes {
+        writeln!(out, "Note: {note}")?;
+    }
+    for c in &r.channels {
+        if let Some(recs) = &c.records {
+            writeln!(out, "Records of {}:", c.name)?;
+            writeln!(out, "slice\toffset\tseq\tclass\tkey\tcrc\tlength\tsha256")?;
+            for x in recs {
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    x.slice,
+                    x.offset,
+                    x.seq,
+                    x.class,
+                    x.key.as_deref().unwrap_or("-"),
+                    if x.crc_ok { "ok" } else { "BAD" },
+                    x.length,
+                    x.sha256.as_deref().unwrap_or("-")
+                )?;
+            }
+        }
+    }
+    let t = &r.totals;
+    let enc = t.payloads.aes + t.payloads.chacha;
+    let mut summary = format!(
+        "Summary: {} channel(s), {} message(s) in {} bytes: {} plaintext, {} empty, {} encrypted ({} AES, {} ChaCha), {} short envelope(s); {} damage finding(s)",
+        r.channels.len(),
+        t.messages,
+        t.bytes,
+        t.payloads.plaintext,
+        t.payloads.empty,
+        enc,
+        t.payloads.aes,
+        t.payloads.chacha,
+        t.payloads.short,
+        r.damage.len()
+    );
+    if let Some(u) = &t.unopened {
+        let opened: u64 = t.opened.iter().map(|k| k.opened).sum();
+        summary.push_str(&format!(
+            "; keys opened {opened}, {} unopened (wrong key), {} plaintext that looks like an envelope",
+            u.wrong_key, u.plaintext_lookalike
+        ));
+    }
+    writeln!(out, "{summary}")?;
+    if !r.damage.is_empty() {
+        writeln!(
+            out,
+            "Next: run `stanctl store verify {}` to see what the server will do with this damage.",
+            r.store
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,594 @@
+//! The scanner shared by `inspect`, `verify` and the rewrite check: reads
+//! every slice once (memory-mapped, in parallel) and records what is on disk.
+//! It judges nothing; `verify` turns these facts into the server's outcome.
+
+use crate::aead::{Backend, ChannelAead, Cipher};
+use crate::crc::Crc32;
+use crate::envelope::{self, NonceOrigin, PayloadKind};
+use crate::error::Result;
+use crate::index::{self, IndexEntry, IndexEvent};
+use crate::keys::Key;
+use crate::proto::{MsgView, ProtoError};
+use crate::record::{self, Event, FileVersion, Records};
+use crate::store::{rel, ChannelLayout, Mapped, SliceFiles, StoreLayout};
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+use std::ops::Range;
+use std::path::Path;
+
+/// What to hash for each record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashMode {
+    None,
+    /// SHA-256 of what a subscriber receives: with encryption on, the opened
+    /// plaintext (no hash when no key opens it); with it off, the raw payload.
+    Delivered {
+        encryption: bool,
+    },
+}
+
+pub struct ScanConfig<'a> {
+    pub crc: Crc32,
+    pub keys: &'a [Key],
+    pub backend: Backend,
+    /// Keep one `RecordInfo` per record (for listings and verify).
+    pub detail: bool,
+    pub hash: HashMode,
+    /// Called with the number of bytes scanned, as slices finish.
+    pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
+}
+
+/// Keys derived for one channel.
+pub struct ChannelCtx<'a> {
+    pub layout: &'a ChannelLayout,
+    pub name: String,
+    pub aeads: Vec<ChannelAead>,
+}
+
+/// Whether a key opened an envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOutcome {
+    /// No keys given, or not an envelope.
+    NotTried,
+    Opened(u8),
+    Unopened(NonceOrigin),
+}
+
+#[derive(Debug, Clone)]
+pub struct RecordInfo {
+    pub offset: u64,
+    /// Payload size from the header.
+    pub size: u32,
+    pub crc_ok: bool,
+    /// The protobuf error, if the payload does not parse.
+    pub parse_error: Option<ProtoError>,
+    pub seq: u64,
+    pub timestamp: i64,
+    pub subject: Range<usize>,
+    pub reply: Range<usize>,
+    pub kind: PayloadKind,
+    pub data_len: u32,
+    pub key: KeyOutcome,
+    /// Length of the opened plaintext (envelopes opened by a key).
+    pub plain_len: u32,
+    pub sha256: Option<[u8; 32]>,
+}
+
+/// How a slice's data file ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum SliceEnd {
+    Clean,
+    ZeroPadding {
+        offset: u64,
+        len: u64,
+    },
+    Truncated {
+        offset: u64,
+        expected: Option<u32>,
+        available: u64,
+    },
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Counts {
+    pub records: u64,
+    /// Bytes of the records (headers included).
+    pub bytes: u64,
+    pub empty: u64,
+    pub plaintext: u64,
+    pub aes: u64,
+    pub chacha: u64,
+    /// Envelopes too short to decrypt (13 bytes or fewer).
+    pub short: u64,
+    pub crc_errors: u64,
+    pub bad_records: u64,
+    /// Per key (in the order keys were given): envelopes it opened.
+    pub opened: Vec<u64>,
+    /// Envelopes no key opened that look like real envelopes (wrong key).
+    pub unopened_wrong_key: u64,
+    /// Envelopes no key opened that look like plaintext starting with 1 or 2.
+    pub unopened_lookalike: u64,
+}
+
+impl Counts {
+    fn with_keys(n: usize) -> Self {
+        Counts {
+            opened: vec![0; n],
+            ..Default::default()
+        }
+    }
+
+    pub fn add(&mut self, o: &Counts) {
+        self.records += o.records;
+        self.bytes += o.bytes;
+        self.empty += o.empty;
+        self.plaintext += o.plaintext;
+        self.aes += o.aes;
+        self.chacha += o.chacha;
+        self.short += o.short;
+        self.crc_errors += o.crc_errors;
+        self.bad_records += o.bad_records;
+        if self.opened.len() < o.opened.len() {
+            self.opened.resize(o.opened.len(), 0);
+        }
+        for (a, b) in self.opened.iter_mut().zip(&o.opened) {
+            *a += b;
+        }
+        self.unopened_wrong_key += o.unopened_wrong_key;
+        self.unopened_lookalike += o.unopened_lookalike;
+    }
+}
+
+/// One problem found on disk: which file, where, what.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Damage {
+    pub channel: Option<String>,
+    pub file: String,
+    pub offset: Option<u64>,
+    pub seq: Option<u64>,
+    pub kind: &'static str,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NonceUse {
+    pub nonce: [u8; 12],
+    /// Index of the key that opened it; `u8::MAX` when unknown.
+    pub key: u8,
+    pub cipher: Cipher,
+    pub seq: u64,
+}
+
+/// What the index file holds and how it compares with the data file.
+#[derive(Debug, Clone, Default)]
+pub struct IndexScan {
+    pub present: bool,
+    pub version: Option<FileVersion>,
+    /// Entries before the first padding / partial entry / end.
+    pub entries: Vec<IndexEntry>,
+    /// Entries whose CRC is wrong (their positions in `entries`).
+    pub bad_crc: Vec<usize>,
+    pub padding_at: Option<u64>,
+    pub partial_at: Option<u64>,
+    /// Byte length of the index file.
+    pub len: u64,
+    /// The first entry that disagrees with the data file's record at the same
+    /// position: (position, what the data file has: seq, offset, size, timestamp).
+    pub mismatch: Option<(usize, (u64, u64, u32, i64))>,
+}
+
+pub struct SliceScan {
+    pub n: u64,
+    pub dat: String,
+    pub idx: Option<String>,
+    pub dat_len: u64,
+    pub version: FileVersion,
+    pub counts: Counts,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub end: SliceEnd,
+    pub index: IndexScan,
+    pub records: Vec<RecordInfo>,
+    pub nonces: Vec<NonceUse>,
+    pub damage: Vec<Damage>,
+}
+
+/// A slice with its files still mapped, handed to the per-slice consumer.
+pub struct SliceData<'m> {
+    pub dat: &'m [u8],
+    pub idx: Option<&'m [u8]>,
+}
+
+pub struct ChannelScan<T> {
+    pub name: String,
+    pub raw_name: Vec<u8>,
+    pub slices: Vec<T>,
+}
+
+/// Scans every slice of every channel in parallel and hands each one to
+/// `consume` while its files are still mapped.
+pub fn scan_store<T, F>(
+    layout: &StoreLayout,
+    cfg: &ScanConfig<'_>,
+    consume: F,
+) -> Result<Vec<ChannelScan<T>>>
+where
+    T: Send,
+    F: Fn(&ChannelCtx<'_>, SliceScan, SliceData<'_>) -> T + Sync,
+{
+    let ctxs: Vec<ChannelCtx<'_>> = layout
+        .channels
+        .par_iter()
+        .map(|ch| ChannelCtx {
+            layout: ch,
+            name: ch.display_name(),
+            aeads: cfg
+                .keys
+                .iter()
+                .map(|k| ChannelAead::new(&k.channel_key(&ch.name), cfg.backend))
+                .collect(),
+        })
+        .collect();
+    let jobs: Vec<(usize, &SliceFiles)> = ctxs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, c)| c.layout.slices.iter().map(move |s| (i, s)))
+        .collect();
+    let results: Vec<Result<(usize, T)>> = jobs
+        .par_iter()
+        .map_init(Vec::new, |scratch, &(ci, sf)| {
+            let ctx = &ctxs[ci];
+            let dat = Mapped::open(&sf.dat)?;
+            let idx = match &sf.idx {
+                Some(p) => Some(Mapped::open(p)?),
+                None => None,
+            };
+            let scan = scan_slice(
+                &layout.root,
+                ctx,
+                sf,
+                dat.bytes(),
+                idx.as_ref().map(|m| m.bytes()),
+                cfg,
+                scratch,
+            );
+            if let Some(p) = cfg.progress {
+                p(dat.bytes().len() as u64 + idx.as_ref().map_or(0, |m| m.bytes().len() as u64));
+            }
+            let data = SliceData {
+                dat: dat.bytes(),
+                idx: idx.as_ref().map(|m| m.bytes()),
+            };
+            Ok((ci, consume(ctx, scan, data)))
+        })
+        .collect();
+    let mut out: Vec<ChannelScan<T>> = ctxs
+        .iter()
+        .map(|c| ChannelScan {
+            name: c.name.clone(),
+            raw_name: c.layout.name.clone(),
+            slices: Vec::with_capacity(c.layout.slices.len()),
+        })
+        .collect();
+    for r in results {
+        let (ci, t) = r?;
+        out[ci].slices.push(t);
+    }
+    Ok(out)
+}
+
+/// Scans one slice. `scratch` is reused for decryption across records.
+pub fn scan_slice(
+    root: &Path,
+    ctx: &ChannelCtx<'_>,
+    sf: &SliceFiles,
+    dat: &[u8],
+    idx: Option<&[u8]>,
+    cfg: &ScanConfig<'_>,
+    scratch: &mut Vec<u8>,
+) -> SliceScan {
+    let dat_rel = rel(root, &sf.dat);
+    let mut s = SliceScan {
+        n: sf.n,
+        dat: dat_rel.clone(),
+        idx: sf.idx.as_ref().map(|p| rel(root, p)),
+        dat_len: dat.len() as u64,
+        version: record::file_version(dat),
+        counts: Counts::with_keys(cfg.keys.len()),
+        first_seq: 0,
+        last_seq: 0,
+        end: SliceEnd::Clean,
+        index: IndexScan::default(),
+        records: Vec::new(),
+        nonces: Vec::new(),
+        damage: Vec::new(),
+    };
+    let damage = |s: &mut SliceScan,
+                  offset: Option<u64>,
+                  seq: Option<u64>,
+                  kind: &'static str,
+                  detail: String| {
+        s.damage.push(Damage {
+            channel: Some(ctx.name.clone()),
+            file: dat_rel.clone(),
+            offset,
+            seq,
+            kind,
+            detail,
+        })
+    };
+    match s.version {
+        FileVersion::Supported => {}
+        FileVersion::Empty => {}
+        FileVersion::CutShort(n) => damage(
+            &mut s,
+            Some(0),
+            None,
+            "version-cut-short",
+            format!("file is {n} bytes, shorter than its 4-byte version"),
+        ),
+        FileVersion::Unsupported(v) => damage(
+            &mut s,
+            Some(0),
+            None,
+            "unsupported-version",
+            format!("file version {v}; the server reads only version 1"),
+        ),
+    }
+    if let Some(idx) = idx {
+        s.index = scan_index(idx, &cfg.crc);
+    }
+    if s.version != FileVersion::Supported {
+        return s;
+    }
+    if cfg.detail {
+        // A good guess avoids regrowing: entries in the index, else ~256 B a record.
+        let guess = if s.index.entries.is_empty() {
+            dat.len() / 256
+        } else {
+            s.index.entries.len()
+        };
+        s.records.reserve(guess);
+    }
+    let mut prev_seq: Option<u64> = None;
+    for ev in Records::new(dat, false) {
+        let r = match ev {
+            Event::Record(r) => r,
+            Event::ZeroPadding { offset, len } => {
+                s.end = SliceEnd::ZeroPadding { offset, len };
+                damage(
+                    &mut s,
+                    Some(offset),
+                    None,
+                    "zero-padding",
+                    format!("{len} zero bytes; the server truncates the file here"),
+                );
+                break;
+            }
+            Event::Truncated {
+                offset,
+                expected,
+                available,
+            } => {
+                s.end = SliceEnd::Truncated {
+                    offset,
+                    expected,
+                    available,
+                };
+                let what = match expected {
+                    Some(e) => format!("record cut short: header announces {e} payload bytes, only {available} remain"),
+                    None => format!("record header cut short: {available} of 8 bytes"),
+                };
+                damage(&mut s, Some(offset), None, "truncated-record", what);
+                break;
+            }
+        };
+        let c = &mut s.counts;
+        c.records += 1;
+        c.bytes += record::HEADER_LEN as u64 + r.payload.len() as u64;
+        let crc_ok = cfg.crc.checksum(r.payload) == r.crc;
+        let msg = MsgView::parse(r.payload);
+        let mut info = RecordInfo {
+            offset: r.offset,
+            size: r.payload.len() as u32,
+            crc_ok,
+            parse_error: None,
+            seq: 0,
+            timestamp: 0,
+            subject: 0..0,
+            reply: 0..0,
+            kind: PayloadKind::Empty,
+            data_len: 0,
+            key: KeyOutcome::NotTried,
+            plain_len: 0,
+            sha256: None,
+        };
+        if !crc_ok {
+            c.crc_errors += 1;
+        }
+        match msg {
+            Err(e) => {
+                c.bad_records += 1;
+                info.parse_error = Some(e.clone());
+                damage(
+                    &mut s,
+                    Some(r.offset),
+                    None,
+                    "bad-record",
+                    format!("record does not decode as a message: {e}"),
+                );
+            }
+            Ok(m) => {
+                let base = r.offset as usize + record::HEADER_LEN;
+                info.seq = m.sequence;
+                info.timestamp = m.timestamp;
+                info.subject = base + m.subject_at.start..base + m.subject_at.end;
+                info.reply = base + m.reply_at.start..base + m.reply_at.end;
+                info.data_len = m.data.len() as u32;
+                info.kind = envelope::classify(m.data);
+                classify_record(
+                    &mut info,
+                    m.data,
+                    m.sequence,
+                    ctx,
+                    cfg,
+                    scratch,
+                    &mut s.counts,
+                    &mut s.nonces,
+                );
+                if !crc_ok {
+                    let actual = cfg.crc.checksum(r.payload);
+                    damage(
+                        &mut s,
+                        Some(r.offset),
+                        Some(m.sequence),
+                        "crc-mismatch",
+                        format!(
+                            "corrupted data, expected crc to be {:#010x}, got {:#010x}",
+                            r.crc, actual
+                        ),
+                    );
+                }
+                if s.first_seq == 0 {
+                    s.first_seq = m.sequence;
+                }
+                if let Some(p) = prev_seq {
+                    if m.sequence <= p {
+                        damage(
+                            &mut s,
+                            Some(r.offset),
+                            Some(m.sequence),
+                            "sequence-order",
+                            format!("sequence {} follows {p}", m.sequence),
+                        );
+                    }
+                }
+                prev_seq = Some(m.sequence);
+                s.last_seq = s.last_seq.max(m.sequence);
+            }
+        }
+        // Full index check, on the fly: entry i must describe record i.
+        let pos = (s.counts.records - 1) as usize;
+        if s.index.mismatch.is_none() {
+            if let Some(e) = s.index.entries.get(pos) {
+                if e.seq != info.seq
+                    || e.offset != info.offset
+                    || e.size != info.size
+                    || e.timestamp != info.timestamp
+                {
+                    s.index.mismatch =
+                        Some((pos, (info.seq, info.offset, info.size, info.timestamp)));
+                }
+            }
+        }
+        if cfg.detail {
+            s.records.push(info);
+        }
+    }
+    s
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn classify_record(
+    info: &mut RecordInfo,
+    data: &[u8],
+    seq: u64,
+    ctx: &ChannelCtx<'_>,
+    cfg: &ScanConfig<'_>,
+    scratch: &mut Vec<u8>,
+    c: &mut Counts,
+    nonces: &mut Vec<NonceUse>,
+) {
+    let want_hash = cfg.hash != HashMode::None;
+    let raw_hash = matches!(cfg.hash, HashMode::Delivered { encryption: false });
+    match info.kind {
+        PayloadKind::Empty => c.empty += 1,
+        PayloadKind::Plain => c.plaintext += 1,
+        PayloadKind::Short(_) => c.short += 1,
+        PayloadKind::Envelope(Cipher::Aes) => c.aes += 1,
+        PayloadKind::Envelope(Cipher::ChaCha) => c.chacha += 1,
+    }
+    if let PayloadKind::Envelope(cipher) = info.kind {
+        let nonce = *envelope::nonce(data);
+        let mut opened = None;
+        for (i, aead) in ctx.aeads.iter().enumerate() {
+            if let Some(pt) = envelope::open(aead, cipher, data, scratch) {
+                opened = Some(i as u8);
+                info.plain_len = pt.len() as u32;
+                if want_hash && !raw_hash {
+                    info.sha256 = Some(Sha256::digest(pt).into());
+                }
+                break;
+            }
+        }
+        info.key = match opened {
+            Some(i) => {
+                c.opened[i as usize] += 1;
+                KeyOutcome::Opened(i)
+            }
+            None if ctx.aeads.is_empty() => KeyOutcome::NotTried,
+            None => {
+                let o = envelope::nonce_origin(&nonce, seq);
+                if o == NonceOrigin::Unknown {
+                    c.unopened_lookalike += 1;
+                } else {
+                    c.unopened_wrong_key += 1;
+                }
+                KeyOutcome::Unopened(o)
+            }
+        };
+        // Plaintext that merely looks like an envelope has no nonce to reuse.
+        if !matches!(info.key, KeyOutcome::Unopened(NonceOrigin::Unknown)) {
+            nonces.push(NonceUse {
+                nonce,
+                key: opened.unwrap_or(u8::MAX),
+                cipher,
+                seq,
+            });
+        }
+    } else if want_hash && !raw_hash && !matches!(info.kind, PayloadKind::Short(_)) {
+        info.sha256 = Some(Sha256::digest(data).into());
+    }
+    if raw_hash {
+        info.sha256 = Some(Sha256::digest(data).into());
+    }
+}
+
+fn scan_index(idx: &[u8], crc: &Crc32) -> IndexScan {
+    let mut s = IndexScan {
+        present: true,
+        version: Some(record::file_version(idx)),
+        len: idx.len() as u64,
+        ..Default::default()
+    };
+    if s.version != Some(FileVersion::Supported) {
+        return s;
+    }
+    s.entries
+        .reserve((idx.len() - record::VERSION_LEN) / index::ENTRY_LEN);
+    for ev in index::entries(idx, crc) {
+        match ev {
+            IndexEvent::Entry { entry, crc_ok, .. } => {
+                if !crc_ok {
+                    s.bad_crc.push(s.entries.len());
+                }
+                s.entries.push(entry);
+            }
+            IndexEvent::Padding { at } => s.padding_at = Some(at),
+            IndexEvent::Partial { at, .. } => s.partial_at = Some(at),
+        }
+    }
+    s
+}
+
+/// Reads the record at `offset` of a data file the way the server's lookup
+/// does: header, payload, CRC. Used when an index entry points somewhere the
+/// sequential scan found no record.
+pub fn record_at<'a>(dat: &'a [u8], offset: u64) -> Option<Event<'a>> {
+    if offset > dat.len() as u64 {
+        return None;
+    }
+    Records::at(dat, offset as usize, false).next()
+}

@@ -1,0 +1,220 @@
+//! The layout of a store directory: which channels, slices and side files
+//! exist, in the order the tool reports them. Nothing here reads records.
+
+use crate::error::{Error, Result};
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+pub const SERVER_FILE: &str = "server.dat";
+pub const CLIENTS_FILE: &str = "clients.dat";
+pub const SUBS_FILE: &str = "subs.dat";
+pub const LOCK_FILE: &str = ".rootdir.lck";
+pub const TRUNCATE_LOCK_FILE: &str = ".truncate.lck";
+
+#[derive(Debug, Clone)]
+pub struct SliceFiles {
+    /// N of `msgs.N.dat`.
+    pub n: u64,
+    pub dat: PathBuf,
+    /// `msgs.N.idx` if present.
+    pub idx: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChannelLayout {
+    /// The directory name: the channel name, as raw bytes.
+    pub name: Vec<u8>,
+    pub dir: PathBuf,
+    pub slices: Vec<SliceFiles>,
+    pub subs: Option<PathBuf>,
+    /// `msgs.N.idx` without a `msgs.N.dat`.
+    pub orphan_idx: Vec<PathBuf>,
+    /// `*.bak`: slices being archived; the server does not read them.
+    pub bak: Vec<PathBuf>,
+    /// Files named like `msgs.*.dat` that the server cannot parse.
+    pub bad_names: Vec<PathBuf>,
+    /// Leftovers of an interrupted stanctl run.
+    pub temp: Vec<PathBuf>,
+}
+
+impl ChannelLayout {
+    pub fn display_name(&self) -> String {
+        String::from_utf8_lossy(&self.name).into_owned()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreLayout {
+    pub root: PathBuf,
+    pub server_dat: PathBuf,
+    pub clients_dat: Option<PathBuf>,
+    pub lock_file: Option<PathBuf>,
+    /// Present only while a server runs with truncate-on-unexpected-EOF.
+    pub truncate_lock: bool,
+    pub channels: Vec<ChannelLayout>,
+}
+
+/// Suffix of the files stanctl writes before renaming them into place.
+pub const TEMP_SUFFIX: &str = ".stanctl-tmp";
+
+fn io_err(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl StoreLayout {
+    pub fn discover(root: &Path) -> Result<StoreLayout> {
+        let meta = std::fs::metadata(root).map_err(|e| io_err(root, e))?;
+        if !meta.is_dir() {
+            return Err(Error::NotAStore {
+                path: root.to_path_buf(),
+                why: "it is not a directory".into(),
+            });
+        }
+        let server_dat = root.join(SERVER_FILE);
+        if !server_dat.is_file() {
+            return Err(Error::NotAStore {
+                path: root.to_path_buf(),
+                why: format!("it has no {SERVER_FILE}"),
+            });
+        }
+        let clients = root.join(CLIENTS_FILE);
+        let lock = root.join(LOCK_FILE);
+        let mut channels = Vec::new();
+        let rd = std::fs::read_dir(root).map_err(|e| io_err(root, e))?;
+        for ent in rd {
+            let ent = ent.map_err(|e| io_err(root, e))?;
+            // The server recovers every directory as a channel. A symlink is
+            // read through but never written through (see rewrite).
+            let ft = ent.file_type().map_err(|e| io_err(&ent.path(), e))?;
+            let is_dir = ft.is_dir() || (ft.is_symlink() && ent.path().is_dir());
+            if !is_dir {
+                continue;
+            }
+            channels.push(Self::channel(ent.file_name(), ent.path())?);
+        }
+        channels.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(StoreLayout {
+            root: root.to_path_buf(),
+            server_dat,
+            clients_dat: clients.is_file().then_some(clients),
+            lock_file: lock.exists().then_some(lock),
+            truncate_lock: root.join(TRUNCATE_LOCK_FILE).exists(),
+            channels,
+        })
+    }
+
+    fn channel(name: OsString, dir: PathBuf) -> Result<ChannelLayout> {
+        let mut slices: Vec<SliceFiles> = Vec::new();
+        let mut idx_seen: Vec<(u64, PathBuf)> = Vec::new();
+        let mut ch = ChannelLayout {
+            name: name.as_bytes().to_vec(),
+            dir: dir.clone(),
+            slices: Vec::new(),
+            subs: None,
+            orphan_idx: Vec::new(),
+            bak: Vec::new(),
+            bad_names: Vec::new(),
+            temp: Vec::new(),
+        };
+        let rd = std::fs::read_dir(&dir).map_err(|e| io_err(&dir, e))?;
+        for ent in rd {
+            let ent = ent.map_err(|e| io_err(&dir, e))?;
+            let path = ent.path();
+            if path.is_dir() {
+                continue;
+            }
+            let fname = ent.file_name();
+            let fname = fname.as_bytes();
+            if fname == SUBS_FILE.as_bytes() {
+                ch.subs = Some(path);
+            } else if fname.ends_with(TEMP_SUFFIX.as_bytes()) {
+                ch.temp.push(path);
+            } else if fname.ends_with(b".bak") {
+                ch.bak.push(path);
+            } else if let Some(mid) = fname.strip_prefix(b"msgs.") {
+                if let Some(num) = mid.strip_suffix(b".dat") {
+                    match parse_num(num) {
+                        Some(n) => slices.push(SliceFiles {
+                            n,
+                            dat: path,
+                            idx: None,
+                        }),
+                        None => ch.bad_names.push(path),
+                    }
+                } else if let Some(num) = mid.strip_suffix(b".idx") {
+                    if let Some(n) = parse_num(num) {
+                        idx_seen.push((n, path));
+                    }
+                }
+            }
+        }
+        slices.sort_by_key(|s| s.n);
+        for (n, p) in idx_seen {
+            match slices.binary_search_by_key(&n, |s| s.n) {
+                Ok(i) => slices[i].idx = Some(p),
+                Err(_) => ch.orphan_idx.push(p),
+            }
+        }
+        ch.slices = slices;
+        ch.bak.sort();
+        ch.orphan_idx.sort();
+        ch.temp.sort();
+        Ok(ch)
+    }
+}
+
+/// Parses N the way Go's `strconv.ParseInt(s, 10, 64)` would accept it.
+fn parse_num(b: &[u8]) -> Option<u64> {
+    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(b)
+        .ok()?
+        .parse::<i64>()
+        .ok()
+        .map(|v| v as u64)
+}
+
+/// A read-only view of a file: mapped when it is non-empty.
+pub struct Mapped {
+    map: Option<memmap2::Mmap>,
+    pub path: PathBuf,
+}
+
+impl Mapped {
+    pub fn open(path: &Path) -> Result<Mapped> {
+        let f = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
+        let len = f.metadata().map_err(|e| io_err(path, e))?.len();
+        let map = if len == 0 {
+            None
+        } else {
+            // SAFETY: the store is offline (the lock check tells the user
+            // otherwise); a concurrent truncation would be a SIGBUS, not UB
+            // that we act upon silently.
+            let m = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| io_err(path, e))?;
+            #[cfg(unix)]
+            let _ = m.advise(memmap2::Advice::Sequential);
+            Some(m)
+        };
+        Ok(Mapped {
+            map,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or(&[])
+    }
+}
+
+/// Path relative to the store root, for reports.
+pub fn rel(root: &Path, p: &Path) -> String {
+    p.strip_prefix(root)
+        .unwrap_or(p)
+        .to_string_lossy()
+        .into_owned()
+}
