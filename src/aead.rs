@@ -48,24 +48,13 @@ impl Cipher {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backend {
     #[cfg(feature = "ring")]
+    #[default]
     Ring,
+    #[cfg_attr(not(feature = "ring"), default)]
     RustCrypto,
-}
-
-impl Default for Backend {
-    fn default() -> Self {
-        #[cfg(feature = "ring")]
-        {
-            Backend::Ring
-        }
-        #[cfg(not(feature = "ring"))]
-        {
-            Backend::RustCrypto
-        }
-    }
 }
 
 impl Backend {
@@ -81,8 +70,8 @@ impl Backend {
 enum Imp {
     #[cfg(feature = "ring")]
     Ring {
-        aes: ring::aead::LessSafeKey,
-        chacha: ring::aead::LessSafeKey,
+        aes: Box<ring::aead::LessSafeKey>,
+        chacha: Box<ring::aead::LessSafeKey>,
     },
     RustCrypto {
         aes: Box<aes_gcm::Aes256Gcm>,
@@ -102,12 +91,12 @@ impl ChannelAead {
             Backend::Ring => {
                 use ring::aead::{LessSafeKey, UnboundKey, AES_256_GCM, CHACHA20_POLY1305};
                 Imp::Ring {
-                    aes: LessSafeKey::new(
+                    aes: Box::new(LessSafeKey::new(
                         UnboundKey::new(&AES_256_GCM, &key[..]).expect("32-byte key"),
-                    ),
-                    chacha: LessSafeKey::new(
+                    )),
+                    chacha: Box::new(LessSafeKey::new(
                         UnboundKey::new(&CHACHA20_POLY1305, &key[..]).expect("32-byte key"),
-                    ),
+                    )),
                 }
             }
             Backend::RustCrypto => {

@@ -97,7 +97,7 @@ pub fn inspect(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::R
             t.add_row(row);
         }
     }
-    align_numbers(&mut t, if by_slice { 1 } else { 1 });
+    align_numbers(&mut t, 1);
     writeln!(out, "{t}")?;
 
     let subs: Vec<_> = r
@@ -206,6 +206,91 @@ pub fn inspect(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::R
             "Next: run `stanctl store verify {}` to see what the server will do with this damage.",
             r.store
         )?;
+    }
+    Ok(())
+}
+
+pub fn verify(r: &crate::verify::VerifyReport, out: &mut impl Write) -> io::Result<()> {
+    let t = &r.totals;
+    let verdict = match r.verdict {
+        "will-not-start" => "VERDICT: the server will NOT START on this store".to_string(),
+        "at-risk" => format!(
+            "VERDICT: the server starts, but {} of {} message(s) are at risk: {} fail, {} delivered as ciphertext",
+            t.failed + t.ciphertext,
+            t.messages,
+            t.failed,
+            t.ciphertext
+        ),
+        _ => format!(
+            "VERDICT: OK: all {} message(s) will be delivered as plaintext ({} empty)",
+            t.messages, t.empty
+        ),
+    };
+    writeln!(out, "{verdict}")?;
+    let s = &r.settings;
+    writeln!(
+        out,
+        "Settings: encryption {}{}, CRC polynomial {}, truncate-on-EOF {}",
+        if s.encryption { "on" } else { "off" },
+        match (&s.key, s.encryption) {
+            (Some(k), true) => format!(
+                " with the key from {k} (cipher {} only chooses how new messages are written)",
+                s.cipher.name()
+            ),
+            _ => String::new(),
+        },
+        s.crc_poly,
+        if s.truncate_on_eof { "on" } else { "off" }
+    )?;
+    let mut tb = table(&[
+        "Channel",
+        "First",
+        "Last",
+        "Msgs",
+        "Plaintext",
+        "Empty",
+        "Ciphertext",
+        "Fail",
+        "Subs",
+    ]);
+    for c in &r.channels {
+        let d = &c.delivered;
+        tb.add_row(vec![
+            c.name.clone(),
+            c.first_seq.to_string(),
+            c.last_seq.to_string(),
+            d.messages.to_string(),
+            d.plaintext.to_string(),
+            d.empty.to_string(),
+            d.ciphertext.to_string(),
+            d.failed.to_string(),
+            c.subscriptions.to_string(),
+        ]);
+    }
+    align_numbers(&mut tb, 1);
+    writeln!(out, "{tb}")?;
+    if !r.findings.is_empty() {
+        let mut tb = table(&[
+            "Severity", "Channel", "Seqs", "File", "Offset", "What", "Remedy",
+        ]);
+        for f in &r.findings {
+            let seqs = match (f.first_seq, f.last_seq) {
+                (Some(a), Some(b)) if a == b => a.to_string(),
+                (Some(a), Some(b)) => format!("{a}-{b} ({})", f.count),
+                _ => "-".into(),
+            };
+            tb.add_row(vec![
+                f.severity.label().to_string(),
+                f.channel.clone().unwrap_or_else(|| "-".into()),
+                seqs,
+                f.file.clone().unwrap_or_else(|| "-".into()),
+                f.offset.map_or("-".into(), |o| o.to_string()),
+                f.what.clone(),
+                f.remedy.clone(),
+            ]);
+        }
+        tb.set_content_arrangement(ContentArrangement::Dynamic);
+        writeln!(out, "Findings:\n{tb}")?;
     }
     Ok(())
 }

@@ -60,6 +60,8 @@ pub struct RecordInfo {
     /// Payload size from the header.
     pub size: u32,
     pub crc_ok: bool,
+    /// The CRC computed over the payload (differs from the header's when damaged).
+    pub crc_actual: u32,
     /// The protobuf error, if the payload does not parse.
     pub parse_error: Option<ProtoError>,
     pub seq: u64,
@@ -112,7 +114,7 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn with_keys(n: usize) -> Self {
+    pub fn with_keys(n: usize) -> Self {
         Counts {
             opened: vec![0; n],
             ..Default::default()
@@ -384,65 +386,21 @@ pub fn scan_slice(
                 break;
             }
         };
-        let c = &mut s.counts;
-        c.records += 1;
-        c.bytes += record::HEADER_LEN as u64 + r.payload.len() as u64;
-        let crc_ok = cfg.crc.checksum(r.payload) == r.crc;
-        let msg = MsgView::parse(r.payload);
-        let mut info = RecordInfo {
-            offset: r.offset,
-            size: r.payload.len() as u32,
-            crc_ok,
-            parse_error: None,
-            seq: 0,
-            timestamp: 0,
-            subject: 0..0,
-            reply: 0..0,
-            kind: PayloadKind::Empty,
-            data_len: 0,
-            key: KeyOutcome::NotTried,
-            plain_len: 0,
-            sha256: None,
-        };
-        if !crc_ok {
-            c.crc_errors += 1;
-        }
-        match msg {
-            Err(e) => {
-                c.bad_records += 1;
-                info.parse_error = Some(e.clone());
-                damage(
-                    &mut s,
-                    Some(r.offset),
-                    None,
-                    "bad-record",
-                    format!("record does not decode as a message: {e}"),
-                );
+        let info = examine(&r, ctx, cfg, scratch, &mut s.counts, &mut s.nonces);
+        match &info.parse_error {
+            Some(e) => {
+                let detail = format!("record does not decode as a message: {e}");
+                damage(&mut s, Some(r.offset), None, "bad-record", detail);
             }
-            Ok(m) => {
-                let base = r.offset as usize + record::HEADER_LEN;
-                info.seq = m.sequence;
-                info.timestamp = m.timestamp;
-                info.subject = base + m.subject_at.start..base + m.subject_at.end;
-                info.reply = base + m.reply_at.start..base + m.reply_at.end;
-                info.data_len = m.data.len() as u32;
-                info.kind = envelope::classify(m.data);
-                classify_record(
-                    &mut info,
-                    m.data,
-                    m.sequence,
-                    ctx,
-                    cfg,
-                    scratch,
-                    &mut s.counts,
-                    &mut s.nonces,
-                );
+            None => {
+                let m = &info;
+                let crc_ok = info.crc_ok;
                 if !crc_ok {
-                    let actual = cfg.crc.checksum(r.payload);
+                    let actual = info.crc_actual;
                     damage(
                         &mut s,
                         Some(r.offset),
-                        Some(m.sequence),
+                        Some(m.seq),
                         "crc-mismatch",
                         format!(
                             "corrupted data, expected crc to be {:#010x}, got {:#010x}",
@@ -451,21 +409,21 @@ pub fn scan_slice(
                     );
                 }
                 if s.first_seq == 0 {
-                    s.first_seq = m.sequence;
+                    s.first_seq = m.seq;
                 }
                 if let Some(p) = prev_seq {
-                    if m.sequence <= p {
+                    if m.seq <= p {
                         damage(
                             &mut s,
                             Some(r.offset),
-                            Some(m.sequence),
+                            Some(m.seq),
                             "sequence-order",
-                            format!("sequence {} follows {p}", m.sequence),
+                            format!("sequence {} follows {p}", m.seq),
                         );
                     }
                 }
-                prev_seq = Some(m.sequence);
-                s.last_seq = s.last_seq.max(m.sequence);
+                prev_seq = Some(m.seq);
+                s.last_seq = s.last_seq.max(m.seq);
             }
         }
         // Full index check, on the fly: entry i must describe record i.
@@ -487,6 +445,58 @@ pub fn scan_slice(
         }
     }
     s
+}
+
+/// Everything the scanner learns about one record: CRC, message fields,
+/// payload class, which key opens it. Counts and nonces are accumulated.
+pub fn examine(
+    r: &record::Record<'_>,
+    ctx: &ChannelCtx<'_>,
+    cfg: &ScanConfig<'_>,
+    scratch: &mut Vec<u8>,
+    c: &mut Counts,
+    nonces: &mut Vec<NonceUse>,
+) -> RecordInfo {
+    c.records += 1;
+    c.bytes += record::HEADER_LEN as u64 + r.payload.len() as u64;
+    let crc_actual = cfg.crc.checksum(r.payload);
+    let crc_ok = crc_actual == r.crc;
+    let mut info = RecordInfo {
+        offset: r.offset,
+        size: r.payload.len() as u32,
+        crc_ok,
+        crc_actual,
+        parse_error: None,
+        seq: 0,
+        timestamp: 0,
+        subject: 0..0,
+        reply: 0..0,
+        kind: PayloadKind::Empty,
+        data_len: 0,
+        key: KeyOutcome::NotTried,
+        plain_len: 0,
+        sha256: None,
+    };
+    if !crc_ok {
+        c.crc_errors += 1;
+    }
+    match MsgView::parse(r.payload) {
+        Err(e) => {
+            c.bad_records += 1;
+            info.parse_error = Some(e);
+        }
+        Ok(m) => {
+            let base = r.offset as usize + record::HEADER_LEN;
+            info.seq = m.sequence;
+            info.timestamp = m.timestamp;
+            info.subject = base + m.subject_at.start..base + m.subject_at.end;
+            info.reply = base + m.reply_at.start..base + m.reply_at.end;
+            info.data_len = m.data.len() as u32;
+            info.kind = envelope::classify(m.data);
+            classify_record(&mut info, m.data, m.sequence, ctx, cfg, scratch, c, nonces);
+        }
+    }
+    info
 }
 
 #[allow(clippy::too_many_arguments)]
