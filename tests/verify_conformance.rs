@@ -1,0 +1,292 @@
+//! `verify --list` agrees with the reference server's own record of every
+//! conformance store and setting, message by message, and the verdict and
+//! exit code match what the server did.
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+fn setting_args(setting: &str) -> Vec<String> {
+    let f = fixtures();
+    match setting {
+        "no-encrypt" => vec!["--no-encrypt".into()],
+        "key1" => vec!["--key-file".into(), f.join("k1.key").display().to_string()],
+        "key2" => vec!["--key-file".into(), f.join("k2.key").display().to_string()],
+        other => panic!("unknown setting {other}"),
+    }
+}
+
+/// The lines a comparison covers: the server's SERVER, CHANNEL and MSG lines.
+fn comparable(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| {
+            l.starts_with("MSG\t") || l.starts_with("CHANNEL\t") || l.starts_with("SERVER\t")
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+fn verify(store: &str, setting: &str, extra: &[&str]) -> (i32, String) {
+    let out = Command::cargo_bin("stanctl")
+        .unwrap()
+        .env_remove("NATS_STREAMING_ENCRYPTION_KEY")
+        .arg("store")
+        .arg("verify")
+        .arg(fixtures().join("conformance").join(store))
+        .args(setting_args(setting))
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+    )
+}
+
+#[test]
+fn list_matches_the_server_on_every_store_and_setting() {
+    let dir = fixtures().join("conformance/expected");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 14, "expected files missing");
+    for f in files {
+        let name = f.file_stem().unwrap().to_str().unwrap().to_string();
+        let (store, setting) = name.rsplit_once('.').unwrap();
+        let expected_text = std::fs::read_to_string(&f).unwrap();
+        let (code, out) = verify(store, setting, &["--list"]);
+        assert_eq!(
+            comparable(&out),
+            comparable(&expected_text),
+            "{name}: verify --list differs from the server"
+        );
+
+        // The verdict follows what the server did.
+        let refused = expected_text
+            .lines()
+            .any(|l| l.starts_with("RECOVER-ERROR"));
+        let failed = expected_text
+            .lines()
+            .any(|l| l.starts_with("MSG") && l.split('\t').nth(3) == Some("err"));
+        let ciphertext = setting == "no-encrypt" && store != "plain" && store != "mixed-plain";
+        let want = if refused {
+            2
+        } else if failed || ciphertext {
+            1
+        } else {
+            0
+        };
+        assert_eq!(code, want, "{name}: exit code");
+        if refused {
+            assert!(
+                out.contains("RECOVER-ERROR"),
+                "{name}: no RECOVER-ERROR line"
+            );
+        }
+    }
+}
+
+#[test]
+fn verdicts_named_in_the_issue() {
+    // damaged-truncated does not start; truncation drops seq 40.
+    let (code, out) = verify("damaged-truncated", "key1", &["--json"]);
+    assert_eq!(code, 2);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["verdict"], "will-not-start");
+    let f = &v["findings"][0];
+    assert_eq!(f["severity"], "will-not-start");
+    assert_eq!(f["file"], "orders/msgs.3.dat");
+    assert_eq!(f["offset"], 1514);
+    assert!(
+        f["remedy"].as_str().unwrap().contains("drops seq 40"),
+        "{f}"
+    );
+
+    // With truncation on, the server starts and seq 40 of orders is lost.
+    let (code, out) = verify(
+        "damaged-truncated",
+        "key1",
+        &["--truncate-on-eof", "--json"],
+    );
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let orders = v["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "orders")
+        .unwrap();
+    assert_eq!(orders["last_seq"], 39);
+
+    // damaged-crc fails seq 18 of orders, and only it.
+    let (code, out) = verify("damaged-crc", "key1", &["--json"]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let fails: Vec<_> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "fails")
+        .collect();
+    assert_eq!(fails.len(), 1);
+    assert_eq!(fails[0]["channel"], "orders");
+    assert_eq!(fails[0]["first_seq"], 18);
+    assert_eq!(fails[0]["last_seq"], 18);
+    assert_eq!(v["totals"]["failed"], 1);
+
+    // plain with K1 fails seqs 11, 22, 33 of both channels.
+    let (code, out) = verify("plain", "key1", &["--list"]);
+    assert_eq!(code, 1);
+    let errs: Vec<_> = out
+        .lines()
+        .filter(|l| l.contains("\terr\t"))
+        .map(|l| l.split('\t').nth(2).unwrap().to_string())
+        .collect();
+    assert_eq!(errs, ["11", "22", "33", "11", "22", "33"]);
+
+    // aes with K2 fails every non-empty message.
+    let (code, out) = verify("aes", "key2", &["--json"]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["totals"]["failed"], 75);
+    assert_eq!(v["totals"]["empty"], 8);
+
+    // aes without encryption delivers ciphertext.
+    let (code, out) = verify("aes", "no-encrypt", &["--json"]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["totals"]["ciphertext"], 75);
+    assert!(v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["severity"] == "ciphertext"));
+
+    // plain without encryption: fine now, but seqs 11/22/33 fail once it is on.
+    let (code, out) = verify("plain", "no-encrypt", &["--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let warn: u64 = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| {
+            f["what"]
+                .as_str()
+                .unwrap()
+                .contains("once encryption is on")
+        })
+        .map(|f| f["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(warn, 6);
+}
+
+#[test]
+fn environment_key_wins_over_the_configured_key() {
+    let out = Command::cargo_bin("stanctl")
+        .unwrap()
+        .env("NATS_STREAMING_ENCRYPTION_KEY", "conformance-key-2")
+        .args(["store", "verify"])
+        .arg(fixtures().join("conformance/aes"))
+        .arg("--key-file")
+        .arg(fixtures().join("k1.key"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "K2 from the environment must win and fail every message"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("NATS_STREAMING_ENCRYPTION_KEY is set"),
+        "{err}"
+    );
+    assert!(!err.contains("conformance-key"));
+}
+
+#[test]
+fn usage_and_io_exit_codes() {
+    let code = |args: &[&str]| {
+        Command::cargo_bin("stanctl")
+            .unwrap()
+            .env_remove("NATS_STREAMING_ENCRYPTION_KEY")
+            .args(args)
+            .output()
+            .unwrap()
+            .status
+            .code()
+            .unwrap()
+    };
+    assert_eq!(code(&["store", "verify", "/nonexistent/store"]), 74);
+    assert_eq!(code(&["store", "verify", "--bogus"]), 64);
+    let k1 = fixtures().join("k1.key");
+    let k2 = fixtures().join("k2.key");
+    let aes = fixtures().join("conformance/aes");
+    assert_eq!(
+        code(&[
+            "store",
+            "verify",
+            aes.to_str().unwrap(),
+            "--key-file",
+            k1.to_str().unwrap(),
+            "--key-file",
+            k2.to_str().unwrap()
+        ]),
+        64,
+        "the server has one key"
+    );
+}
+
+#[test]
+fn verify_refuses_a_store_a_running_server_holds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("s");
+    copy_dir(&fixtures().join("conformance/plain"), &store);
+    // A separate process holds the fcntl lock, as a running server does.
+    let lock = store.join(".rootdir.lck");
+    std::fs::write(&lock, b"").unwrap();
+    let mut holder = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("import fcntl,sys,time; f=open(sys.argv[1],'r+'); fcntl.lockf(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(30)")
+        .arg(&lock)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "locked");
+    let out = Command::cargo_bin("stanctl")
+        .unwrap()
+        .args(["store", "verify"])
+        .arg(&store)
+        .arg("--no-encrypt")
+        .output()
+        .unwrap();
+    holder.kill().unwrap();
+    let _ = holder.wait();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("locked by a running process"));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), &dst).unwrap();
+        }
+    }
+}
