@@ -290,3 +290,90 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+fn verify_dir(dir: &Path, args: &[&str]) -> (i32, serde_json::Value) {
+    let out = Command::cargo_bin("stanctl")
+        .unwrap()
+        .env_remove("NATS_STREAMING_ENCRYPTION_KEY")
+        .args(["store", "verify"])
+        .arg(dir)
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        serde_json::from_slice(&out.stdout).unwrap(),
+    )
+}
+
+#[test]
+fn a_bad_crc_stops_the_start_when_the_index_must_be_rebuilt() {
+    // With its index the server starts and fails seq 18 alone; without it the
+    // server rebuilds the index from the .dat, meets the bad CRC and stops.
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("s");
+    copy_dir(&fixtures().join("conformance/damaged-crc"), &store);
+    std::fs::remove_file(store.join("orders/msgs.2.idx")).unwrap();
+    let k1 = fixtures().join("k1.key");
+    let (code, v) = verify_dir(&store, &["--key-file", k1.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    let f = &v["findings"][0];
+    assert_eq!(f["severity"], "will-not-start");
+    assert_eq!(f["file"], "orders/msgs.2.dat");
+    assert_eq!(f["offset"], 402);
+}
+
+#[test]
+fn records_past_the_last_index_entry_are_invisible() {
+    // Drop the last index entry: the server's last-entry check passes on seq
+    // 39, so it trusts the index and never sees seq 40.
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("s");
+    copy_dir(&fixtures().join("conformance/aes"), &store);
+    let idx = store.join("sensors.temp/msgs.3.idx");
+    let len = std::fs::metadata(&idx).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&idx)
+        .unwrap()
+        .set_len(len - 32)
+        .unwrap();
+    let k1 = fixtures().join("k1.key");
+    let (code, v) = verify_dir(&store, &["--key-file", k1.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    let ch = v["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "sensors.temp")
+        .unwrap();
+    assert_eq!(ch["last_seq"], 39);
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["severity"] == "fails")
+        .unwrap();
+    assert_eq!(f["first_seq"], 40);
+    assert_eq!(f["count"], 1);
+    assert!(f["remedy"].as_str().unwrap().contains("remove the .idx"));
+}
+
+#[test]
+fn zero_padding_and_missing_index_are_warnings_only() {
+    for store in ["damaged-zero-tail", "damaged-noidx"] {
+        let k1 = fixtures().join("k1.key");
+        let (code, v) = verify_dir(
+            &fixtures().join("conformance").join(store),
+            &["--key-file", k1.to_str().unwrap()],
+        );
+        assert_eq!(code, 0, "{store}");
+        assert_eq!(v["verdict"], "ok");
+        let f = v["findings"].as_array().unwrap();
+        assert!(
+            !f.is_empty() && f.iter().all(|f| f["severity"] == "warning"),
+            "{store}: {f:?}"
+        );
+    }
+}
