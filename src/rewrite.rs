@@ -924,13 +924,19 @@ fn print_refusals(r: &RewriteReport) {
         r.operation,
         r.refused.len()
     );
-    for f in &r.refused {
+    // Every entry is in --json; a terminal only needs enough to act on.
+    const SHOWN: usize = 20;
+    for f in r.refused.iter().take(SHOWN) {
         let at = match (f.seq, f.offset) {
             (Some(s), Some(o)) => format!(" seq {s} (offset {o})"),
             (None, Some(o)) => format!(" offset {o}"),
             _ => String::new(),
         };
         let _ = writeln!(err, "  {} {}{at}: {}", f.channel, f.file, f.reason);
+    }
+    if r.refused.len() > SHOWN {
+        let more = r.refused.len() - SHOWN;
+        let _ = writeln!(err, "  ... and {more} more (--json lists them all)");
     }
 }
 
