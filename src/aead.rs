@@ -48,24 +48,14 @@ impl Cipher {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The default is ring when built with it, else RustCrypto.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backend {
     #[cfg(feature = "ring")]
+    #[default]
     Ring,
+    #[cfg_attr(not(feature = "ring"), default)]
     RustCrypto,
-}
-
-impl Default for Backend {
-    fn default() -> Self {
-        #[cfg(feature = "ring")]
-        {
-            Backend::Ring
-        }
-        #[cfg(not(feature = "ring"))]
-        {
-            Backend::RustCrypto
-        }
-    }
 }
 
 impl Backend {
@@ -78,6 +68,8 @@ impl Backend {
     }
 }
 
+// One per channel and key: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Imp {
     #[cfg(feature = "ring")]
     Ring {

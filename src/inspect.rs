@@ -169,7 +169,7 @@ fn stats(c: &Counts, first: u64, last: u64, keys: &[Key]) -> Stats {
                 opened: c.opened.get(i).copied().unwrap_or(0),
             })
             .collect(),
-        unopened: (!keys.is_empty()).then(|| Unopened {
+        unopened: (!keys.is_empty()).then_some(Unopened {
             wrong_key: c.unopened_wrong_key,
             plaintext_lookalike: c.unopened_lookalike,
         }),
@@ -224,8 +224,10 @@ pub fn run(
     let mut reused = Vec::new();
     let mut notes = Vec::new();
     for (ch, layout_ch) in scanned.into_iter().zip(&layout.channels) {
-        let mut c = Counts::default();
-        c.opened = vec![0; keys.len()];
+        let mut c = Counts {
+            opened: vec![0; keys.len()],
+            ..Counts::default()
+        };
         let (mut first, mut last) = (0, 0);
         let mut slices = Vec::new();
         let mut nonces: Vec<NonceUse> = Vec::new();

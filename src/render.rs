@@ -97,7 +97,8 @@ pub fn inspect(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::R
             t.add_row(row);
         }
     }
-    align_numbers(&mut t, if by_slice { 1 } else { 1 });
+    // Column 0 is the channel name; the slice number (by_slice) is numeric too.
+    align_numbers(&mut t, 1);
     writeln!(out, "{t}")?;
 
     let subs: Vec<_> = r
