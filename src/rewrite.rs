@@ -25,8 +25,9 @@ use crate::nonce::NonceGen;
 use crate::progress::Progress;
 use crate::proto::{self, MsgView};
 use crate::record::{self, Event, FileVersion, Records, VERSION_LEN};
-use crate::scan::{self, ChannelCtx, HashMode, KeyOutcome, RecordInfo, ScanConfig, SliceData};
-use crate::scan::{SliceEnd, SliceScan};
+use crate::scan::{
+    self, ChannelCtx, HashMode, KeyOutcome, RecordInfo, ScanConfig, SliceData, SliceEnd, SliceScan,
+};
 use crate::store::{self, ChannelLayout, Mapped, SliceFiles, StoreLayout, TEMP_SUFFIX};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -633,19 +634,14 @@ fn remove_stale_temps(layout: &StoreLayout) -> Result<()> {
     Ok(())
 }
 
-type Work<'a> = Vec<(&'a ChannelLayout, &'a SliceFiles, bool)>;
+type Work<'a> = Vec<(&'a ChannelLayout, &'a SliceFiles, &'a SlicePlan)>;
 
-fn work<'a>(layout: &'a StoreLayout, plans: &[Vec<SlicePlan>]) -> Work<'a> {
+fn work<'a>(layout: &'a StoreLayout, plans: &'a [Vec<SlicePlan>]) -> Work<'a> {
     layout
         .channels
         .iter()
         .zip(plans)
-        .flat_map(|(ch, ps)| {
-            ch.slices
-                .iter()
-                .zip(ps)
-                .map(move |(sf, p)| (ch, sf, p.rewrite))
-        })
+        .flat_map(|(ch, ps)| ch.slices.iter().zip(ps).map(move |(sf, p)| (ch, sf, p)))
         .collect()
 }
 
@@ -658,10 +654,10 @@ fn write_in_place(
     remove_stale_temps(layout)?;
     work(layout, plans)
         .into_par_iter()
-        .filter(|w| w.2)
-        .try_for_each_init(Bufs::default, |bufs, (ch, sf, _)| {
+        .filter(|w| w.2.rewrite)
+        .try_for_each_init(Bufs::default, |bufs, (ch, sf, plan)| {
             rewrite_in_place(job, ch, sf, bufs)?;
-            bar.inc(fs::metadata(&sf.dat).map_or(0, |m| m.len()));
+            bar.inc(plan.tally.bytes_before);
             Ok(())
         })
 }
@@ -752,10 +748,10 @@ fn write_output(
     }
     work(layout, plans).into_par_iter().try_for_each_init(
         Bufs::default,
-        |bufs, (ch, sf, rewrite)| {
+        |bufs, (ch, sf, plan)| {
             let to = out.join(ch.dir.file_name().unwrap_or_default());
             let name = |p: &Path| to.join(p.file_name().unwrap_or_default());
-            if rewrite {
+            if plan.rewrite {
                 write_slice(job, ch, sf, &name(&sf.dat), &name(&idx_path(sf)), bufs)?;
             } else {
                 copy_file(&sf.dat, &name(&sf.dat))?;
@@ -763,7 +759,7 @@ fn write_output(
                     copy_file(i, &name(i))?;
                 }
             }
-            bar.inc(fs::metadata(&sf.dat).map_or(0, |m| m.len()));
+            bar.inc(plan.tally.bytes_before);
             Ok::<(), Error>(())
         },
     )?;
@@ -822,10 +818,13 @@ pub fn run(dir: &Path, job: &Job, opts: &Options) -> Result<RewriteReport> {
     if !report.refused.is_empty() || opts.dry_run {
         return Ok(report);
     }
-    let total = match opts.output {
-        Some(_) => crate::progress::store_bytes(&layout),
-        None => report.totals.bytes_before,
-    };
+    // Bytes of the slices the bar will count (every slice is copied with --output).
+    let total = plans
+        .iter()
+        .flatten()
+        .filter(|p| opts.output.is_some() || p.rewrite)
+        .map(|p| p.tally.bytes_before)
+        .sum();
     let bar = Progress::bytes(total, job.rule.operation());
     match &opts.output {
         Some(out) => write_output(&layout, job, &plans, out, &bar)?,
