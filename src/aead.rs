@@ -67,6 +67,8 @@ impl Backend {
     }
 }
 
+// One per channel and key: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Imp {
     #[cfg(feature = "ring")]
     Ring {

@@ -64,6 +64,23 @@ pub fn open<'s>(
     }
 }
 
+/// Opens an envelope with the first of `aeads` that can (the order keys were
+/// given); returns that key's index and the plaintext, kept in `scratch`.
+pub fn open_any<'s>(
+    aeads: &[ChannelAead],
+    cipher: Cipher,
+    data: &[u8],
+    scratch: &'s mut Vec<u8>,
+) -> Option<(usize, &'s [u8])> {
+    for (i, aead) in aeads.iter().enumerate() {
+        // Keep only the length so the borrow of `scratch` ends each turn.
+        if let Some(n) = open(aead, cipher, data, scratch).map(<[u8]>::len) {
+            return Some((i, &scratch[..n]));
+        }
+    }
+    None
+}
+
 /// Writes `code || nonce || seal(plaintext) || tag` into `out`.
 pub fn seal(
     aead: &ChannelAead,

@@ -523,14 +523,11 @@ fn classify_record(
     if let PayloadKind::Envelope(cipher) = info.kind {
         let nonce = *envelope::nonce(data);
         let mut opened = None;
-        for (i, aead) in ctx.aeads.iter().enumerate() {
-            if let Some(pt) = envelope::open(aead, cipher, data, scratch) {
-                opened = Some(i as u8);
-                info.plain_len = pt.len() as u32;
-                if want_hash && !raw_hash {
-                    info.sha256 = Some(Sha256::digest(pt).into());
-                }
-                break;
+        if let Some((i, pt)) = envelope::open_any(&ctx.aeads, cipher, data, scratch) {
+            opened = Some(i as u8);
+            info.plain_len = pt.len() as u32;
+            if want_hash && !raw_hash {
+                info.sha256 = Some(Sha256::digest(pt).into());
             }
         }
         info.key = match opened {

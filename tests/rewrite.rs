@@ -1,0 +1,555 @@
+//! encrypt / decrypt / rekey against the conformance stores.
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+use tempfile::TempDir;
+
+const REFUSED: i32 = 4;
+const LOCKED: i32 = 3;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+fn conformance(name: &str) -> PathBuf {
+    fixtures().join("conformance").join(name)
+}
+
+fn k1() -> String {
+    fixtures().join("k1.key").display().to_string()
+}
+
+fn k2() -> String {
+    fixtures().join("k2.key").display().to_string()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
+
+/// A private copy of a conformance store, in `tmp/store`.
+fn store(name: &str) -> (TempDir, PathBuf) {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path().join("store");
+    copy_dir(&conformance(name), &dir);
+    (tmp, dir)
+}
+
+fn stanctl() -> Command {
+    let mut c = Command::cargo_bin("stanctl").unwrap();
+    c.env_remove("NATS_STREAMING_ENCRYPTION_KEY")
+        .env_remove("STANCTL_TEST_ABORT_AT_STEP")
+        .env("RUST_BACKTRACE", "0");
+    c
+}
+
+fn run(args: &[&str]) -> std::process::Output {
+    stanctl().args(args).output().unwrap()
+}
+
+/// Every file of a store, by relative path, except the lock file (taking the
+/// lock creates it, as the server does).
+fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else if p.file_name().unwrap() != ".rootdir.lck" {
+                let rel = p.strip_prefix(root).unwrap().display().to_string();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut m = BTreeMap::new();
+    walk(dir, dir, &mut m);
+    m
+}
+
+fn mtimes(dir: &Path) -> BTreeMap<String, SystemTime> {
+    snapshot(dir)
+        .keys()
+        .map(|k| {
+            (
+                k.clone(),
+                dir.join(k).metadata().unwrap().modified().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[track_caller]
+fn assert_same_store(got: &Path, want: &Path) {
+    let (g, w) = (snapshot(got), snapshot(want));
+    assert_eq!(
+        g.keys().collect::<Vec<_>>(),
+        w.keys().collect::<Vec<_>>(),
+        "file lists differ"
+    );
+    for (k, v) in &w {
+        assert!(g[k] == *v, "{k} differs from {}", want.display());
+    }
+}
+
+fn code(o: &std::process::Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+#[track_caller]
+fn ok(args: &[&str]) {
+    let o = run(args);
+    assert!(
+        o.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn inspect(dir: &Path, key: &str) -> Value {
+    let o = run(&[
+        "store",
+        "inspect",
+        dir.to_str().unwrap(),
+        "--key-file",
+        key,
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[track_caller]
+fn assert_no_nonce_reuse(dir: &Path, key: &str) {
+    let v = inspect(dir, key);
+    assert_eq!(
+        v["reused_nonces"],
+        Value::Array(vec![]),
+        "nonce reuse in {v}"
+    );
+}
+
+fn d(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn decrypt_aes_and_chacha_give_plain() {
+    for name in ["aes", "chacha"] {
+        let (_t, s) = store(name);
+        ok(&["store", "decrypt", d(&s), "--key-file", &k1()]);
+        assert_same_store(&s, &conformance("plain"));
+    }
+}
+
+#[test]
+fn decrypt_mixed_with_both_keys_gives_mixed_plain() {
+    let (_t, s) = store("mixed");
+    ok(&[
+        "store",
+        "decrypt",
+        d(&s),
+        "--key-file",
+        &k1(),
+        "--key-file",
+        &k2(),
+    ]);
+    assert_same_store(&s, &conformance("mixed-plain"));
+}
+
+#[test]
+fn encrypt_refuses_lookalikes_then_round_trips() {
+    for cipher in ["AES", "CHACHA"] {
+        let (_t, s) = store("plain");
+        // seqs 11/22/33 start with 0x01/0x02: ambiguous without --assume-plaintext.
+        let o = run(&[
+            "store",
+            "encrypt",
+            d(&s),
+            "--cipher",
+            cipher,
+            "--key-file",
+            &k1(),
+        ]);
+        assert_eq!(code(&o), REFUSED);
+        assert_same_store(&s, &conformance("plain"));
+
+        let enc = [
+            "store",
+            "encrypt",
+            d(&s),
+            "--cipher",
+            cipher,
+            "--key-file",
+            &k1(),
+            "--assume-plaintext",
+        ];
+        ok(&enc);
+        let v = inspect(&s, &k1());
+        assert_eq!(v["totals"]["payloads"]["plaintext"], 0);
+        assert_no_nonce_reuse(&s, &k1());
+
+        // Idempotence: a second run changes and writes nothing.
+        let (before, times) = (snapshot(&s), mtimes(&s));
+        ok(&enc);
+        assert_eq!(snapshot(&s), before);
+        assert_eq!(mtimes(&s), times);
+        assert_no_nonce_reuse(&s, &k1());
+
+        ok(&["store", "decrypt", d(&s), "--key-file", &k1()]);
+        assert_same_store(&s, &conformance("plain"));
+    }
+}
+
+#[test]
+fn rekey_back_and_forth_then_decrypt() {
+    let (_t, s) = store("aes");
+    ok(&[
+        "store",
+        "rekey",
+        d(&s),
+        "--key-file",
+        &k1(),
+        "--new-key-file",
+        &k2(),
+    ]);
+    assert_no_nonce_reuse(&s, &k2());
+    let o = run(&["store", "decrypt", d(&s), "--key-file", &k1()]);
+    assert_eq!(code(&o), REFUSED, "K1 no longer opens anything");
+    ok(&[
+        "store",
+        "rekey",
+        d(&s),
+        "--key-file",
+        &k2(),
+        "--new-key-file",
+        &k1(),
+        "--cipher",
+        "CHACHA",
+    ]);
+    assert_no_nonce_reuse(&s, &k1());
+    let v = inspect(&s, &k1());
+    assert_eq!(v["totals"]["payloads"]["aes"], 0);
+    ok(&[
+        "store",
+        "rekey",
+        d(&s),
+        "--key-file",
+        &k1(),
+        "--new-key-file",
+        &k2(),
+    ]);
+    assert_no_nonce_reuse(&s, &k2());
+    ok(&["store", "decrypt", d(&s), "--key-file", &k2()]);
+    assert_same_store(&s, &conformance("plain"));
+}
+
+#[test]
+fn unopened_envelopes_refuse_with_zero_writes() {
+    let (_t, s) = store("aes");
+    let o = run(&["store", "decrypt", d(&s), "--key-file", &k2(), "--json"]);
+    assert_eq!(code(&o), REFUSED);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["schema"], "stanctl.rewrite/1");
+    let first = &v["refused"][0];
+    for f in ["channel", "file", "seq", "offset", "reason"] {
+        assert!(!first[f].is_null(), "refusal lacks {f}: {first}");
+    }
+    assert_same_store(&s, &conformance("aes"));
+    // --assume-plaintext does not cover envelopes with a server nonce.
+    let o = run(&[
+        "store",
+        "decrypt",
+        d(&s),
+        "--key-file",
+        &k2(),
+        "--assume-plaintext",
+    ]);
+    assert_eq!(code(&o), REFUSED);
+    assert_same_store(&s, &conformance("aes"));
+}
+
+#[test]
+fn damaged_stores_refuse() {
+    for name in ["damaged-crc", "damaged-truncated"] {
+        let (_t, s) = store(name);
+        let o = run(&["store", "decrypt", d(&s), "--key-file", &k1()]);
+        assert_eq!(code(&o), REFUSED, "{name}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("stanctl store verify"));
+        assert_same_store(&s, &conformance(name));
+    }
+}
+
+#[test]
+fn missing_index_is_rebuilt() {
+    let (_t, s) = store("damaged-noidx");
+    ok(&["store", "decrypt", d(&s), "--key-file", &k1()]);
+    assert_same_store(&s, &conformance("plain"));
+}
+
+#[test]
+fn clustered_store_refuses() {
+    let (_t, s) = store("aes");
+    // server.dat with a NodeID (field 9).
+    let mut info = vec![0x0a, 4];
+    info.extend_from_slice(b"test");
+    info.extend_from_slice(&[0x4a, 2]);
+    info.extend_from_slice(b"n1");
+    let crc = stanctl::crc::Crc32::ieee().checksum(&info);
+    let mut f = 1u32.to_le_bytes().to_vec();
+    stanctl::record::write_record(&mut f, 0, crc, &info);
+    std::fs::write(s.join("server.dat"), &f).unwrap();
+    let before = snapshot(&s);
+    let o = run(&["store", "decrypt", d(&s), "--key-file", &k1()]);
+    assert_eq!(code(&o), REFUSED);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Raft"));
+    assert_eq!(snapshot(&s), before);
+}
+
+#[test]
+fn lock_held_by_another_process_refuses() {
+    let (_t, s) = store("aes");
+    let lock = s.join(".rootdir.lck");
+    // An fcntl lock held by this process would not block a child, so a
+    // separate process holds it.
+    let mut holder = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import fcntl,sys,time; f=open(sys.argv[1],'a+'); fcntl.lockf(f,fcntl.LOCK_EX); print('locked',flush=True); time.sleep(60)",
+            lock.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 to hold the lock");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "locked");
+    let o = run(&["store", "decrypt", d(&s), "--key-file", &k1()]);
+    let dry = run(&["store", "decrypt", d(&s), "--key-file", &k1(), "--dry-run"]);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert_eq!(code(&o), LOCKED);
+    assert_eq!(code(&dry), LOCKED);
+    assert_same_store(&s, &conformance("aes"));
+}
+
+#[test]
+fn dry_run_writes_nothing_and_reports() {
+    let (_t, s) = store("aes");
+    let o = run(&[
+        "store",
+        "decrypt",
+        d(&s),
+        "--key-file",
+        &k1(),
+        "--dry-run",
+        "--json",
+    ]);
+    assert!(o.status.success());
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["operation"], "decrypt");
+    assert_eq!(v["dry_run"], true);
+    assert_eq!(v["totals"]["slices_rewritten"], 7);
+    assert_eq!(v["totals"]["changed"], 75);
+    assert_same_store(&s, &conformance("aes"));
+    assert!(!s.join(".rootdir.lck").exists(), "dry-run takes no lock");
+}
+
+#[test]
+fn output_leaves_source_untouched() {
+    let (t, s) = store("aes");
+    let out = t.path().join("out");
+    let o = run(&[
+        "store",
+        "decrypt",
+        d(&s),
+        "--key-file",
+        &k1(),
+        "--output",
+        d(&out),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["output"], d(&out));
+    assert_same_store(&s, &conformance("aes"));
+    assert_same_store(&out, &conformance("plain"));
+    // A non-empty output directory is refused.
+    let o = run(&[
+        "store",
+        "decrypt",
+        d(&s),
+        "--key-file",
+        &k1(),
+        "--output",
+        d(&out),
+    ]);
+    assert!(!o.status.success());
+}
+
+#[test]
+fn symlinked_channel_refuses_in_place() {
+    let (t, s) = store("aes");
+    let real = t.path().join("orders-real");
+    std::fs::rename(s.join("orders"), &real).unwrap();
+    std::os::unix::fs::symlink(&real, s.join("orders")).unwrap();
+    let o = run(&["store", "decrypt", d(&s), "--key-file", &k1()]);
+    assert_eq!(code(&o), REFUSED);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("symbolic link"));
+    assert_same_store(&real, &conformance("aes").join("orders"));
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[test]
+fn read_only_channel_dir_fails_cleanly() {
+    // root bypasses directory permissions, so this cannot fail as root: the
+    // assertion is skipped there (the disk-full test covers write failures).
+    if is_root() {
+        eprintln!("skipped: running as root, permissions are not enforced");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let (_t, s) = store("aes");
+    let ch = s.join("orders");
+    std::fs::set_permissions(&ch, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let o = run(&["store", "decrypt", d(&s), "--key-file", &k1()]);
+    std::fs::set_permissions(&ch, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(!o.status.success());
+    assert_readable(&s);
+}
+
+/// The server can read every message: no damage beyond a missing index
+/// (rebuilt from the .dat), no envelope K1 fails to open, no temp file.
+#[track_caller]
+fn assert_readable(s: &Path) {
+    let v = inspect(s, &k1());
+    for dmg in v["damage"].as_array().unwrap() {
+        assert_eq!(dmg["kind"], "index-missing", "unexpected damage {dmg}");
+    }
+    assert_eq!(v["totals"]["unopened"]["wrong_key"], 0, "{v}");
+}
+
+fn no_temp_files(s: &Path) -> bool {
+    snapshot(s).keys().all(|k| !k.ends_with(".stanctl-tmp"))
+}
+
+#[test]
+fn full_disk_leaves_store_readable_and_rerun_finishes() {
+    use std::os::unix::process::CommandExt;
+    let (_t, s) = store("aes");
+    let bin = assert_cmd::cargo::cargo_bin("stanctl");
+    let mut c = std::process::Command::new(bin);
+    c.args(["store", "decrypt", d(&s), "--key-file", &k1()])
+        .env_remove("NATS_STREAMING_ENCRYPTION_KEY")
+        .env("RUST_BACKTRACE", "0");
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            // Files may not grow past 50 KB: the `big` slice (~145 KB) fails.
+            let lim = libc::rlimit {
+                rlim_cur: 50_000,
+                rlim_max: 50_000,
+            };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &lim);
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let o = c.output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(74),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_readable(&s);
+    assert!(no_temp_files(&s));
+    assert_eq!(
+        std::fs::read(s.join("big/msgs.1.dat")).unwrap(),
+        std::fs::read(conformance("aes").join("big/msgs.1.dat")).unwrap()
+    );
+    // Finished slices now hold plaintext lookalikes (seqs 11/22/33).
+    ok(&[
+        "store",
+        "decrypt",
+        d(&s),
+        "--key-file",
+        &k1(),
+        "--assume-plaintext",
+    ]);
+    assert_same_store(&s, &conformance("plain"));
+}
+
+#[test]
+fn crash_at_every_step_is_recoverable() {
+    let args = |s: &Path| {
+        vec![
+            "store".to_string(),
+            "decrypt".into(),
+            d(s).into(),
+            "--key-file".into(),
+            k1(),
+            "--assume-plaintext".into(),
+        ]
+    };
+    let mut n = 1;
+    loop {
+        let (_t, s) = store("aes");
+        let o = stanctl()
+            .args(args(&s))
+            .env("STANCTL_TEST_ABORT_AT_STEP", n.to_string())
+            .output()
+            .unwrap();
+        if o.status.success() {
+            assert!(n > 20, "the run has more steps than {n}");
+            assert_same_store(&s, &conformance("plain"));
+            break;
+        }
+        assert_eq!(o.status.code(), None, "step {n}: expected an abort");
+        assert_readable(&s);
+        let o = stanctl().args(args(&s)).output().unwrap();
+        assert!(o.status.success(), "step {n}: rerun failed: {o:?}");
+        assert_same_store(&s, &conformance("plain"));
+        assert!(no_temp_files(&s));
+        n += 1;
+        assert!(n < 1000, "the hook never let the run finish");
+    }
+}
+
+#[test]
+fn zero_tail_is_kept_and_modes_preserved() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_t, s) = store("damaged-zero-tail");
+    let mode = |p: &Path| p.metadata().unwrap().permissions().mode() & 0o777;
+    let dat = s.join("orders/msgs.2.dat");
+    std::fs::set_permissions(&dat, std::fs::Permissions::from_mode(0o640)).unwrap();
+    ok(&["store", "decrypt", d(&s), "--key-file", &k1()]);
+    assert_eq!(mode(&dat), 0o640);
+    // Everything equals `plain`, except the zero padding the server would
+    // truncate, which is copied as it was.
+    let tail = s.join("sensors.temp/msgs.3.dat");
+    let mut want = std::fs::read(conformance("plain").join("sensors.temp/msgs.3.dat")).unwrap();
+    want.extend_from_slice(&[0u8; 40]);
+    assert_eq!(std::fs::read(&tail).unwrap(), want);
+    std::fs::write(&tail, &want[..want.len() - 40]).unwrap();
+    assert_same_store(&s, &conformance("plain"));
+}
