@@ -92,7 +92,7 @@ pub enum Change {
     Rekey,
 }
 
-const AMBIGUOUS: &str = "starts with byte 1 or 2 like an envelope, but no given key opens it and its nonce is not one the server or stanctl writes: most likely plaintext. If it is plaintext, rerun with --assume-plaintext (an interrupted decrypt leaves such payloads behind); otherwise give the key that encrypted it";
+const AMBIGUOUS: &str = "starts with byte 1 or 2 like an envelope, but no given key opens it and its nonce is not one the server or stanctl writes: most likely plaintext. If it is plaintext, rerun with --assume-plaintext; otherwise give the key that encrypted it";
 const WRONG_KEY: &str = "an envelope no given key opens: give the key that encrypted it (--key-file, repeatable for decrypt and rekey)";
 
 /// The rule applied to one payload; `Err` is why it cannot be handled.
@@ -106,6 +106,10 @@ pub fn decide(rule: Rule, seen: Seen, assume_plaintext: bool) -> Result<Change, 
         (Seen::Opened(_), Rule::Decrypt) => Change::Decrypt,
         (Seen::Opened(_), Rule::Rekey { .. }) => Change::Rekey,
         (Seen::Opened(_), Rule::Encrypt { .. }) => unreachable!("encrypt has one key"),
+        // Decrypting leaves plaintext as it is, so a payload that only looks
+        // like an envelope needs no decision: keeping its bytes loses
+        // nothing, and a rerun after success (or a crash) stays a no-op.
+        (Seen::Short | Seen::Unopened(NonceOrigin::Unknown), Rule::Decrypt) => Change::Keep,
         (Seen::Short | Seen::Unopened(NonceOrigin::Unknown), _) if !assume_plaintext => {
             return Err(AMBIGUOUS)
         }
@@ -1065,10 +1069,13 @@ mod tests {
     #[test]
     fn ambiguous_needs_assume_plaintext() {
         let look = Seen::Unopened(NonceOrigin::Unknown);
-        for rule in [ENC, Rule::Decrypt, REKEY] {
-            assert!(decide(rule, look, false).is_err());
-            assert!(decide(rule, Seen::Short, false).is_err());
+        for rule in [ENC, REKEY] {
+            assert_eq!(decide(rule, look, false), Err(AMBIGUOUS));
+            assert_eq!(decide(rule, Seen::Short, false), Err(AMBIGUOUS));
         }
+        // Decrypt keeps them as they are: nothing to decide, and reruns stay no-ops.
+        assert_eq!(decide(Rule::Decrypt, look, false), Ok(Change::Keep));
+        assert_eq!(decide(Rule::Decrypt, Seen::Short, false), Ok(Change::Keep));
         assert_eq!(decide(ENC, look, true), Ok(Change::Encrypt));
         assert_eq!(decide(ENC, Seen::Short, true), Ok(Change::Encrypt));
         assert_eq!(decide(Rule::Decrypt, look, true), Ok(Change::Keep));

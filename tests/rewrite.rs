@@ -553,3 +553,14 @@ fn zero_tail_is_kept_and_modes_preserved() {
     std::fs::write(&tail, &want[..want.len() - 40]).unwrap();
     assert_same_store(&s, &conformance("plain"));
 }
+
+#[test]
+fn decrypt_twice_is_a_no_op_without_assume_plaintext() {
+    // `plain` holds plaintext starting with 0x01/0x02 (seqs 11, 22, 33): what a
+    // successful decrypt leaves behind. Decrypting again changes nothing.
+    let (_t, dir) = store("aes");
+    for _ in 0..2 {
+        ok(&["store", "decrypt", d(&dir), "--key-file", &k1()]);
+    }
+    assert_same_store(&dir, &conformance("plain"));
+}
