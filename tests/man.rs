@@ -1,0 +1,103 @@
+//! The man pages in `man/` are exactly what `stanctl::cli::man_pages()`
+//! renders from the clap definitions. `STANCTL_UPDATE_MAN=1` rewrites them.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+const REGENERATE: &str = "regenerate with: STANCTL_UPDATE_MAN=1 cargo test --test man";
+
+fn man_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("man")
+}
+
+fn updating() -> bool {
+    std::env::var_os("STANCTL_UPDATE_MAN").is_some_and(|v| v == "1")
+}
+
+/// The `*.1` files currently in man/.
+fn pages_on_disk() -> BTreeSet<String> {
+    match std::fs::read_dir(man_dir()) {
+        Ok(rd) => rd
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".1"))
+            .collect(),
+        Err(_) => BTreeSet::new(),
+    }
+}
+
+#[test]
+fn man_pages_are_up_to_date() {
+    let pages = stanctl::cli::man_pages();
+    let names: BTreeSet<String> = pages.iter().map(|(n, _)| n.clone()).collect();
+    assert_eq!(names.len(), pages.len(), "duplicate page names");
+    assert!(names.contains("stanctl.1"));
+    for sub in ["inspect", "verify", "encrypt", "decrypt", "rekey"] {
+        assert!(
+            names.contains(&format!("stanctl-store-{sub}.1")),
+            "no page for store {sub}: {names:?}"
+        );
+    }
+    for (name, bytes) in &pages {
+        assert!(!bytes.is_empty(), "{name} renders empty");
+        assert!(
+            bytes.starts_with(b".ie ") || bytes.starts_with(b".TH") || bytes.starts_with(b".\\\""),
+            "{name} is not roff"
+        );
+    }
+
+    if updating() {
+        std::fs::create_dir_all(man_dir()).unwrap();
+        for stale in pages_on_disk().difference(&names) {
+            std::fs::remove_file(man_dir().join(stale)).unwrap();
+        }
+        for (name, bytes) in &pages {
+            std::fs::write(man_dir().join(name), bytes).unwrap();
+        }
+        return;
+    }
+
+    let mut problems = Vec::new();
+    for (name, bytes) in &pages {
+        match std::fs::read(man_dir().join(name)) {
+            Ok(on_disk) if on_disk == *bytes => {}
+            Ok(_) => problems.push(format!("man/{name} differs from what the CLI renders")),
+            Err(e) => problems.push(format!("man/{name} cannot be read: {e}")),
+        }
+    }
+    for stale in pages_on_disk().difference(&names) {
+        problems.push(format!(
+            "man/{stale} is not rendered by the CLI any more (stale page)"
+        ));
+    }
+    assert!(
+        problems.is_empty(),
+        "man pages out of date:\n  {}\n{REGENERATE}",
+        problems.join("\n  ")
+    );
+}
+
+#[test]
+fn man_pages_describe_the_options() {
+    // The rendered pages carry the CLI's own text: options and exit codes.
+    let pages = stanctl::cli::man_pages();
+    let page = |n: &str| {
+        String::from_utf8(
+            pages
+                .iter()
+                .find(|(name, _)| name == n)
+                .unwrap_or_else(|| panic!("no {n}"))
+                .1
+                .clone(),
+        )
+        .unwrap()
+    };
+    let inspect = page("stanctl-store-inspect.1");
+    for opt in ["key\\-file", "crc\\-poly", "records", "by\\-slice", "json"] {
+        assert!(inspect.contains(opt), "inspect page lacks --{opt}");
+    }
+    assert!(
+        inspect.contains("stanctl store inspect") || inspect.contains("stanctl\\-store\\-inspect")
+    );
+    let top = page("stanctl.1");
+    assert!(top.contains("EXIT CODES"), "stanctl.1 lists exit codes");
+}
