@@ -816,6 +816,8 @@ pub fn run(dir: &Path, job: &Job, opts: &Options) -> Result<RewriteReport> {
     } else {
         Some(StoreLock::acquire(&layout.root)?)
     };
+    // Read the layout again under the lock: what we check is what we write.
+    let layout = StoreLayout::discover(&layout.root)?;
     refuse_clustered(&layout, &job.crc)?;
     let plans = check(&layout, job, opts.output.is_none())?;
     let report = report(&layout, job, opts, &plans);
