@@ -268,6 +268,12 @@ pub fn run(
                 detail: "the server refuses to start: \"message log has an invalid name\"".into(),
             });
         }
+        for p in &layout_ch.bak {
+            notes.push(format!(
+                "{}: a slice being archived (.bak); the server does not read it, and neither does inspect",
+                crate::store::rel(&layout.root, p)
+            ));
+        }
         for p in &layout_ch.temp {
             notes.push(format!(
                 "{}: left by an interrupted stanctl run; rerun the same command to finish it",

@@ -377,3 +377,46 @@ fn zero_padding_and_missing_index_are_warnings_only() {
         );
     }
 }
+
+#[test]
+fn bak_files_are_reported_not_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("s");
+    copy_dir(&fixtures().join("conformance/plain"), &store);
+    // Garbage that would be damage if it were read.
+    std::fs::write(
+        store.join("orders/msgs.0.dat.bak"),
+        b"\x07\x00\x00\x00garbage",
+    )
+    .unwrap();
+    let out = Command::cargo_bin("stanctl")
+        .unwrap()
+        .args(["store", "inspect"])
+        .arg(&store)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let orders = v["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "orders")
+        .unwrap();
+    assert_eq!(orders["bak_files"][0], "orders/msgs.0.dat.bak");
+    assert_eq!(orders["messages"], 40);
+    assert!(v["damage"].as_array().unwrap().is_empty());
+    assert!(v["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n.as_str().unwrap().contains("msgs.0.dat.bak")));
+    let (code, v) = verify_dir(&store, &["--no-encrypt"]);
+    assert_eq!(code, 0);
+    assert!(v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["file"] == "orders/msgs.0.dat.bak" && f["severity"] == "warning"));
+}
