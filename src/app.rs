@@ -141,6 +141,12 @@ fn hint(e: &Error) -> Option<&'static str> {
         Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
             Some("run as the user that owns the store, or fix the file permissions")
         }
+        Error::Io { .. } => Some(
+            "fix the problem with the file named above (space, permissions, its type), then run the same command again: an interrupted encrypt/decrypt/rekey leaves every slice readable, and a rerun finishes it",
+        ),
+        Error::Key(keys::KeyError::Read { .. }) => {
+            Some("give --key-file the path of a readable regular file that holds the key")
+        }
         _ => None,
     }
 }

@@ -187,8 +187,26 @@ pub struct Mapped {
 
 impl Mapped {
     pub fn open(path: &Path) -> Result<Mapped> {
-        let f = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
-        let len = f.metadata().map_err(|e| io_err(path, e))?.len();
+        use std::os::unix::fs::OpenOptionsExt;
+        // O_NONBLOCK: opening a FIFO planted in the store must not hang
+        // (it has no effect on regular files); anything but a regular file
+        // is refused before it is read.
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|e| io_err(path, e))?;
+        let meta = f.metadata().map_err(|e| io_err(path, e))?;
+        if !meta.is_file() {
+            return Err(io_err(
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "not a regular file; move it out of the store",
+                ),
+            ));
+        }
+        let len = meta.len();
         let map = if len == 0 {
             None
         } else {

@@ -1,0 +1,537 @@
+//! Whole-store fuzzing: a conformance store, mutated with structure-aware
+//! mutations (size fields up to 2^32-1, zeroed headers, truncation,
+//! extension, swapped index entries, duplicated records, removed and emptied
+//! files), then inspected, verified and (on some cases) checked by a dry-run
+//! rewrite. Nothing may panic, every error must be a clean `Err`, every
+//! report must be produced and plausible, and the verify verdict must be one
+//! of ok / at-risk / will-not-start.
+//!
+//! The single parsers are covered by tests/proptest_parsers.rs; this file
+//! only adds whole-store targets and envelope opening with real keys.
+//!
+//! Cases: `STANCTL_FUZZ_CASES` (default 300 per store target, ~10 s on two
+//! cores in a debug build). Failures are reproducible from proptest's seed.
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, FileFailurePersistence};
+use stanctl::aead::{Backend, Cipher};
+use stanctl::crc::Crc32;
+use stanctl::keys::{Key, KeyOrigin};
+use stanctl::record::{Event, Records};
+use stanctl::store::StoreLayout;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn cases(default: u32) -> u32 {
+    std::env::var("STANCTL_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn config(n: u32) -> Config {
+    Config {
+        cases: n,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
+        max_shrink_iters: 200,
+        ..Config::default()
+    }
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+type Files = BTreeMap<PathBuf, Vec<u8>>;
+
+fn load(name: &str) -> Files {
+    fn walk(root: &Path, dir: &Path, out: &mut Files) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.insert(
+                    p.strip_prefix(root).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    let root = fixtures().join("conformance").join(name);
+    let mut m = Files::new();
+    walk(&root, &root, &mut m);
+    m
+}
+
+fn key(n: u8) -> Key {
+    let path = fixtures().join(format!("k{n}.key"));
+    let m = stanctl::keys::read_key_file(&path).unwrap();
+    Key::from_material(format!("K{n}"), KeyOrigin::File(path), &m)
+}
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    FlipByte {
+        file: usize,
+        at: usize,
+        xor: u8,
+    },
+    /// A u32 anywhere (size fields, versions, CRCs, index fields).
+    SetU32 {
+        file: usize,
+        at: usize,
+        v: u32,
+    },
+    /// The size field of the n-th record header.
+    RecordSize {
+        file: usize,
+        rec: usize,
+        v: u32,
+    },
+    ZeroHeader {
+        file: usize,
+        rec: usize,
+    },
+    Truncate {
+        file: usize,
+        at: usize,
+    },
+    Extend {
+        file: usize,
+        bytes: Vec<u8>,
+    },
+    SwapIndexEntries {
+        file: usize,
+        a: usize,
+        b: usize,
+    },
+    /// Inserts a copy of record `rec` of file `from` before record `before`
+    /// of file `file` (same or another slice).
+    DuplicateRecord {
+        from: usize,
+        rec: usize,
+        file: usize,
+        before: usize,
+    },
+    Remove {
+        file: usize,
+    },
+    Empty {
+        file: usize,
+    },
+}
+
+fn interesting_u32() -> impl Strategy<Value = u32> {
+    prop_oneof![
+        Just(0u32),
+        Just(1),
+        Just(2),
+        Just(0x7fff_ffff),
+        Just(0x8000_0000),
+        Just(0xffff_fffe),
+        Just(u32::MAX),
+        0u32..300,
+        any::<u32>(),
+    ]
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    let f = any::<usize>();
+    prop_oneof![
+        (f, any::<usize>(), 1u8..=255).prop_map(|(file, at, xor)| Mutation::FlipByte {
+            file,
+            at,
+            xor
+        }),
+        (f, any::<usize>(), interesting_u32()).prop_map(|(file, at, v)| Mutation::SetU32 {
+            file,
+            at,
+            v
+        }),
+        (f, 0usize..40, interesting_u32()).prop_map(|(file, rec, v)| Mutation::RecordSize {
+            file,
+            rec,
+            v
+        }),
+        (f, 0usize..40).prop_map(|(file, rec)| Mutation::ZeroHeader { file, rec }),
+        (f, any::<usize>()).prop_map(|(file, at)| Mutation::Truncate { file, at }),
+        (
+            f,
+            proptest::collection::vec(prop_oneof![Just(0u8), any::<u8>()], 1..64)
+        )
+            .prop_map(|(file, bytes)| Mutation::Extend { file, bytes }),
+        (f, 0usize..20, 0usize..20).prop_map(|(file, a, b)| Mutation::SwapIndexEntries {
+            file,
+            a,
+            b
+        }),
+        (f, 0usize..20, f, 0usize..25).prop_map(|(from, rec, file, before)| {
+            Mutation::DuplicateRecord {
+                from,
+                rec,
+                file,
+                before,
+            }
+        }),
+        f.prop_map(|file| Mutation::Remove { file }),
+        f.prop_map(|file| Mutation::Empty { file }),
+    ]
+}
+
+/// Record boundaries of a message slice (untyped) or side file (typed).
+fn record_spans(data: &[u8], typed: bool) -> Vec<(usize, usize)> {
+    Records::new(data, typed)
+        .filter_map(|e| match e {
+            Event::Record(r) => Some((r.offset as usize, r.end() as usize)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn is_typed(p: &Path) -> bool {
+    matches!(
+        p.file_name().and_then(|n| n.to_str()),
+        Some("subs.dat" | "clients.dat")
+    )
+}
+
+fn apply(files: &mut Files, m: &Mutation) {
+    let names: Vec<PathBuf> = files.keys().cloned().collect();
+    if names.is_empty() {
+        return;
+    }
+    let pick = |i: usize| names[i % names.len()].clone();
+    let pick_ext = |i: usize, ext: &str| {
+        let v: Vec<_> = names
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == ext) && !is_typed(p))
+            .collect();
+        (!v.is_empty()).then(|| v[i % v.len()].clone())
+    };
+    match m {
+        Mutation::FlipByte { file, at, xor } => {
+            let b = files.get_mut(&pick(*file)).unwrap();
+            if !b.is_empty() {
+                let n = b.len();
+                b[at % n] ^= xor;
+            }
+        }
+        Mutation::SetU32 { file, at, v } => {
+            let b = files.get_mut(&pick(*file)).unwrap();
+            if b.len() >= 4 {
+                let at = at % (b.len() - 3);
+                b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+            }
+        }
+        Mutation::RecordSize { file, rec, v } => {
+            let p = pick(*file);
+            let typed = is_typed(&p);
+            let b = files.get_mut(&p).unwrap();
+            let spans = record_spans(b, typed);
+            if let Some(&(at, _)) = spans.get(rec % spans.len().max(1)) {
+                let v = if typed {
+                    (b[at + 3] as u32) << 24 | (v & 0xff_ffff)
+                } else {
+                    *v
+                };
+                b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+            }
+        }
+        Mutation::ZeroHeader { file, rec } => {
+            let p = pick(*file);
+            let b = files.get_mut(&p).unwrap();
+            let spans = record_spans(b, is_typed(&p));
+            if let Some(&(at, _)) = spans.get(rec % spans.len().max(1)) {
+                b[at..at + 8].fill(0);
+            }
+        }
+        Mutation::Truncate { file, at } => {
+            let b = files.get_mut(&pick(*file)).unwrap();
+            let n = b.len() + 1;
+            b.truncate(at % n);
+        }
+        Mutation::Extend { file, bytes } => {
+            files
+                .get_mut(&pick(*file))
+                .unwrap()
+                .extend_from_slice(bytes);
+        }
+        Mutation::SwapIndexEntries { file, a, b } => {
+            if let Some(p) = pick_ext(*file, "idx") {
+                let d = files.get_mut(&p).unwrap();
+                let n = d.len().saturating_sub(4) / 32;
+                if n >= 2 {
+                    let (a, b) = (a % n, b % n);
+                    for k in 0..32 {
+                        d.swap(4 + a * 32 + k, 4 + b * 32 + k);
+                    }
+                }
+            }
+        }
+        Mutation::DuplicateRecord {
+            from,
+            rec,
+            file,
+            before,
+        } => {
+            let (Some(src), Some(dst)) = (pick_ext(*from, "dat"), pick_ext(*file, "dat")) else {
+                return;
+            };
+            let s = &files[&src];
+            let spans = record_spans(s, false);
+            let Some(&(a, e)) = spans.get(rec % spans.len().max(1)) else {
+                return;
+            };
+            let bytes = s[a..e].to_vec();
+            let d = files.get_mut(&dst).unwrap();
+            let spans = record_spans(d, false);
+            let at = spans.get(*before).map_or(d.len(), |s| s.0);
+            d.splice(at..at, bytes);
+        }
+        Mutation::Remove { file } => {
+            files.remove(&pick(*file));
+        }
+        Mutation::Empty { file } => {
+            files.get_mut(&pick(*file)).unwrap().clear();
+        }
+    }
+}
+
+fn write_store(dir: &Path, files: &Files) {
+    let _ = std::fs::remove_dir_all(dir);
+    for (p, b) in files {
+        let to = dir.join(p);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::write(to, b).unwrap();
+    }
+    std::fs::create_dir_all(dir).unwrap();
+}
+
+fn total_len(files: &Files) -> u64 {
+    files.values().map(|b| b.len() as u64).sum()
+}
+
+/// inspect and verify (several settings) on the store in `dir`: no panic,
+/// clean errors, plausible reports.
+fn check_library(dir: &Path, files: &Files) -> Result<(), TestCaseError> {
+    let layout = match StoreLayout::discover(dir) {
+        Ok(l) => l,
+        Err(e) => {
+            // Only a store without server.dat is not a store.
+            prop_assert!(!files.contains_key(Path::new("server.dat")), "{e}");
+            return Ok(());
+        }
+    };
+    let keys = vec![key(1), key(2)];
+    let crc = Crc32::ieee();
+    let bytes = total_len(files);
+    match stanctl::inspect::run(
+        &layout,
+        &keys,
+        crc.clone(),
+        Backend::default(),
+        &stanctl::inspect::InspectOptions { records: true },
+        None,
+    ) {
+        Ok(r) => {
+            prop_assert_eq!(r.channels.len(), layout.channels.len());
+            // Every record has an 8-byte header: no count beyond the bytes on disk.
+            prop_assert!(r.totals.messages * 8 <= bytes);
+            prop_assert!(r.totals.bytes <= bytes);
+            let recs: usize = r
+                .channels
+                .iter()
+                .map(|c| c.records.as_ref().map_or(0, Vec::len))
+                .sum();
+            prop_assert_eq!(recs as u64, r.totals.messages);
+            serde_json::to_string(&r).unwrap();
+        }
+        Err(e) => prop_assert!(matches!(e, stanctl::Error::Io { .. }), "inspect: {e}"),
+    }
+    for (encryption, k, truncate, list) in [
+        (true, Some(1u8), false, true),
+        (false, None, true, false),
+        (true, Some(2), true, false),
+    ] {
+        let st = stanctl::verify::Settings {
+            encryption,
+            cipher: Cipher::Aes,
+            key: k.map(key),
+            crc: crc.clone(),
+            truncate_on_eof: truncate,
+            list,
+            backend: Backend::default(),
+        };
+        match stanctl::verify::run(&layout, &st, None) {
+            Ok(r) => {
+                let want = match r.verdict {
+                    "ok" => 0,
+                    "at-risk" => 1,
+                    "will-not-start" => 2,
+                    v => return Err(TestCaseError::fail(format!("verdict {v}"))),
+                };
+                prop_assert_eq!(r.exit_code, want);
+                if want == 2 {
+                    prop_assert!(r
+                        .findings
+                        .iter()
+                        .any(|f| f.severity == stanctl::verify::Severity::WillNotStart));
+                }
+                prop_assert!(r.totals.failed <= r.totals.messages);
+                serde_json::to_string(&r).unwrap();
+            }
+            Err(e) => prop_assert!(matches!(e, stanctl::Error::Io { .. }), "verify: {e}"),
+        }
+    }
+    Ok(())
+}
+
+/// The rewrite's check path through the binary: a dry run never writes,
+/// never panics, and ends 0 (nothing refused), 4 (refused) or 74.
+fn check_dry_run(dir: &Path) -> Result<(), TestCaseError> {
+    let before = snapshot(dir);
+    let k1 = fixtures().join("k1.key");
+    let k2 = fixtures().join("k2.key");
+    let o = std::process::Command::new(assert_cmd::cargo::cargo_bin("stanctl"))
+        .args(["store", "decrypt"])
+        .arg(dir)
+        .arg("--key-file")
+        .arg(&k1)
+        .arg("--key-file")
+        .arg(&k2)
+        .arg("--dry-run")
+        .env_remove("NATS_STREAMING_ENCRYPTION_KEY")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    prop_assert!(!err.contains("panicked"), "{err}");
+    prop_assert!(
+        matches!(o.status.code(), Some(0 | 4 | 74)),
+        "exit {:?}: {err}",
+        o.status.code()
+    );
+    prop_assert!(!err.contains("conformance-key"));
+    prop_assert_eq!(snapshot(dir), before, "dry run wrote");
+    Ok(())
+}
+
+fn snapshot(dir: &Path) -> Files {
+    fn walk(root: &Path, dir: &Path, out: &mut Files) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.insert(
+                    p.strip_prefix(root).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    let mut m = Files::new();
+    walk(dir, dir, &mut m);
+    m
+}
+
+fn fuzz_store(name: &str, n: u32) {
+    let base = load(name);
+    let tmp = tempfile::TempDir::new().unwrap();
+    let dir = tmp.path().join("s");
+    let counter = std::sync::atomic::AtomicU32::new(0);
+    proptest!(config(n), |(muts in proptest::collection::vec(mutation(), 1..6))| {
+        let mut files = base.clone();
+        for m in &muts {
+            apply(&mut files, m);
+        }
+        write_store(&dir, &files);
+        check_library(&dir, &files)?;
+        // The binary is slow to spawn: one case in 16.
+        if counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 16 == 0 {
+            check_dry_run(&dir)?;
+        }
+    });
+}
+
+#[test]
+fn fuzz_aes_store() {
+    fuzz_store("aes", cases(300));
+}
+
+#[test]
+fn fuzz_mixed_store() {
+    fuzz_store("mixed", cases(300));
+}
+
+#[test]
+fn fuzz_damaged_stores() {
+    for name in [
+        "damaged-crc",
+        "damaged-truncated",
+        "damaged-zero-tail",
+        "damaged-noidx",
+    ] {
+        fuzz_store(name, cases(300) / 4);
+    }
+}
+
+/// Real envelopes from the aes and chacha stores, bit-flipped, truncated or
+/// extended, opened with the channel's real key: never a panic, and only the
+/// unmodified envelope opens.
+#[test]
+fn fuzz_envelope_open_with_real_keys() {
+    let k = key(1);
+    let mut envs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new(); // (channel, data)
+    for store in ["aes", "chacha"] {
+        for (p, b) in load(store) {
+            if p.extension().is_some_and(|e| e == "dat")
+                && !is_typed(&p)
+                && p.components().count() == 2
+            {
+                let ch = p
+                    .components()
+                    .next()
+                    .unwrap()
+                    .as_os_str()
+                    .to_string_lossy()
+                    .into_owned();
+                for (a, e) in record_spans(&b, false) {
+                    let m = stanctl::proto::MsgView::parse(&b[a + 8..e]).unwrap();
+                    if matches!(
+                        stanctl::envelope::classify(m.data),
+                        stanctl::envelope::PayloadKind::Envelope(_)
+                    ) {
+                        envs.push((ch.as_bytes().to_vec(), m.data.to_vec()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(envs.len() > 50);
+    let aeads: Vec<_> = envs
+        .iter()
+        .map(|(c, _)| stanctl::aead::ChannelAead::new(&k.channel_key(c), Backend::default()))
+        .collect();
+    let scratch = std::cell::RefCell::new(Vec::new());
+    proptest!(config(cases(300) * 10), |(i in any::<usize>(), at in any::<usize>(), xor in 0u8..=255, cut in any::<usize>(), extra in proptest::collection::vec(any::<u8>(), 0..4))| {
+        let i = i % envs.len();
+        let mut data = envs[i].1.clone();
+        let n = data.len();
+        data[at % n] ^= xor;
+        data.truncate(cut % (n + 1) + if cut % 2 == 0 { n } else { 0 });
+        data.extend_from_slice(&extra);
+        let unmodified = data == envs[i].1;
+        match stanctl::envelope::classify(&data) {
+            stanctl::envelope::PayloadKind::Envelope(c) => {
+                let opened = stanctl::envelope::open(&aeads[i], c, &data, &mut scratch.borrow_mut()).is_some();
+                prop_assert_eq!(opened, unmodified, "envelope {} modified={}", i, !unmodified);
+            }
+            _ => prop_assert!(!unmodified),
+        }
+    });
+}
