@@ -130,8 +130,20 @@ fn inspect(dir: &Path, key: &str) -> Value {
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
+/// The server with encryption on and `key` delivers every message of `dir`.
+#[track_caller]
+fn assert_verify_ok(dir: &Path, key: &str) {
+    let o = run(&["store", "verify", d(dir), "--key-file", key, "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(code(&o), 0, "verify of a rewrite output: {v}");
+    assert_eq!(v["totals"]["failed"], 0);
+    assert_eq!(v["totals"]["ciphertext"], 0);
+}
+
+/// No nonce repeats under a key, and the server reads the store with it.
 #[track_caller]
 fn assert_no_nonce_reuse(dir: &Path, key: &str) {
+    assert_verify_ok(dir, key);
     let v = inspect(dir, key);
     assert_eq!(
         v["reused_nonces"],

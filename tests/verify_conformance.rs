@@ -65,6 +65,13 @@ fn list_matches_the_server_on_every_store_and_setting() {
             comparable(&expected_text),
             "{name}: verify --list differs from the server"
         );
+        // The portable RustCrypto backend says exactly the same as ring.
+        let (code_rc, out_rc) = verify(store, setting, &["--list", "--rustcrypto"]);
+        assert_eq!(
+            (code_rc, &out_rc),
+            (code, &out),
+            "{name}: the RustCrypto backend disagrees"
+        );
 
         // The verdict follows what the server did.
         let refused = expected_text
