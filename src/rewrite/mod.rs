@@ -1,0 +1,150 @@
+//! encrypt / decrypt / rekey: one record-rewriting pipeline with a rule per
+//! payload.
+//!
+//! 1. Check: the shared scanner reads every slice and `decide` judges every
+//!    record. Anything the rule cannot handle refuses the whole run before
+//!    the first write.
+//! 2. Write: each slice that changes is rewritten into temp files beside the
+//!    originals (or into `--output`), changing only field 4 of each record,
+//!    then swapped in with an order that keeps the store readable by the
+//!    server at every instant (see `swap_in`).
+//!
+//! Nonces come from `NonceGen` (deterministic), so a rerun after a crash
+//! writes exactly the bytes an uninterrupted run would have written.
+
+use crate::aead::{Backend, ChannelAead, Cipher};
+use crate::app::{self, EXIT_OK};
+use crate::cli::{CommonArgs, DecryptArgs, EncryptArgs, RekeyArgs, RewriteArgs};
+use crate::crc::Crc32;
+use crate::envelope::{self, NonceOrigin, PayloadKind, OVERHEAD};
+use crate::error::{Error, Result};
+use crate::index::IndexEntry;
+use crate::keys::{self, Key, KeyOrigin};
+use crate::lock::{self, StoreLock};
+use crate::nonce::NonceGen;
+use crate::progress::Progress;
+use crate::proto::{self, MsgView};
+use crate::record::{self, Event, FileVersion, Records, VERSION_LEN};
+use crate::scan::{
+    self, ChannelCtx, HashMode, KeyOutcome, RecordInfo, ScanConfig, SliceData, SliceEnd, SliceScan,
+};
+use crate::store::{self, ChannelLayout, Mapped, SliceFiles, StoreLayout, TEMP_SUFFIX};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+mod cli;
+mod plan;
+mod report;
+mod rule;
+mod write;
+
+pub use cli::{cli_decrypt, cli_encrypt, cli_rekey};
+use plan::*;
+pub use report::*;
+pub use rule::*;
+use write::*;
+
+pub struct Options {
+    pub output: Option<PathBuf>,
+    pub dry_run: bool,
+}
+
+/// Refuses a clustered node's store: its Raft log holds the same messages
+/// encrypted with the same key, and this tool does not rewrite it.
+fn refuse_clustered(layout: &StoreLayout, crc: &Crc32) -> Result<()> {
+    let meta = crate::meta::read(layout, crc)?;
+    if meta.clustered() {
+        return Err(Error::Refused(format!(
+            "{} belongs to clustered node {:?}: its Raft logs (raft.log) hold the same messages encrypted with the same key and are not handled; rewriting the file store alone would leave the node unable to replay its log. Nothing was written.",
+            layout.root.display(),
+            meta.server.node_id
+        )));
+    }
+    Ok(())
+}
+
+/// Checks every record, then (unless refused or dry-run) writes.
+pub fn run(dir: &Path, job: &Job, opts: &Options) -> Result<RewriteReport> {
+    let layout = StoreLayout::discover(dir)?;
+    if let Some(out) = &opts.output {
+        check_output(&layout.root, out)?;
+    }
+    // Held until the end of the run, so no server starts on a half-written store.
+    let _lock = if opts.dry_run {
+        if let Some(pid) = lock::holder(&layout.root)? {
+            return Err(Error::Locked {
+                path: layout.root.clone(),
+                pid,
+            });
+        }
+        None
+    } else {
+        Some(StoreLock::acquire(&layout.root)?)
+    };
+    // Read the layout again under the lock: what we check is what we write.
+    let layout = StoreLayout::discover(&layout.root)?;
+    refuse_clustered(&layout, &job.crc)?;
+    let plans = check(&layout, job, opts.output.is_none())?;
+    let report = report(&layout, job, opts, &plans);
+    if !report.refused.is_empty() || opts.dry_run {
+        return Ok(report);
+    }
+    // Bytes of the slices the bar will count (every slice is copied with --output).
+    let total = plans
+        .iter()
+        .flatten()
+        .filter(|p| opts.output.is_some() || p.rewrite)
+        .map(|p| p.tally.bytes_before)
+        .sum();
+    let bar = Progress::bytes(total, job.rule.operation());
+    match &opts.output {
+        Some(out) => write_output(&layout, job, &plans, out, &bar)?,
+        None => write_in_place(&layout, job, &plans, &bar)?,
+    }
+    bar.finish();
+    Ok(report)
+}
+
+fn report(
+    layout: &StoreLayout,
+    job: &Job,
+    opts: &Options,
+    plans: &[Vec<SlicePlan>],
+) -> RewriteReport {
+    let mut totals = Tally::default();
+    let mut refused = Vec::new();
+    let channels = layout
+        .channels
+        .iter()
+        .zip(plans)
+        .map(|(ch, ps)| {
+            let mut tally = Tally::default();
+            for p in ps {
+                tally.add(&p.tally);
+                refused.extend(p.refused.iter().cloned());
+            }
+            totals.add(&tally);
+            ChannelReport {
+                name: ch.display_name(),
+                tally,
+            }
+        })
+        .collect();
+    RewriteReport {
+        schema: SCHEMA,
+        operation: job.rule.operation(),
+        store: layout.root.display().to_string(),
+        output: opts.output.as_ref().map(|p| p.display().to_string()),
+        dry_run: opts.dry_run,
+        channels,
+        totals,
+        refused,
+    }
+}

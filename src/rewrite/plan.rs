@@ -1,0 +1,161 @@
+//! The check: every record judged before the first write.
+
+use super::*;
+
+/// The check's verdict on one slice.
+pub(super) struct SlicePlan {
+    pub(super) tally: Tally,
+    pub(super) rewrite: bool,
+    pub(super) refused: Vec<Refusal>,
+}
+
+/// Scanner damage that makes a slice impossible to rewrite faithfully.
+pub(super) fn refuses(kind: &str) -> bool {
+    matches!(
+        kind,
+        "crc-mismatch"
+            | "truncated-record"
+            | "bad-record"
+            | "unsupported-version"
+            | "version-cut-short"
+    )
+}
+
+pub(super) fn plan_slice(
+    job: &Job,
+    ctx: &ChannelCtx<'_>,
+    scan: SliceScan,
+    data: SliceData<'_>,
+) -> SlicePlan {
+    let idx_len = data.idx.map_or(0, |i| i.len() as u64);
+    let mut tally = Tally {
+        bytes_before: scan.dat_len + idx_len,
+        ..Tally::default()
+    };
+    let mut refused: Vec<Refusal> = scan
+        .damage
+        .iter()
+        .filter(|d| refuses(d.kind))
+        .map(|d| Refusal {
+            channel: ctx.name.clone(),
+            file: d.file.clone(),
+            seq: d.seq,
+            offset: d.offset,
+            reason: format!(
+                "{}: {}; run `stanctl store verify` to see what the server does with it, and repair the store first",
+                d.kind, d.detail
+            ),
+        })
+        .collect();
+    // The new .dat: version, records (field 4 resized), then any zero tail
+    // copied as it is.
+    let mut dat_after = VERSION_LEN as u64;
+    let mut index_matches = idx_len == (VERSION_LEN + scan.records.len() * 32) as u64
+        && data
+            .idx
+            .is_some_and(|i| record::file_version(i) == FileVersion::Supported);
+    for (i, info) in scan.records.iter().enumerate() {
+        if !info.crc_ok || info.parse_error.is_some() {
+            continue; // already refused as damage
+        }
+        let change = match decide(job.rule, seen_of(info), job.assume_plaintext) {
+            Ok(c) => c,
+            Err(why) => {
+                refused.push(Refusal {
+                    channel: ctx.name.clone(),
+                    file: scan.dat.clone(),
+                    seq: Some(info.seq),
+                    offset: Some(info.offset),
+                    reason: why.to_string(),
+                });
+                continue;
+            }
+        };
+        tally.count(change);
+        let old = info.data_len as usize;
+        let new = match change {
+            Change::Keep | Change::Rekey => old,
+            Change::Encrypt => old + OVERHEAD,
+            Change::Decrypt => info.plain_len as usize,
+        };
+        let size = info.size as usize - field4_len(old) + field4_len(new);
+        dat_after += (record::HEADER_LEN + size) as u64;
+        if index_matches {
+            let e = IndexEntry::new(info.seq, info.offset, info.timestamp, info.size, &job.crc);
+            let at = VERSION_LEN + i * 32;
+            index_matches = data.idx.is_some_and(|b| b[at..at + 32] == e.to_bytes());
+        }
+    }
+    if let SliceEnd::ZeroPadding { len, .. } = scan.end {
+        dat_after += len;
+    }
+    let rewrite = scan.version == FileVersion::Supported
+        && refused.is_empty()
+        && (tally.changed > 0 || !index_matches);
+    if rewrite {
+        tally.slices_rewritten = 1;
+        tally.bytes_after = dat_after + (VERSION_LEN + scan.records.len() * 32) as u64;
+    } else {
+        tally.bytes_after = tally.bytes_before;
+    }
+    SlicePlan {
+        tally,
+        rewrite,
+        refused,
+    }
+}
+
+pub(super) fn is_symlink(p: &Path) -> bool {
+    fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// In place we never write through a symlink: the rename would replace the
+/// link, not its target, and the store would silently fork.
+pub(super) fn symlink_refusals(root: &Path, ch: &ChannelLayout, sf: &SliceFiles) -> Vec<Refusal> {
+    let mut paths = vec![ch.dir.clone(), sf.dat.clone()];
+    paths.extend(sf.idx.clone());
+    paths
+        .into_iter()
+        .filter(|p| is_symlink(p))
+        .map(|p| Refusal {
+            channel: ch.display_name(),
+            file: store::rel(root, &p),
+            seq: None,
+            offset: None,
+            reason: "is a symbolic link: stanctl never rewrites through a symlink in place; use --output DIR, or replace the link with the real directory or file".into(),
+        })
+        .collect()
+}
+
+/// Every slice's plan, per channel, in layout order.
+pub(super) fn check(
+    layout: &StoreLayout,
+    job: &Job,
+    in_place: bool,
+) -> Result<Vec<Vec<SlicePlan>>> {
+    let bar = Progress::bytes(crate::progress::store_bytes(layout), "check");
+    let inc = |n| bar.inc(n);
+    let cfg = ScanConfig {
+        crc: job.crc.clone(),
+        keys: &job.keys,
+        backend: job.backend,
+        detail: true,
+        hash: HashMode::None,
+        progress: Some(&inc),
+    };
+    let scans = scan::scan_store(layout, &cfg, |ctx, scan, data| {
+        plan_slice(job, ctx, scan, data)
+    })?;
+    bar.finish();
+    let mut plans: Vec<Vec<SlicePlan>> = scans.into_iter().map(|c| c.slices).collect();
+    if in_place {
+        for (ch, ps) in layout.channels.iter().zip(&mut plans) {
+            for (sf, p) in ch.slices.iter().zip(ps.iter_mut()) {
+                if p.rewrite {
+                    p.refused.extend(symlink_refusals(&layout.root, ch, sf));
+                }
+            }
+        }
+    }
+    Ok(plans)
+}

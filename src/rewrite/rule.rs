@@ -1,0 +1,186 @@
+//! The rule per payload: what each operation does with what it sees.
+
+use super::*;
+
+/// What to do with each payload. The keys live in `Job::keys`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// keys = [the key]: plaintext is sealed with it and `cipher`.
+    Encrypt { cipher: Cipher },
+    /// keys = every key given: envelopes any of them opens become plaintext.
+    Decrypt,
+    /// keys = [new key, old keys...]: envelopes an old key opens are re-sealed
+    /// with the new key, keeping their cipher unless `cipher` is set.
+    Rekey { cipher: Option<Cipher> },
+}
+
+impl Rule {
+    pub fn operation(&self) -> &'static str {
+        match self {
+            Rule::Encrypt { .. } => "encrypt",
+            Rule::Decrypt => "decrypt",
+            Rule::Rekey { .. } => "rekey",
+        }
+    }
+}
+
+/// A rule with its keys. For `Encrypt` and `Rekey`, `keys[0]` is the key
+/// new envelopes are sealed with.
+pub struct Job {
+    pub rule: Rule,
+    pub keys: Vec<Key>,
+    pub assume_plaintext: bool,
+    pub crc: Crc32,
+    pub backend: Backend,
+}
+
+/// What a payload is, as far as the given keys can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    Empty,
+    Plain,
+    /// First byte 1 or 2, 13 bytes or fewer: no envelope can be that short.
+    Short,
+    /// Opened by `keys[i]`.
+    Opened(usize),
+    Unopened(NonceOrigin),
+}
+
+/// What happens to a payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Keep,
+    Encrypt,
+    Decrypt,
+    Rekey,
+}
+
+pub(super) const AMBIGUOUS: &str = "starts with byte 1 or 2 like an envelope, but no given key opens it and its nonce is not one the server or stanctl writes: most likely plaintext. If it is plaintext, rerun with --assume-plaintext; otherwise give the key that encrypted it";
+pub(super) const WRONG_KEY: &str = "an envelope no given key opens: give the key that encrypted it (--key-file, repeatable for decrypt and rekey)";
+
+/// The rule applied to one payload; `Err` is why it cannot be handled.
+pub fn decide(rule: Rule, seen: Seen, assume_plaintext: bool) -> Result<Change, &'static str> {
+    Ok(match (seen, rule) {
+        (Seen::Empty, _) => Change::Keep,
+        (Seen::Plain, Rule::Encrypt { .. }) => Change::Encrypt,
+        (Seen::Plain, _) => Change::Keep,
+        // keys[0] is the target key: its envelopes are already what we want.
+        (Seen::Opened(0), Rule::Encrypt { .. } | Rule::Rekey { .. }) => Change::Keep,
+        (Seen::Opened(_), Rule::Decrypt) => Change::Decrypt,
+        (Seen::Opened(_), Rule::Rekey { .. }) => Change::Rekey,
+        (Seen::Opened(_), Rule::Encrypt { .. }) => unreachable!("encrypt has one key"),
+        // Decrypting leaves plaintext as it is, so a payload that only looks
+        // like an envelope needs no decision: keeping its bytes loses
+        // nothing, and a rerun after success (or a crash) stays a no-op.
+        (Seen::Short | Seen::Unopened(NonceOrigin::Unknown), Rule::Decrypt) => Change::Keep,
+        (Seen::Short | Seen::Unopened(NonceOrigin::Unknown), _) if !assume_plaintext => {
+            return Err(AMBIGUOUS)
+        }
+        (Seen::Short | Seen::Unopened(NonceOrigin::Unknown), Rule::Encrypt { .. }) => {
+            Change::Encrypt
+        }
+        (Seen::Short | Seen::Unopened(NonceOrigin::Unknown), _) => Change::Keep,
+        // A nonce in the server's or stanctl's scheme: a real envelope, even
+        // with --assume-plaintext (sealing it again would bury it).
+        (Seen::Unopened(_), _) => return Err(WRONG_KEY),
+    })
+}
+
+/// `Seen` from what the scanner recorded.
+pub(super) fn seen_of(info: &RecordInfo) -> Seen {
+    match (info.kind, info.key) {
+        (PayloadKind::Empty, _) => Seen::Empty,
+        (PayloadKind::Plain, _) => Seen::Plain,
+        (PayloadKind::Short(_), _) => Seen::Short,
+        (PayloadKind::Envelope(_), KeyOutcome::Opened(i)) => Seen::Opened(i as usize),
+        (PayloadKind::Envelope(_), KeyOutcome::Unopened(o)) => Seen::Unopened(o),
+        // Every rule has at least one key, so the scanner always tries.
+        (PayloadKind::Envelope(_), KeyOutcome::NotTried) => Seen::Unopened(NonceOrigin::Unknown),
+    }
+}
+
+/// `Seen` while writing, the same way the scanner judged it; an opened
+/// plaintext is left in `scratch[..len]`.
+pub(super) fn observe(
+    aeads: &[ChannelAead],
+    data: &[u8],
+    seq: u64,
+    scratch: &mut Vec<u8>,
+) -> (Seen, usize) {
+    match envelope::classify(data) {
+        PayloadKind::Empty => (Seen::Empty, 0),
+        PayloadKind::Plain => (Seen::Plain, 0),
+        PayloadKind::Short(_) => (Seen::Short, 0),
+        PayloadKind::Envelope(c) => match envelope::open_any(aeads, c, data, scratch) {
+            Some((i, pt)) => (Seen::Opened(i), pt.len()),
+            None => (
+                Seen::Unopened(envelope::nonce_origin(envelope::nonce(data), seq)),
+                0,
+            ),
+        },
+    }
+}
+
+/// Bytes field 4 takes in a record for a payload of `n` bytes (absent when empty).
+pub(super) fn field4_len(n: usize) -> usize {
+    if n == 0 {
+        0
+    } else {
+        1 + proto::varint_len(n as u64) + n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ENC: Rule = Rule::Encrypt {
+        cipher: Cipher::Aes,
+    };
+    const REKEY: Rule = Rule::Rekey { cipher: None };
+
+    #[test]
+    fn rules_per_payload() {
+        use Seen::*;
+        assert_eq!(decide(ENC, Plain, false), Ok(Change::Encrypt));
+        assert_eq!(decide(ENC, Empty, false), Ok(Change::Keep));
+        assert_eq!(decide(ENC, Opened(0), false), Ok(Change::Keep));
+        assert_eq!(decide(Rule::Decrypt, Opened(1), false), Ok(Change::Decrypt));
+        assert_eq!(decide(Rule::Decrypt, Plain, false), Ok(Change::Keep));
+        assert_eq!(decide(REKEY, Opened(0), false), Ok(Change::Keep));
+        assert_eq!(decide(REKEY, Opened(2), false), Ok(Change::Rekey));
+        assert_eq!(decide(REKEY, Plain, false), Ok(Change::Keep));
+    }
+
+    #[test]
+    fn ambiguous_needs_assume_plaintext() {
+        let look = Seen::Unopened(NonceOrigin::Unknown);
+        for rule in [ENC, REKEY] {
+            assert_eq!(decide(rule, look, false), Err(AMBIGUOUS));
+            assert_eq!(decide(rule, Seen::Short, false), Err(AMBIGUOUS));
+        }
+        // Decrypt keeps them as they are: nothing to decide, and reruns stay no-ops.
+        assert_eq!(decide(Rule::Decrypt, look, false), Ok(Change::Keep));
+        assert_eq!(decide(Rule::Decrypt, Seen::Short, false), Ok(Change::Keep));
+        assert_eq!(decide(ENC, look, true), Ok(Change::Encrypt));
+        assert_eq!(decide(ENC, Seen::Short, true), Ok(Change::Encrypt));
+        assert_eq!(decide(Rule::Decrypt, look, true), Ok(Change::Keep));
+        assert_eq!(decide(REKEY, Seen::Short, true), Ok(Change::Keep));
+    }
+
+    #[test]
+    fn real_envelopes_under_unknown_keys_are_always_refused() {
+        for o in [NonceOrigin::Server, NonceOrigin::Stanctl] {
+            for rule in [ENC, Rule::Decrypt, REKEY] {
+                assert_eq!(decide(rule, Seen::Unopened(o), true), Err(WRONG_KEY));
+            }
+        }
+    }
+
+    #[test]
+    fn field4_sizes() {
+        assert_eq!(field4_len(0), 0);
+        assert_eq!(field4_len(5), 7);
+        assert_eq!(field4_len(200), 203);
+    }
+}

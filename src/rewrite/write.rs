@@ -1,0 +1,401 @@
+//! The write: temp files, fsync, and the swap that keeps the store readable.
+
+use super::*;
+
+/// Test-only crash hook: with `STANCTL_TEST_ABORT_AT_STEP=N` in the
+/// environment the process aborts right before its N-th write step (each
+/// create, write+fsync, unlink, rename and directory fsync counts one, from
+/// 1). The crash-safety tests use it to stop the run at every step; nothing
+/// else should set it.
+pub(super) const ABORT_ENV: &str = "STANCTL_TEST_ABORT_AT_STEP";
+pub(super) static STEPS: AtomicU64 = AtomicU64::new(0);
+
+pub(super) fn step() {
+    static ABORT_AT: OnceLock<Option<u64>> = OnceLock::new();
+    let at = *ABORT_AT.get_or_init(|| std::env::var(ABORT_ENV).ok()?.parse().ok());
+    let n = STEPS.fetch_add(1, Ordering::SeqCst) + 1;
+    if at == Some(n) {
+        std::process::abort();
+    }
+}
+
+pub(super) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub(super) fn fsync_dir(dir: &Path) -> Result<()> {
+    step();
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+}
+
+pub(super) fn mode_of(p: &Path) -> Result<u32> {
+    Ok(fs::metadata(p).map_err(io(p))?.permissions().mode() & 0o7777)
+}
+
+/// Creates `path` (truncating a leftover) with the given permissions,
+/// whatever the umask.
+pub(super) fn create(path: &Path, mode: u32) -> Result<BufWriter<File>> {
+    step();
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)
+        .map_err(io(path))?;
+    f.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(io(path))?;
+    Ok(BufWriter::with_capacity(1 << 20, f))
+}
+
+pub(super) fn finish(w: BufWriter<File>, path: &Path) -> Result<()> {
+    step();
+    let f = w.into_inner().map_err(|e| io(path)(e.into_error()))?;
+    f.sync_all().map_err(io(path))
+}
+
+/// Buffers reused for every record a thread rewrites.
+#[derive(Default)]
+pub(super) struct Bufs {
+    plain: Vec<u8>,
+    sealed: Vec<u8>,
+    payload: Vec<u8>,
+    record: Vec<u8>,
+}
+
+/// The keys of one channel, ready to open and seal.
+pub(super) struct ChannelKeys {
+    aeads: Vec<ChannelAead>,
+    /// Nonces under keys[0], the key new envelopes are sealed with.
+    nonces: NonceGen,
+}
+
+impl ChannelKeys {
+    fn new(job: &Job, channel: &[u8]) -> Self {
+        let ks: Vec<_> = job.keys.iter().map(|k| k.channel_key(channel)).collect();
+        ChannelKeys {
+            aeads: ks
+                .iter()
+                .map(|k| ChannelAead::new(k, job.backend))
+                .collect(),
+            nonces: NonceGen::new(&ks[0]),
+        }
+    }
+}
+
+/// Streams the rewritten slice: records with only field 4 changed, then
+/// their index. Returns an error only if the store changed since the check.
+pub(super) fn rewrite_records(
+    job: &Job,
+    keys: &ChannelKeys,
+    dat: &[u8],
+    bufs: &mut Bufs,
+    dat_out: &mut impl Write,
+    idx_out: &mut impl Write,
+    dat_path: &Path,
+) -> Result<()> {
+    let changed = |what: String| {
+        Error::Refused(format!(
+            "{}: {what}; the store changed since the check (is something else writing to it?)",
+            dat_path.display()
+        ))
+    };
+    let wio = |e: std::io::Error| io(dat_path)(e);
+    dat_out.write_all(&dat[..VERSION_LEN]).map_err(wio)?;
+    idx_out
+        .write_all(&record::FILE_VERSION.to_le_bytes())
+        .map_err(wio)?;
+    let mut offset = VERSION_LEN as u64;
+    for ev in Records::new(dat, false) {
+        let r = match ev {
+            Event::Record(r) => r,
+            Event::ZeroPadding { offset: at, .. } => {
+                dat_out.write_all(&dat[at as usize..]).map_err(wio)?;
+                break;
+            }
+            Event::Truncated { offset: at, .. } => {
+                return Err(changed(format!("record cut short at offset {at}")))
+            }
+        };
+        let m = MsgView::parse(r.payload).map_err(|e| changed(e.to_string()))?;
+        let (seen, plain_len) = observe(&keys.aeads, m.data, m.sequence, &mut bufs.plain);
+        let change = decide(job.rule, seen, job.assume_plaintext)
+            .map_err(|why| changed(format!("seq {}: {why}", m.sequence)))?;
+        let new_data: &[u8] = match (change, job.rule) {
+            (Change::Keep, _) => m.data,
+            (Change::Decrypt, _) => &bufs.plain[..plain_len],
+            (Change::Encrypt, Rule::Encrypt { cipher }) => {
+                let n = keys.nonces.nonce(m.sequence, m.data);
+                envelope::seal(&keys.aeads[0], cipher, &n, m.data, &mut bufs.sealed);
+                &bufs.sealed
+            }
+            (Change::Rekey, Rule::Rekey { cipher }) => {
+                let pt = &bufs.plain[..plain_len];
+                let cipher = cipher.unwrap_or_else(|| match envelope::classify(m.data) {
+                    PayloadKind::Envelope(c) => c,
+                    _ => unreachable!("an opened payload is an envelope"),
+                });
+                let n = keys.nonces.nonce(m.sequence, pt);
+                envelope::seal(&keys.aeads[0], cipher, &n, pt, &mut bufs.sealed);
+                &bufs.sealed
+            }
+            _ => unreachable!("decide yields only the rule's own change"),
+        };
+        let (payload, crc) = if change == Change::Keep {
+            (r.payload, r.crc)
+        } else {
+            proto::replace_data(r.payload, m.data_field.clone(), new_data, &mut bufs.payload);
+            (&bufs.payload[..], job.crc.checksum(&bufs.payload))
+        };
+        bufs.record.clear();
+        record::write_record(&mut bufs.record, 0, crc, payload);
+        dat_out.write_all(&bufs.record).map_err(wio)?;
+        let e = IndexEntry::new(
+            m.sequence,
+            offset,
+            m.timestamp,
+            payload.len() as u32,
+            &job.crc,
+        );
+        idx_out.write_all(&e.to_bytes()).map_err(wio)?;
+        offset += bufs.record.len() as u64;
+    }
+    Ok(())
+}
+
+pub(super) fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
+    let mut s = OsString::from(p.as_os_str());
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// `msgs.N.idx` beside `msgs.N.dat`, whether or not it exists.
+pub(super) fn idx_path(sf: &SliceFiles) -> PathBuf {
+    sf.idx
+        .clone()
+        .unwrap_or_else(|| sf.dat.with_extension("idx"))
+}
+
+/// Writes the rewritten slice to `dat_to` and `idx_to`, fsynced, with the
+/// permissions of the originals.
+pub(super) fn write_slice(
+    job: &Job,
+    ch: &ChannelLayout,
+    sf: &SliceFiles,
+    dat_to: &Path,
+    idx_to: &Path,
+    bufs: &mut Bufs,
+) -> Result<()> {
+    let keys = ChannelKeys::new(job, &ch.name);
+    let dat = Mapped::open(&sf.dat)?;
+    let dat_mode = mode_of(&sf.dat)?;
+    let idx_mode = match &sf.idx {
+        Some(p) => mode_of(p)?,
+        None => dat_mode,
+    };
+    let mut d = create(dat_to, dat_mode)?;
+    let mut i = create(idx_to, idx_mode)?;
+    rewrite_records(job, &keys, dat.bytes(), bufs, &mut d, &mut i, &sf.dat)?;
+    finish(d, dat_to)?;
+    finish(i, idx_to)
+}
+
+/// Swaps the new files in. At every instant the server can read the slice:
+/// (a) the old index goes first, so the old .dat is never paired with a new
+/// index nor the new .dat with the old one (the server rebuilds a missing
+/// index from the .dat); (b) the new .dat replaces the old atomically;
+/// (c) the new index arrives last. The directory is fsynced after each step
+/// so the order also holds on disk after a power loss.
+pub(super) fn swap_in(
+    ch: &ChannelLayout,
+    sf: &SliceFiles,
+    dat_tmp: &Path,
+    idx_tmp: &Path,
+) -> Result<()> {
+    let idx = idx_path(sf);
+    if let Some(old) = &sf.idx {
+        step();
+        fs::remove_file(old).map_err(io(old))?;
+        fsync_dir(&ch.dir)?;
+    }
+    step();
+    fs::rename(dat_tmp, &sf.dat).map_err(io(&sf.dat))?;
+    fsync_dir(&ch.dir)?;
+    step();
+    fs::rename(idx_tmp, &idx).map_err(io(&idx))?;
+    fsync_dir(&ch.dir)
+}
+
+pub(super) fn rewrite_in_place(
+    job: &Job,
+    ch: &ChannelLayout,
+    sf: &SliceFiles,
+    bufs: &mut Bufs,
+) -> Result<()> {
+    let dat_tmp = with_suffix(&sf.dat, TEMP_SUFFIX);
+    let idx_tmp = with_suffix(&idx_path(sf), TEMP_SUFFIX);
+    if let Err(e) = write_slice(job, ch, sf, &dat_tmp, &idx_tmp, bufs) {
+        // Best effort: a failed write (disk full) leaves the originals as
+        // they were; the next run would remove these anyway.
+        let _ = fs::remove_file(&dat_tmp);
+        let _ = fs::remove_file(&idx_tmp);
+        return Err(e);
+    }
+    swap_in(ch, sf, &dat_tmp, &idx_tmp)
+}
+
+/// Leftovers of an interrupted run: never swapped in, so safe to drop.
+pub(super) fn remove_stale_temps(layout: &StoreLayout) -> Result<()> {
+    for ch in &layout.channels {
+        for t in &ch.temp {
+            step();
+            fs::remove_file(t).map_err(io(t))?;
+        }
+        if !ch.temp.is_empty() {
+            fsync_dir(&ch.dir)?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) type Work<'a> = Vec<(&'a ChannelLayout, &'a SliceFiles, &'a SlicePlan)>;
+
+pub(super) fn work<'a>(layout: &'a StoreLayout, plans: &'a [Vec<SlicePlan>]) -> Work<'a> {
+    layout
+        .channels
+        .iter()
+        .zip(plans)
+        .flat_map(|(ch, ps)| ch.slices.iter().zip(ps).map(move |(sf, p)| (ch, sf, p)))
+        .collect()
+}
+
+pub(super) fn write_in_place(
+    layout: &StoreLayout,
+    job: &Job,
+    plans: &[Vec<SlicePlan>],
+    bar: &Progress,
+) -> Result<()> {
+    remove_stale_temps(layout)?;
+    work(layout, plans)
+        .into_par_iter()
+        .filter(|w| w.2.rewrite)
+        .try_for_each_init(Bufs::default, |bufs, (ch, sf, plan)| {
+            rewrite_in_place(job, ch, sf, bufs)?;
+            bar.inc(plan.tally.bytes_before);
+            Ok(())
+        })
+}
+
+pub(super) fn copy_file(from: &Path, to: &Path) -> Result<()> {
+    step();
+    fs::copy(from, to).map_err(io(to))?;
+    step();
+    File::open(to).and_then(|f| f.sync_all()).map_err(io(to))
+}
+
+pub(super) fn make_dir(to: &Path, like: &Path) -> Result<()> {
+    step();
+    fs::create_dir_all(to).map_err(io(to))?;
+    fs::set_permissions(to, fs::Permissions::from_mode(mode_of(like)?)).map_err(io(to))
+}
+
+/// Files of `dir` copied as they are: everything but the lock files, our
+/// temp files, and the slices in `skip` (written separately).
+pub(super) fn copy_side_files(dir: &Path, to: &Path, skip: &[PathBuf]) -> Result<()> {
+    for ent in fs::read_dir(dir).map_err(io(dir))? {
+        let p = ent.map_err(io(dir))?.path();
+        let name = p.file_name().unwrap_or_default().to_string_lossy();
+        let runtime = name == store::LOCK_FILE || name == store::TRUNCATE_LOCK_FILE;
+        if p.is_dir() || runtime || name.ends_with(TEMP_SUFFIX) || skip.contains(&p) {
+            continue;
+        }
+        copy_file(&p, &to.join(p.file_name().unwrap_or_default()))?;
+    }
+    Ok(())
+}
+
+pub(super) fn check_output(root: &Path, out: &Path) -> Result<()> {
+    match fs::read_dir(out) {
+        Ok(mut rd) => {
+            if rd.next().is_some() {
+                return Err(Error::Usage(format!(
+                    "--output {} exists and is not empty; give a new or empty directory",
+                    out.display()
+                )));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(out)(e)),
+    }
+    // Resolve the deepest existing ancestor: the output must not land inside
+    // the source, which we promise not to touch.
+    let src = fs::canonicalize(root).map_err(io(root))?;
+    let mut anc = out.to_path_buf();
+    while !anc.exists() {
+        if !anc.pop() {
+            break;
+        }
+    }
+    let anc = fs::canonicalize(if anc.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        &anc
+    })
+    .map_err(io(out))?;
+    if anc.starts_with(&src) {
+        return Err(Error::Usage(format!(
+            "--output {} is inside the store; choose a directory outside it",
+            out.display()
+        )));
+    }
+    Ok(())
+}
+
+pub(super) fn write_output(
+    layout: &StoreLayout,
+    job: &Job,
+    plans: &[Vec<SlicePlan>],
+    out: &Path,
+    bar: &Progress,
+) -> Result<()> {
+    make_dir(out, &layout.root)?;
+    copy_side_files(&layout.root, out, &[])?;
+    for ch in &layout.channels {
+        let to = out.join(ch.dir.file_name().unwrap_or_default());
+        make_dir(&to, &ch.dir)?;
+        let slices: Vec<PathBuf> = ch
+            .slices
+            .iter()
+            .flat_map(|s| std::iter::once(s.dat.clone()).chain(s.idx.clone()))
+            .collect();
+        copy_side_files(&ch.dir, &to, &slices)?;
+    }
+    work(layout, plans).into_par_iter().try_for_each_init(
+        Bufs::default,
+        |bufs, (ch, sf, plan)| {
+            let to = out.join(ch.dir.file_name().unwrap_or_default());
+            let name = |p: &Path| to.join(p.file_name().unwrap_or_default());
+            if plan.rewrite {
+                write_slice(job, ch, sf, &name(&sf.dat), &name(&idx_path(sf)), bufs)?;
+            } else {
+                copy_file(&sf.dat, &name(&sf.dat))?;
+                if let Some(i) = &sf.idx {
+                    copy_file(i, &name(i))?;
+                }
+            }
+            bar.inc(plan.tally.bytes_before);
+            Ok::<(), Error>(())
+        },
+    )?;
+    for ch in &layout.channels {
+        fsync_dir(&out.join(ch.dir.file_name().unwrap_or_default()))?;
+    }
+    fsync_dir(out)?;
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fsync_dir(parent)?;
+    }
+    Ok(())
+}
