@@ -434,7 +434,7 @@ fn is_root() -> bool {
 #[test]
 fn read_only_channel_dir_fails_cleanly() {
     // root bypasses directory permissions, so this cannot fail as root: the
-    // assertion is skipped there (the disk-full test covers write failures).
+    // assertion is skipped there (read_only_mount_fails_cleanly covers root).
     if is_root() {
         eprintln!("skipped: running as root, permissions are not enforced");
         return;
@@ -447,6 +447,42 @@ fn read_only_channel_dir_fails_cleanly() {
     std::fs::set_permissions(&ch, std::fs::Permissions::from_mode(0o755)).unwrap();
     assert!(!o.status.success());
     assert_readable(&s);
+}
+
+#[test]
+fn read_only_mount_fails_cleanly() {
+    // A read-only file system stops root too. Needs mount(2): as root only,
+    // and skipped where the sandbox forbids bind mounts.
+    if !is_root() {
+        eprintln!(
+            "skipped: bind mounts need root (read_only_channel_dir_fails_cleanly covers users)"
+        );
+        return;
+    }
+    let (t, s) = store("aes");
+    let ro = t.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    let mount = |args: &[&str]| {
+        std::process::Command::new("mount")
+            .args(args)
+            .status()
+            .is_ok_and(|st| st.success())
+    };
+    if !mount(&["--bind", d(&s), d(&ro)]) {
+        eprintln!("skipped: bind mount not permitted here");
+        return;
+    }
+    let remounted = mount(&["-o", "remount,bind,ro", d(&ro)]);
+    let o = remounted.then(|| run(&["store", "decrypt", d(&ro), "--key-file", &k1()]));
+    let _ = std::process::Command::new("umount").arg(&ro).status();
+    let Some(o) = o else {
+        eprintln!("skipped: read-only remount not permitted here");
+        return;
+    };
+    assert_eq!(code(&o), 74, "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("Read-only file system"), "{err}");
+    assert_same_store(&s, &conformance("aes"));
 }
 
 /// The server can read every message: no damage beyond a missing index
