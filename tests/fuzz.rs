@@ -452,7 +452,10 @@ fn fuzz_store(name: &str, n: u32) {
         write_store(&dir, &files);
         check_library(&dir, &files)?;
         // The binary is slow to spawn: one case in 16.
-        if counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 16 == 0 {
+        if counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .is_multiple_of(16)
+        {
             check_dry_run(&dir)?;
         }
     });
