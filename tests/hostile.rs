@@ -4,6 +4,9 @@
 //! the store is byte-for-byte unchanged (or, after a write failure, still
 //! readable with every message).
 
+mod common;
+use common::*;
+
 use assert_cmd::Command;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -19,14 +22,6 @@ const REFUSED: i32 = 4;
 const USAGE: i32 = 64;
 const IO: i32 = 74;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
-}
-
-fn conformance(name: &str) -> PathBuf {
-    fixtures().join("conformance").join(name)
-}
-
 fn k1() -> &'static str {
     static K: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     K.get_or_init(|| fixtures().join("k1.key").display().to_string())
@@ -35,19 +30,6 @@ fn k1() -> &'static str {
 fn k2() -> &'static str {
     static K: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     K.get_or_init(|| fixtures().join("k2.key").display().to_string())
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), dst).unwrap();
-        }
-    }
 }
 
 fn store(name: &str) -> (TempDir, PathBuf) {

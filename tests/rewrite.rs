@@ -1,5 +1,8 @@
 //! encrypt / decrypt / rekey against the conformance stores.
 
+mod common;
+use common::*;
+
 use assert_cmd::Command;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -10,33 +13,12 @@ use tempfile::TempDir;
 const REFUSED: i32 = 4;
 const LOCKED: i32 = 3;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
-}
-
-fn conformance(name: &str) -> PathBuf {
-    fixtures().join("conformance").join(name)
-}
-
 fn k1() -> String {
     fixtures().join("k1.key").display().to_string()
 }
 
 fn k2() -> String {
     fixtures().join("k2.key").display().to_string()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), dst).unwrap();
-        }
-    }
 }
 
 /// A private copy of a conformance store, in `tmp/store`.
@@ -56,7 +38,9 @@ fn stanctl() -> Command {
 }
 
 fn run(args: &[&str]) -> std::process::Output {
-    stanctl().args(args).output().unwrap()
+    let out = stanctl().args(args).output().unwrap();
+    assert_no_secrets(&out);
+    out
 }
 
 /// Every file of a store, by relative path, except the lock file (taking the

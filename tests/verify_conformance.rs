@@ -2,12 +2,11 @@
 //! conformance store and setting, message by message, and the verdict and
 //! exit code match what the server did.
 
+mod common;
+use common::*;
+
 use assert_cmd::Command;
 use std::path::{Path, PathBuf};
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
-}
 
 fn setting_args(setting: &str) -> Vec<String> {
     let f = fixtures();
@@ -283,19 +282,6 @@ fn verify_refuses_a_store_a_running_server_holds() {
     let _ = holder.wait();
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("locked by a running process"));
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), &dst).unwrap();
-        }
-    }
 }
 
 fn verify_dir(dir: &Path, args: &[&str]) -> (i32, serde_json::Value) {
