@@ -389,15 +389,8 @@ pub fn index_damage(channel: &str, s: &SliceScan) -> Vec<Damage> {
         }
         return out;
     }
-    match ix.version {
-        Some(crate::record::FileVersion::Supported) | None => {}
-        Some(crate::record::FileVersion::Empty) => {}
-        Some(v) => d(
-            Some(0),
-            None,
-            "index-version",
-            format!("index file version unusable: {v:?}"),
-        ),
+    if let Some((kind, detail)) = ix.version.and_then(crate::scan::version_damage) {
+        d(Some(0), None, kind, detail);
     }
     for &i in &ix.bad_crc {
         let e = &ix.entries[i];

@@ -3,7 +3,7 @@
 use crate::crc::Crc32;
 use crate::error::Result;
 use crate::proto::{self, ServerInfo, SubState};
-use crate::record::{Event, FileVersion, Records, HEADER_LEN, VERSION_LEN};
+use crate::record::{Event, Records, HEADER_LEN, VERSION_LEN};
 use crate::scan::Damage;
 use crate::store::{rel, Mapped, StoreLayout};
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,6 +30,9 @@ pub struct StoreMeta {
     /// Per channel directory name (raw bytes).
     pub subs: BTreeMap<Vec<u8>, Vec<Subscription>>,
     pub damage: Vec<Damage>,
+    /// server.dat holds its version and no ServerInfo: the server starts as
+    /// a new store and recovers nothing.
+    pub no_server_info: bool,
 }
 
 impl StoreMeta {
@@ -69,31 +72,10 @@ fn walk(
 ) -> Result<u64> {
     let m = Mapped::open(path)?;
     let data = m.bytes();
-    match crate::record::file_version(data) {
-        FileVersion::Supported => {}
-        FileVersion::Empty => return Ok(0),
-        FileVersion::CutShort(n) => {
-            out.push(damage(
-                root,
-                path,
-                channel,
-                Some(0),
-                "version-cut-short",
-                format!("file is {n} bytes, shorter than its 4-byte version"),
-            ));
-            return Ok(0);
-        }
-        FileVersion::Unsupported(v) => {
-            out.push(damage(
-                root,
-                path,
-                channel,
-                Some(0),
-                "unsupported-version",
-                format!("file version {v}; the server reads only version 1"),
-            ));
-            return Ok(0);
-        }
+    let version = crate::record::file_version(data);
+    if let Some((kind, detail)) = crate::scan::version_damage(version) {
+        out.push(damage(root, path, channel, Some(0), kind, detail));
+        return Ok(0);
     }
     let mut n = 0;
     for ev in Records::new(data, typed) {
@@ -201,15 +183,9 @@ pub fn read(layout: &StoreLayout, crc: &Crc32) -> Result<StoreMeta> {
                     ),
                 ));
             }
-        } else {
-            dmg.push(damage(
-                root,
-                &layout.server_dat,
-                None,
-                Some(0),
-                "server-dat-size",
-                format!("file is {size} bytes: no ServerInfo record"),
-            ));
+        } else if b.len() == VERSION_LEN {
+            // Go's readRecord meets io.EOF: "no state recovered".
+            meta.no_server_info = true;
         }
     }
 

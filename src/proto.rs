@@ -68,6 +68,8 @@ pub enum Value {
     Bytes(Range<usize>),
     Fixed64(u64),
     Fixed32(u32),
+    /// A (deprecated) group: its contents, skipped as gogo-protobuf skips them.
+    Group(Range<usize>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +151,10 @@ impl Fields<'_> {
                     p + 4,
                 )
             }
+            3 => {
+                let end = self.skip_group(p)?;
+                (Value::Group(p..end), end)
+            }
             _ => {
                 return Err(ProtoError::BadWireType {
                     field: number,
@@ -163,6 +169,44 @@ impl Fields<'_> {
             start,
             value,
         })
+    }
+
+    /// Skips a group's fields up to its end-group tag; returns the position
+    /// after it. Iterative, so hostile nesting cannot exhaust the stack.
+    fn skip_group(&self, mut q: usize) -> Result<usize, ProtoError> {
+        let mut depth = 1usize;
+        loop {
+            let at = q;
+            let (tag, q2) = read_varint(self.buf, q)?;
+            q = q2;
+            match tag & 7 {
+                0 => q = read_varint(self.buf, q)?.1,
+                1 => q += self.take_bytes(q, 8)?.len(),
+                2 => {
+                    let (len, q3) = read_varint(self.buf, q)?;
+                    let left = self.buf.len() - q3;
+                    if len > left as u64 {
+                        return Err(ProtoError::TruncatedField { at, len, left });
+                    }
+                    q = q3 + len as usize;
+                }
+                3 => depth += 1,
+                4 => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Ok(q);
+                    }
+                }
+                5 => q += self.take_bytes(q, 4)?.len(),
+                w => {
+                    return Err(ProtoError::BadWireType {
+                        field: tag >> 3,
+                        wire: w as u8,
+                        at,
+                    })
+                }
+            }
+        }
     }
 
     fn take_bytes(&self, p: usize, n: usize) -> Result<&[u8], ProtoError> {
@@ -202,6 +246,7 @@ fn wire_of(v: &Value) -> u8 {
         Value::Fixed64(_) => 1,
         Value::Bytes(_) => 2,
         Value::Fixed32(_) => 5,
+        Value::Group(_) => 3,
     }
 }
 
@@ -244,7 +289,11 @@ impl<'a> MsgView<'a> {
                 }
                 5 => m.timestamp = expect_varint(&f)? as i64,
                 6 => m.redelivered = expect_varint(&f)? != 0,
-                // 7 redeliveryCount, 10 CRC32 and unknown fields: skipped.
+                // redeliveryCount and CRC32: unused here, but gogo-protobuf
+                // rejects them with any other wire type, and so must we.
+                7 | 10 => {
+                    expect_varint(&f)?;
+                }
                 _ => {}
             }
         }

@@ -10,12 +10,32 @@ pub const FILE_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileVersion {
-    /// A zero-length file: the server writes the version when it opens it.
+    /// A zero-length file. The server writes the version only into files it
+    /// creates; an existing empty file fails its version check.
     Empty,
     /// Fewer than 4 bytes.
     CutShort(usize),
     Supported,
     Unsupported(u32),
+}
+
+/// The server's error for a file whose version it cannot accept, if any.
+pub fn version_error(v: FileVersion) -> Option<String> {
+    match v {
+        FileVersion::Supported => None,
+        FileVersion::Empty => Some("unable to verify file version: EOF".into()),
+        FileVersion::CutShort(_) => Some("unable to verify file version: unexpected EOF".into()),
+        FileVersion::Unsupported(v) => {
+            Some(format!("unsupported file version: {v} (supports [1..1])"))
+        }
+    }
+}
+
+/// A record header followed by no payload byte at all: Go's `io.ReadFull`
+/// then returns `io.EOF`, which the server's recovery takes for a clean end
+/// of file, not for a record cut short.
+pub fn is_dangling_header(expected: Option<u32>, available: u64) -> bool {
+    expected.is_some_and(|e| e > 0) && available == 0
 }
 
 pub fn file_version(data: &[u8]) -> FileVersion {

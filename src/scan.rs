@@ -320,23 +320,8 @@ pub fn scan_slice(
             detail,
         })
     };
-    match s.version {
-        FileVersion::Supported => {}
-        FileVersion::Empty => {}
-        FileVersion::CutShort(n) => damage(
-            &mut s,
-            Some(0),
-            None,
-            "version-cut-short",
-            format!("file is {n} bytes, shorter than its 4-byte version"),
-        ),
-        FileVersion::Unsupported(v) => damage(
-            &mut s,
-            Some(0),
-            None,
-            "unsupported-version",
-            format!("file version {v}; the server reads only version 1"),
-        ),
+    if let Some((kind, detail)) = version_damage(s.version) {
+        damage(&mut s, Some(0), None, kind, detail);
     }
     if let Some(idx) = idx {
         s.index = scan_index(idx, &cfg.crc);
@@ -365,6 +350,25 @@ pub fn scan_slice(
                     None,
                     "zero-padding",
                     format!("{len} zero bytes; the server truncates the file here"),
+                );
+                break;
+            }
+            Event::Truncated {
+                offset,
+                expected,
+                available,
+            } if record::is_dangling_header(expected, available) => {
+                s.end = SliceEnd::Truncated {
+                    offset,
+                    expected,
+                    available,
+                };
+                damage(
+                    &mut s,
+                    Some(offset),
+                    None,
+                    "dangling-header",
+                    DANGLING.into(),
                 );
                 break;
             }
@@ -445,6 +449,19 @@ pub fn scan_slice(
         }
     }
     s
+}
+
+pub const DANGLING: &str = "a record header with no payload at the end of the file: the server reads this as the end of the file and appends new messages after it, where a later index rebuild loses them; truncate the file at this offset before starting";
+
+/// Damage for a file version the server refuses: (kind, what).
+pub fn version_damage(v: FileVersion) -> Option<(&'static str, String)> {
+    let why = record::version_error(v)?;
+    let kind = match v {
+        FileVersion::Empty => "empty-file",
+        FileVersion::CutShort(_) => "version-cut-short",
+        _ => "unsupported-version",
+    };
+    Some((kind, format!("{why}: the server refuses to start")))
 }
 
 /// Everything the scanner learns about one record: CRC, message fields,

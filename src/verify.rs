@@ -142,7 +142,8 @@ enum Problem {
     Short,
     Crc(u32, u32),
     BadRecord(String),
-    NotFound(String),
+    /// Looked up, not there: why, and what would help.
+    NotFound(String, &'static str),
     Ciphertext,
     /// Encryption off: plaintext starting with 1 or 2, fine now, fails once it is on.
     LookalikeLater,
@@ -179,10 +180,7 @@ impl Problem {
                 format!("the record does not decode as a message: {e}"),
                 "the record is damaged on disk: restore this slice from a backup".into(),
             ),
-            Problem::NotFound(why) => (
-                format!("message not found: {why}"),
-                "remove the slice's .idx file so the server rebuilds it from the .dat".into(),
-            ),
+            Problem::NotFound(why, remedy) => (format!("message not found: {why}"), remedy.to_string()),
             Problem::Ciphertext => (
                 "envelopes delivered as they are: subscribers silently receive ciphertext".into(),
                 "start the server with -encrypt and the key, or `stanctl store decrypt DIR --key-file K`".into(),
@@ -199,7 +197,7 @@ impl Problem {
         match (self, o) {
             (Problem::Crc(..), Problem::Crc(..)) => false,
             (Problem::BadRecord(_), Problem::BadRecord(_)) => false,
-            (Problem::NotFound(_), Problem::NotFound(_)) => true,
+            (Problem::NotFound(_, a), Problem::NotFound(_, b)) => a == b,
             _ => self == o,
         }
     }
@@ -212,7 +210,7 @@ impl Problem {
                 format!("corrupted data, expected crc to be {e:#010x}, got {g:#010x}")
             }
             Problem::BadRecord(e) => e.clone(),
-            Problem::NotFound(_) => "message not found".into(),
+            Problem::NotFound(..) => "message not found".into(),
             Problem::Ciphertext | Problem::LookalikeLater => String::new(),
         }
     }
@@ -390,25 +388,25 @@ fn verify_slice(
                 remedy.to_string(),
             ));
         };
-    match s.version {
-        FileVersion::Supported => {}
-        FileVersion::Empty => return v,
-        FileVersion::CutShort(_) | FileVersion::Unsupported(_) => {
-            refuse(&mut v, &s.dat, Some(0), format!("unusable file version ({:?})", s.version), "restore this slice from a backup, or move it out of the store (its messages are then lost)");
-            return v;
-        }
+    // Every existing file passes the server's version check first.
+    if let Some(why) = crate::record::version_error(s.version) {
+        let remedy = if s.version == FileVersion::Empty {
+            "remove the empty file (and its .idx): it holds no message"
+        } else {
+            "restore this slice from a backup, or move it out of the store (its messages are then lost)"
+        };
+        refuse(&mut v, &s.dat, Some(0), why, remedy);
+        return v;
     }
-    if let Some(ver) = s.index.version {
-        if !matches!(ver, FileVersion::Supported | FileVersion::Empty) {
-            refuse(
-                &mut v,
-                &idx_file,
-                Some(0),
-                format!("unusable index file version ({ver:?})"),
-                "remove the .idx file: the server rebuilds it from the .dat",
-            );
-            return v;
-        }
+    if let Some(why) = s.index.version.and_then(crate::record::version_error) {
+        refuse(
+            &mut v,
+            &idx_file,
+            Some(0),
+            why,
+            "remove the .idx file: the server rebuilds it from the .dat",
+        );
+        return v;
     }
     if let Some(at) = s.index.padding_at {
         v.findings.push(finding(
@@ -458,12 +456,16 @@ fn verify_slice(
                 ));
             }
             // Recovery from the data file reads every record with its CRC.
+            // The server checks each record's CRC, then decodes it.
             for r in &s.records {
-                if let Some(e) = &r.parse_error {
-                    refuse(&mut v, &s.dat, Some(r.offset), format!("while rebuilding the index: the record does not decode: {e}"), "restore this slice from a backup; or truncate the .dat before this offset (the messages from here on are lost)");
-                    return v;
+                if r.crc_ok {
+                    if let Some(e) = &r.parse_error {
+                        refuse(&mut v, &s.dat, Some(r.offset), format!("while rebuilding the index: the record does not decode: {e}"), "restore this slice from a backup; or truncate the .dat before this offset (the messages from here on are lost)");
+                        return v;
+                    }
+                    continue;
                 }
-                if !r.crc_ok {
+                {
                     refuse(
                         &mut v,
                         &s.dat,
@@ -475,43 +477,79 @@ fn verify_slice(
                 }
             }
             entries = s.records.iter().map(|r| (r.seq, None)).collect();
-            if let SliceEnd::Truncated { offset, .. } = s.end {
-                let lost = cut_seq(data.dat, offset)
-                    .map_or("the partial record".to_string(), |q| format!("seq {q}"));
-                if st.truncate_on_eof {
-                    v.findings.push(Finding {
-                        severity: Severity::Fails,
-                        channel: Some(ch.to_string()),
-                        first_seq: cut_seq(data.dat, offset),
-                        last_seq: cut_seq(data.dat, offset),
-                        count: 1,
-                        file: Some(s.dat.clone()),
-                        offset: Some(offset),
-                        what: format!("record cut short (unexpected EOF): the server truncates the file at offset {offset}, which drops {lost}"),
-                        remedy: "accept the loss, or restore the slice from a backup before starting".into(),
-                    });
-                } else {
-                    refuse(
-                        &mut v,
+            match s.end {
+                SliceEnd::Truncated {
+                    offset,
+                    expected,
+                    available,
+                } if crate::record::is_dangling_header(expected, available) => {
+                    // io.EOF for the server: a clean end, but a trap for later.
+                    v.findings.push(finding(
+                        Severity::Warning,
+                        ch,
                         &s.dat,
                         Some(offset),
-                        format!("unexpected EOF: record cut short at offset {offset}"),
-                        &format!("restart with the truncate-on-EOF option (-file_truncate_bad_eof): it truncates {} at offset {offset}, which drops {lost}; or restore the slice from a backup", s.dat),
-                    );
-                    return v;
+                        scan::DANGLING.into(),
+                        format!("truncate {} to {offset} bytes before starting", s.dat),
+                    ));
                 }
+                SliceEnd::Truncated { offset, .. } => {
+                    let lost = cut_seq(data.dat, offset)
+                        .map_or("the partial record".to_string(), |q| format!("seq {q}"));
+                    if st.truncate_on_eof {
+                        v.findings.push(Finding {
+                            severity: Severity::Fails,
+                            channel: Some(ch.to_string()),
+                            first_seq: cut_seq(data.dat, offset),
+                            last_seq: cut_seq(data.dat, offset),
+                            count: 1,
+                            file: Some(s.dat.clone()),
+                            offset: Some(offset),
+                            what: format!("record cut short (unexpected EOF): the server truncates the file at offset {offset}, which drops {lost} (lost, not reported by the server)"),
+                            remedy: "accept the loss, or restore the slice from a backup before starting".into(),
+                        });
+                    } else {
+                        refuse(
+                            &mut v,
+                            &s.dat,
+                            Some(offset),
+                            format!("unexpected EOF: record cut short at offset {offset}"),
+                            &format!("restart with the truncate-on-EOF option (-file_truncate_bad_eof): it truncates {} at offset {offset}, which drops {lost}; or restore the slice from a backup", s.dat),
+                        );
+                        return v;
+                    }
+                }
+                _ => {}
             }
         }
     }
-    if let SliceEnd::ZeroPadding { offset, len } = s.end {
-        v.findings.push(finding(
+    let trusted = matches!(used, IndexUse::Trusted(_));
+    match s.end {
+        SliceEnd::ZeroPadding { offset, len } if trusted => v.findings.push(finding(
             Severity::Warning,
             ch,
             &s.dat,
             Some(offset),
-            format!("{len} zero bytes at the end: the server truncates them"),
+            format!("{len} zero bytes after the last indexed record: the server trusts the index, never reads them, and appends new messages after them; a later index rebuild stops at the zeros and loses those new messages"),
+            format!("truncate {} to {offset} bytes before starting", s.dat),
+        )),
+        SliceEnd::ZeroPadding { offset, len } => v.findings.push(finding(
+            Severity::Warning,
+            ch,
+            &s.dat,
+            Some(offset),
+            format!("{len} zero bytes at the end: the server truncates them while rebuilding the index"),
             "none needed: no message is lost".into(),
-        ));
+        )),
+        SliceEnd::Truncated { offset, .. } if trusted => v.findings.push(finding(
+            Severity::Warning,
+            ch,
+            &s.dat,
+            Some(offset),
+            "a partial record after the last indexed record: the server trusts the index, never reads it, and appends new messages after it; a later index rebuild stops there".into(),
+            format!("truncate {} to {offset} bytes before starting", s.dat),
+        )),
+        _ => {}
     }
     let Some(&(first, _)) = entries.first() else {
         return v;
@@ -521,6 +559,17 @@ fn verify_slice(
     v.last_seq = last;
 
     let mut runs = Runs::new(ch, &s.dat);
+    // A rebuilt index keeps each record at its position, so removing the
+    // index only helps when the data file's sequences are consecutive.
+    let dat_consecutive = s
+        .records
+        .windows(2)
+        .all(|w| w[1].seq == w[0].seq.wrapping_add(1));
+    let not_found_remedy = if trusted && dat_consecutive {
+        REMEDY_REBUILD_INDEX
+    } else {
+        REMEDY_GAPS_IN_DAT
+    };
     // The server looks each sequence of [first, last] up by its position in
     // the index; past the last entry there is nothing to find. Walking only
     // the entries keeps a hostile sequence gap (say 2^40) from costing 2^40
@@ -539,7 +588,7 @@ fn verify_slice(
             Lookup::Found(r) => deliver(&mut v, &mut runs, ch, &data, &r, st),
             Lookup::Missing(why) => {
                 v.delivered.failed += 1;
-                runs.push(Problem::NotFound(why), seq, 0);
+                runs.push(Problem::NotFound(why, not_found_remedy), seq, 0);
                 if st.list {
                     v.lines
                         .push((seq, format!("MSG\t{ch}\t{seq}\terr\tmessage not found")));
@@ -562,10 +611,10 @@ fn verify_slice(
         v.delivered.messages = v.delivered.messages.saturating_add(n);
         v.delivered.failed = v.delivered.failed.saturating_add(n);
         runs.push_range(
-            Problem::NotFound(format!(
-                "the index has no entry past seq {}",
-                from.saturating_sub(1)
-            )),
+            Problem::NotFound(
+                format!("the index has no entry past seq {}", from.saturating_sub(1)),
+                not_found_remedy,
+            ),
             from,
             last,
             n,
@@ -582,8 +631,29 @@ fn verify_slice(
     v
 }
 
+const REMEDY_REBUILD_INDEX: &str =
+    "remove the slice's .idx file so the server rebuilds it from the .dat";
+const REMEDY_GAPS_IN_DAT: &str = "the data file itself has gaps or repeated sequences, and the server finds messages by position: no index rebuild helps; restore the slice from a backup";
+const REMEDY_MISSING_SLICE: &str = "no slice holds these sequences (a slice file is missing or was removed): restore it from a backup";
+
 /// `--list` prints at most this many "not found" lines for one gap.
 const LIST_MISSING_CAP: usize = 10_000;
+
+/// The sequences no slice covers between the first and the last one.
+fn gaps(ranges: &mut [(u64, u64)]) -> Vec<(u64, u64)> {
+    ranges.sort_unstable();
+    let mut out = Vec::new();
+    let mut covered: Option<u64> = None;
+    for &(f, l) in ranges.iter() {
+        if let Some(c) = covered {
+            if f > c.saturating_add(1) {
+                out.push((c + 1, f - 1));
+            }
+        }
+        covered = Some(covered.map_or(l, |c| c.max(l)));
+    }
+    out
+}
 
 /// One finding for a problem that continues from one slice into the next.
 fn merge_or_push(list: &mut Vec<Finding>, f: Finding) {
@@ -661,13 +731,39 @@ fn lookup(
             info.offset,
         );
     }
+    // The server decodes as many bytes as the INDEX says, never comparing
+    // them with the record's own size (the CRC covered the whole record).
+    if e.size < info.size {
+        let start = info.offset as usize + HEADER_LEN;
+        let prefix = crate::record::Record {
+            offset: info.offset,
+            rtype: 0,
+            crc: 0,
+            payload: &data.dat[start..start + e.size as usize],
+        };
+        let cfg = scan_cfg(st);
+        let mut c = Counts::with_keys(ctx.aeads.len());
+        let mut p = scan::examine(&prefix, ctx, &cfg, scratch, &mut c, &mut Vec::new());
+        p.crc_ok = true;
+        return match &p.parse_error {
+            Some(err) => Lookup::Bad(
+                Problem::BadRecord(format!(
+                    "the index's size ({} of {} bytes) cuts the record: {err}",
+                    e.size, info.size
+                )),
+                info.offset,
+            ),
+            None => Lookup::Found(p),
+        };
+    }
     if let Some(err) = &info.parse_error {
         return Lookup::Bad(Problem::BadRecord(err.to_string()), info.offset);
     }
-    if info.size != e.size {
+    if e.size > info.size {
+        // The server decodes stale bytes past the record: unpredictable.
         return Lookup::Bad(
             Problem::BadRecord(format!(
-                "index says {} bytes, the record has {}",
+                "index says {} bytes, the record has {}: the server decodes bytes past the record",
                 e.size, info.size
             )),
             info.offset,
@@ -839,8 +935,12 @@ pub fn run(
         let mut nonces = Vec::new();
         let mut ch_lines = Vec::new();
         let mut ch_findings: Vec<Finding> = Vec::new();
+        let mut ranges: Vec<(u64, u64)> = Vec::new();
         for sv in ch.slices {
             d.add(&sv.delivered);
+            if sv.first_seq != 0 {
+                ranges.push((sv.first_seq, sv.last_seq));
+            }
             if sv.first_seq != 0 && (first == 0 || sv.first_seq < first) {
                 first = sv.first_seq;
             }
@@ -850,6 +950,28 @@ pub fn run(
             }
             nonces.extend(sv.nonces);
             ch_lines.extend(sv.lines);
+        }
+        // Sequences between slices are looked up too, and no slice has them.
+        for (from, to) in gaps(&mut ranges) {
+            let n = to - from + 1;
+            d.messages += n;
+            d.failed += n;
+            ch_findings.push(Finding {
+                severity: Severity::Fails,
+                channel: Some(name.clone()),
+                first_seq: Some(from),
+                last_seq: Some(to),
+                count: n,
+                file: None,
+                offset: None,
+                what: "message not found: between the last sequence of one slice and the first of the next".into(),
+                remedy: REMEDY_MISSING_SLICE.into(),
+            });
+            if st.list {
+                for seq in (from..=to).take(LIST_MISSING_CAP) {
+                    ch_lines.push((seq, format!("MSG\t{name}\t{seq}\terr\tmessage not found")));
+                }
+            }
         }
         findings.extend(ch_findings);
         for reuse in find_reuse(&name, &mut nonces, st.key.as_slice()) {
@@ -918,6 +1040,27 @@ pub fn run(
             remedy: "check the node's raft.log with the server itself".into(),
         });
     }
+    if meta.no_server_info {
+        // recoverServerInfo meets io.EOF: no state recovered at all.
+        let stored = totals.messages;
+        findings.push(Finding {
+            severity: Severity::Fails,
+            channel: None,
+            first_seq: None,
+            last_seq: None,
+            count: stored,
+            file: Some(crate::store::SERVER_FILE.into()),
+            offset: None,
+            what: format!("server.dat holds no ServerInfo record: the server starts as a NEW store and recovers no channel, client or subscription; none of the {stored} stored message(s) is delivered"),
+            remedy: "restore server.dat from a backup before starting".into(),
+        });
+        totals = Delivered {
+            messages: stored,
+            failed: stored,
+            ..Delivered::default()
+        };
+        lines.clear();
+    }
     findings.sort_by_key(|f| f.severity);
     let wont_start = findings
         .iter()
@@ -950,9 +1093,10 @@ pub fn run(
             }
             lines = head;
         } else {
+            let clients = if meta.no_server_info { 0 } else { meta.clients };
             head.push(format!(
-                "SERVER\t{}\tclients={}",
-                meta.server.cluster_id, meta.clients
+                "SERVER\t{}\tclients={clients}",
+                meta.server.cluster_id
             ));
             head.extend(lines);
             lines = head;
@@ -982,12 +1126,18 @@ pub fn run(
 /// The command: settings from the command line, the lock check, output.
 pub fn cli(a: VerifyArgs) -> Result<i32, Error> {
     let crc = app::crc_of(&a.common)?;
-    let key = app::server_key(&a.keys)?;
-    let encryption = if a.no_encrypt {
-        false
+    // As in the server: encryption is on with -encrypt or a configured key;
+    // the environment variable only replaces the key once it is on.
+    let configured = !a.keys.key_files.is_empty() || !a.keys.keys.is_empty();
+    let encryption = !a.no_encrypt && (a.encrypt || configured);
+    let key = if encryption {
+        app::server_key(&a.keys)?
     } else {
-        a.encrypt || key.is_some()
+        None
     };
+    if !encryption && crate::keys::env_key().is_some() && !a.no_encrypt {
+        app::warn("NATS_STREAMING_ENCRYPTION_KEY is set, but the server only uses it with -encrypt or a configured key: this prediction is for a server WITHOUT encryption (pass --encrypt if yours runs with -encrypt)");
+    }
     let layout = StoreLayout::discover(&a.common.dir)?;
     if let Some(pid) = crate::lock::holder(&layout.root)? {
         return Err(Error::Locked {

@@ -3,6 +3,9 @@
 //! damaged copy of a conformance store and asserts the server's behaviour,
 //! as read from the server's source (stores/filestore.go), cited per test.
 
+mod common;
+use common::*;
+
 use assert_cmd::Command;
 use stanctl::crc::Crc32;
 use stanctl::index::{IndexEntry, ENTRY_LEN};
@@ -11,25 +14,6 @@ use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
 const WONT_START: i32 = 2;
-
-fn conformance(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/conformance")
-        .join(name)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), dst).unwrap();
-        }
-    }
-}
 
 fn store(name: &str) -> (TempDir, PathBuf) {
     let tmp = TempDir::new().unwrap();
@@ -252,4 +236,52 @@ fn rebuild_reports_the_crc_error_before_the_decode_error() {
         first.contains("corrupted data, expected crc to be"),
         "{first}"
     );
+}
+
+/// server.go (NewStanServer/startStore): the crypto store is only installed
+/// `if sOpts.Encrypt || len(sOpts.EncryptionKey) > 0`; the environment
+/// variable is read later, inside stores.createMasterKeyHash ("Always check
+/// env variable first"), i.e. only once encryption is on. With the variable
+/// set but neither -encrypt nor a configured key, the server runs WITHOUT
+/// encryption and delivers the stored envelopes as they are, exactly as in
+/// expected/aes.no-encrypt.tsv.
+#[test]
+fn env_key_alone_does_not_turn_encryption_on() {
+    let dir = conformance("aes");
+    let key =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/k1.key"))
+            .unwrap();
+    let out = Command::cargo_bin("stanctl")
+        .unwrap()
+        .env("NATS_STREAMING_ENCRYPTION_KEY", key.trim_end_matches('\n'))
+        .env("RUST_BACKTRACE", "0")
+        .args(["store", "verify"])
+        .arg(&dir)
+        .arg("--list")
+        .output()
+        .unwrap();
+    let got = String::from_utf8(out.stdout).unwrap();
+    let want = std::fs::read_to_string(conformance("expected/aes.no-encrypt.tsv")).unwrap();
+    let keep = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| {
+                l.starts_with("MSG\t") || l.starts_with("CHANNEL\t") || l.starts_with("SERVER\t")
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(keep(&got), keep(&want));
+}
+
+/// FileStore.Recover -> recoverServerInfo: readRecord on a server.dat that
+/// holds only its 4-byte version returns io.EOF ("We are done, no state
+/// recovered": return nil, nil), and Recover returns no recovered state:
+/// the server starts as a brand-new store. It does not refuse to start.
+#[test]
+fn server_dat_with_only_its_version_starts_as_a_new_store() {
+    let (_t, dir) = store("plain");
+    std::fs::write(dir.join("server.dat"), 1u32.to_le_bytes()).unwrap();
+    let (code, out) = list(&dir);
+    assert_ne!(code, WONT_START, "{out}");
+    assert!(!out.starts_with("RECOVER-ERROR"), "{out}");
 }

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 
 use assert_cmd::Command;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn setting_args(setting: &str) -> Vec<String> {
     let f = fixtures();

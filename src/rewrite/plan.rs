@@ -18,6 +18,8 @@ pub(super) fn refuses(kind: &str) -> bool {
             | "bad-record"
             | "unsupported-version"
             | "version-cut-short"
+            | "empty-file"
+            | "dangling-header"
     )
 }
 
