@@ -113,11 +113,13 @@ pub struct InspectArgs {
 pub struct VerifyArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// The key the server is configured with (NATS_STREAMING_ENCRYPTION_KEY,
-    /// when set and non-empty, wins over it, as in the server).
+    /// The key the server is configured with (with encryption on,
+    /// NATS_STREAMING_ENCRYPTION_KEY, when set and non-empty, wins over it,
+    /// as in the server).
     #[command(flatten)]
     pub keys: KeyArgs,
-    /// The server runs with encryption on (-encrypt). The default when a key is given.
+    /// The server runs with encryption on (-encrypt). Implied by a configured
+    /// key (--key-file/--key); NATS_STREAMING_ENCRYPTION_KEY alone does not turn it on.
     #[arg(long, conflicts_with = "no_encrypt")]
     pub encrypt: bool,
     /// The server runs without encryption.
