@@ -596,3 +596,24 @@ fn decrypt_twice_is_a_no_op_without_assume_plaintext() {
     }
     assert_same_store(&dir, &conformance("plain"));
 }
+
+#[test]
+fn rewritten_files_keep_their_owner() {
+    // A store owned by the server's user and rewritten by root must stay the
+    // server's: otherwise the server cannot open its slices for writing.
+    if !is_root() {
+        eprintln!("skipped: only root can give files to another user");
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let (_t, s) = store("aes");
+    for e in std::fs::read_dir(s.join("orders")).unwrap() {
+        std::os::unix::fs::chown(e.unwrap().path(), Some(4321), Some(4322)).unwrap();
+    }
+    ok(&["store", "decrypt", d(&s), "--key-file", &k1()]);
+    for e in std::fs::read_dir(s.join("orders")).unwrap() {
+        let p = e.unwrap().path();
+        let m = std::fs::metadata(&p).unwrap();
+        assert_eq!((m.uid(), m.gid()), (4321, 4322), "{}", p.display());
+    }
+}

@@ -35,9 +35,43 @@ pub(super) fn mode_of(p: &Path) -> Result<u32> {
     Ok(fs::metadata(p).map_err(io(p))?.permissions().mode() & 0o7777)
 }
 
-/// Creates `path` (truncating a leftover) with the given permissions,
-/// whatever the umask.
-pub(super) fn create(path: &Path, mode: u32) -> Result<BufWriter<File>> {
+/// What a new file takes from the one it replaces: permissions and owner.
+/// A store rewritten by root must stay readable and writable by the user
+/// the server runs as.
+#[derive(Clone, Copy)]
+pub(super) struct Like {
+    mode: u32,
+    uid: u32,
+    gid: u32,
+}
+
+pub(super) fn like(p: &Path) -> Result<Like> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(p).map_err(io(p))?;
+    Ok(Like {
+        mode: m.mode() & 0o7777,
+        uid: m.uid(),
+        gid: m.gid(),
+    })
+}
+
+/// Gives `f` the owner of the original. Only root may give a file away;
+/// anyone else gets a warning when the owner differs.
+fn keep_owner(f: &File, path: &Path, like: Like) {
+    if let Err(e) = std::os::unix::fs::fchown(f, Some(like.uid), Some(like.gid)) {
+        crate::app::warn(&format!(
+            "{}: could not keep its owner (uid {}, gid {}): {e}; make sure the server's user can read and write it, or run as the store's owner",
+            path.display(),
+            like.uid,
+            like.gid
+        ));
+    }
+}
+
+/// Creates `path` (truncating a leftover) with the permissions and owner of
+/// the file it replaces, whatever the umask.
+pub(super) fn create(path: &Path, like: Like) -> Result<BufWriter<File>> {
+    let mode = like.mode;
     step();
     let f = fs::OpenOptions::new()
         .write(true)
@@ -48,6 +82,7 @@ pub(super) fn create(path: &Path, mode: u32) -> Result<BufWriter<File>> {
         .map_err(io(path))?;
     f.set_permissions(fs::Permissions::from_mode(mode))
         .map_err(io(path))?;
+    keep_owner(&f, path, like);
     Ok(BufWriter::with_capacity(1 << 20, f))
 }
 
@@ -191,13 +226,13 @@ pub(super) fn write_slice(
 ) -> Result<()> {
     let keys = ChannelKeys::new(job, &ch.name);
     let dat = Mapped::open(&sf.dat)?;
-    let dat_mode = mode_of(&sf.dat)?;
-    let idx_mode = match &sf.idx {
-        Some(p) => mode_of(p)?,
-        None => dat_mode,
+    let dat_like = like(&sf.dat)?;
+    let idx_like = match &sf.idx {
+        Some(p) => like(p)?,
+        None => dat_like,
     };
-    let mut d = create(dat_to, dat_mode)?;
-    let mut i = create(idx_to, idx_mode)?;
+    let mut d = create(dat_to, dat_like)?;
+    let mut i = create(idx_to, idx_like)?;
     rewrite_records(job, &keys, dat.bytes(), bufs, &mut d, &mut i, &sf.dat)?;
     finish(d, dat_to)?;
     finish(i, idx_to)
@@ -289,11 +324,14 @@ pub(super) fn write_in_place(
         })
 }
 
+/// Copies a file with its permissions and owner (like `cp -p`), fsynced.
 pub(super) fn copy_file(from: &Path, to: &Path) -> Result<()> {
     step();
     fs::copy(from, to).map_err(io(to))?;
     step();
-    File::open(to).and_then(|f| f.sync_all()).map_err(io(to))
+    let f = File::open(to).map_err(io(to))?;
+    keep_owner(&f, to, like(from)?);
+    f.sync_all().map_err(io(to))
 }
 
 pub(super) fn make_dir(to: &Path, like: &Path) -> Result<()> {
