@@ -111,16 +111,21 @@ pub enum NonceOrigin {
 }
 
 /// Tells a real envelope (wrong key) from plaintext that merely starts with
-/// 1 or 2. The server's nonce ends with a big-endian counter that starts at
-/// the channel's last sequence + 1 when the server opens it and grows by one
-/// per encrypted message, so it sits at or a little below the sequence.
+/// 1 or 2. The server's nonce is 4 random bytes and a big-endian counter
+/// that starts at the channel's last sequence + 1 (so at least 1) when the
+/// server opens it and grows by one per encrypted message: it sits at or a
+/// little below the sequence. Four zero "random" bytes (odds 2^-32) are far
+/// likelier to be the zero padding of some binary framing.
 pub fn nonce_origin(nonce: &[u8; NONCE_LEN], seq: u64) -> NonceOrigin {
-    if nonce[4] == crate::nonce::MARKER {
+    if nonce[4..6] == crate::nonce::MARKER {
         return NonceOrigin::Stanctl;
+    }
+    if nonce[..4] == [0, 0, 0, 0] {
+        return NonceOrigin::Unknown;
     }
     let counter = u64::from_be_bytes(nonce[4..12].try_into().unwrap());
     const WINDOW: u64 = 1 << 40;
-    if counter <= seq.saturating_add(1) && seq - counter.min(seq) <= WINDOW {
+    if counter >= 1 && counter <= seq.saturating_add(1) && seq - counter.min(seq) <= WINDOW {
         NonceOrigin::Server
     } else {
         NonceOrigin::Unknown

@@ -344,6 +344,9 @@ pub fn scan_slice(
             Event::Record(r) => r,
             Event::ZeroPadding { offset, len } => {
                 s.end = SliceEnd::ZeroPadding { offset, len };
+                if dat[offset as usize..].iter().any(|&b| b != 0) {
+                    damage(&mut s, Some(offset), None, "data-after-padding", "a zero header followed by non-zero bytes: the server reads what follows only through a trusted index, and an index rebuild truncates it away; keep the .idx, and restore the slice from a backup if you can".into());
+                }
                 damage(
                     &mut s,
                     Some(offset),

@@ -524,7 +524,23 @@ fn verify_slice(
         }
     }
     let trusted = matches!(used, IndexUse::Trusted(_));
+    // Where the last indexed record ends: damage before it sits between
+    // records the server still delivers, and must not be cut off.
+    let indexed_end = match &used {
+        IndexUse::Trusted(e) => e
+            .last()
+            .map_or(0, |l| l.offset + HEADER_LEN as u64 + l.size as u64),
+        IndexUse::Rebuilt(_) => 0,
+    };
     match s.end {
+        SliceEnd::ZeroPadding { offset, .. } | SliceEnd::Truncated { offset, .. } if trusted && offset < indexed_end => v.findings.push(finding(
+            Severity::Warning,
+            ch,
+            &s.dat,
+            Some(offset),
+            "damage between indexed records (a zero or broken record header): the server reads records through its index and steps over it, but an index rebuild would stop here".into(),
+            format!("do NOT truncate {}: the records after offset {offset} are indexed and delivered; keep the .idx file", s.dat),
+        )),
         SliceEnd::ZeroPadding { offset, len } if trusted => v.findings.push(finding(
             Severity::Warning,
             ch,

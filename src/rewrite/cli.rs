@@ -52,19 +52,33 @@ pub(super) fn print_refusals(r: &RewriteReport) {
         r.operation,
         r.refused.len()
     );
-    // Every entry is in --json; a terminal only needs enough to act on.
-    const SHOWN: usize = 20;
-    for f in r.refused.iter().take(SHOWN) {
-        let at = match (f.seq, f.offset) {
-            (Some(s), Some(o)) => format!(" seq {s} (offset {o})"),
-            (None, Some(o)) => format!(" offset {o}"),
-            _ => String::new(),
+    // One line per reason, then where: the same reason for 75 records is
+    // one problem to act on. Every entry is in --json.
+    const SHOWN: usize = 8;
+    let mut i = 0;
+    while i < r.refused.len() {
+        let reason = &r.refused[i].reason;
+        let n = r.refused[i..]
+            .iter()
+            .take_while(|f| &f.reason == reason)
+            .count();
+        let _ = writeln!(err, "  - {reason}");
+        let places: Vec<String> = r.refused[i..i + n]
+            .iter()
+            .take(SHOWN)
+            .map(|f| match (f.seq, f.offset) {
+                (Some(s), Some(o)) => format!("{} seq {s} (offset {o})", f.file),
+                (None, Some(o)) => format!("{} offset {o}", f.file),
+                _ => f.file.clone(),
+            })
+            .collect();
+        let more = if n > SHOWN {
+            format!(" and {} more", n - SHOWN)
+        } else {
+            String::new()
         };
-        let _ = writeln!(err, "  {} {}{at}: {}", f.channel, f.file, f.reason);
-    }
-    if r.refused.len() > SHOWN {
-        let more = r.refused.len() - SHOWN;
-        let _ = writeln!(err, "  ... and {more} more (--json lists them all)");
+        let _ = writeln!(err, "    at {}{more}", places.join(", "));
+        i += n;
     }
 }
 

@@ -26,7 +26,7 @@ use crate::progress::Progress;
 use crate::proto::{self, MsgView};
 use crate::record::{self, Event, FileVersion, Records, VERSION_LEN};
 use crate::scan::{
-    self, ChannelCtx, HashMode, KeyOutcome, RecordInfo, ScanConfig, SliceData, SliceEnd, SliceScan,
+    self, ChannelCtx, HashMode, KeyOutcome, RecordInfo, ScanConfig, SliceData, SliceScan,
 };
 use crate::store::{self, ChannelLayout, Mapped, SliceFiles, StoreLayout, TEMP_SUFFIX};
 use rayon::prelude::*;
@@ -56,18 +56,20 @@ pub struct Options {
     pub dry_run: bool,
 }
 
-/// Refuses a clustered node's store: its Raft log holds the same messages
-/// encrypted with the same key, and this tool does not rewrite it.
-fn refuse_clustered(layout: &StoreLayout, crc: &Crc32) -> Result<()> {
+/// A clustered node's store is refused: its Raft log holds the same
+/// messages encrypted with the same key, and this tool does not rewrite it.
+fn clustered_refusal(layout: &StoreLayout, crc: &Crc32) -> Result<Option<Refusal>> {
     let meta = crate::meta::read(layout, crc)?;
-    if meta.clustered() {
-        return Err(Error::Refused(format!(
-            "{} belongs to clustered node {:?}: its Raft logs (raft.log) hold the same messages encrypted with the same key and are not handled; rewriting the file store alone would leave the node unable to replay its log. Nothing was written.",
-            layout.root.display(),
+    Ok(meta.clustered().then(|| Refusal {
+        channel: String::new(),
+        file: store::SERVER_FILE.into(),
+        seq: None,
+        offset: None,
+        reason: format!(
+            "the store belongs to clustered node {:?}: its Raft logs (raft.log) hold the same messages encrypted with the same key and are not handled; rewriting the file store alone would leave the node unable to replay its log",
             meta.server.node_id
-        )));
-    }
-    Ok(())
+        ),
+    }))
 }
 
 /// Checks every record, then (unless refused or dry-run) writes.
@@ -90,7 +92,11 @@ pub fn run(dir: &Path, job: &Job, opts: &Options) -> Result<RewriteReport> {
     };
     // Read the layout again under the lock: what we check is what we write.
     let layout = StoreLayout::discover(&layout.root)?;
-    refuse_clustered(&layout, &job.crc)?;
+    if let Some(r) = clustered_refusal(&layout, &job.crc)? {
+        let mut rep = report(&layout, job, opts, &[]);
+        rep.refused.push(r);
+        return Ok(rep);
+    }
     let plans = check(&layout, job, opts.output.is_none())?;
     let report = report(&layout, job, opts, &plans);
     if !report.refused.is_empty() || opts.dry_run {

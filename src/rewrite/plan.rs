@@ -19,6 +19,7 @@ pub(super) fn refuses(kind: &str) -> bool {
             | "unsupported-version"
             | "version-cut-short"
             | "empty-file"
+            | "data-after-padding"
             | "dangling-header"
     )
 }
@@ -88,9 +89,9 @@ pub(super) fn plan_slice(
             index_matches = data.idx.is_some_and(|b| b[at..at + 32] == e.to_bytes());
         }
     }
-    if let SliceEnd::ZeroPadding { len, .. } = scan.end {
-        dat_after += len;
-    }
+    // A zero tail is dropped: the server truncates it on an index rebuild,
+    // and kept behind a trusted new index it would become a trap (the server
+    // appends after it, a later rebuild loses what it appended).
     let rewrite = scan.version == FileVersion::Supported
         && refused.is_empty()
         && (tally.changed > 0 || !index_matches);

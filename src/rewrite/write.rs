@@ -132,11 +132,14 @@ pub(super) fn rewrite_records(
     idx_out: &mut impl Write,
     dat_path: &Path,
 ) -> Result<()> {
-    let changed = |what: String| {
-        Error::Refused(format!(
-            "{}: {what}; the store changed since the check (is something else writing to it?)",
-            dat_path.display()
-        ))
+    // Not a refusal: other slices may already be written. An I/O-class
+    // error (exit 74) whose message says what happened.
+    let changed = |what: String| Error::Io {
+        path: dat_path.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{what}; the store changed since the check (is something else writing to it?)"),
+        ),
     };
     let wio = |e: std::io::Error| io(dat_path)(e);
     dat_out.write_all(&dat[..VERSION_LEN]).map_err(wio)?;
@@ -147,10 +150,8 @@ pub(super) fn rewrite_records(
     for ev in Records::new(dat, false) {
         let r = match ev {
             Event::Record(r) => r,
-            Event::ZeroPadding { offset: at, .. } => {
-                dat_out.write_all(&dat[at as usize..]).map_err(wio)?;
-                break;
-            }
+            // All zeros (the check refused anything else): dropped.
+            Event::ZeroPadding { .. } => break,
             Event::Truncated { offset: at, .. } => {
                 return Err(changed(format!("record cut short at offset {at}")))
             }
@@ -350,12 +351,27 @@ pub(super) fn copy_side_files(dir: &Path, to: &Path, skip: &[PathBuf]) -> Result
         if p.is_dir() || runtime || name.ends_with(TEMP_SUFFIX) || skip.contains(&p) {
             continue;
         }
+        // A FIFO or device would block or make no sense in a copy.
+        if !fs::metadata(&p).is_ok_and(|m| m.is_file()) {
+            crate::app::warn(&format!("{}: not a regular file; not copied", p.display()));
+            continue;
+        }
         copy_file(&p, &to.join(p.file_name().unwrap_or_default()))?;
     }
     Ok(())
 }
 
 pub(super) fn check_output(root: &Path, out: &Path) -> Result<()> {
+    // `..` could walk back into the store once the missing part is created.
+    if out
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(Error::Usage(format!(
+            "--output {}: give a path without `..`",
+            out.display()
+        )));
+    }
     match fs::read_dir(out) {
         Ok(mut rd) => {
             if rd.next().is_some() {
