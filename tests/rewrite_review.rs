@@ -199,7 +199,7 @@ fn write_slice(dir: &Path, n: u64, parts: &[Part]) {
                 idx.extend_from_slice(&e.to_bytes());
                 stanctl::record::write_record(&mut dat, 0, crc.checksum(&m), &m);
             }
-            Part::Zeros(n) => dat.extend(std::iter::repeat(0u8).take(*n)),
+            Part::Zeros(n) => dat.extend(std::iter::repeat_n(0u8, *n)),
         }
     }
     std::fs::write(dir.join(format!("msgs.{n}.dat")), dat).unwrap();
@@ -507,7 +507,7 @@ fn varint_boundaries_round_trip_through_every_rule() {
     for (first, len) in [(1u8, 13usize), (2, 13), (1, 14), (2, 14)] {
         seq += 1;
         let mut p = vec![first];
-        p.extend(std::iter::repeat(0xEEu8).take(len - 1));
+        p.extend(std::iter::repeat_n(0xEEu8, len - 1));
         parts.push(Part::Msg(seq, p));
     }
     write_slice(&s.join("edge"), 1, &parts);
