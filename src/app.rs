@@ -100,29 +100,64 @@ pub fn backend_of(common: &CommonArgs) -> Backend {
     }
 }
 
+/// An output error, unless the reader went away (`| head`, `grep -q`): that
+/// is no failure of the command, whose exit code stands.
+pub fn stdout_error(e: std::io::Error) -> Result<(), Error> {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Ok(())
+    } else {
+        Err(Error::Io {
+            path: "<stdout>".into(),
+            source: e,
+        })
+    }
+}
+
 pub fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, v).map_err(|e| Error::Io {
-        path: "<stdout>".into(),
-        source: e.into(),
-    })?;
-    let _ = writeln!(out);
-    Ok(())
+    serde_json::to_writer_pretty(&mut out, v)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(out))
+        .or_else(stdout_error)
+}
+
+/// What kind of command failed, for the advice that follows an error.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Read,
+    InPlace,
+    Output,
 }
 
 pub fn run(cli: Cli) -> i32 {
-    let r = match cli.command {
-        Command::Store(StoreCommand::Inspect(a)) => inspect(a),
-        Command::Store(StoreCommand::Verify(a)) => crate::verify::cli(a),
-        Command::Store(StoreCommand::Encrypt(a)) => crate::rewrite::cli_encrypt(a),
-        Command::Store(StoreCommand::Decrypt(a)) => crate::rewrite::cli_decrypt(a),
-        Command::Store(StoreCommand::Rekey(a)) => crate::rewrite::cli_rekey(a),
+    let rewrite_kind = |r: &crate::cli::RewriteArgs| {
+        if r.output.is_some() {
+            Kind::Output
+        } else {
+            Kind::InPlace
+        }
+    };
+    let (r, kind) = match cli.command {
+        Command::Store(StoreCommand::Inspect(a)) => (inspect(a), Kind::Read),
+        Command::Store(StoreCommand::Verify(a)) => (crate::verify::cli(a), Kind::Read),
+        Command::Store(StoreCommand::Encrypt(a)) => {
+            let k = rewrite_kind(&a.rewrite);
+            (crate::rewrite::cli_encrypt(a), k)
+        }
+        Command::Store(StoreCommand::Decrypt(a)) => {
+            let k = rewrite_kind(&a.rewrite);
+            (crate::rewrite::cli_decrypt(a), k)
+        }
+        Command::Store(StoreCommand::Rekey(a)) => {
+            let k = rewrite_kind(&a.rewrite);
+            (crate::rewrite::cli_rekey(a), k)
+        }
     };
     match r {
         Ok(code) => code,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "stanctl: error: {e}");
-            if let Some(hint) = hint(&e) {
+            if let Some(hint) = hint(&e, kind) {
                 let _ = writeln!(std::io::stderr(), "stanctl: {hint}");
             }
             exit_code(&e)
@@ -130,7 +165,7 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
-fn hint(e: &Error) -> Option<&'static str> {
+fn hint(e: &Error, kind: Kind) -> Option<&'static str> {
     match e {
         Error::NotAStore { .. } => {
             Some("give the directory the server runs with -dir (it holds server.dat)")
@@ -141,9 +176,11 @@ fn hint(e: &Error) -> Option<&'static str> {
         Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
             Some("run as the user that owns the store, or fix the file permissions")
         }
-        Error::Io { .. } => Some(
-            "fix the problem with the file named above (space, permissions, its type), then run the same command again: an interrupted encrypt/decrypt/rekey leaves every slice readable, and a rerun finishes it",
-        ),
+        Error::Io { .. } => Some(match kind {
+            Kind::Read => "fix the problem with the file named above (its type, permissions), then run the command again",
+            Kind::InPlace => "fix the problem named above (space, permissions, a file's type), then run the same command again: an interrupted encrypt/decrypt/rekey leaves every slice readable, and a rerun finishes it",
+            Kind::Output => "the source store is untouched; fix the problem named above, delete the partial --output directory, and run the command again",
+        }),
         Error::Key(keys::KeyError::Read { .. }) => {
             Some("give --key-file the path of a readable regular file that holds the key")
         }
@@ -174,12 +211,8 @@ fn inspect(a: crate::cli::InspectArgs) -> Result<i32, Error> {
     if a.common.json {
         print_json(&report)?;
     } else {
-        crate::render::inspect(&report, a.by_slice, &mut std::io::stdout().lock()).map_err(
-            |e| Error::Io {
-                path: "<stdout>".into(),
-                source: e,
-            },
-        )?;
+        crate::render::inspect(&report, a.by_slice, &mut std::io::stdout().lock())
+            .or_else(stdout_error)?;
     }
     Ok(EXIT_OK)
 }

@@ -48,6 +48,7 @@ impl StoreLock {
     /// stanctl can open the store while we write.
     pub fn acquire(root: &Path) -> Result<StoreLock> {
         let path = root.join(LOCK_FILE);
+        let existed = path.exists();
         let f = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -71,6 +72,14 @@ impl StoreLock {
                 });
             }
             return Err(Error::Io { path, source: e });
+        }
+        if !existed {
+            // The server opens this file for writing at start-up: a lock
+            // file we create must belong to the store's owner, not to us.
+            use std::os::unix::fs::MetadataExt;
+            if let Ok(m) = std::fs::metadata(root.join(crate::store::SERVER_FILE)) {
+                let _ = std::os::unix::fs::fchown(&f, Some(m.uid()), Some(m.gid()));
+            }
         }
         Ok(StoreLock { _file: f, path })
     }

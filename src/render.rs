@@ -213,13 +213,14 @@ pub fn inspect(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::R
 pub fn verify(r: &crate::verify::VerifyReport, out: &mut impl Write) -> io::Result<()> {
     let t = &r.totals;
     let verdict = match r.verdict {
-        "will-not-start" => "VERDICT: the server will NOT START on this store".to_string(),
+        "will-not-start" => "VERDICT: WILL NOT START: the server refuses to start on this store".to_string(),
         "at-risk" => format!(
-            "VERDICT: the server starts, but {} of {} message(s) are at risk: {} fail, {} delivered as ciphertext",
-            t.failed + t.ciphertext,
-            t.messages,
+            "VERDICT: AT RISK: the server starts, but {} of {} message(s) are at risk: {} fail, {} delivered as ciphertext{}",
+            t.failed + t.ciphertext + t.lost,
+            t.messages + t.lost,
             t.failed,
-            t.ciphertext
+            t.ciphertext,
+            if t.lost > 0 { format!(", {} lost at start-up", t.lost) } else { String::new() }
         ),
         _ => format!(
             "VERDICT: OK: all {} message(s) will be delivered as plaintext ({} empty)",

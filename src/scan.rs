@@ -352,7 +352,7 @@ pub fn scan_slice(
                     Some(offset),
                     None,
                     "zero-padding",
-                    format!("{len} zero bytes; the server truncates the file here"),
+                    format!("{len} zero bytes; the server truncates the file here if it rebuilds the index (verify tells whether it will)"),
                 );
                 break;
             }

@@ -67,7 +67,15 @@ fn io_err(path: &Path, source: std::io::Error) -> Error {
 
 impl StoreLayout {
     pub fn discover(root: &Path) -> Result<StoreLayout> {
-        let meta = std::fs::metadata(root).map_err(|e| io_err(root, e))?;
+        let meta = match std::fs::metadata(root) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotAStore {
+                    path: root.to_path_buf(),
+                    why: "it does not exist".into(),
+                })
+            }
+            r => r.map_err(|e| io_err(root, e))?,
+        };
         if !meta.is_dir() {
             return Err(Error::NotAStore {
                 path: root.to_path_buf(),
@@ -75,7 +83,8 @@ impl StoreLayout {
             });
         }
         let server_dat = root.join(SERVER_FILE);
-        if !server_dat.is_file() {
+        // Something that is not a file there fails later, when it is read.
+        if !server_dat.exists() {
             return Err(Error::NotAStore {
                 path: root.to_path_buf(),
                 why: format!("it has no {SERVER_FILE}"),
@@ -100,7 +109,7 @@ impl StoreLayout {
         Ok(StoreLayout {
             root: root.to_path_buf(),
             server_dat,
-            clients_dat: clients.is_file().then_some(clients),
+            clients_dat: clients.exists().then_some(clients),
             lock_file: lock.exists().then_some(lock),
             truncate_lock: root.join(TRUNCATE_LOCK_FILE).exists(),
             channels,
@@ -124,11 +133,16 @@ impl StoreLayout {
         for ent in rd {
             let ent = ent.map_err(|e| io_err(&dir, e))?;
             let path = ent.path();
-            if path.is_dir() {
-                continue;
-            }
             let fname = ent.file_name();
             let fname = fname.as_bytes();
+            // A directory is skipped unless it bears a store file's name: the
+            // server would fail on it, and so must we (when it is read).
+            let store_name = fname == SUBS_FILE.as_bytes()
+                || (fname.starts_with(b"msgs.")
+                    && (fname.ends_with(b".dat") || fname.ends_with(b".idx")));
+            if path.is_dir() && !store_name {
+                continue;
+            }
             if fname == SUBS_FILE.as_bytes() {
                 ch.subs = Some(path);
             } else if fname.ends_with(TEMP_SUFFIX.as_bytes()) {

@@ -85,6 +85,9 @@ pub struct Delivered {
     pub empty: u64,
     pub ciphertext: u64,
     pub failed: u64,
+    /// Records the server drops at start-up (truncate-on-EOF): not delivered,
+    /// not reported, gone.
+    pub lost: u64,
 }
 
 impl Delivered {
@@ -94,6 +97,7 @@ impl Delivered {
         self.empty += o.empty;
         self.ciphertext += o.ciphertext;
         self.failed += o.failed;
+        self.lost += o.lost;
     }
 }
 
@@ -497,6 +501,7 @@ fn verify_slice(
                     let lost = cut_seq(data.dat, offset)
                         .map_or("the partial record".to_string(), |q| format!("seq {q}"));
                     if st.truncate_on_eof {
+                        v.delivered.lost += 1;
                         v.findings.push(Finding {
                             severity: Severity::Fails,
                             channel: Some(ch.to_string()),
@@ -907,7 +912,15 @@ pub fn run(
 
     let mut findings = Vec::new();
     for d in &meta.damage {
-        let start = !matches!(d.kind, "zero-padding");
+        // A header with no payload is io.EOF, a clean end, for the server.
+        let start = !matches!(d.kind, "zero-padding" | "dangling-header");
+        let remedy = match (d.kind, d.file.as_str()) {
+            ("zero-padding", _) => "none needed".to_string(),
+            ("dangling-header", f) => format!("truncate {f} at this offset before starting"),
+            ("empty-file", crate::store::SERVER_FILE) => "restore server.dat from a backup (without it the server starts as a new store and recovers nothing)".into(),
+            ("empty-file", f) => format!("remove the empty {f}: the server creates it anew (it held nothing)"),
+            _ => "restore this file from a backup".into(),
+        };
         findings.push(Finding {
             severity: if start {
                 Severity::WillNotStart
@@ -921,11 +934,7 @@ pub fn run(
             file: Some(d.file.clone()),
             offset: d.offset,
             what: d.detail.clone(),
-            remedy: if start {
-                "restore this file from a backup".into()
-            } else {
-                "none needed".into()
-            },
+            remedy,
         });
     }
     if st.encryption && st.key.is_none() {
@@ -967,8 +976,17 @@ pub fn run(
             nonces.extend(sv.nonces);
             ch_lines.extend(sv.lines);
         }
-        // Sequences between slices are looked up too, and no slice has them.
-        for (from, to) in gaps(&mut ranges) {
+        // Sequences between slices are looked up too, and no slice has them;
+        // unless a slice stops the start: its messages are no gap.
+        let refused = ch_findings
+            .iter()
+            .any(|f| f.severity == Severity::WillNotStart);
+        let gaps = if refused {
+            Vec::new()
+        } else {
+            gaps(&mut ranges)
+        };
+        for (from, to) in gaps {
             let n = to - from + 1;
             d.messages += n;
             d.failed += n;
@@ -1175,19 +1193,17 @@ pub fn cli(a: VerifyArgs) -> Result<i32, Error> {
     let report = run(&layout, &st, Some(&inc))?;
     bar.finish();
     let mut out = std::io::stdout().lock();
-    let io = |e| Error::Io {
-        path: "<stdout>".into(),
-        source: e,
-    };
     if a.common.json {
         app::print_json(&report)?;
     } else if a.list {
         use std::io::Write;
-        for l in &report.lines {
-            writeln!(out, "{l}").map_err(io)?;
-        }
+        report
+            .lines
+            .iter()
+            .try_for_each(|l| writeln!(out, "{l}"))
+            .or_else(app::stdout_error)?;
     } else {
-        crate::render::verify(&report, &mut out).map_err(io)?;
+        crate::render::verify(&report, &mut out).or_else(app::stdout_error)?;
     }
     Ok(report.exit_code)
 }

@@ -656,8 +656,8 @@ fn not_a_store() {
     for (dir, why) in [
         (&empty, "no server.dat"),
         (&file, "not a directory"),
-        (&weird, "no server.dat"),
-        (&t.path().join("missing"), "No such file"),
+        (&weird, "not a regular file"),
+        (&t.path().join("missing"), "does not exist"),
     ] {
         for cmd in [
             vec!["store", "inspect", d(dir)],

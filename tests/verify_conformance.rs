@@ -128,6 +128,7 @@ fn verdicts_named_in_the_issue() {
         .find(|c| c["name"] == "orders")
         .unwrap();
     assert_eq!(orders["last_seq"], 39);
+    assert_eq!(v["totals"]["lost"], 1, "seq 40 is dropped at start-up");
 
     // damaged-crc fails seq 18 of orders, and only it.
     let (code, out) = verify("damaged-crc", "key1", &["--json"]);
@@ -412,4 +413,59 @@ fn bak_files_are_reported_not_read() {
         .unwrap()
         .iter()
         .any(|f| f["file"] == "orders/msgs.0.dat.bak" && f["severity"] == "warning"));
+}
+
+#[test]
+fn a_closed_pipe_keeps_the_verdict() {
+    // `stanctl store verify ... | head -1`: the reader goes away; the exit
+    // code must still be the verdict's, not an I/O error.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("stanctl"))
+        .args(["store", "verify"])
+        .arg(fixtures().join("conformance/plain"))
+        .arg("--key-file")
+        .arg(fixtures().join("k1.key"))
+        .arg("--list")
+        .env_remove("NATS_STREAMING_ENCRYPTION_KEY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_directory_where_a_store_file_belongs_is_an_error() {
+    for f in ["orders/subs.dat", "clients.dat", "orders/msgs.2.dat"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = tmp.path().join("s");
+        copy_dir(&fixtures().join("conformance/plain"), &store);
+        std::fs::remove_file(store.join(f)).unwrap();
+        std::fs::create_dir(store.join(f)).unwrap();
+        for cmd in ["inspect", "verify"] {
+            let out = Command::cargo_bin("stanctl")
+                .unwrap()
+                .args(["store", cmd])
+                .arg(&store)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(74), "{cmd} {f}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains("not a regular file") && err.contains(f),
+                "{cmd} {f}: {err}"
+            );
+        }
+    }
 }

@@ -104,7 +104,7 @@ pub(super) fn finish_cli(
         )));
     }
     if !common.json {
-        render(&r, &mut std::io::stdout().lock()).map_err(io(Path::new("<stdout>")))?;
+        render(&r, &mut std::io::stdout().lock()).or_else(app::stdout_error)?;
     }
     Ok(EXIT_OK)
 }
