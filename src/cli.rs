@@ -4,15 +4,26 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// Exit codes, shared by `--help` and the man pages.
+pub const EXIT_CODE_LIST: &[(i32, &str)] = &[
+    (0, "success; for verify: every message will be delivered as plaintext (or empty)"),
+    (1, "verify: the server starts, but some messages are at risk (fail, are delivered as ciphertext, or are lost at start-up)"),
+    (2, "verify: the server will refuse to start on this store"),
+    (3, "the store is locked by a running server (or another stanctl)"),
+    (4, "a rewrite was refused before writing anything (records it cannot handle, a clustered store)"),
+    (64, "usage error (bad option or value, wrong number of keys, empty key, non-empty --output)"),
+    (74, "I/O error (missing file, permission denied, disk full, a file of the wrong type), or the directory is not a store"),
+];
+
 pub const EXIT_CODES: &str = "\
 EXIT CODES:
   0   success; for verify: every message will be delivered as plaintext (or empty)
-  1   verify: the server starts, but some messages are at risk (fail, or are delivered as ciphertext)
+  1   verify: the server starts, but some messages are at risk (fail, are delivered as ciphertext, or are lost at start-up)
   2   verify: the server will refuse to start on this store
   3   the store is locked by a running server (or another stanctl)
-  4   a rewrite was refused before writing anything (records it cannot handle, clustered store)
-  64  usage error (bad option, missing key, conflicting options)
-  74  I/O error (missing file, permission denied, disk full), or the directory is not a store";
+  4   a rewrite was refused before writing anything (records it cannot handle, a clustered store)
+  64  usage error (bad option or value, wrong number of keys, empty key, non-empty --output)
+  74  I/O error (missing file, permission denied, disk full, a file of the wrong type), or the directory is not a store";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -71,7 +82,7 @@ pub struct CommonArgs {
     /// The store directory (the server's -dir).
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
-    /// CRC-32 polynomial the server runs with, in Go's reversed form
+    /// CRC-32 polynomial the server runs with (-file_crc_poly), in Go's reversed form
     /// (0xedb88320 IEEE, the default; 0x82f63b78 Castagnoli), decimal, or a name.
     #[arg(long, value_name = "POLY", default_value = "0xedb88320")]
     pub crc_poly: String,
@@ -96,6 +107,8 @@ pub struct KeyArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+#[command(mut_arg("key_files", |a| a.help("A key to try, from FILE (its bytes, one trailing newline removed). Repeatable; NATS_STREAMING_ENCRYPTION_KEY adds one more")))]
 pub struct InspectArgs {
     #[command(flatten)]
     pub common: CommonArgs,
@@ -110,12 +123,11 @@ pub struct InspectArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_arg("key_files", |a| a.help("The key the server is configured with, from FILE (one key). With encryption on, NATS_STREAMING_ENCRYPTION_KEY, when set and non-empty, wins over it, as in the server")))]
+#[command(mut_arg("keys", |a| a.help("The configured key on the command line (other users can see it: prefer --key-file)")))]
 pub struct VerifyArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// The key the server is configured with (with encryption on,
-    /// NATS_STREAMING_ENCRYPTION_KEY, when set and non-empty, wins over it,
-    /// as in the server).
     #[command(flatten)]
     pub keys: KeyArgs,
     /// The server runs with encryption on (-encrypt). Implied by a configured
@@ -125,15 +137,16 @@ pub struct VerifyArgs {
     /// The server runs without encryption.
     #[arg(long)]
     pub no_encrypt: bool,
-    /// The server's cipher. It only chooses how NEW messages are written: both
-    /// ciphers are always readable with the key.
+    /// The server's cipher (-encryption_cipher). It only chooses how NEW
+    /// messages are written: both ciphers are always readable with the key.
     #[arg(long, value_enum, ignore_case = true, default_value = "AES")]
     pub cipher: CipherArg,
-    /// The server runs with the truncate-on-unexpected-EOF option.
+    /// The server runs with -file_truncate_bad_eof (truncate a record cut
+    /// short at the end of a file, losing it, instead of refusing to start).
     #[arg(long)]
     pub truncate_on_eof: bool,
     /// Print one line per message, like the MSG lines of the conformance files.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "json")]
     pub list: bool,
 }
 
@@ -145,13 +158,16 @@ pub struct RewriteArgs {
     /// Report what would change; write nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Declare payloads whose first byte is 1 or 2 that no key opens to be
-    /// plaintext (encrypt them, or leave them as they are when decrypting).
+    /// Declare payloads that start with byte 1 or 2, that no key opens and
+    /// whose nonce is neither the server's nor stanctl's, to be plaintext:
+    /// encrypt seals them; rekey leaves them (decrypt always does).
     #[arg(long)]
     pub assume_plaintext: bool,
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+#[command(mut_arg("key_files", |a| a.help("The key to encrypt with, from FILE. Exactly one key in all: --key-file, --key or NATS_STREAMING_ENCRYPTION_KEY")))]
 pub struct EncryptArgs {
     #[command(flatten)]
     pub common: CommonArgs,
@@ -165,6 +181,8 @@ pub struct EncryptArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+#[command(mut_arg("key_files", |a| a.help("A key to decrypt with, from FILE. Repeatable; NATS_STREAMING_ENCRYPTION_KEY adds one more")))]
 pub struct DecryptArgs {
     #[command(flatten)]
     pub common: CommonArgs,
@@ -175,10 +193,12 @@ pub struct DecryptArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+#[command(mut_arg("key_files", |a| a.help("An OLD key, from FILE. Repeatable; NATS_STREAMING_ENCRYPTION_KEY adds one more")))]
+#[command(mut_arg("keys", |a| a.help("An OLD key on the command line (other users can see it: prefer --key-file)")))]
 pub struct RekeyArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Old keys (--key-file, --key, NATS_STREAMING_ENCRYPTION_KEY).
     #[command(flatten)]
     pub keys: KeyArgs,
     /// The new key, from a file.
@@ -189,33 +209,65 @@ pub struct RekeyArgs {
     pub new_key: Option<String>,
     #[command(flatten)]
     pub rewrite: RewriteArgs,
-    /// Cipher for the re-encrypted envelopes (default: each keeps its cipher).
+    /// Cipher for the envelopes rekey re-seals (default: each keeps its own).
+    /// Envelopes already under the new key are left as they are.
     #[arg(long, value_enum, ignore_case = true)]
     pub cipher: Option<CipherArg>,
+}
+
+/// Sections clap_mangen does not write: exit status, environment, see also.
+fn man_extra(pages: &[String], this: &str) -> String {
+    let esc = |t: &str| t.replace('\\', "\\\\").replace('-', "\\-");
+    let mut r = String::from(".SH \"EXIT STATUS\"\n");
+    for (code, what) in EXIT_CODE_LIST {
+        r.push_str(&format!(".TP\n\\fB{code}\\fR\n{}\n", esc(what)));
+    }
+    r.push_str(".SH ENVIRONMENT\n.TP\n\\fBNATS_STREAMING_ENCRYPTION_KEY\\fR\n");
+    r.push_str(&esc("A key, as the server reads it: when set and non-empty. inspect, decrypt and rekey (as an old key) add it to the keys given; encrypt counts it as its one key; verify uses it instead of the configured key when encryption is on (it does not turn encryption on by itself)."));
+    r.push_str("\n.TP\n\\fBSTANCTL_TEST_ABORT_AT_STEP\\fR\n");
+    r.push_str(&esc(
+        "Test hook: aborts a rewrite before its N-th write step. For crash-safety tests only.",
+    ));
+    r.push_str("\n.SH \"SEE ALSO\"\n");
+    let refs: Vec<String> = pages
+        .iter()
+        .filter(|p| p.as_str() != this)
+        .map(|p| format!("\\fB{}\\fR(1)", esc(p)))
+        .collect();
+    r.push_str(&refs.join(", "));
+    r.push_str("\n.PP\nREADME.md (column meanings, JSON schemas, failure modes), docs/FORMAT.md (the on-disk format).\n");
+    r
 }
 
 /// The man pages, rendered from the clap definitions: `stanctl.1` and one
 /// page per subcommand (`stanctl-store-verify.1`, ...), as (file name, bytes).
 pub fn man_pages() -> Vec<(String, Vec<u8>)> {
     use clap::CommandFactory;
-    let cmd = Cli::command();
-    let mut pages = Vec::new();
-    let mut out = Vec::new();
-    clap_mangen::Man::new(cmd.clone())
-        .render(&mut out)
-        .expect("render to memory");
-    pages.push(("stanctl.1".to_string(), out));
+    // The exit codes get their own section; no "EXTRA" copy of --help's.
+    let cmd = Cli::command().after_help(None::<&'static str>);
+    let mut commands = vec![("stanctl".to_string(), cmd.clone())];
     for group in cmd.get_subcommands() {
         for sub in group.get_subcommands() {
             let name = format!("stanctl-{}-{}", group.get_name(), sub.get_name());
             let bin = format!("stanctl {} {}", group.get_name(), sub.get_name());
-            let sub = sub.clone().name(name.clone()).bin_name(bin);
-            let mut m = Vec::new();
-            clap_mangen::Man::new(sub)
-                .render(&mut m)
-                .expect("render to memory");
-            pages.push((format!("{name}.1"), m));
+            let sub = sub
+                .clone()
+                .name(name.clone())
+                .bin_name(bin)
+                .after_help(None::<&'static str>);
+            commands.push((name, sub));
         }
     }
-    pages
+    let names: Vec<String> = commands.iter().map(|(n, _)| n.clone()).collect();
+    commands
+        .into_iter()
+        .map(|(name, c)| {
+            let mut m = Vec::new();
+            clap_mangen::Man::new(c)
+                .render(&mut m)
+                .expect("render to memory");
+            m.extend_from_slice(man_extra(&names, &name).as_bytes());
+            (format!("{name}.1"), m)
+        })
+        .collect()
 }

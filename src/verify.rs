@@ -1169,6 +1169,9 @@ pub fn cli(a: VerifyArgs) -> Result<i32, Error> {
     } else {
         None
     };
+    if a.no_encrypt && configured {
+        app::warn("--no-encrypt: the key given is not used (a server without encryption delivers envelopes as they are)");
+    }
     if !encryption && crate::keys::env_key().is_some() && !a.no_encrypt {
         app::warn("NATS_STREAMING_ENCRYPTION_KEY is set, but the server only uses it with -encrypt or a configured key: this prediction is for a server WITHOUT encryption (pass --encrypt if yours runs with -encrypt)");
     }

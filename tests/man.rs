@@ -98,6 +98,23 @@ fn man_pages_describe_the_options() {
     assert!(
         inspect.contains("stanctl store inspect") || inspect.contains("stanctl\\-store\\-inspect")
     );
-    let top = page("stanctl.1");
-    assert!(top.contains("EXIT CODES"), "stanctl.1 lists exit codes");
+    // Every page documents every exit code, the key variable, and the others.
+    for (name, _) in &pages {
+        let text = page(name);
+        assert!(
+            text.contains(".SH \"EXIT STATUS\""),
+            "{name} lacks EXIT STATUS"
+        );
+        for (code, _) in stanctl::cli::EXIT_CODE_LIST {
+            assert!(
+                text.contains(&format!("\\fB{code}\\fR")),
+                "{name} lacks exit code {code}"
+            );
+        }
+        assert!(
+            text.contains("NATS_STREAMING_ENCRYPTION_KEY"),
+            "{name} lacks ENVIRONMENT"
+        );
+        assert!(text.contains(".SH \"SEE ALSO\""), "{name} lacks SEE ALSO");
+    }
 }
