@@ -298,6 +298,9 @@ pub fn run(
     if total.opened.len() < keys.len() {
         total.opened.resize(keys.len(), 0);
     }
+    if meta.no_server_info {
+        notes.push("server.dat holds no ServerInfo record: the server would start as a NEW store and recover none of these channels (run verify)".into());
+    }
     if meta.clustered() {
         notes.push(format!(
             "clustered node {:?}: its Raft logs (raft.log) are elsewhere and were not checked",

@@ -180,7 +180,7 @@ pub fn inspect(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::R
     let t = &r.totals;
     let enc = t.payloads.aes + t.payloads.chacha;
     let mut summary = format!(
-        "Summary: {} channel(s), {} message(s) in {} bytes: {} plaintext, {} empty, {} encrypted ({} AES, {} ChaCha), {} short envelope(s); {} damage finding(s)",
+        "Summary: {} channel(s), {} message(s) in {} bytes: {} plaintext, {} empty, {} that the server takes for envelopes ({} AES, {} ChaCha), {} too short to be one; {} damage finding(s)",
         r.channels.len(),
         t.messages,
         t.bytes,
@@ -195,7 +195,7 @@ pub fn inspect(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::R
     if let Some(u) = &t.unopened {
         let opened: u64 = t.opened.iter().map(|k| k.opened).sum();
         summary.push_str(&format!(
-            "; keys opened {opened}, {} unopened (wrong key), {} plaintext that looks like an envelope",
+            "; of those envelopes the keys open {opened}, {} are under another key, {} are plaintext that only looks like an envelope",
             u.wrong_key, u.plaintext_lookalike
         ));
     }
@@ -231,15 +231,19 @@ pub fn verify(r: &crate::verify::VerifyReport, out: &mut impl Write) -> io::Resu
     let s = &r.settings;
     writeln!(
         out,
-        "Settings: encryption {}{}, CRC polynomial {}, truncate-on-EOF {}",
+        "Settings: encryption {}{}",
         if s.encryption { "on" } else { "off" },
         match (&s.key, s.encryption) {
             (Some(k), true) => format!(
-                " with the key from {k} (cipher {} only chooses how new messages are written)",
+                ", key from {k}; the cipher ({}) only chooses how new messages are written",
                 s.cipher.name()
             ),
             _ => String::new(),
-        },
+        }
+    )?;
+    writeln!(
+        out,
+        "          CRC polynomial {}, truncate-on-EOF {}",
         s.crc_poly,
         if s.truncate_on_eof { "on" } else { "off" }
     )?;
@@ -270,28 +274,34 @@ pub fn verify(r: &crate::verify::VerifyReport, out: &mut impl Write) -> io::Resu
     }
     align_numbers(&mut tb, 1);
     writeln!(out, "{tb}")?;
+    // Findings as a list: a table with sentences in two columns is
+    // unreadable at terminal width.
     if !r.findings.is_empty() {
-        let mut tb = table(&[
-            "Severity", "Channel", "Seqs", "File", "Offset", "What", "Remedy",
-        ]);
+        writeln!(out, "Findings ({}):", r.findings.len())?;
         for f in &r.findings {
-            let seqs = match (f.first_seq, f.last_seq) {
-                (Some(a), Some(b)) if a == b => a.to_string(),
-                (Some(a), Some(b)) => format!("{a}-{b} ({})", f.count),
-                _ => "-".into(),
-            };
-            tb.add_row(vec![
-                f.severity.label().to_string(),
-                f.channel.clone().unwrap_or_else(|| "-".into()),
-                seqs,
-                f.file.clone().unwrap_or_else(|| "-".into()),
-                f.offset.map_or("-".into(), |o| o.to_string()),
-                f.what.clone(),
-                f.remedy.clone(),
-            ]);
+            let mut head = format!("  {:<14}", f.severity.label());
+            if let Some(c) = &f.channel {
+                head.push_str(&format!(" {c}"));
+            }
+            match (f.first_seq, f.last_seq) {
+                (Some(a), Some(b)) if a == b => head.push_str(&format!(" seq {a}")),
+                (Some(a), Some(b)) => {
+                    head.push_str(&format!(" seqs {a}-{b} ({} messages)", f.count))
+                }
+                _ => {}
+            }
+            if let Some(file) = &f.file {
+                head.push_str(&format!("  {file}"));
+                if let Some(o) = f.offset {
+                    head.push_str(&format!(" offset {o}"));
+                }
+            }
+            writeln!(out, "{head}")?;
+            writeln!(out, "      what: {}", f.what)?;
+            writeln!(out, "      fix:  {}", f.remedy)?;
         }
-        tb.set_content_arrangement(ContentArrangement::Dynamic);
-        writeln!(out, "Findings:\n{tb}")?;
+        // The verdict again, where the eye ends up.
+        writeln!(out, "{verdict}")?;
     }
     Ok(())
 }
