@@ -298,6 +298,9 @@ pub fn run(
     if total.opened.len() < keys.len() {
         total.opened.resize(keys.len(), 0);
     }
+    if total.records > 0 && total.crc_errors == total.records {
+        notes.push(format!("no record's CRC matches polynomial {:#010x}: is that the server's -file_crc_poly? (the default is IEEE, 0xedb88320)", crc.poly()));
+    }
     if meta.no_server_info {
         notes.push("server.dat holds no ServerInfo record: the server would start as a NEW store and recover none of these channels (run verify)".into());
     }

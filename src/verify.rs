@@ -284,6 +284,8 @@ struct SliceVerdict {
     findings: Vec<Finding>,
     /// (seq, MSG line) with --list.
     lines: Vec<(u64, String)>,
+    /// Records scanned and records whose CRC does not match.
+    crc_tally: (u64, u64),
     nonces: Vec<NonceUse>,
 }
 
@@ -375,6 +377,7 @@ fn verify_slice(
         delivered: Delivered::default(),
         findings: Vec::new(),
         lines: Vec::new(),
+        crc_tally: (s.counts.records, s.counts.crc_errors),
         nonces: std::mem::take(&mut s.nonces),
     };
     let idx_file = s
@@ -952,6 +955,7 @@ pub fn run(
     }
     let mut channels = Vec::new();
     let mut totals = Delivered::default();
+    let mut crc_tally = (0u64, 0u64);
     let mut lines = Vec::new();
     for (ch, lay) in scanned.into_iter().zip(&layout.channels) {
         let name = ch.name.clone();
@@ -963,6 +967,8 @@ pub fn run(
         let mut ranges: Vec<(u64, u64)> = Vec::new();
         for sv in ch.slices {
             d.add(&sv.delivered);
+            crc_tally.0 += sv.crc_tally.0;
+            crc_tally.1 += sv.crc_tally.1;
             if sv.first_seq != 0 {
                 ranges.push((sv.first_seq, sv.last_seq));
             }
@@ -1072,6 +1078,19 @@ pub fn run(
                 meta.server.node_id
             ),
             remedy: "check the node's raft.log with the server itself".into(),
+        });
+    }
+    if crc_tally.0 > 0 && crc_tally.0 == crc_tally.1 {
+        findings.push(Finding {
+            severity: Severity::Warning,
+            channel: None,
+            first_seq: None,
+            last_seq: None,
+            count: 0,
+            file: None,
+            offset: None,
+            what: format!("no record's CRC matches polynomial {:#010x}: is that the server's -file_crc_poly? (the default is IEEE, 0xedb88320)", st.crc.poly()),
+            remedy: "give --crc-poly the polynomial the server runs with".into(),
         });
     }
     if meta.no_server_info {

@@ -13,8 +13,8 @@ pub(super) fn render(r: &RewriteReport, out: &mut impl Write) -> std::io::Result
         "Records",
         class,
         "Unchanged",
-        "Bytes before",
-        "Bytes after",
+        "Slice file bytes before",
+        "after",
         "Slices rewritten",
     ];
     let mut t = crate::render::table(&header);
@@ -127,9 +127,15 @@ pub(super) fn job(
 pub fn cli_encrypt(a: EncryptArgs) -> Result<i32> {
     let keys = app::load_keys(&a.keys, true)?;
     if keys.len() != 1 {
+        let given: Vec<String> = keys
+            .iter()
+            .map(|k| format!("{} = {}", k.id, k.origin))
+            .collect();
         return Err(Error::Usage(format!(
-            "encrypt takes exactly one key (--key-file, --key or NATS_STREAMING_ENCRYPTION_KEY); got {}",
-            keys.len()
+            "encrypt takes exactly one key (--key-file, --key or NATS_STREAMING_ENCRYPTION_KEY); got {}{}{}",
+            keys.len(),
+            if given.is_empty() { "" } else { ": " },
+            given.join(", ")
         )));
     }
     let rule = Rule::Encrypt {
