@@ -59,11 +59,13 @@ pub(super) fn plan_slice(
             .is_some_and(|i| record::file_version(i) == FileVersion::Supported);
     for (i, info) in scan.records.iter().enumerate() {
         if !info.crc_ok || info.parse_error.is_some() {
+            tally.records += 1;
             continue; // already refused as damage
         }
         let change = match decide(job.rule, seen_of(info), job.assume_plaintext) {
             Ok(c) => c,
             Err(why) => {
+                tally.records += 1;
                 refused.push(Refusal {
                     channel: ctx.name.clone(),
                     file: scan.dat.clone(),
