@@ -1,0 +1,513 @@
+//! `stanctl store verify`: what the server will do with this store and these
+//! settings, predicted before it starts.
+//!
+//! It replays the server's recovery (FORMAT.md and the server's file store):
+//! per slice, trust the index if every entry reads and the last one matches
+//! the data file, else rebuild it from the data file, where a bad CRC, an
+//! undecodable record or a record cut short stops the start. Then it looks up
+//! every sequence the way a subscriber's delivery does: index entry by
+//! position, record at its offset, CRC, decode, decrypt.
+
+use crate::aead::{Backend, Cipher};
+use crate::app::{self, EXIT_AT_RISK, EXIT_OK, EXIT_WONT_START};
+use crate::cli::VerifyArgs;
+use crate::crc::Crc32;
+use crate::envelope::{self, NonceOrigin, PayloadKind};
+use crate::error::{Error, Result};
+use crate::index::IndexEntry;
+use crate::inspect::{find_reuse, hex};
+use crate::keys::Key;
+use crate::meta;
+use crate::record::{Event, FileVersion, HEADER_LEN};
+use crate::scan::{
+    self, ChannelCtx, Counts, HashMode, KeyOutcome, NonceUse, RecordInfo, ScanConfig, SliceData,
+    SliceEnd, SliceScan,
+};
+use crate::store::StoreLayout;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
+
+mod problem;
+mod slice;
+
+use problem::*;
+use slice::*;
+
+pub const SCHEMA: &str = "stanctl.verify/1";
+
+/// The server's settings the prediction is for.
+pub struct Settings {
+    pub encryption: bool,
+    pub cipher: Cipher,
+    pub key: Option<Key>,
+    pub crc: Crc32,
+    pub truncate_on_eof: bool,
+    pub list: bool,
+    pub backend: Backend,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    /// The server refuses to start.
+    WillNotStart,
+    /// Messages whose delivery fails.
+    Fails,
+    /// Messages delivered as ciphertext (encryption off).
+    Ciphertext,
+    Warning,
+}
+
+impl Severity {
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::WillNotStart => "WILL NOT START",
+            Severity::Fails => "FAILS",
+            Severity::Ciphertext => "CIPHERTEXT",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    pub channel: Option<String>,
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+    /// Messages concerned (0 when the finding is about a file).
+    pub count: u64,
+    pub file: Option<String>,
+    pub offset: Option<u64>,
+    pub what: String,
+    pub remedy: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Delivered {
+    pub messages: u64,
+    pub plaintext: u64,
+    pub empty: u64,
+    pub ciphertext: u64,
+    pub failed: u64,
+    /// Records the server drops at start-up (truncate-on-EOF): not delivered,
+    /// not reported, gone.
+    pub lost: u64,
+}
+
+impl Delivered {
+    fn add(&mut self, o: &Delivered) {
+        self.messages += o.messages;
+        self.plaintext += o.plaintext;
+        self.empty += o.empty;
+        self.ciphertext += o.ciphertext;
+        self.failed += o.failed;
+        self.lost += o.lost;
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelVerdict {
+    pub name: String,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub subscriptions: u64,
+    #[serde(flatten)]
+    pub delivered: Delivered,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingsReport {
+    pub encryption: bool,
+    pub cipher: Cipher,
+    pub key: Option<String>,
+    pub crc_poly: String,
+    pub truncate_on_eof: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub schema: &'static str,
+    pub store: String,
+    pub settings: SettingsReport,
+    /// "ok", "at-risk" or "will-not-start".
+    pub verdict: &'static str,
+    pub exit_code: i32,
+    pub cluster_id: String,
+    pub clients: u64,
+    pub channels: Vec<ChannelVerdict>,
+    pub totals: Delivered,
+    pub findings: Vec<Finding>,
+    /// With --list: one line per message, in the conformance files' format.
+    #[serde(skip)]
+    pub lines: Vec<String>,
+}
+
+/// The sequences no slice covers between the first and the last one.
+pub(super) fn gaps(ranges: &mut [(u64, u64)]) -> Vec<(u64, u64)> {
+    ranges.sort_unstable();
+    let mut out = Vec::new();
+    let mut covered: Option<u64> = None;
+    for &(f, l) in ranges.iter() {
+        if let Some(c) = covered {
+            if f > c.saturating_add(1) {
+                out.push((c + 1, f - 1));
+            }
+        }
+        covered = Some(covered.map_or(l, |c| c.max(l)));
+    }
+    out
+}
+
+/// What the scanner must gather for these settings.
+pub(super) fn scan_cfg(st: &Settings) -> ScanConfig<'_> {
+    ScanConfig {
+        crc: st.crc.clone(),
+        keys: if st.encryption {
+            st.key.as_slice()
+        } else {
+            &[]
+        },
+        backend: st.backend,
+        detail: true,
+        hash: if st.list {
+            HashMode::Delivered {
+                encryption: st.encryption,
+            }
+        } else {
+            HashMode::None
+        },
+        progress: None,
+    }
+}
+
+pub fn run(
+    layout: &StoreLayout,
+    st: &Settings,
+    progress: Option<&(dyn Fn(u64) + Sync)>,
+) -> Result<VerifyReport> {
+    let meta = meta::read(layout, &st.crc)?;
+    let mut cfg = scan_cfg(st);
+    cfg.progress = progress;
+    let scanned = scan::scan_store(layout, &cfg, |ctx, s, data| {
+        let mut scratch = Vec::new();
+        verify_slice(ctx, s, data, st, &mut scratch)
+    })?;
+
+    let mut findings = Vec::new();
+    for d in &meta.damage {
+        // A header with no payload is io.EOF, a clean end, for the server.
+        let start = !matches!(d.kind, "zero-padding" | "dangling-header");
+        let remedy = match (d.kind, d.file.as_str()) {
+            ("zero-padding", _) => "none needed".to_string(),
+            ("dangling-header", f) => format!("truncate {f} at this offset before starting"),
+            ("empty-file", crate::store::SERVER_FILE) => "restore server.dat from a backup (without it the server starts as a new store and recovers nothing)".into(),
+            ("empty-file", f) => format!("remove the empty {f}: the server creates it anew (it held nothing)"),
+            _ => "restore this file from a backup".into(),
+        };
+        findings.push(Finding {
+            severity: if start {
+                Severity::WillNotStart
+            } else {
+                Severity::Warning
+            },
+            channel: d.channel.clone(),
+            first_seq: None,
+            last_seq: None,
+            count: 0,
+            file: Some(d.file.clone()),
+            offset: d.offset,
+            what: d.detail.clone(),
+            remedy,
+        });
+    }
+    if st.encryption && st.key.is_none() {
+        findings.push(Finding {
+            severity: Severity::WillNotStart,
+            channel: None,
+            first_seq: None,
+            last_seq: None,
+            count: 0,
+            file: None,
+            offset: None,
+            what: "encryption is on but no key is configured".into(),
+            remedy: "give the server its key (NATS_STREAMING_ENCRYPTION_KEY or the configured key), and this command --key-file".into(),
+        });
+    }
+    let mut channels = Vec::new();
+    let mut totals = Delivered::default();
+    let mut crc_tally = (0u64, 0u64);
+    let mut lines = Vec::new();
+    for (ch, lay) in scanned.into_iter().zip(&layout.channels) {
+        let name = ch.name.clone();
+        let mut d = Delivered::default();
+        let (mut first, mut last) = (0u64, 0u64);
+        let mut nonces = Vec::new();
+        let mut ch_lines = Vec::new();
+        let mut ch_findings: Vec<Finding> = Vec::new();
+        let mut ranges: Vec<(u64, u64)> = Vec::new();
+        for sv in ch.slices {
+            d.add(&sv.delivered);
+            crc_tally.0 += sv.crc_tally.0;
+            crc_tally.1 += sv.crc_tally.1;
+            if sv.first_seq != 0 {
+                ranges.push((sv.first_seq, sv.last_seq));
+            }
+            if sv.first_seq != 0 && (first == 0 || sv.first_seq < first) {
+                first = sv.first_seq;
+            }
+            last = last.max(sv.last_seq);
+            for f in sv.findings {
+                merge_or_push(&mut ch_findings, f);
+            }
+            nonces.extend(sv.nonces);
+            ch_lines.extend(sv.lines);
+        }
+        // Sequences between slices are looked up too, and no slice has them;
+        // unless a slice stops the start: its messages are no gap.
+        let refused = ch_findings
+            .iter()
+            .any(|f| f.severity == Severity::WillNotStart);
+        let gaps = if refused {
+            Vec::new()
+        } else {
+            gaps(&mut ranges)
+        };
+        for (from, to) in gaps {
+            let n = to - from + 1;
+            d.messages += n;
+            d.failed += n;
+            ch_findings.push(Finding {
+                severity: Severity::Fails,
+                channel: Some(name.clone()),
+                first_seq: Some(from),
+                last_seq: Some(to),
+                count: n,
+                file: None,
+                offset: None,
+                what: "message not found: between the last sequence of one slice and the first of the next".into(),
+                remedy: REMEDY_MISSING_SLICE.into(),
+            });
+            if st.list {
+                for seq in (from..=to).take(LIST_MISSING_CAP) {
+                    ch_lines.push((seq, format!("MSG\t{name}\t{seq}\terr\tmessage not found")));
+                }
+            }
+        }
+        findings.extend(ch_findings);
+        for reuse in find_reuse(&name, &mut nonces, st.key.as_slice()) {
+            findings.push(Finding {
+                severity: Severity::Warning,
+                channel: Some(name.clone()),
+                first_seq: reuse.seqs.first().copied(),
+                last_seq: reuse.seqs.last().copied(),
+                count: reuse.seqs.len() as u64,
+                file: None,
+                offset: None,
+                what: format!("nonce {} used {} times under one key ({}): breaks the secrecy and integrity of these messages", reuse.nonce, reuse.seqs.len(), reuse.cipher.name()),
+                remedy: "`stanctl store rekey` this channel (it writes fresh nonces)".into(),
+            });
+        }
+        for p in lay.bak.iter().chain(&lay.orphan_idx).chain(&lay.temp) {
+            findings.push(finding(
+                Severity::Warning,
+                &name,
+                &crate::store::rel(&layout.root, p),
+                None,
+                "not read by the server".into(),
+                "none needed; remove it when you no longer need it".into(),
+            ));
+        }
+        for p in &lay.bad_names {
+            findings.push(finding(
+                Severity::WillNotStart,
+                &name,
+                &crate::store::rel(&layout.root, p),
+                None,
+                "message log has an invalid name".into(),
+                "rename or move the file out of the channel directory".into(),
+            ));
+        }
+        let subs = meta.subs.get(&ch.raw_name).map_or(0, |v| v.len() as u64);
+        if st.list {
+            ch_lines.sort_by_key(|l| l.0);
+            lines.push(format!(
+                "CHANNEL\t{name}\tfirst={first}\tlast={last}\tsubs={subs}"
+            ));
+            lines.extend(ch_lines.into_iter().map(|l| l.1));
+        }
+        totals.add(&d);
+        channels.push(ChannelVerdict {
+            name,
+            first_seq: first,
+            last_seq: last,
+            subscriptions: subs,
+            delivered: d,
+        });
+    }
+    if meta.clustered() {
+        findings.push(Finding {
+            severity: Severity::Warning,
+            channel: None,
+            first_seq: None,
+            last_seq: None,
+            count: 0,
+            file: Some(crate::store::SERVER_FILE.into()),
+            offset: None,
+            what: format!(
+                "clustered node {:?}: its Raft logs are elsewhere and were NOT checked",
+                meta.server.node_id
+            ),
+            remedy: "check the node's raft.log with the server itself".into(),
+        });
+    }
+    if crc_tally.0 > 0 && crc_tally.0 == crc_tally.1 {
+        findings.push(Finding {
+            severity: Severity::Warning,
+            channel: None,
+            first_seq: None,
+            last_seq: None,
+            count: 0,
+            file: None,
+            offset: None,
+            what: format!("no record's CRC matches polynomial {:#010x}: is that the server's -file_crc_poly? (the default is IEEE, 0xedb88320)", st.crc.poly()),
+            remedy: "give --crc-poly the polynomial the server runs with".into(),
+        });
+    }
+    if meta.no_server_info {
+        // recoverServerInfo meets io.EOF: no state recovered at all.
+        let stored = totals.messages;
+        findings.push(Finding {
+            severity: Severity::Fails,
+            channel: None,
+            first_seq: None,
+            last_seq: None,
+            count: stored,
+            file: Some(crate::store::SERVER_FILE.into()),
+            offset: None,
+            what: format!("server.dat holds no ServerInfo record: the server starts as a NEW store and recovers no channel, client or subscription; none of the {stored} stored message(s) is delivered"),
+            remedy: "restore server.dat from a backup before starting".into(),
+        });
+        totals = Delivered {
+            messages: stored,
+            failed: stored,
+            ..Delivered::default()
+        };
+        lines.clear();
+    }
+    findings.sort_by_key(|f| f.severity);
+    let wont_start = findings
+        .iter()
+        .any(|f| f.severity == Severity::WillNotStart);
+    let at_risk = findings
+        .iter()
+        .any(|f| matches!(f.severity, Severity::Fails | Severity::Ciphertext));
+    let (verdict, exit_code) = if wont_start {
+        ("will-not-start", EXIT_WONT_START)
+    } else if at_risk {
+        ("at-risk", EXIT_AT_RISK)
+    } else {
+        ("ok", EXIT_OK)
+    };
+    if st.list {
+        let mut head = Vec::new();
+        if wont_start {
+            // The server stops at the first channel it cannot recover; it
+            // reports no server line and delivers nothing.
+            if let Some(f) = findings
+                .iter()
+                .find(|f| f.severity == Severity::WillNotStart)
+            {
+                head.push(format!(
+                    "RECOVER-ERROR\t{} ({}{})",
+                    f.what,
+                    f.file.as_deref().unwrap_or("-"),
+                    f.offset.map_or(String::new(), |o| format!(" offset {o}"))
+                ));
+            }
+            lines = head;
+        } else {
+            let clients = if meta.no_server_info { 0 } else { meta.clients };
+            head.push(format!(
+                "SERVER\t{}\tclients={clients}",
+                meta.server.cluster_id
+            ));
+            head.extend(lines);
+            lines = head;
+        }
+    }
+    Ok(VerifyReport {
+        schema: SCHEMA,
+        store: layout.root.display().to_string(),
+        settings: SettingsReport {
+            encryption: st.encryption,
+            cipher: st.cipher,
+            key: st.key.as_ref().map(|k| k.origin.to_string()),
+            crc_poly: format!("{:#010x}", st.crc.poly()),
+            truncate_on_eof: st.truncate_on_eof,
+        },
+        verdict,
+        exit_code,
+        cluster_id: meta.server.cluster_id.clone(),
+        clients: meta.clients,
+        channels,
+        totals,
+        findings,
+        lines,
+    })
+}
+
+/// The command: settings from the command line, the lock check, output.
+pub fn cli(a: VerifyArgs) -> Result<i32, Error> {
+    let crc = app::crc_of(&a.common)?;
+    // As in the server: encryption is on with -encrypt or a configured key;
+    // the environment variable only replaces the key once it is on.
+    let configured = !a.keys.key_files.is_empty() || !a.keys.keys.is_empty();
+    let encryption = !a.no_encrypt && (a.encrypt || configured);
+    let key = if encryption {
+        app::server_key(&a.keys)?
+    } else {
+        None
+    };
+    if a.no_encrypt && configured {
+        app::warn("--no-encrypt: the key given is not used (a server without encryption delivers envelopes as they are)");
+    }
+    if !encryption && crate::keys::env_key().is_some() && !a.no_encrypt {
+        app::warn("NATS_STREAMING_ENCRYPTION_KEY is set, but the server only uses it with -encrypt or a configured key: this prediction is for a server WITHOUT encryption (pass --encrypt if yours runs with -encrypt)");
+    }
+    let layout = StoreLayout::discover(&a.common.dir)?;
+    if let Some(pid) = crate::lock::holder(&layout.root)? {
+        return Err(Error::Locked {
+            path: layout.root.clone(),
+            pid,
+        });
+    }
+    let st = Settings {
+        encryption,
+        cipher: a.cipher.into(),
+        key,
+        crc,
+        truncate_on_eof: a.truncate_on_eof,
+        list: a.list,
+        backend: app::backend_of(&a.common),
+    };
+    let bar = crate::progress::Progress::bytes(crate::progress::store_bytes(&layout), "verify");
+    let inc = |n| bar.inc(n);
+    let report = run(&layout, &st, Some(&inc))?;
+    bar.finish();
+    let mut out = std::io::stdout().lock();
+    if a.common.json {
+        app::print_json(&report)?;
+    } else if a.list {
+        use std::io::Write;
+        report
+            .lines
+            .iter()
+            .try_for_each(|l| writeln!(out, "{l}"))
+            .or_else(app::stdout_error)?;
+    } else {
+        crate::render::verify(&report, &mut out).or_else(app::stdout_error)?;
+    }
+    Ok(report.exit_code)
+}

@@ -1,0 +1,629 @@
+//! One slice as the server recovers it, and every lookup in it.
+
+use super::*;
+
+/// The server's view of one slice after recovery.
+pub(super) struct SliceVerdict {
+    pub(super) first_seq: u64,
+    pub(super) last_seq: u64,
+    pub(super) delivered: Delivered,
+    pub(super) findings: Vec<Finding>,
+    /// (seq, MSG line) with --list.
+    pub(super) lines: Vec<(u64, String)>,
+    /// Records scanned and records whose CRC does not match.
+    pub(super) crc_tally: (u64, u64),
+    pub(super) nonces: Vec<NonceUse>,
+}
+
+pub(super) fn finding(
+    sev: Severity,
+    channel: &str,
+    file: &str,
+    offset: Option<u64>,
+    what: String,
+    remedy: String,
+) -> Finding {
+    Finding {
+        severity: sev,
+        channel: Some(channel.to_string()),
+        first_seq: None,
+        last_seq: None,
+        count: 0,
+        file: Some(file.to_string()),
+        offset,
+        what,
+        remedy,
+    }
+}
+
+/// How the server will come by the slice's index.
+pub(super) enum IndexUse<'a> {
+    Trusted(&'a [IndexEntry]),
+    Rebuilt(String),
+}
+
+pub(super) fn index_use<'a>(s: &'a SliceScan, data: &SliceData<'_>, crc: &Crc32) -> IndexUse<'a> {
+    let ix = &s.index;
+    if !ix.present {
+        return IndexUse::Rebuilt("no index file".into());
+    }
+    if let Some(&i) = ix.bad_crc.first() {
+        return IndexUse::Rebuilt(format!("index entry {} has a bad CRC", i + 1));
+    }
+    if ix.partial_at.is_some() {
+        return IndexUse::Rebuilt("the index ends with a partial entry".into());
+    }
+    let Some(last) = ix.entries.last() else {
+        return IndexUse::Trusted(&ix.entries);
+    };
+    // The server's last-entry check: record readable at the offset (CRC
+    // always checked), same size, decodes, same sequence.
+    let ok = match scan::record_at(data.dat, last.offset) {
+        Some(Event::Record(r)) => {
+            crc.checksum(r.payload) == r.crc
+                && r.payload.len() as u64 == last.size as u64
+                && crate::proto::MsgView::parse(r.payload).is_ok_and(|m| m.sequence == last.seq)
+        }
+        _ => false,
+    };
+    if ok {
+        IndexUse::Trusted(&ix.entries)
+    } else {
+        IndexUse::Rebuilt(format!(
+            "its last entry (seq {}) does not match the data file",
+            last.seq
+        ))
+    }
+}
+
+/// The seq of a record cut short, when its first field made it to disk.
+pub(super) fn cut_seq(dat: &[u8], offset: u64) -> Option<u64> {
+    let start = offset as usize + HEADER_LEN;
+    let part = dat.get(start..)?;
+    match crate::proto::fields(part).next()? {
+        Ok(f) if f.number == 1 => match f.value {
+            crate::proto::Value::Varint(v) => Some(v),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// What a slice's checks need to know of it.
+struct Slice<'a> {
+    ch: &'a str,
+    s: &'a SliceScan,
+    data: &'a SliceData<'a>,
+    st: &'a Settings,
+    idx_file: String,
+}
+
+/// The server's verdict on one slice: its files' versions, how it recovers
+/// the index, what the end of its data file holds, then every lookup.
+pub(super) fn verify_slice(
+    ctx: &ChannelCtx<'_>,
+    mut s: SliceScan,
+    data: SliceData<'_>,
+    st: &Settings,
+    scratch: &mut Vec<u8>,
+) -> SliceVerdict {
+    let mut v = SliceVerdict {
+        first_seq: 0,
+        last_seq: 0,
+        delivered: Delivered::default(),
+        findings: Vec::new(),
+        lines: Vec::new(),
+        crc_tally: (s.counts.records, s.counts.crc_errors),
+        nonces: std::mem::take(&mut s.nonces),
+    };
+    let sl = Slice {
+        ch: ctx.name.as_str(),
+        idx_file: s
+            .idx
+            .clone()
+            .unwrap_or_else(|| s.dat.replace(".dat", ".idx")),
+        s: &s,
+        data: &data,
+        st,
+    };
+    if !versions_ok(&sl, &mut v) {
+        return v;
+    }
+    let used = index_use(&s, &data, &st.crc);
+    let Some(entries) = recover(&sl, &used, &mut v) else {
+        return v;
+    };
+    end_of_file(&sl, &used, &mut v);
+    look_up_all(&sl, ctx, &entries, &used, &mut v, scratch);
+    v
+}
+
+fn refuse(
+    sl: &Slice<'_>,
+    v: &mut SliceVerdict,
+    file: &str,
+    offset: Option<u64>,
+    what: String,
+    remedy: &str,
+) {
+    v.findings.push(finding(
+        Severity::WillNotStart,
+        sl.ch,
+        file,
+        offset,
+        what,
+        remedy.to_string(),
+    ));
+}
+
+/// Every existing file passes the server's version check first.
+fn versions_ok(sl: &Slice<'_>, v: &mut SliceVerdict) -> bool {
+    let (s, ch, idx_file) = (sl.s, sl.ch, sl.idx_file.as_str());
+    let refuse =
+        |v: &mut SliceVerdict, file: &str, offset: Option<u64>, what: String, remedy: &str| {
+            refuse(sl, v, file, offset, what, remedy)
+        };
+    if let Some(why) = crate::record::version_error(s.version) {
+        let remedy = if s.version == FileVersion::Empty {
+            "remove the empty file (and its .idx): it holds no message"
+        } else {
+            "restore this slice from a backup, or move it out of the store (its messages are then lost)"
+        };
+        refuse(v, &s.dat, Some(0), why, remedy);
+        return false;
+    }
+    if let Some(why) = s.index.version.and_then(crate::record::version_error) {
+        refuse(
+            v,
+            idx_file,
+            Some(0),
+            why,
+            "remove the .idx file: the server rebuilds it from the .dat",
+        );
+        return false;
+    }
+    if let Some(at) = s.index.padding_at {
+        v.findings.push(finding(
+            Severity::Warning,
+            ch,
+            idx_file,
+            Some(at),
+            "zero entry in the index: the server truncates the index here".into(),
+            "none needed".into(),
+        ));
+    }
+
+    true
+}
+
+/// Which records the server sees (seq, index entry when it trusts the
+/// index), or None when the recovery stops the start.
+fn recover<'a>(
+    sl: &Slice<'a>,
+    used: &IndexUse<'a>,
+    v: &mut SliceVerdict,
+) -> Option<Vec<(u64, Option<&'a IndexEntry>)>> {
+    let (s, ch, data, st, idx_file) = (sl.s, sl.ch, sl.data, sl.st, sl.idx_file.as_str());
+    let refuse =
+        |v: &mut SliceVerdict, file: &str, offset: Option<u64>, what: String, remedy: &str| {
+            refuse(sl, v, file, offset, what, remedy)
+        };
+    let entries: Vec<(u64, Option<&'a IndexEntry>)>;
+    match used {
+        IndexUse::Trusted(e) => {
+            entries = e.iter().map(|x| (x.seq, Some(x))).collect();
+            let hidden = s.counts.records.saturating_sub(e.len() as u64);
+            if hidden > 0 && s.index.mismatch.is_none() {
+                // Counted as failed so the verdict line agrees with the finding.
+                v.delivered.messages += hidden;
+                v.delivered.failed += hidden;
+                let first_hidden = s.records.get(e.len()).map(|r| r.seq);
+                v.findings.push(Finding {
+                    severity: Severity::Fails,
+                    channel: Some(ch.to_string()),
+                    first_seq: first_hidden,
+                    last_seq: s.records.last().map(|r| r.seq),
+                    count: hidden,
+                    file: Some(idx_file.to_string()),
+                    offset: None,
+                    what: format!("{hidden} record(s) after the last index entry: the server trusts the index and never sees them"),
+                    remedy: "remove the .idx file so the server rebuilds it from the .dat".into(),
+                });
+            }
+        }
+        IndexUse::Rebuilt(why) => {
+            if s.index.present || s.counts.records > 0 {
+                v.findings.push(finding(
+                    Severity::Warning,
+                    ch,
+                    idx_file,
+                    None,
+                    format!("the server rebuilds this index from the data file at start-up: {why}"),
+                    "none needed (the start takes longer); the rebuild is what the server does anyway".into(),
+                ));
+            }
+            // Recovery from the data file reads every record with its CRC.
+            // The server checks each record's CRC, then decodes it.
+            for r in &s.records {
+                if r.crc_ok {
+                    if let Some(e) = &r.parse_error {
+                        refuse(v, &s.dat, Some(r.offset), format!("while rebuilding the index: the record does not decode: {e}"), "restore this slice from a backup; or truncate the .dat before this offset (the messages from here on are lost)");
+                        return None;
+                    }
+                    continue;
+                }
+                {
+                    refuse(
+                        v,
+                        &s.dat,
+                        Some(r.offset),
+                        format!("while rebuilding the index: seq {}: corrupted data, expected crc to be {:#010x}, got {:#010x}", r.seq, header_crc(data.dat, r.offset), r.crc_actual),
+                        "restore this slice from a backup; a valid .idx would let the server start (the message then fails alone)",
+                    );
+                    return None;
+                }
+            }
+            entries = s.records.iter().map(|r| (r.seq, None)).collect();
+            match s.end {
+                SliceEnd::Truncated {
+                    offset,
+                    expected,
+                    available,
+                } if crate::record::is_dangling_header(expected, available) => {
+                    // io.EOF for the server: a clean end, but a trap for later.
+                    v.findings.push(finding(
+                        Severity::Warning,
+                        ch,
+                        &s.dat,
+                        Some(offset),
+                        scan::DANGLING.into(),
+                        format!("truncate {} to {offset} bytes before starting", s.dat),
+                    ));
+                }
+                SliceEnd::Truncated { offset, .. } => {
+                    let lost = cut_seq(data.dat, offset)
+                        .map_or("the partial record".to_string(), |q| format!("seq {q}"));
+                    if st.truncate_on_eof {
+                        v.delivered.lost += 1;
+                        v.findings.push(Finding {
+                            severity: Severity::Fails,
+                            channel: Some(ch.to_string()),
+                            first_seq: cut_seq(data.dat, offset),
+                            last_seq: cut_seq(data.dat, offset),
+                            count: 1,
+                            file: Some(s.dat.clone()),
+                            offset: Some(offset),
+                            what: format!("record cut short (unexpected EOF): the server truncates the file at offset {offset}, which drops {lost} (lost, not reported by the server)"),
+                            remedy: "accept the loss, or restore the slice from a backup before starting".into(),
+                        });
+                    } else {
+                        refuse(
+                            v,
+                            &s.dat,
+                            Some(offset),
+                            format!("unexpected EOF: record cut short at offset {offset}"),
+                            &format!("restart with the truncate-on-EOF option (-file_truncate_bad_eof): it truncates {} at offset {offset}, which drops {lost}; or restore the slice from a backup", s.dat),
+                        );
+                        return None;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Some(entries)
+}
+
+/// What the end of the data file means for the server.
+fn end_of_file(sl: &Slice<'_>, used: &IndexUse<'_>, v: &mut SliceVerdict) {
+    let (s, ch) = (sl.s, sl.ch);
+    let trusted = matches!(used, IndexUse::Trusted(_));
+    // Where the last indexed record ends: damage before it sits between
+    // records the server still delivers, and must not be cut off.
+    let indexed_end = match used {
+        IndexUse::Trusted(e) => e
+            .last()
+            .map_or(0, |l| l.offset + HEADER_LEN as u64 + l.size as u64),
+        IndexUse::Rebuilt(_) => 0,
+    };
+    match s.end {
+        SliceEnd::ZeroPadding { offset, .. } | SliceEnd::Truncated { offset, .. } if trusted && offset < indexed_end => v.findings.push(finding(
+            Severity::Warning,
+            ch,
+            &s.dat,
+            Some(offset),
+            "damage between indexed records (a zero or broken record header): the server reads records through its index and steps over it, but an index rebuild would stop here".into(),
+            format!("do NOT truncate {}: the records after offset {offset} are indexed and delivered; keep the .idx file", s.dat),
+        )),
+        SliceEnd::ZeroPadding { offset, len } if trusted => v.findings.push(finding(
+            Severity::Warning,
+            ch,
+            &s.dat,
+            Some(offset),
+            format!("{len} zero bytes after the last indexed record: the server trusts the index, never reads them, and appends new messages after them; a later index rebuild stops at the zeros and loses those new messages"),
+            format!("truncate {} to {offset} bytes before starting", s.dat),
+        )),
+        SliceEnd::ZeroPadding { offset, len } => v.findings.push(finding(
+            Severity::Warning,
+            ch,
+            &s.dat,
+            Some(offset),
+            format!("{len} zero bytes at the end: the server truncates them while rebuilding the index"),
+            "none needed: no message is lost".into(),
+        )),
+        SliceEnd::Truncated { offset, .. } if trusted => v.findings.push(finding(
+            Severity::Warning,
+            ch,
+            &s.dat,
+            Some(offset),
+            "a partial record after the last indexed record: the server trusts the index, never reads it, and appends new messages after it; a later index rebuild stops there".into(),
+            format!("truncate {} to {offset} bytes before starting", s.dat),
+        )),
+        _ => {}
+    }
+}
+
+/// Every sequence of the slice looked up as a delivery does.
+fn look_up_all(
+    sl: &Slice<'_>,
+    ctx: &ChannelCtx<'_>,
+    entries: &[(u64, Option<&IndexEntry>)],
+    used: &IndexUse<'_>,
+    v: &mut SliceVerdict,
+    scratch: &mut Vec<u8>,
+) {
+    let (s, ch, data, st) = (sl.s, sl.ch, sl.data, sl.st);
+    let trusted = matches!(used, IndexUse::Trusted(_));
+    let Some(&(first, _)) = entries.first() else {
+        return;
+    };
+    let last = entries.last().map_or(first, |e| e.0);
+    v.first_seq = first;
+    v.last_seq = last;
+
+    let mut runs = Runs::new(ch, &s.dat);
+    // A rebuilt index keeps each record at its position, so removing the
+    // index only helps when the data file's sequences are consecutive.
+    let dat_consecutive = s
+        .records
+        .windows(2)
+        .all(|w| w[1].seq == w[0].seq.wrapping_add(1));
+    let not_found_remedy = if trusted && dat_consecutive {
+        REMEDY_REBUILD_INDEX
+    } else {
+        REMEDY_GAPS_IN_DAT
+    };
+    // The server looks each sequence of [first, last] up by its position in
+    // the index; past the last entry there is nothing to find. Walking only
+    // the entries keeps a hostile sequence gap (say 2^40) from costing 2^40
+    // iterations: the rest is counted in one go.
+    let span = (last as u128).saturating_sub(first as u128) + 1;
+    let walk = span.min(entries.len() as u128) as usize;
+    for (pos, &(eseq, entry)) in entries.iter().enumerate().take(walk) {
+        let seq = first + pos as u64;
+        let outcome = if eseq == seq {
+            lookup(s, data, entry, pos, ctx, st, scratch)
+        } else {
+            Lookup::Missing(format!("no index entry for seq {seq} at its position"))
+        };
+        v.delivered.messages += 1;
+        match outcome {
+            Lookup::Found(r) => deliver(v, &mut runs, ch, data, &r, st),
+            Lookup::Missing(why) => {
+                v.delivered.failed += 1;
+                runs.push(Problem::NotFound(why, not_found_remedy), seq, 0);
+                if st.list {
+                    v.lines
+                        .push((seq, format!("MSG\t{ch}\t{seq}\terr\tmessage not found")));
+                }
+            }
+            Lookup::Bad(p, offset) => {
+                v.delivered.failed += 1;
+                if st.list {
+                    v.lines
+                        .push((seq, format!("MSG\t{ch}\t{seq}\terr\t{}", p.error_text(0))));
+                }
+                runs.push(p, seq, offset);
+            }
+        }
+    }
+    let missing = span - walk as u128;
+    if missing > 0 {
+        let from = first + walk as u64;
+        let n = u64::try_from(missing).unwrap_or(u64::MAX);
+        v.delivered.messages = v.delivered.messages.saturating_add(n);
+        v.delivered.failed = v.delivered.failed.saturating_add(n);
+        runs.push_range(
+            Problem::NotFound(
+                format!("the index has no entry past seq {}", from.saturating_sub(1)),
+                not_found_remedy,
+            ),
+            from,
+            last,
+            n,
+        );
+        if st.list {
+            for seq in (from..=last).take(LIST_MISSING_CAP) {
+                v.lines
+                    .push((seq, format!("MSG\t{ch}\t{seq}\terr\tmessage not found")));
+            }
+        }
+    }
+    runs.flush();
+    v.findings.extend(runs.out);
+}
+
+pub(super) fn header_crc(dat: &[u8], offset: u64) -> u32 {
+    let o = offset as usize + 4;
+    dat.get(o..o + 4)
+        .map_or(0, |b| u32::from_le_bytes(b.try_into().unwrap()))
+}
+
+pub(super) enum Lookup {
+    Found(RecordInfo),
+    Missing(String),
+    Bad(Problem, u64),
+}
+
+/// Reads the record an index entry points to. Records the scanner already
+/// examined are found by offset; anything else is read afresh.
+pub(super) fn lookup(
+    s: &SliceScan,
+    data: &SliceData<'_>,
+    entry: Option<&IndexEntry>,
+    pos: usize,
+    ctx: &ChannelCtx<'_>,
+    st: &Settings,
+    scratch: &mut Vec<u8>,
+) -> Lookup {
+    let Some(e) = entry else {
+        return Lookup::Found(s.records[pos].clone());
+    };
+    let info = match s.records.binary_search_by_key(&e.offset, |r| r.offset) {
+        Ok(i) => s.records[i].clone(),
+        Err(_) => match scan::record_at(data.dat, e.offset) {
+            Some(Event::Record(r)) => {
+                let cfg = scan_cfg(st);
+                let mut c = Counts::with_keys(ctx.aeads.len());
+                scan::examine(&r, ctx, &cfg, scratch, &mut c, &mut Vec::new())
+            }
+            _ => {
+                return Lookup::Bad(
+                    Problem::BadRecord(format!(
+                        "unexpected EOF reading the record at offset {}",
+                        e.offset
+                    )),
+                    e.offset,
+                )
+            }
+        },
+    };
+    if !info.crc_ok {
+        return Lookup::Bad(
+            Problem::Crc(header_crc(data.dat, info.offset), info.crc_actual),
+            info.offset,
+        );
+    }
+    // The server decodes as many bytes as the INDEX says, never comparing
+    // them with the record's own size (the CRC covered the whole record).
+    if e.size < info.size {
+        let start = info.offset as usize + HEADER_LEN;
+        let prefix = crate::record::Record {
+            offset: info.offset,
+            rtype: 0,
+            crc: 0,
+            payload: &data.dat[start..start + e.size as usize],
+        };
+        let cfg = scan_cfg(st);
+        let mut c = Counts::with_keys(ctx.aeads.len());
+        let mut p = scan::examine(&prefix, ctx, &cfg, scratch, &mut c, &mut Vec::new());
+        p.crc_ok = true;
+        return match &p.parse_error {
+            Some(err) => Lookup::Bad(
+                Problem::BadRecord(format!(
+                    "the index's size ({} of {} bytes) cuts the record: {err}",
+                    e.size, info.size
+                )),
+                info.offset,
+            ),
+            None => Lookup::Found(p),
+        };
+    }
+    if let Some(err) = &info.parse_error {
+        return Lookup::Bad(Problem::BadRecord(err.to_string()), info.offset);
+    }
+    if e.size > info.size {
+        // The server decodes stale bytes past the record: unpredictable.
+        return Lookup::Bad(
+            Problem::BadRecord(format!(
+                "index says {} bytes, the record has {}: the server decodes bytes past the record",
+                e.size, info.size
+            )),
+            info.offset,
+        );
+    }
+    Lookup::Found(info)
+}
+
+pub(super) fn deliver(
+    v: &mut SliceVerdict,
+    runs: &mut Runs<'_>,
+    ch: &str,
+    data: &SliceData<'_>,
+    r: &RecordInfo,
+    st: &Settings,
+) {
+    let seq = r.seq;
+    let problem = if !st.encryption {
+        match r.kind {
+            PayloadKind::Empty => None,
+            PayloadKind::Plain => None,
+            PayloadKind::Short(_) => Some(Problem::LookalikeLater),
+            PayloadKind::Envelope(_) => match origin_of(data.dat, r) {
+                NonceOrigin::Unknown => Some(Problem::LookalikeLater),
+                _ => Some(Problem::Ciphertext),
+            },
+        }
+    } else {
+        match (r.kind, r.key) {
+            (PayloadKind::Empty | PayloadKind::Plain, _) => None,
+            (PayloadKind::Short(_), _) => Some(Problem::Short),
+            (PayloadKind::Envelope(_), KeyOutcome::Opened(_)) => None,
+            (PayloadKind::Envelope(c), KeyOutcome::Unopened(NonceOrigin::Unknown)) => {
+                Some(Problem::Lookalike(c))
+            }
+            // No key (the server refuses to start then) or a wrong one.
+            (PayloadKind::Envelope(c), _) => Some(Problem::WrongKey(c)),
+        }
+    };
+    // What is delivered: counted, and listed with --list.
+    let (ok, len) = match (&problem, r.kind) {
+        (None, PayloadKind::Envelope(_)) => (true, r.plain_len),
+        (None, _) => (true, r.data_len),
+        (Some(Problem::Ciphertext | Problem::LookalikeLater), _) => (true, r.data_len),
+        (Some(_), _) => (false, r.data_len),
+    };
+    if ok {
+        match (&problem, r.kind) {
+            (Some(Problem::Ciphertext), _) => v.delivered.ciphertext += 1,
+            (_, PayloadKind::Empty) => v.delivered.empty += 1,
+            _ => v.delivered.plaintext += 1,
+        }
+    } else {
+        v.delivered.failed += 1;
+    }
+    if st.list {
+        let mut line = String::with_capacity(160);
+        if ok {
+            let sha = r.sha256.unwrap_or_else(|| Sha256::digest([]).into());
+            let text = |rg: &std::ops::Range<usize>| {
+                String::from_utf8_lossy(&data.dat[rg.clone()]).into_owned()
+            };
+            let _ = write!(
+                line,
+                "MSG\t{ch}\t{seq}\tok\t{len}\t{}\t{}\t{}\t{}",
+                hex(&sha),
+                text(&r.subject),
+                text(&r.reply),
+                r.timestamp
+            );
+        } else {
+            let p = problem.as_ref().expect("failed deliveries have a problem");
+            let _ = write!(line, "MSG\t{ch}\t{seq}\terr\t{}", p.error_text(r.data_len));
+        }
+        v.lines.push((seq, line));
+    }
+    if let Some(p) = problem {
+        runs.push(p, seq, r.offset);
+    }
+}
+
+/// The nonce origin of an envelope, read back from the record.
+pub(super) fn origin_of(dat: &[u8], r: &RecordInfo) -> NonceOrigin {
+    let payload =
+        &dat[r.offset as usize + HEADER_LEN..r.offset as usize + HEADER_LEN + r.size as usize];
+    match crate::proto::MsgView::parse(payload) {
+        Ok(m) if m.data.len() > 13 => envelope::nonce_origin(envelope::nonce(m.data), r.seq),
+        _ => NonceOrigin::Unknown,
+    }
+}
