@@ -182,6 +182,207 @@ pub(super) fn scan_cfg(st: &Settings) -> ScanConfig<'_> {
     }
 }
 
+/// A finding about the store as a whole (no channel, no sequence range).
+fn store_finding(
+    severity: Severity,
+    file: Option<&str>,
+    offset: Option<u64>,
+    what: String,
+    remedy: String,
+) -> Finding {
+    Finding {
+        severity,
+        channel: None,
+        first_seq: None,
+        last_seq: None,
+        count: 0,
+        file: file.map(str::to_string),
+        offset,
+        what,
+        remedy,
+    }
+}
+
+/// server.dat, clients.dat and subs.dat as the server recovers them, and the key.
+fn side_file_findings(meta: &meta::StoreMeta, st: &Settings) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for d in &meta.damage {
+        // A header with no payload is io.EOF, a clean end, for the server.
+        let start = !matches!(d.kind, "zero-padding" | "dangling-header");
+        let remedy = match (d.kind, d.file.as_str()) {
+            ("zero-padding", _) => "none needed".to_string(),
+            ("dangling-header", f) => format!("truncate {f} at this offset before starting"),
+            ("empty-file", crate::store::SERVER_FILE) => "restore server.dat from a backup (without it the server starts as a new store and recovers nothing)".into(),
+            ("empty-file", f) => format!("remove the empty {f}: the server creates it anew (it held nothing)"),
+            _ => "restore this file from a backup".into(),
+        };
+        let sev = if start {
+            Severity::WillNotStart
+        } else {
+            Severity::Warning
+        };
+        let mut f = store_finding(sev, Some(&d.file), d.offset, d.detail.clone(), remedy);
+        f.channel = d.channel.clone();
+        out.push(f);
+    }
+    if st.encryption && st.key.is_none() {
+        out.push(store_finding(
+            Severity::WillNotStart,
+            None,
+            None,
+            "encryption is on but no key is configured".into(),
+            "give the server its key (NATS_STREAMING_ENCRYPTION_KEY or the configured key), and this command --key-file".into(),
+        ));
+    }
+    out
+}
+
+/// One channel put together from its slices.
+struct ChannelOut {
+    verdict: ChannelVerdict,
+    findings: Vec<Finding>,
+    /// The CHANNEL line and its MSG lines, with --list.
+    lines: Vec<String>,
+    /// Records scanned, and those whose CRC does not match.
+    crc_tally: (u64, u64),
+}
+
+fn channel_out(
+    ch: scan::ChannelScan<SliceVerdict>,
+    lay: &crate::store::ChannelLayout,
+    root: &std::path::Path,
+    meta: &meta::StoreMeta,
+    st: &Settings,
+) -> ChannelOut {
+    let name = ch.name.clone();
+    let mut d = Delivered::default();
+    let (mut first, mut last) = (0u64, 0u64);
+    let mut nonces = Vec::new();
+    let mut ch_lines = Vec::new();
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut ranges: Vec<(u64, u64)> = Vec::new();
+    let mut crc_tally = (0, 0);
+    for sv in ch.slices {
+        d.add(&sv.delivered);
+        crc_tally.0 += sv.crc_tally.0;
+        crc_tally.1 += sv.crc_tally.1;
+        if sv.first_seq != 0 {
+            ranges.push((sv.first_seq, sv.last_seq));
+            if first == 0 || sv.first_seq < first {
+                first = sv.first_seq;
+            }
+        }
+        last = last.max(sv.last_seq);
+        for f in sv.findings {
+            merge_or_push(&mut findings, f);
+        }
+        nonces.extend(sv.nonces);
+        ch_lines.extend(sv.lines);
+    }
+    // Sequences between slices are looked up too, and no slice has them;
+    // unless a slice stops the start: its messages are no gap.
+    let refused = findings
+        .iter()
+        .any(|f| f.severity == Severity::WillNotStart);
+    let gaps = if refused {
+        Vec::new()
+    } else {
+        gaps(&mut ranges)
+    };
+    for (from, to) in gaps {
+        let n = to - from + 1;
+        d.messages += n;
+        d.failed += n;
+        findings.push(Finding {
+            severity: Severity::Fails,
+            channel: Some(name.clone()),
+            first_seq: Some(from),
+            last_seq: Some(to),
+            count: n,
+            file: None,
+            offset: None,
+            what: "message not found: between the last sequence of one slice and the first of the next".into(),
+            remedy: REMEDY_MISSING_SLICE.into(),
+        });
+        if st.list {
+            for seq in (from..=to).take(LIST_MISSING_CAP) {
+                ch_lines.push((seq, format!("MSG\t{name}\t{seq}\terr\tmessage not found")));
+            }
+        }
+    }
+    for reuse in find_reuse(&name, &mut nonces, st.key.as_slice()) {
+        findings.push(Finding {
+            severity: Severity::Warning,
+            channel: Some(name.clone()),
+            first_seq: reuse.seqs.first().copied(),
+            last_seq: reuse.seqs.last().copied(),
+            count: reuse.seqs.len() as u64,
+            file: None,
+            offset: None,
+            what: format!("nonce {} used {} times under one key ({}): breaks the secrecy and integrity of these messages", reuse.nonce, reuse.seqs.len(), reuse.cipher.name()),
+            remedy: "`stanctl store rekey` this channel (it writes fresh nonces)".into(),
+        });
+    }
+    for p in lay.bak.iter().chain(&lay.orphan_idx).chain(&lay.temp) {
+        findings.push(finding(
+            Severity::Warning,
+            &name,
+            &crate::store::rel(root, p),
+            None,
+            "not read by the server".into(),
+            "none needed; remove it when you no longer need it".into(),
+        ));
+    }
+    for p in &lay.bad_names {
+        findings.push(finding(
+            Severity::WillNotStart,
+            &name,
+            &crate::store::rel(root, p),
+            None,
+            "message log has an invalid name".into(),
+            "rename or move the file out of the channel directory".into(),
+        ));
+    }
+    let subs = meta.subs.get(&ch.raw_name).map_or(0, |v| v.len() as u64);
+    let mut lines = Vec::new();
+    if st.list {
+        ch_lines.sort_by_key(|l| l.0);
+        lines.push(format!(
+            "CHANNEL\t{name}\tfirst={first}\tlast={last}\tsubs={subs}"
+        ));
+        lines.extend(ch_lines.into_iter().map(|l| l.1));
+    }
+    ChannelOut {
+        verdict: ChannelVerdict {
+            name,
+            first_seq: first,
+            last_seq: last,
+            subscriptions: subs,
+            delivered: d,
+        },
+        findings,
+        lines,
+        crc_tally,
+    }
+}
+
+/// The verdict and its exit code, from the findings.
+fn verdict_of(findings: &[Finding]) -> (&'static str, i32) {
+    if findings
+        .iter()
+        .any(|f| f.severity == Severity::WillNotStart)
+    {
+        ("will-not-start", EXIT_WONT_START)
+    } else if findings
+        .iter()
+        .any(|f| matches!(f.severity, Severity::Fails | Severity::Ciphertext))
+    {
+        ("at-risk", EXIT_AT_RISK)
+    } else {
+        ("ok", EXIT_OK)
+    }
+}
+
 pub fn run(
     layout: &StoreLayout,
     st: &Settings,
@@ -195,200 +396,53 @@ pub fn run(
         verify_slice(ctx, s, data, st, &mut scratch)
     })?;
 
-    let mut findings = Vec::new();
-    for d in &meta.damage {
-        // A header with no payload is io.EOF, a clean end, for the server.
-        let start = !matches!(d.kind, "zero-padding" | "dangling-header");
-        let remedy = match (d.kind, d.file.as_str()) {
-            ("zero-padding", _) => "none needed".to_string(),
-            ("dangling-header", f) => format!("truncate {f} at this offset before starting"),
-            ("empty-file", crate::store::SERVER_FILE) => "restore server.dat from a backup (without it the server starts as a new store and recovers nothing)".into(),
-            ("empty-file", f) => format!("remove the empty {f}: the server creates it anew (it held nothing)"),
-            _ => "restore this file from a backup".into(),
-        };
-        findings.push(Finding {
-            severity: if start {
-                Severity::WillNotStart
-            } else {
-                Severity::Warning
-            },
-            channel: d.channel.clone(),
-            first_seq: None,
-            last_seq: None,
-            count: 0,
-            file: Some(d.file.clone()),
-            offset: d.offset,
-            what: d.detail.clone(),
-            remedy,
-        });
-    }
-    if st.encryption && st.key.is_none() {
-        findings.push(Finding {
-            severity: Severity::WillNotStart,
-            channel: None,
-            first_seq: None,
-            last_seq: None,
-            count: 0,
-            file: None,
-            offset: None,
-            what: "encryption is on but no key is configured".into(),
-            remedy: "give the server its key (NATS_STREAMING_ENCRYPTION_KEY or the configured key), and this command --key-file".into(),
-        });
-    }
+    let mut findings = side_file_findings(&meta, st);
     let mut channels = Vec::new();
     let mut totals = Delivered::default();
     let mut crc_tally = (0u64, 0u64);
     let mut lines = Vec::new();
     for (ch, lay) in scanned.into_iter().zip(&layout.channels) {
-        let name = ch.name.clone();
-        let mut d = Delivered::default();
-        let (mut first, mut last) = (0u64, 0u64);
-        let mut nonces = Vec::new();
-        let mut ch_lines = Vec::new();
-        let mut ch_findings: Vec<Finding> = Vec::new();
-        let mut ranges: Vec<(u64, u64)> = Vec::new();
-        for sv in ch.slices {
-            d.add(&sv.delivered);
-            crc_tally.0 += sv.crc_tally.0;
-            crc_tally.1 += sv.crc_tally.1;
-            if sv.first_seq != 0 {
-                ranges.push((sv.first_seq, sv.last_seq));
-            }
-            if sv.first_seq != 0 && (first == 0 || sv.first_seq < first) {
-                first = sv.first_seq;
-            }
-            last = last.max(sv.last_seq);
-            for f in sv.findings {
-                merge_or_push(&mut ch_findings, f);
-            }
-            nonces.extend(sv.nonces);
-            ch_lines.extend(sv.lines);
-        }
-        // Sequences between slices are looked up too, and no slice has them;
-        // unless a slice stops the start: its messages are no gap.
-        let refused = ch_findings
-            .iter()
-            .any(|f| f.severity == Severity::WillNotStart);
-        let gaps = if refused {
-            Vec::new()
-        } else {
-            gaps(&mut ranges)
-        };
-        for (from, to) in gaps {
-            let n = to - from + 1;
-            d.messages += n;
-            d.failed += n;
-            ch_findings.push(Finding {
-                severity: Severity::Fails,
-                channel: Some(name.clone()),
-                first_seq: Some(from),
-                last_seq: Some(to),
-                count: n,
-                file: None,
-                offset: None,
-                what: "message not found: between the last sequence of one slice and the first of the next".into(),
-                remedy: REMEDY_MISSING_SLICE.into(),
-            });
-            if st.list {
-                for seq in (from..=to).take(LIST_MISSING_CAP) {
-                    ch_lines.push((seq, format!("MSG\t{name}\t{seq}\terr\tmessage not found")));
-                }
-            }
-        }
-        findings.extend(ch_findings);
-        for reuse in find_reuse(&name, &mut nonces, st.key.as_slice()) {
-            findings.push(Finding {
-                severity: Severity::Warning,
-                channel: Some(name.clone()),
-                first_seq: reuse.seqs.first().copied(),
-                last_seq: reuse.seqs.last().copied(),
-                count: reuse.seqs.len() as u64,
-                file: None,
-                offset: None,
-                what: format!("nonce {} used {} times under one key ({}): breaks the secrecy and integrity of these messages", reuse.nonce, reuse.seqs.len(), reuse.cipher.name()),
-                remedy: "`stanctl store rekey` this channel (it writes fresh nonces)".into(),
-            });
-        }
-        for p in lay.bak.iter().chain(&lay.orphan_idx).chain(&lay.temp) {
-            findings.push(finding(
-                Severity::Warning,
-                &name,
-                &crate::store::rel(&layout.root, p),
-                None,
-                "not read by the server".into(),
-                "none needed; remove it when you no longer need it".into(),
-            ));
-        }
-        for p in &lay.bad_names {
-            findings.push(finding(
-                Severity::WillNotStart,
-                &name,
-                &crate::store::rel(&layout.root, p),
-                None,
-                "message log has an invalid name".into(),
-                "rename or move the file out of the channel directory".into(),
-            ));
-        }
-        let subs = meta.subs.get(&ch.raw_name).map_or(0, |v| v.len() as u64);
-        if st.list {
-            ch_lines.sort_by_key(|l| l.0);
-            lines.push(format!(
-                "CHANNEL\t{name}\tfirst={first}\tlast={last}\tsubs={subs}"
-            ));
-            lines.extend(ch_lines.into_iter().map(|l| l.1));
-        }
-        totals.add(&d);
-        channels.push(ChannelVerdict {
-            name,
-            first_seq: first,
-            last_seq: last,
-            subscriptions: subs,
-            delivered: d,
-        });
+        let out = channel_out(ch, lay, &layout.root, &meta, st);
+        totals.add(&out.verdict.delivered);
+        crc_tally.0 += out.crc_tally.0;
+        crc_tally.1 += out.crc_tally.1;
+        findings.extend(out.findings);
+        lines.extend(out.lines);
+        channels.push(out.verdict);
     }
     if meta.clustered() {
-        findings.push(Finding {
-            severity: Severity::Warning,
-            channel: None,
-            first_seq: None,
-            last_seq: None,
-            count: 0,
-            file: Some(crate::store::SERVER_FILE.into()),
-            offset: None,
-            what: format!(
+        findings.push(store_finding(
+            Severity::Warning,
+            Some(crate::store::SERVER_FILE),
+            None,
+            format!(
                 "clustered node {:?}: its Raft logs are elsewhere and were NOT checked",
                 meta.server.node_id
             ),
-            remedy: "check the node's raft.log with the server itself".into(),
-        });
+            "check the node's raft.log with the server itself".into(),
+        ));
     }
     if crc_tally.0 > 0 && crc_tally.0 == crc_tally.1 {
-        findings.push(Finding {
-            severity: Severity::Warning,
-            channel: None,
-            first_seq: None,
-            last_seq: None,
-            count: 0,
-            file: None,
-            offset: None,
-            what: format!("no record's CRC matches polynomial {:#010x}: is that the server's -file_crc_poly? (the default is IEEE, 0xedb88320)", st.crc.poly()),
-            remedy: "give --crc-poly the polynomial the server runs with".into(),
-        });
+        findings.push(store_finding(
+            Severity::Warning,
+            None,
+            None,
+            format!("no record's CRC matches polynomial {:#010x}: is that the server's -file_crc_poly? (the default is IEEE, 0xedb88320)", st.crc.poly()),
+            "give --crc-poly the polynomial the server runs with".into(),
+        ));
     }
     if meta.no_server_info {
         // recoverServerInfo meets io.EOF: no state recovered at all.
         let stored = totals.messages;
-        findings.push(Finding {
-            severity: Severity::Fails,
-            channel: None,
-            first_seq: None,
-            last_seq: None,
-            count: stored,
-            file: Some(crate::store::SERVER_FILE.into()),
-            offset: None,
-            what: format!("server.dat holds no ServerInfo record: the server starts as a NEW store and recovers no channel, client or subscription; none of the {stored} stored message(s) is delivered"),
-            remedy: "restore server.dat from a backup before starting".into(),
-        });
+        let mut f = store_finding(
+            Severity::Fails,
+            Some(crate::store::SERVER_FILE),
+            None,
+            format!("server.dat holds no ServerInfo record: the server starts as a NEW store and recovers no channel, client or subscription; none of the {stored} stored message(s) is delivered"),
+            "restore server.dat from a backup before starting".into(),
+        );
+        f.count = stored;
+        findings.push(f);
         totals = Delivered {
             messages: stored,
             failed: stored,
@@ -397,45 +451,33 @@ pub fn run(
         lines.clear();
     }
     findings.sort_by_key(|f| f.severity);
-    let wont_start = findings
-        .iter()
-        .any(|f| f.severity == Severity::WillNotStart);
-    let at_risk = findings
-        .iter()
-        .any(|f| matches!(f.severity, Severity::Fails | Severity::Ciphertext));
-    let (verdict, exit_code) = if wont_start {
-        ("will-not-start", EXIT_WONT_START)
-    } else if at_risk {
-        ("at-risk", EXIT_AT_RISK)
-    } else {
-        ("ok", EXIT_OK)
-    };
+    let (verdict, exit_code) = verdict_of(&findings);
     if st.list {
-        let mut head = Vec::new();
-        if wont_start {
+        lines = if verdict == "will-not-start" {
             // The server stops at the first channel it cannot recover; it
             // reports no server line and delivers nothing.
-            if let Some(f) = findings
+            findings
                 .iter()
                 .find(|f| f.severity == Severity::WillNotStart)
-            {
-                head.push(format!(
-                    "RECOVER-ERROR\t{} ({}{})",
-                    f.what,
-                    f.file.as_deref().unwrap_or("-"),
-                    f.offset.map_or(String::new(), |o| format!(" offset {o}"))
-                ));
-            }
-            lines = head;
+                .map(|f| {
+                    format!(
+                        "RECOVER-ERROR\t{} ({}{})",
+                        f.what,
+                        f.file.as_deref().unwrap_or("-"),
+                        f.offset.map_or(String::new(), |o| format!(" offset {o}"))
+                    )
+                })
+                .into_iter()
+                .collect()
         } else {
             let clients = if meta.no_server_info { 0 } else { meta.clients };
-            head.push(format!(
+            let mut all = vec![format!(
                 "SERVER\t{}\tclients={clients}",
                 meta.server.cluster_id
-            ));
-            head.extend(lines);
-            lines = head;
-        }
+            )];
+            all.extend(lines);
+            all
+        };
     }
     Ok(VerifyReport {
         schema: SCHEMA,
