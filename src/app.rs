@@ -39,7 +39,16 @@ const CMDLINE_WARNING: &str = "a key given with --key is visible to other users 
 
 /// Every key the user gave, numbered K1, K2, ... in this order: key files,
 /// --key values, then NATS_STREAMING_ENCRYPTION_KEY.
+/// Key indexes are stored in a byte (u8::MAX meaning "no key").
+pub const MAX_KEYS: usize = 254;
+
 pub fn load_keys(args: &KeyArgs, with_env: bool) -> Result<Vec<Key>, Error> {
+    let given = args.key_files.len() + args.keys.len();
+    if given > MAX_KEYS {
+        return Err(Error::Usage(format!(
+            "at most {MAX_KEYS} keys at once; got {given}"
+        )));
+    }
     let mut out = Vec::new();
     let next = |origin: KeyOrigin, material: &[u8], out: &mut Vec<Key>| {
         let id = format!("K{}", out.len() + 1);
@@ -61,6 +70,11 @@ pub fn load_keys(args: &KeyArgs, with_env: bool) -> Result<Vec<Key>, Error> {
     }
     if with_env {
         if let Some(m) = keys::env_key() {
+            if out.len() == MAX_KEYS {
+                return Err(Error::Usage(format!(
+                    "at most {MAX_KEYS} keys at once, NATS_STREAMING_ENCRYPTION_KEY included"
+                )));
+            }
             next(KeyOrigin::Env, &m, &mut out);
         }
     }

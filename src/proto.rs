@@ -265,6 +265,8 @@ pub struct MsgView<'a> {
     /// Where subject and reply sit in the record payload.
     pub subject_at: Range<usize>,
     pub reply_at: Range<usize>,
+    /// Field 4 appears more than once (the last one counts, as in gogo-protobuf).
+    pub data_repeated: bool,
 }
 
 impl<'a> MsgView<'a> {
@@ -284,6 +286,7 @@ impl<'a> MsgView<'a> {
                 }
                 4 => {
                     let r = expect_bytes(&f)?;
+                    m.data_repeated |= m.data_field.is_some();
                     m.data = &buf[r.clone()];
                     m.data_field = Some(f.start..r.end);
                 }

@@ -216,8 +216,8 @@ pub fn verify(r: &crate::verify::VerifyReport, out: &mut impl Write) -> io::Resu
         "will-not-start" => "VERDICT: WILL NOT START: the server refuses to start on this store".to_string(),
         "at-risk" => format!(
             "VERDICT: AT RISK: the server starts, but {} of {} message(s) are at risk: {} fail, {} delivered as ciphertext{}",
-            t.failed + t.ciphertext + t.lost,
-            t.messages + t.lost,
+            t.failed.saturating_add(t.ciphertext).saturating_add(t.lost),
+            t.messages.saturating_add(t.lost),
             t.failed,
             t.ciphertext,
             if t.lost > 0 { format!(", {} lost at start-up", t.lost) } else { String::new() }

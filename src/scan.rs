@@ -74,6 +74,8 @@ pub struct RecordInfo {
     /// Length of the opened plaintext (envelopes opened by a key).
     pub plain_len: u32,
     pub sha256: Option<[u8; 32]>,
+    /// The payload field appears more than once in the record.
+    pub data_repeated: bool,
 }
 
 /// How a slice's data file ends.
@@ -336,7 +338,8 @@ pub fn scan_slice(
         } else {
             s.index.entries.len()
         };
-        s.records.reserve(guess);
+        // Capped: a sparse or hostile file must not reserve memory it has not earned.
+        s.records.reserve(guess.min(1 << 16));
     }
     let mut prev_seq: Option<u64> = None;
     for ev in Records::new(dat, false) {
@@ -496,6 +499,7 @@ pub fn examine(
         key: KeyOutcome::NotTried,
         plain_len: 0,
         sha256: None,
+        data_repeated: false,
     };
     if !crc_ok {
         c.crc_errors += 1;
@@ -512,6 +516,7 @@ pub fn examine(
             info.subject = base + m.subject_at.start..base + m.subject_at.end;
             info.reply = base + m.reply_at.start..base + m.reply_at.end;
             info.data_len = m.data.len() as u32;
+            info.data_repeated = m.data_repeated;
             info.kind = envelope::classify(m.data);
             classify_record(&mut info, m.data, m.sequence, ctx, cfg, scratch, c, nonces);
         }
@@ -594,7 +599,7 @@ fn scan_index(idx: &[u8], crc: &Crc32) -> IndexScan {
         return s;
     }
     s.entries
-        .reserve((idx.len() - record::VERSION_LEN) / index::ENTRY_LEN);
+        .reserve(((idx.len() - record::VERSION_LEN) / index::ENTRY_LEN).min(1 << 16));
     for ev in index::entries(idx, crc) {
         match ev {
             IndexEvent::Entry { entry, crc_ok, .. } => {

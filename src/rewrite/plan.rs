@@ -62,6 +62,19 @@ pub(super) fn plan_slice(
             tally.records += 1;
             continue; // already refused as damage
         }
+        if info.data_repeated {
+            // Only the last copy would be rewritten; an earlier one could
+            // stay behind in plaintext.
+            tally.records += 1;
+            refused.push(Refusal {
+                channel: ctx.name.clone(),
+                file: scan.dat.clone(),
+                seq: Some(info.seq),
+                offset: Some(info.offset),
+                reason: "the payload field appears more than once in this record (the server delivers the last); stanctl does not rewrite such a record: restore it from a backup or remove the extra copies".into(),
+            });
+            continue;
+        }
         let change = match decide(job.rule, seen_of(info), job.assume_plaintext) {
             Ok(c) => c,
             Err(why) => {
@@ -84,6 +97,19 @@ pub(super) fn plan_slice(
             Change::Decrypt => info.plain_len as usize,
         };
         let size = info.size as usize - field4_len(old) + field4_len(new);
+        if size > u32::MAX as usize {
+            // The record header holds a u32 size.
+            refused.push(Refusal {
+                channel: ctx.name.clone(),
+                file: scan.dat.clone(),
+                seq: Some(info.seq),
+                offset: Some(info.offset),
+                reason:
+                    "the rewritten record would exceed 4 GiB, more than a record header can hold"
+                        .into(),
+            });
+            continue;
+        }
         dat_after += (record::HEADER_LEN + size) as u64;
         if index_matches {
             let e = IndexEntry::new(info.seq, info.offset, info.timestamp, info.size, &job.crc);

@@ -98,12 +98,13 @@ pub struct Delivered {
 
 impl Delivered {
     fn add(&mut self, o: &Delivered) {
-        self.messages += o.messages;
-        self.plaintext += o.plaintext;
-        self.empty += o.empty;
-        self.ciphertext += o.ciphertext;
-        self.failed += o.failed;
-        self.lost += o.lost;
+        // Saturating: a hostile sequence range can count up to u64::MAX.
+        self.messages = self.messages.saturating_add(o.messages);
+        self.plaintext = self.plaintext.saturating_add(o.plaintext);
+        self.empty = self.empty.saturating_add(o.empty);
+        self.ciphertext = self.ciphertext.saturating_add(o.ciphertext);
+        self.failed = self.failed.saturating_add(o.failed);
+        self.lost = self.lost.saturating_add(o.lost);
     }
 }
 
@@ -291,8 +292,8 @@ fn channel_out(
     };
     for (from, to) in gaps {
         let n = to - from + 1;
-        d.messages += n;
-        d.failed += n;
+        d.messages = d.messages.saturating_add(n);
+        d.failed = d.failed.saturating_add(n);
         findings.push(Finding {
             severity: Severity::Fails,
             channel: Some(name.clone()),

@@ -157,7 +157,7 @@ pub(super) fn merge_or_push(list: &mut Vec<Finding>, f: Finding) {
             && f.first_seq.is_some()
         {
             prev.last_seq = f.last_seq;
-            prev.count += f.count;
+            prev.count = prev.count.saturating_add(f.count);
             if prev.file != f.file {
                 prev.file = prev.file.take().map(|p| {
                     if p.ends_with(" ...") {
