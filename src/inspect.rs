@@ -4,7 +4,7 @@ use crate::envelope::PayloadKind;
 use crate::error::Result;
 use crate::keys::Key;
 use crate::meta::{self, Subscription};
-use crate::scan::{self, Counts, Damage, HashMode, KeyOutcome, NonceUse, ScanConfig, SliceScan};
+use crate::scan::{self, Counts, Damage, HashMode, KeyOutcome, NonceRun, ScanConfig, SliceScan};
 use crate::store::StoreLayout;
 use serde::Serialize;
 
@@ -85,8 +85,12 @@ pub struct NonceReuse {
     pub channel: String,
     pub key: Option<String>,
     pub cipher: crate::aead::Cipher,
+    /// The first nonce used twice.
     pub nonce: String,
+    /// The two sequences that use it.
     pub seqs: Vec<u64>,
+    /// How many consecutive nonces the two runs share (1 for a single reuse).
+    pub count: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -227,7 +231,7 @@ pub fn run(
         let mut c = Counts::with_keys(keys.len());
         let (mut first, mut last) = (0, 0);
         let mut slices = Vec::new();
-        let mut nonces: Vec<NonceUse> = Vec::new();
+        let mut nonces: Vec<NonceRun> = Vec::new();
         let mut records = opts.records.then(Vec::new);
         for so in ch.slices {
             let s = so.scan;
@@ -456,33 +460,91 @@ pub fn index_damage(channel: &str, s: &SliceScan) -> Vec<Damage> {
     out
 }
 
-/// Nonces used twice in a channel under one key (or, without keys, twice at all).
-pub fn find_reuse(channel: &str, nonces: &mut [NonceUse], keys: &[Key]) -> Vec<NonceReuse> {
-    nonces.sort_unstable_by(|a, b| {
-        (a.key, a.cipher, a.nonce, a.seq).cmp(&(b.key, b.cipher, b.nonce, b.seq))
-    });
+/// Nonces used twice in a channel under one key (or, without keys, twice at
+/// all): runs of one key, cipher and prefix whose counters overlap. One
+/// entry per overlap, naming its first nonce and the two sequences using it.
+pub fn find_reuse(channel: &str, runs: &mut [NonceRun], keys: &[Key]) -> Vec<NonceReuse> {
+    runs.sort_unstable_by_key(|r| (r.key, r.cipher, r.prefix, r.first, r.first_seq));
     let mut out = Vec::new();
-    let mut i = 0;
-    while i < nonces.len() {
-        let mut j = i + 1;
-        while j < nonces.len()
-            && nonces[j].key == nonces[i].key
-            && nonces[j].cipher == nonces[i].cipher
-            && nonces[j].nonce == nonces[i].nonce
-        {
-            j += 1;
+    // The run reaching furthest so far in the current (key, cipher, prefix) group.
+    let mut reach: Option<NonceRun> = None;
+    for r in runs.iter() {
+        match reach {
+            Some(p)
+                if (p.key, p.cipher, p.prefix) == (r.key, r.cipher, r.prefix)
+                    && r.first <= p.last() =>
+            {
+                let shared = p.last().min(r.last()) - r.first + 1;
+                out.push(NonceReuse {
+                    channel: channel.to_string(),
+                    key: keys.get(r.key as usize).map(|k| k.id.clone()),
+                    cipher: r.cipher,
+                    nonce: hex(&r.nonce_at(r.first)),
+                    seqs: vec![p.first_seq + (r.first - p.first), r.first_seq],
+                    count: shared,
+                });
+                if r.last() > p.last() {
+                    reach = Some(*r);
+                }
+            }
+            _ => reach = Some(*r),
         }
-        if j - i > 1 {
-            let k = nonces[i].key;
-            out.push(NonceReuse {
-                channel: channel.to_string(),
-                key: keys.get(k as usize).map(|k| k.id.clone()),
-                cipher: nonces[i].cipher,
-                nonce: hex(&nonces[i].nonce),
-                seqs: nonces[i..j].iter().map(|n| n.seq).collect(),
-            });
-        }
-        i = j;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aead::Cipher;
+    use crate::scan::push_nonce;
+
+    fn nonce(prefix: u8, counter: u64) -> [u8; 12] {
+        let mut n = [prefix; 12];
+        n[4..].copy_from_slice(&counter.to_be_bytes());
+        n
+    }
+
+    #[test]
+    fn server_nonces_compress_into_runs() {
+        let mut runs = Vec::new();
+        for seq in 1..=1000 {
+            push_nonce(&mut runs, 0, Cipher::Aes, &nonce(7, seq + 100), seq);
+        }
+        assert_eq!(runs.len(), 1);
+        assert!(find_reuse("c", &mut runs, &[]).is_empty());
+    }
+
+    #[test]
+    fn overlaps_are_found_with_their_sequences() {
+        let mut runs = Vec::new();
+        // seqs 1..=10 with counters 1..=10; then seqs 20..=24 reuse counters 5..=9.
+        for seq in 1..=10 {
+            push_nonce(&mut runs, 0, Cipher::Aes, &nonce(1, seq), seq);
+        }
+        for (i, seq) in (20..=24).enumerate() {
+            push_nonce(&mut runs, 0, Cipher::Aes, &nonce(1, 5 + i as u64), seq);
+        }
+        // Same counters under another prefix, cipher or key: no reuse.
+        push_nonce(&mut runs, 0, Cipher::Aes, &nonce(2, 5), 30);
+        push_nonce(&mut runs, 0, Cipher::ChaCha, &nonce(1, 5), 31);
+        push_nonce(&mut runs, 1, Cipher::Aes, &nonce(1, 5), 32);
+        let r = find_reuse("c", &mut runs, &[]);
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert_eq!(r[0].seqs, vec![5, 20]);
+        assert_eq!(r[0].count, 5);
+        assert_eq!(r[0].nonce, hex(&nonce(1, 5)));
+    }
+
+    #[test]
+    fn a_nonce_used_three_times_is_reported_twice() {
+        let mut runs = Vec::new();
+        for seq in [3, 9, 15] {
+            push_nonce(&mut runs, 0, Cipher::Aes, &nonce(4, 42), seq);
+        }
+        let r = find_reuse("c", &mut runs, &[]);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].seqs, vec![3, 9]);
+        assert_eq!(r[1].seqs, vec![3, 15]);
+    }
 }

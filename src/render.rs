@@ -146,12 +146,13 @@ pub fn inspect(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::R
     for n in &r.reused_nonces {
         writeln!(
             out,
-            "REUSED NONCE in {} ({} {}): {} at seqs {:?}: a nonce used twice under one key breaks the cipher's secrecy and integrity; rekey this channel",
+            "REUSED NONCE in {} ({} {}): {} at seqs {:?}{}: a nonce used twice under one key breaks the cipher's secrecy and integrity; rekey this channel",
             n.channel,
             n.cipher.name(),
             n.key.as_deref().unwrap_or("unknown key"),
             n.nonce,
-            n.seqs
+            n.seqs,
+            if n.count > 1 { format!(" (and the {} nonces after it)", n.count - 1) } else { String::new() }
         )?;
     }
     for note in &r.notes {

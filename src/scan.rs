@@ -155,13 +155,61 @@ pub struct Damage {
     pub detail: String,
 }
 
+/// Nonces used under one key and cipher, as runs. The server writes
+/// `prefix || counter` and moves the counter with the sequence, so a channel
+/// the server encrypted is a handful of runs instead of one entry per
+/// message; any other nonce is a run of one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NonceUse {
-    pub nonce: [u8; 12],
-    /// Index of the key that opened it; `u8::MAX` when unknown.
+pub struct NonceRun {
+    /// Index of the key that opened them; `u8::MAX` when unknown.
     pub key: u8,
     pub cipher: Cipher,
-    pub seq: u64,
+    /// Nonce bytes 0..4.
+    pub prefix: [u8; 4],
+    /// Nonce bytes 4..12 (big-endian) of the first nonce of the run.
+    pub first: u64,
+    pub len: u64,
+    /// Sequence of the first message; the run's sequences are consecutive.
+    pub first_seq: u64,
+}
+
+impl NonceRun {
+    /// The last counter of the run.
+    pub fn last(&self) -> u64 {
+        self.first + (self.len - 1)
+    }
+
+    pub fn nonce_at(&self, counter: u64) -> [u8; 12] {
+        let mut n = [0u8; 12];
+        n[..4].copy_from_slice(&self.prefix);
+        n[4..].copy_from_slice(&counter.to_be_bytes());
+        n
+    }
+}
+
+/// Adds one nonce, extending the last run when it continues it.
+pub fn push_nonce(runs: &mut Vec<NonceRun>, key: u8, cipher: Cipher, nonce: &[u8; 12], seq: u64) {
+    let prefix: [u8; 4] = nonce[..4].try_into().expect("4 bytes");
+    let counter = u64::from_be_bytes(nonce[4..].try_into().expect("8 bytes"));
+    if let Some(r) = runs.last_mut() {
+        if r.key == key
+            && r.cipher == cipher
+            && r.prefix == prefix
+            && r.first.checked_add(r.len) == Some(counter)
+            && r.first_seq.checked_add(r.len) == Some(seq)
+        {
+            r.len += 1;
+            return;
+        }
+    }
+    runs.push(NonceRun {
+        key,
+        cipher,
+        prefix,
+        first: counter,
+        len: 1,
+        first_seq: seq,
+    });
 }
 
 /// What the index file holds and how it compares with the data file.
@@ -194,7 +242,7 @@ pub struct SliceScan {
     pub end: SliceEnd,
     pub index: IndexScan,
     pub records: Vec<RecordInfo>,
-    pub nonces: Vec<NonceUse>,
+    pub nonces: Vec<NonceRun>,
     pub damage: Vec<Damage>,
 }
 
@@ -478,7 +526,7 @@ pub fn examine(
     cfg: &ScanConfig<'_>,
     scratch: &mut Vec<u8>,
     c: &mut Counts,
-    nonces: &mut Vec<NonceUse>,
+    nonces: &mut Vec<NonceRun>,
 ) -> RecordInfo {
     c.records += 1;
     c.bytes += record::HEADER_LEN as u64 + r.payload.len() as u64;
@@ -534,7 +582,7 @@ fn classify_record(
     cfg: &ScanConfig<'_>,
     scratch: &mut Vec<u8>,
     c: &mut Counts,
-    nonces: &mut Vec<NonceUse>,
+    nonces: &mut Vec<NonceRun>,
 ) {
     let want_hash = cfg.hash != HashMode::None;
     let raw_hash = matches!(cfg.hash, HashMode::Delivered { encryption: false });
@@ -573,12 +621,7 @@ fn classify_record(
         };
         // Plaintext that merely looks like an envelope has no nonce to reuse.
         if !matches!(info.key, KeyOutcome::Unopened(NonceOrigin::Unknown)) {
-            nonces.push(NonceUse {
-                nonce,
-                key: opened.unwrap_or(u8::MAX),
-                cipher,
-                seq,
-            });
+            push_nonce(nonces, opened.unwrap_or(u8::MAX), cipher, &nonce, seq);
         }
     } else if want_hash && !raw_hash && !matches!(info.kind, PayloadKind::Short(_)) {
         info.sha256 = Some(Sha256::digest(data).into());

@@ -20,7 +20,7 @@ use crate::keys::Key;
 use crate::meta;
 use crate::record::{Event, FileVersion, HEADER_LEN};
 use crate::scan::{
-    self, ChannelCtx, Counts, HashMode, KeyOutcome, NonceUse, RecordInfo, ScanConfig, SliceData,
+    self, ChannelCtx, Counts, HashMode, KeyOutcome, NonceRun, RecordInfo, ScanConfig, SliceData,
     SliceEnd, SliceScan,
 };
 use crate::store::StoreLayout;
@@ -317,10 +317,16 @@ fn channel_out(
             channel: Some(name.clone()),
             first_seq: reuse.seqs.first().copied(),
             last_seq: reuse.seqs.last().copied(),
-            count: reuse.seqs.len() as u64,
+            count: reuse.count,
             file: None,
             offset: None,
-            what: format!("nonce {} used {} times under one key ({}): breaks the secrecy and integrity of these messages", reuse.nonce, reuse.seqs.len(), reuse.cipher.name()),
+            what: format!(
+                "nonce {} used twice under one key ({}), by seqs {:?}{}: breaks the secrecy and integrity of these messages",
+                reuse.nonce,
+                reuse.cipher.name(),
+                reuse.seqs,
+                if reuse.count > 1 { format!(" and the {} nonces after it", reuse.count - 1) } else { String::new() }
+            ),
             remedy: "`stanctl store rekey` this channel (it writes fresh nonces)".into(),
         });
     }

@@ -12,7 +12,7 @@ pub(super) struct SliceVerdict {
     pub(super) lines: Vec<(u64, String)>,
     /// Records scanned and records whose CRC does not match.
     pub(super) crc_tally: (u64, u64),
-    pub(super) nonces: Vec<NonceUse>,
+    pub(super) nonces: Vec<NonceRun>,
 }
 
 pub(super) fn finding(
