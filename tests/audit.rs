@@ -47,6 +47,7 @@ fn run(args: &[&str]) -> Out {
         .timeout(std::time::Duration::from_secs(120))
         .output()
         .unwrap();
+    assert_no_secrets(&o);
     let out = Out {
         code: o.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&o.stdout).into_owned(),

@@ -303,11 +303,13 @@ fn crash_mid_decrypt_then_rerun_refuses_counter_like_plaintext() {
             .env("STANCTL_TEST_ABORT_AT_STEP", n.to_string())
             .output()
             .unwrap();
+        assert_no_secrets(&o);
         if o.status.success() {
             break;
         }
         assert_eq!(o.status.code(), None, "step {n}: expected an abort");
         let o = stanctl().args(args(&s)).output().unwrap();
+        assert_no_secrets(&o);
         assert!(
             o.status.success(),
             "crash before step {n}, then the rerun: exit {:?}: {}",
@@ -805,6 +807,7 @@ fn crash_at_every_step_of_encrypt_with_zero_tail() {
             .env("STANCTL_TEST_ABORT_AT_STEP", n.to_string())
             .output()
             .unwrap();
+        assert_no_secrets(&o);
         if o.status.success() {
             assert!(n > 20);
             assert_eq!(snapshot(&s), want);
@@ -825,6 +828,7 @@ fn crash_at_every_step_of_encrypt_with_zero_tail() {
             }
         }
         let o = stanctl().args(args(&s)).output().unwrap();
+        assert_no_secrets(&o);
         assert!(o.status.success(), "step {n}: rerun: {}", err(&o));
         assert_eq!(snapshot(&s), want, "step {n}: rerun differs");
         assert!(n < 1000);

@@ -33,6 +33,7 @@ fn list(dir: &Path) -> (i32, String) {
         .args(["--no-encrypt", "--list"])
         .output()
         .unwrap();
+    assert_no_secrets(&out);
     (
         out.status.code().unwrap(),
         String::from_utf8(out.stdout).unwrap(),
@@ -260,6 +261,7 @@ fn env_key_alone_does_not_turn_encryption_on() {
         .arg("--list")
         .output()
         .unwrap();
+    assert_no_secrets(&out);
     let got = String::from_utf8(out.stdout).unwrap();
     let want = std::fs::read_to_string(conformance("expected/aes.no-encrypt.tsv")).unwrap();
     let keep = |t: &str| -> Vec<String> {

@@ -39,6 +39,7 @@ fn verify(store: &str, setting: &str, extra: &[&str]) -> (i32, String) {
         .args(extra)
         .output()
         .unwrap();
+    assert_no_secrets(&out);
     (
         out.status.code().unwrap(),
         String::from_utf8(out.stdout).unwrap(),
@@ -295,6 +296,7 @@ fn verify_dir(dir: &Path, args: &[&str]) -> (i32, serde_json::Value) {
         .arg("--json")
         .output()
         .unwrap();
+    assert_no_secrets(&out);
     (
         out.status.code().unwrap(),
         serde_json::from_slice(&out.stdout).unwrap(),
