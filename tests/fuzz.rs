@@ -38,9 +38,8 @@ fn config(n: u32) -> Config {
     }
 }
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
-}
+mod common;
+use common::{assert_no_secrets, fixtures};
 
 type Files = BTreeMap<PathBuf, Vec<u8>>;
 
@@ -405,6 +404,7 @@ fn check_dry_run(dir: &Path) -> Result<(), TestCaseError> {
         .env("RUST_BACKTRACE", "0")
         .output()
         .unwrap();
+    assert_no_secrets(&o);
     let err = String::from_utf8_lossy(&o.stderr);
     prop_assert!(!err.contains("panicked"), "{err}");
     prop_assert!(
