@@ -3,64 +3,13 @@
 mod common;
 use common::*;
 
-use assert_cmd::Command;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::SystemTime;
-use tempfile::TempDir;
 
 const REFUSED: i32 = 4;
 const LOCKED: i32 = 3;
-
-fn k1() -> String {
-    fixtures().join("k1.key").display().to_string()
-}
-
-fn k2() -> String {
-    fixtures().join("k2.key").display().to_string()
-}
-
-/// A private copy of a conformance store, in `tmp/store`.
-fn store(name: &str) -> (TempDir, PathBuf) {
-    let tmp = TempDir::new().unwrap();
-    let dir = tmp.path().join("store");
-    copy_dir(&conformance(name), &dir);
-    (tmp, dir)
-}
-
-fn stanctl() -> Command {
-    let mut c = Command::cargo_bin("stanctl").unwrap();
-    c.env_remove("NATS_STREAMING_ENCRYPTION_KEY")
-        .env_remove("STANCTL_TEST_ABORT_AT_STEP")
-        .env("RUST_BACKTRACE", "0");
-    c
-}
-
-fn run(args: &[&str]) -> std::process::Output {
-    let out = stanctl().args(args).output().unwrap();
-    assert_no_secrets(&out);
-    out
-}
-
-/// Every file of a store, by relative path, except the lock file (taking the
-/// lock creates it, as the server does).
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else if p.file_name().unwrap() != ".rootdir.lck" {
-                let rel = p.strip_prefix(root).unwrap().display().to_string();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    let mut m = BTreeMap::new();
-    walk(dir, dir, &mut m);
-    m
-}
 
 fn mtimes(dir: &Path) -> BTreeMap<String, SystemTime> {
     snapshot(dir)
@@ -85,20 +34,6 @@ fn assert_same_store(got: &Path, want: &Path) {
     for (k, v) in &w {
         assert!(g[k] == *v, "{k} differs from {}", want.display());
     }
-}
-
-fn code(o: &std::process::Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-#[track_caller]
-fn ok(args: &[&str]) {
-    let o = run(args);
-    assert!(
-        o.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
 }
 
 fn inspect(dir: &Path, key: &str) -> Value {
@@ -134,10 +69,6 @@ fn assert_no_nonce_reuse(dir: &Path, key: &str) {
         Value::Array(vec![]),
         "nonce reuse in {v}"
     );
-}
-
-fn d(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 #[test]

@@ -6,38 +6,16 @@
 mod common;
 use common::*;
 
-use assert_cmd::Command;
 use serde_json::Value;
 use stanctl::aead::{Backend, ChannelAead, Cipher};
 use stanctl::crc::Crc32;
 use stanctl::index::IndexEntry;
 use stanctl::keys::{Key, KeyOrigin};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tempfile::TempDir;
 
 const REFUSED: i32 = 4;
-
-fn k1() -> String {
-    fixtures().join("k1.key").display().to_string()
-}
-
-fn k2() -> String {
-    fixtures().join("k2.key").display().to_string()
-}
-
-fn d(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// A private copy of a conformance store, in `tmp/store`.
-fn store(name: &str) -> (TempDir, PathBuf) {
-    let tmp = TempDir::new().unwrap();
-    let dir = tmp.path().join("store");
-    copy_dir(&conformance(name), &dir);
-    (tmp, dir)
-}
 
 /// A copy of `name` with only its server.dat and clients.dat: channels are
 /// added by the test.
@@ -47,53 +25,6 @@ fn bare_store(name: &str) -> (TempDir, PathBuf) {
         std::fs::remove_dir_all(s.join(ch)).unwrap();
     }
     (t, s)
-}
-
-fn stanctl() -> Command {
-    let mut c = Command::cargo_bin("stanctl").unwrap();
-    c.env_remove("NATS_STREAMING_ENCRYPTION_KEY")
-        .env_remove("STANCTL_TEST_ABORT_AT_STEP")
-        .env("RUST_BACKTRACE", "0")
-        .timeout(Duration::from_secs(60));
-    c
-}
-
-fn run(args: &[&str]) -> std::process::Output {
-    let out = stanctl().args(args).output().unwrap();
-    assert_no_secrets(&out);
-    out
-}
-
-fn code(o: &std::process::Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-fn err(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-#[track_caller]
-fn ok(args: &[&str]) {
-    let o = run(args);
-    assert!(o.status.success(), "{args:?} failed: {}", err(&o));
-}
-
-/// Every file of a store, by relative path, except the lock file.
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else if p.file_name().unwrap() != ".rootdir.lck" {
-                let rel = p.strip_prefix(root).unwrap().display().to_string();
-                out.insert(rel, std::fs::read(&p).unwrap_or_default());
-            }
-        }
-    }
-    let mut m = BTreeMap::new();
-    walk(dir, dir, &mut m);
-    m
 }
 
 /// Every path under `dir` (files, directories, links), lock file included.

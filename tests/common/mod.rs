@@ -58,3 +58,73 @@ pub fn assert_no_secrets(out: &std::process::Output) {
         );
     }
 }
+
+pub fn k1() -> String {
+    fixtures().join("k1.key").display().to_string()
+}
+
+pub fn k2() -> String {
+    fixtures().join("k2.key").display().to_string()
+}
+
+pub fn d(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A private copy of a conformance store, in `tmp/store`.
+pub fn store(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let dir = tmp.path().join("store");
+    copy_dir(&conformance(name), &dir);
+    (tmp, dir)
+}
+
+/// The binary, with no key or test hook inherited from the environment.
+pub fn stanctl() -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("stanctl").unwrap();
+    c.env_remove("NATS_STREAMING_ENCRYPTION_KEY")
+        .env_remove("STANCTL_TEST_ABORT_AT_STEP")
+        .env("RUST_BACKTRACE", "0")
+        .timeout(std::time::Duration::from_secs(120));
+    c
+}
+
+/// Runs the binary; its output must not show key material.
+pub fn run(args: &[&str]) -> std::process::Output {
+    let out = stanctl().args(args).output().unwrap();
+    assert_no_secrets(&out);
+    out
+}
+
+pub fn code(o: &std::process::Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+pub fn err(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[track_caller]
+pub fn ok(args: &[&str]) {
+    let o = run(args);
+    assert!(o.status.success(), "{args:?} failed: {}", err(&o));
+}
+
+/// Every file of a store, by relative path, except the lock file (taking the
+/// lock creates it, as the server does).
+pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else if p.file_name().unwrap() != ".rootdir.lck" {
+                let rel = p.strip_prefix(root).unwrap().display().to_string();
+                out.insert(rel, std::fs::read(&p).unwrap_or_default());
+            }
+        }
+    }
+    let mut m = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut m);
+    m
+}
