@@ -734,44 +734,11 @@ fn bad_key_files() {
 
 // ------------------------------------------------------------------ lock
 
-/// A separate process holding the fcntl lock, as a server (or another stanctl
-/// in the middle of a rewrite) does.
-struct Holder(std::process::Child);
-
-impl Holder {
-    fn new(s: &Path) -> Holder {
-        let mut c = std::process::Command::new("python3")
-            .args([
-                "-c",
-                "import fcntl,sys,time; f=open(sys.argv[1],'a+'); fcntl.lockf(f,fcntl.LOCK_EX); print('locked',flush=True); time.sleep(60)",
-                d(&s.join(".rootdir.lck")),
-            ])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3 to hold the lock");
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(c.stdout.as_mut().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        assert_eq!(line.trim(), "locked");
-        Holder(c)
-    }
-}
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn two_processes_on_one_store() {
     let (_t, s) = store("plain");
     let before = snapshot(&s);
-    let h = Holder::new(&s);
+    let h = LockHolder::new(&s);
     let pid = h.0.id().to_string();
     for cmd in [
         vec![
@@ -902,7 +869,6 @@ fn temp_path_is_a_directory_so_the_write_fails() {
 
 #[test]
 fn disk_full_during_encrypt_leaves_no_key_bytes_behind() {
-    use std::os::unix::process::CommandExt;
     let (_t, s) = store("plain");
     let args = [
         "store",
@@ -914,23 +880,7 @@ fn disk_full_during_encrypt_leaves_no_key_bytes_behind() {
         "CHACHA",
         "--assume-plaintext",
     ];
-    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("stanctl"));
-    c.args(args)
-        .env_remove("NATS_STREAMING_ENCRYPTION_KEY")
-        .env("RUST_BACKTRACE", "0");
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        c.pre_exec(|| {
-            let lim = libc::rlimit {
-                rlim_cur: 50_000,
-                rlim_max: 50_000,
-            };
-            libc::setrlimit(libc::RLIMIT_FSIZE, &lim);
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-            Ok(())
-        });
-    }
-    let o = c.output().unwrap();
+    let o = run_with_file_limit(&args, 50_000);
     let (out, err) = (
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr),

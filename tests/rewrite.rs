@@ -247,29 +247,10 @@ fn clustered_store_refuses() {
 #[test]
 fn lock_held_by_another_process_refuses() {
     let (_t, s) = store("aes");
-    let lock = s.join(".rootdir.lck");
-    // An fcntl lock held by this process would not block a child, so a
-    // separate process holds it.
-    let mut holder = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import fcntl,sys,time; f=open(sys.argv[1],'a+'); fcntl.lockf(f,fcntl.LOCK_EX); print('locked',flush=True); time.sleep(60)",
-            lock.to_str().unwrap(),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 to hold the lock");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line.trim(), "locked");
+    let holder = LockHolder::new(&s);
     let o = run(&["store", "decrypt", d(&s), "--key-file", &k1()]);
     let dry = run(&["store", "decrypt", d(&s), "--key-file", &k1(), "--dry-run"]);
-    holder.kill().unwrap();
-    holder.wait().unwrap();
+    drop(holder);
     assert_eq!(code(&o), LOCKED);
     assert_eq!(code(&dry), LOCKED);
     assert_same_store(&s, &conformance("aes"));
@@ -417,27 +398,9 @@ fn no_temp_files(s: &Path) -> bool {
 
 #[test]
 fn full_disk_leaves_store_readable_and_rerun_finishes() {
-    use std::os::unix::process::CommandExt;
     let (_t, s) = store("aes");
-    let bin = assert_cmd::cargo::cargo_bin("stanctl");
-    let mut c = std::process::Command::new(bin);
-    c.args(["store", "decrypt", d(&s), "--key-file", &k1()])
-        .env_remove("NATS_STREAMING_ENCRYPTION_KEY")
-        .env("RUST_BACKTRACE", "0");
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        c.pre_exec(|| {
-            // Files may not grow past 50 KB: the `big` slice (~145 KB) fails.
-            let lim = libc::rlimit {
-                rlim_cur: 50_000,
-                rlim_max: 50_000,
-            };
-            libc::setrlimit(libc::RLIMIT_FSIZE, &lim);
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-            Ok(())
-        });
-    }
-    let o = c.output().unwrap();
+    // Files may not grow past 50 KB: the `big` slice (~145 KB) fails.
+    let o = run_with_file_limit(&["store", "decrypt", d(&s), "--key-file", &k1()], 50_000);
     assert_eq!(
         o.status.code(),
         Some(74),

@@ -257,22 +257,7 @@ fn verify_refuses_a_store_a_running_server_holds() {
     let store = tmp.path().join("s");
     copy_dir(&fixtures().join("conformance/plain"), &store);
     // A separate process holds the fcntl lock, as a running server does.
-    let lock = store.join(".rootdir.lck");
-    std::fs::write(&lock, b"").unwrap();
-    let mut holder = std::process::Command::new("python3")
-        .arg("-c")
-        .arg("import fcntl,sys,time; f=open(sys.argv[1],'r+'); fcntl.lockf(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(30)")
-        .arg(&lock)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line.trim(), "locked");
+    let holder = LockHolder::new(&store);
     let out = Command::cargo_bin("stanctl")
         .unwrap()
         .args(["store", "verify"])
@@ -280,8 +265,7 @@ fn verify_refuses_a_store_a_running_server_holds() {
         .arg("--no-encrypt")
         .output()
         .unwrap();
-    holder.kill().unwrap();
-    let _ = holder.wait();
+    drop(holder);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("locked by a running process"));
 }

@@ -128,3 +128,63 @@ pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     walk(dir, dir, &mut m);
     m
 }
+
+/// A separate process holding the store's fcntl lock, as a running server
+/// (or another stanctl mid-rewrite) does: a lock held by the test process
+/// itself would not block its children. Released on drop.
+pub struct LockHolder(pub std::process::Child);
+
+impl LockHolder {
+    pub fn new(store: &Path) -> LockHolder {
+        let mut c = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import fcntl,sys,time; f=open(sys.argv[1],'a+'); fcntl.lockf(f,fcntl.LOCK_EX); print('locked',flush=True); time.sleep(60)",
+            ])
+            .arg(store.join(".rootdir.lck"))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 to hold the lock");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(c.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), "locked");
+        LockHolder(c)
+    }
+}
+
+impl Drop for LockHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs the binary with files limited to `max_bytes` (RLIMIT_FSIZE, SIGXFSZ
+/// ignored): a write past it fails as on a full disk.
+pub fn run_with_file_limit(args: &[&str], max_bytes: u64) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("stanctl"));
+    c.args(args)
+        .env_remove("NATS_STREAMING_ENCRYPTION_KEY")
+        .env_remove("STANCTL_TEST_ABORT_AT_STEP")
+        .env("RUST_BACKTRACE", "0");
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        c.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: max_bytes,
+                rlim_max: max_bytes,
+            };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &lim);
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let out = c.output().unwrap();
+    assert_no_secrets(&out);
+    out
+}
