@@ -76,6 +76,8 @@ pub struct RecordInfo {
     pub sha256: Option<[u8; 32]>,
     /// The payload field appears more than once in the record.
     pub data_repeated: bool,
+    /// Who probably wrote the envelope (envelopes only; None otherwise).
+    pub nonce_origin: Option<NonceOrigin>,
 }
 
 /// How a slice's data file ends.
@@ -548,6 +550,7 @@ pub fn examine(
         plain_len: 0,
         sha256: None,
         data_repeated: false,
+        nonce_origin: None,
     };
     if !crc_ok {
         c.crc_errors += 1;
@@ -595,6 +598,7 @@ fn classify_record(
     }
     if let PayloadKind::Envelope(cipher) = info.kind {
         let nonce = *envelope::nonce(data);
+        info.nonce_origin = Some(envelope::nonce_origin(&nonce, seq));
         let mut opened = None;
         if let Some((i, pt)) = envelope::open_any(&ctx.aeads, cipher, data, scratch) {
             opened = Some(i as u8);
@@ -610,7 +614,7 @@ fn classify_record(
             }
             None if ctx.aeads.is_empty() => KeyOutcome::NotTried,
             None => {
-                let o = envelope::nonce_origin(&nonce, seq);
+                let o = info.nonce_origin.unwrap_or(NonceOrigin::Unknown);
                 if o == NonceOrigin::Unknown {
                     c.unopened_lookalike += 1;
                 } else {

@@ -559,7 +559,7 @@ pub(super) fn deliver(
             PayloadKind::Empty => None,
             PayloadKind::Plain => None,
             PayloadKind::Short(_) => Some(Problem::LookalikeLater),
-            PayloadKind::Envelope(_) => match origin_of(data.dat, r) {
+            PayloadKind::Envelope(_) => match r.nonce_origin.unwrap_or(NonceOrigin::Unknown) {
                 NonceOrigin::Unknown => Some(Problem::LookalikeLater),
                 _ => Some(Problem::Ciphertext),
             },
@@ -615,15 +615,5 @@ pub(super) fn deliver(
     }
     if let Some(p) = problem {
         runs.push(p, seq, r.offset);
-    }
-}
-
-/// The nonce origin of an envelope, read back from the record.
-pub(super) fn origin_of(dat: &[u8], r: &RecordInfo) -> NonceOrigin {
-    let payload =
-        &dat[r.offset as usize + HEADER_LEN..r.offset as usize + HEADER_LEN + r.size as usize];
-    match crate::proto::MsgView::parse(payload) {
-        Ok(m) if m.data.len() > 13 => envelope::nonce_origin(envelope::nonce(m.data), r.seq),
-        _ => NonceOrigin::Unknown,
     }
 }
