@@ -373,10 +373,7 @@ fn record_report(slice: u64, r: &scan::RecordInfo, keys: &[Key]) -> RecordReport
 /// Index problems as damage, in the server's terms.
 pub fn index_damage(channel: &str, s: &SliceScan) -> Vec<Damage> {
     let mut out = Vec::new();
-    let file = s
-        .idx
-        .clone()
-        .unwrap_or_else(|| s.dat.replace(".dat", ".idx"));
+    let file = s.idx_file.clone();
     let mut d = |offset: Option<u64>, seq: Option<u64>, kind: &'static str, detail: String| {
         out.push(Damage {
             channel: Some(channel.to_string()),

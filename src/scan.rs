@@ -236,6 +236,8 @@ pub struct SliceScan {
     pub n: u64,
     pub dat: String,
     pub idx: Option<String>,
+    /// Where the index is, or would be when it is missing.
+    pub idx_file: String,
     pub dat_len: u64,
     pub version: FileVersion,
     pub counts: Counts,
@@ -347,6 +349,7 @@ pub fn scan_slice(
         n: sf.n,
         dat: dat_rel.clone(),
         idx: sf.idx.as_ref().map(|p| rel(root, p)),
+        idx_file: rel(root, &sf.idx_path()),
         dat_len: dat.len() as u64,
         version: record::file_version(dat),
         counts: Counts::with_keys(cfg.keys.len()),

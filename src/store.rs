@@ -21,6 +21,16 @@ pub struct SliceFiles {
     pub idx: Option<PathBuf>,
 }
 
+impl SliceFiles {
+    /// `msgs.N.idx` beside `msgs.N.dat`, whether or not it exists. Built from
+    /// the file name alone: the channel's directory may itself end in `.dat`.
+    pub fn idx_path(&self) -> PathBuf {
+        self.idx
+            .clone()
+            .unwrap_or_else(|| self.dat.with_extension("idx"))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ChannelLayout {
     /// The directory name: the channel name, as raw bytes.

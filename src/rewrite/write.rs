@@ -208,11 +208,8 @@ pub(super) fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// `msgs.N.idx` beside `msgs.N.dat`, whether or not it exists.
 pub(super) fn idx_path(sf: &SliceFiles) -> PathBuf {
-    sf.idx
-        .clone()
-        .unwrap_or_else(|| sf.dat.with_extension("idx"))
+    sf.idx_path()
 }
 
 /// Writes the rewritten slice to `dat_to` and `idx_to`, fsynced, with the

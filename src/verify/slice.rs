@@ -118,10 +118,7 @@ pub(super) fn verify_slice(
     };
     let sl = Slice {
         ch: ctx.name.as_str(),
-        idx_file: s
-            .idx
-            .clone()
-            .unwrap_or_else(|| s.dat.replace(".dat", ".idx")),
+        idx_file: s.idx_file.clone(),
         s: &s,
         data: &data,
         st,
