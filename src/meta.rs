@@ -122,6 +122,21 @@ fn walk(
                 offset,
                 expected,
                 available,
+            } if crate::record::is_dangling_header(expected, available) => {
+                // io.EOF for the server's readRecord: a clean end of file.
+                out.push(damage(
+                    root,
+                    path,
+                    channel.clone(),
+                    Some(offset),
+                    "dangling-header",
+                    crate::scan::DANGLING.into(),
+                ));
+            }
+            Event::Truncated {
+                offset,
+                expected,
+                available,
             } => {
                 let what = match expected {
                     Some(e) => format!("record cut short: header announces {e} payload bytes, only {available} remain"),

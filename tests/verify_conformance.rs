@@ -455,3 +455,61 @@ fn a_directory_where_a_store_file_belongs_is_an_error() {
         }
     }
 }
+
+/// A side file that ends in a bare record header (size 5, no payload byte)
+/// is a clean end of file for the server (`io.ReadFull` returns `io.EOF`):
+/// it starts and serves every message, so verify must not say WILL NOT START.
+#[test]
+fn clients_dat_ending_in_a_bare_header_still_starts() {
+    let (_t, s) = store("plain");
+    let clients = s.join("clients.dat");
+    let mut b = std::fs::read(&clients).unwrap();
+    b.extend_from_slice(&((1u32 << 24) | 5).to_le_bytes());
+    b.extend_from_slice(&0x1234_5678u32.to_le_bytes());
+    std::fs::write(&clients, b).unwrap();
+    let o = run(&["store", "verify", d(&s), "--no-encrypt", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["verdict"], "ok", "{v:#}");
+    assert_eq!(code(&o), 0);
+    assert_eq!(v["clients"], 2);
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["file"] == "clients.dat")
+        .expect("a finding about clients.dat");
+    assert_eq!(f["severity"], "warning");
+    assert_eq!(
+        f["remedy"],
+        "truncate clients.dat at this offset before starting"
+    );
+    let o = run(&["store", "verify", d(&s), "--no-encrypt", "--list"]);
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("SERVER\t"));
+}
+
+/// The index path of a channel whose name ends in `.dat` keeps the name.
+#[test]
+fn missing_index_of_a_channel_named_like_a_data_file_is_named_right() {
+    let (_t, s) = store("damaged-noidx");
+    std::fs::rename(s.join("orders"), s.join("orders.dat")).unwrap();
+    let o = run(&["store", "verify", d(&s), "--key-file", &k1(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let files: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["file"].as_str())
+        .collect();
+    assert!(files.contains(&"orders.dat/msgs.2.idx"), "{files:?}");
+    assert!(!files.iter().any(|f| f.contains("orders.idx")), "{files:?}");
+    let o = run(&["store", "inspect", d(&s), "--key-file", &k1(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let missing: Vec<&str> = v["damage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["kind"] == "index-missing")
+        .filter_map(|d| d["file"].as_str())
+        .collect();
+    assert_eq!(missing, vec!["orders.dat/msgs.2.idx"]);
+}
