@@ -23,14 +23,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use stanctl::aead::{Backend, ChannelAead, Cipher};
-use stanctl::crc::Crc32;
-use stanctl::envelope;
-use stanctl::index::IndexEntry;
-use stanctl::keys::{self, Key, KeyOrigin};
-use stanctl::nonce::NonceGen;
-use stanctl::proto::write_varint;
-use stanctl::record::{write_record, FILE_VERSION};
+use stanctl::crypto::aead::{Backend, ChannelAead, Cipher};
+use stanctl::crypto::envelope;
+use stanctl::crypto::keys::{Key, KeyOrigin};
+use stanctl::crypto::nonce::NonceGen;
+use stanctl::format::crc::Crc32;
+use stanctl::format::index::IndexEntry;
+use stanctl::format::proto::write_varint;
+use stanctl::format::record::{write_record, FILE_VERSION};
 
 const USAGE: &str = "\
 usage: genstore --out DIR [--channels N] [--messages M] [--size-min B] [--size-max B]
@@ -331,7 +331,7 @@ fn server_info(out: &Path, crc: &Crc32) -> std::io::Result<()> {
 fn run(o: &Opts) -> Result<(), String> {
     let key = match &o.key_file {
         Some(f) => {
-            let material = keys::read_key_file(f).map_err(|e| e.to_string())?;
+            let material = stanctl::cli::keys::read_key_file(f).map_err(|e| e.to_string())?;
             Some(Key::from_material(
                 "K1",
                 KeyOrigin::File(f.clone()),

@@ -13,7 +13,7 @@ pub enum Error {
     #[error("{path} is not a NATS Streaming file store: {why}")]
     NotAStore { path: PathBuf, why: String },
     #[error(transparent)]
-    Key(#[from] crate::keys::KeyError),
+    Key(#[from] crate::crypto::keys::KeyError),
     #[error("the store {path} is locked by a running process (pid {pid}); stop the server first")]
     Locked { path: PathBuf, pid: i64 },
     #[error("{0}")]

@@ -1,30 +1,19 @@
 //! stanctl: offline maintenance of NATS Streaming file datastores.
 //!
-//! Layers, bottom up: `crc`, `proto`, `record`, `index` (file formats);
-//! `keys`, `aead`, `envelope`, `nonce` (encryption); `store`, `lock`, `meta`
-//! (the directory); `scan` (one pass over every slice, shared by all
-//! commands); `inspect`, `verify`, `rewrite` (the operations); `cli`, `app`,
-//! `render`, `progress` (the command line).
+//! See the code map in README.md. Bottom up:
+//! - `format`: the on-disk file store (records, index, protobuf views, CRC,
+//!   side files, directory layout, lock). Reads and writes bytes; judges nothing.
+//! - `crypto`: AEAD backends, the envelope, keys and their derivation, nonces.
+//! - `ops`: the operations (inspect, verify, rewrite) over the scanner; they
+//!   take options, keys and a progress sink, and return typed reports.
+//! - `report`: every word the tool prints: tables, `--list`, JSON.
+//! - `cli`: arguments, key loading, one command per file, exit codes.
 
-pub mod aead;
-pub mod app;
 pub mod cli;
-pub mod crc;
-pub mod envelope;
+pub mod crypto;
 pub mod error;
-pub mod index;
-pub mod inspect;
-pub mod keys;
-pub mod lock;
-pub mod meta;
-pub mod nonce;
-pub mod progress;
-pub mod proto;
-pub mod record;
-pub mod render;
-pub mod rewrite;
-pub mod scan;
-pub mod store;
-pub mod verify;
+pub mod format;
+pub mod ops;
+pub mod report;
 
 pub use error::{Error, Result};

@@ -1,17 +1,18 @@
 use clap::Parser;
+use stanctl::cli::exit::ExitCode;
 
 fn main() {
-    let cli = match stanctl::cli::Cli::try_parse() {
+    let cli = match stanctl::cli::args::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() {
-                stanctl::app::EXIT_USAGE
+                ExitCode::Usage
             } else {
-                0
+                ExitCode::Ok
             };
             let _ = e.print();
-            std::process::exit(code);
+            std::process::exit(code.code());
         }
     };
-    std::process::exit(stanctl::app::run(cli));
+    std::process::exit(stanctl::cli::run(cli).code());
 }

@@ -81,11 +81,11 @@ fn json(args: &[&str]) -> (i32, serde_json::Value) {
 /// A MsgProto payload: 1 seq, 2 subject, 4 data, 5 timestamp.
 fn msg(seq: u64, data: &[u8]) -> Vec<u8> {
     let mut m = vec![0x08];
-    stanctl::proto::write_varint(&mut m, seq);
+    stanctl::format::proto::write_varint(&mut m, seq);
     m.extend_from_slice(b"\x12\x03foo");
     if !data.is_empty() {
         m.push(0x22);
-        stanctl::proto::write_varint(&mut m, data.len() as u64);
+        stanctl::format::proto::write_varint(&mut m, data.len() as u64);
         m.extend_from_slice(data);
     }
     m.extend_from_slice(b"\x28\x01");
@@ -94,8 +94,8 @@ fn msg(seq: u64, data: &[u8]) -> Vec<u8> {
 
 /// Appends a record with a valid (IEEE) CRC.
 fn push_record(file: &mut Vec<u8>, payload: &[u8]) {
-    let crc = stanctl::crc::Crc32::ieee().checksum(payload);
-    stanctl::record::write_record(file, 0, crc, payload);
+    let crc = stanctl::format::crc::Crc32::ieee().checksum(payload);
+    stanctl::format::record::write_record(file, 0, crc, payload);
 }
 
 /// Appends a message record with sequence `seq` to a slice and removes its
@@ -343,8 +343,8 @@ fn rekey_with_too_many_keys_is_refused_and_writes_nothing() {
 /// so the index is trusted and every entry is looked up.
 #[test]
 fn index_entries_with_extreme_fields() {
-    use stanctl::index::{IndexEntry, ENTRY_LEN};
-    let crc = stanctl::crc::Crc32::ieee();
+    use stanctl::format::index::{IndexEntry, ENTRY_LEN};
+    let crc = stanctl::format::crc::Crc32::ieee();
     for (seq, off, size) in [
         (0u64, u64::MAX - 3, u32::MAX),
         (u64::MAX, u64::MAX, 7),
@@ -384,8 +384,8 @@ fn index_entries_with_extreme_fields() {
 /// The LAST entry points near u64::MAX: the index is not trusted (rebuilt).
 #[test]
 fn last_index_entry_offset_near_u64_max() {
-    use stanctl::index::{IndexEntry, ENTRY_LEN};
-    let crc = stanctl::crc::Crc32::ieee();
+    use stanctl::format::index::{IndexEntry, ENTRY_LEN};
+    let crc = stanctl::format::crc::Crc32::ieee();
     let (_t, s) = store("plain");
     let p = s.join("orders/msgs.3.idx");
     let mut b = std::fs::read(&p).unwrap();
@@ -502,7 +502,7 @@ fn cuts_near_the_end_of_file() {
 /// overflow) and a group that never ends.
 #[test]
 fn proto_groups_deep_and_unterminated() {
-    use stanctl::proto::MsgView;
+    use stanctl::format::proto::MsgView;
     let deep = vec![0x0b_u8; 1 << 20]; // field 1, wire 3, a million times
     assert!(MsgView::parse(&deep).is_err());
     let mut closed = vec![0x0b_u8; 1 << 16];
@@ -524,7 +524,7 @@ fn proto_groups_deep_and_unterminated() {
 /// Envelopes whose nonce counter is u64::MAX or 0, for seq u64::MAX and 0.
 #[test]
 fn nonce_counter_extremes() {
-    use stanctl::envelope::nonce_origin;
+    use stanctl::crypto::envelope::nonce_origin;
     for c in [0u64, 1, u64::MAX, u64::MAX - 1] {
         for seq in [0u64, 1, u64::MAX] {
             let mut n = [0xAAu8; 12];

@@ -14,11 +14,11 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
-use stanctl::aead::{Backend, Cipher};
-use stanctl::crc::Crc32;
-use stanctl::keys::{Key, KeyOrigin};
-use stanctl::record::{Event, Records};
-use stanctl::store::StoreLayout;
+use stanctl::crypto::aead::{Backend, Cipher};
+use stanctl::crypto::keys::{Key, KeyOrigin};
+use stanctl::format::crc::Crc32;
+use stanctl::format::layout::StoreLayout;
+use stanctl::format::record::{Event, Records};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -65,7 +65,7 @@ fn load(name: &str) -> Files {
 
 fn key(n: u8) -> Key {
     let path = fixtures().join(format!("k{n}.key"));
-    let m = stanctl::keys::read_key_file(&path).unwrap();
+    let m = stanctl::cli::keys::read_key_file(&path).unwrap();
     Key::from_material(format!("K{n}"), KeyOrigin::File(path), &m)
 }
 
@@ -325,14 +325,12 @@ fn check_library(dir: &Path, files: &Files) -> Result<(), TestCaseError> {
     let keys = vec![key(1), key(2)];
     let crc = Crc32::ieee();
     let bytes = total_len(files);
-    match stanctl::inspect::run(
-        &layout,
-        &keys,
-        crc.clone(),
-        Backend::default(),
-        &stanctl::inspect::InspectOptions { records: true },
-        None,
-    ) {
+    let opts = stanctl::ops::inspect::InspectOptions {
+        crc: crc.clone(),
+        backend: Backend::default(),
+        records: true,
+    };
+    match stanctl::ops::inspect::run(&layout, &keys, &opts, &stanctl::ops::Silent) {
         Ok(r) => {
             prop_assert_eq!(r.channels.len(), layout.channels.len());
             // Every record has an 8-byte header: no count beyond the bytes on disk.
@@ -344,7 +342,7 @@ fn check_library(dir: &Path, files: &Files) -> Result<(), TestCaseError> {
                 .map(|c| c.records.as_ref().map_or(0, Vec::len))
                 .sum();
             prop_assert_eq!(recs as u64, r.totals.messages);
-            serde_json::to_string(&r).unwrap();
+            serde_json::to_string(&stanctl::report::json::Inspect(&r)).unwrap();
         }
         Err(e) => prop_assert!(matches!(e, stanctl::Error::Io { .. }), "inspect: {e}"),
     }
@@ -353,32 +351,33 @@ fn check_library(dir: &Path, files: &Files) -> Result<(), TestCaseError> {
         (false, None, true, false),
         (true, Some(2), true, false),
     ] {
-        let st = stanctl::verify::Settings {
+        use stanctl::cli::exit::ExitCode;
+        use stanctl::ops::verify::{Severity, Verdict, VerifyOptions};
+        let opts = VerifyOptions {
             encryption,
             cipher: Cipher::Aes,
-            key: k.map(key),
             crc: crc.clone(),
             truncate_on_eof: truncate,
             list,
             backend: Backend::default(),
         };
-        match stanctl::verify::run(&layout, &st, None) {
+        let k = k.map(key);
+        match stanctl::ops::verify::run(&layout, k.as_ref(), &opts, &stanctl::ops::Silent) {
             Ok(r) => {
+                let code = ExitCode::of_verdict(r.verdict).code();
                 let want = match r.verdict {
-                    "ok" => 0,
-                    "at-risk" => 1,
-                    "will-not-start" => 2,
-                    v => return Err(TestCaseError::fail(format!("verdict {v}"))),
+                    Verdict::Ok => 0,
+                    Verdict::AtRisk => 1,
+                    Verdict::WillNotStart => 2,
                 };
-                prop_assert_eq!(r.exit_code, want);
-                if want == 2 {
-                    prop_assert!(r
-                        .findings
-                        .iter()
-                        .any(|f| f.severity == stanctl::verify::Severity::WillNotStart));
-                }
+                prop_assert_eq!(code, want);
+                let refused = r
+                    .findings
+                    .iter()
+                    .any(|f| f.severity == Severity::WillNotStart);
+                prop_assert_eq!(refused, r.verdict == Verdict::WillNotStart);
                 prop_assert!(r.totals.failed <= r.totals.messages);
-                serde_json::to_string(&r).unwrap();
+                serde_json::to_string(&stanctl::report::json::Verify(&r, code)).unwrap();
             }
             Err(e) => prop_assert!(matches!(e, stanctl::Error::Io { .. }), "verify: {e}"),
         }
@@ -504,10 +503,10 @@ fn fuzz_envelope_open_with_real_keys() {
                     .to_string_lossy()
                     .into_owned();
                 for (a, e) in record_spans(&b, false) {
-                    let m = stanctl::proto::MsgView::parse(&b[a + 8..e]).unwrap();
+                    let m = stanctl::format::proto::MsgView::parse(&b[a + 8..e]).unwrap();
                     if matches!(
-                        stanctl::envelope::classify(m.data),
-                        stanctl::envelope::PayloadKind::Envelope(_)
+                        stanctl::crypto::envelope::classify(m.data),
+                        stanctl::crypto::envelope::PayloadKind::Envelope(_)
                     ) {
                         envs.push((ch.as_bytes().to_vec(), m.data.to_vec()));
                     }
@@ -518,7 +517,9 @@ fn fuzz_envelope_open_with_real_keys() {
     assert!(envs.len() > 50);
     let aeads: Vec<_> = envs
         .iter()
-        .map(|(c, _)| stanctl::aead::ChannelAead::new(&k.channel_key(c), Backend::default()))
+        .map(|(c, _)| {
+            stanctl::crypto::aead::ChannelAead::new(&k.channel_key(c), Backend::default())
+        })
         .collect();
     let scratch = std::cell::RefCell::new(Vec::new());
     proptest!(config(cases(300) * 10), |(i in any::<usize>(), at in any::<usize>(), xor in 0u8..=255, cut in any::<usize>(), extra in proptest::collection::vec(any::<u8>(), 0..4))| {
@@ -529,9 +530,9 @@ fn fuzz_envelope_open_with_real_keys() {
         data.truncate(cut % (n + 1) + if cut % 2 == 0 { n } else { 0 });
         data.extend_from_slice(&extra);
         let unmodified = data == envs[i].1;
-        match stanctl::envelope::classify(&data) {
-            stanctl::envelope::PayloadKind::Envelope(c) => {
-                let opened = stanctl::envelope::open(&aeads[i], c, &data, &mut scratch.borrow_mut()).is_some();
+        match stanctl::crypto::envelope::classify(&data) {
+            stanctl::crypto::envelope::PayloadKind::Envelope(c) => {
+                let opened = stanctl::crypto::envelope::open(&aeads[i], c, &data, &mut scratch.borrow_mut()).is_some();
                 prop_assert_eq!(opened, unmodified, "envelope {} modified={}", i, !unmodified);
             }
             _ => prop_assert!(!unmodified),

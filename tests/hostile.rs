@@ -359,13 +359,13 @@ fn dat_without_idx_and_idx_without_dat() {
 }
 
 /// Rewrites index entry `i` of `p` with `f` applied, CRC recomputed.
-fn edit_entry(p: &Path, i: usize, f: impl FnOnce(&mut stanctl::index::IndexEntry)) {
-    let crc = stanctl::crc::Crc32::ieee();
+fn edit_entry(p: &Path, i: usize, f: impl FnOnce(&mut stanctl::format::index::IndexEntry)) {
+    let crc = stanctl::format::crc::Crc32::ieee();
     let mut b = std::fs::read(p).unwrap();
     let at = 4 + 32 * i;
-    let mut e = stanctl::index::IndexEntry::parse(b[at..at + 32].try_into().unwrap());
+    let mut e = stanctl::format::index::IndexEntry::parse(b[at..at + 32].try_into().unwrap());
     f(&mut e);
-    let e = stanctl::index::IndexEntry::new(e.seq, e.offset, e.timestamp, e.size, &crc);
+    let e = stanctl::format::index::IndexEntry::new(e.seq, e.offset, e.timestamp, e.size, &crc);
     b[at..at + 32].copy_from_slice(&e.to_bytes());
     std::fs::write(p, b).unwrap();
 }
@@ -466,12 +466,12 @@ fn duplicated_and_decreasing_sequences() {
 fn sequence_gap_of_2_pow_40_is_bounded() {
     let (_t, s) = store("plain");
     let mut msg = vec![0x08];
-    stanctl::proto::write_varint(&mut msg, 1 << 40);
+    stanctl::format::proto::write_varint(&mut msg, 1 << 40);
     msg.extend_from_slice(b"\x12\x03foo\x22\x02hi\x28\x01");
-    let crc = stanctl::crc::Crc32::ieee().checksum(&msg);
+    let crc = stanctl::format::crc::Crc32::ieee().checksum(&msg);
     let p = s.join("orders/msgs.3.dat");
     let mut b = std::fs::read(&p).unwrap();
-    stanctl::record::write_record(&mut b, 0, crc, &msg);
+    stanctl::format::record::write_record(&mut b, 0, crc, &msg);
     std::fs::write(&p, b).unwrap();
     std::fs::remove_file(s.join("orders/msgs.3.idx")).unwrap();
     let start = std::time::Instant::now();

@@ -70,8 +70,11 @@ fn secrets() -> Vec<String> {
         let m = Sha256::digest(material);
         v.push(hex(&m));
         v.push(hex(&m[..8]));
-        let k =
-            stanctl::keys::Key::from_material("K", stanctl::keys::KeyOrigin::CommandLine, material);
+        let k = stanctl::crypto::keys::Key::from_material(
+            "K",
+            stanctl::crypto::keys::KeyOrigin::CommandLine,
+            material,
+        );
         for ch in ["orders", "sensors.temp", "big"] {
             v.push(hex(&k.channel_key(ch.as_bytes())[..8]));
         }
@@ -1109,8 +1112,8 @@ fn copy_store(store: &str) -> tempfile::TempDir {
 }
 
 /// Rewrites a typed or untyped side file with new CRCs.
-fn rewrite_side_file(path: &Path, typed: bool, crc: &stanctl::crc::Crc32) {
-    use stanctl::record::{write_record, Event, Records};
+fn rewrite_side_file(path: &Path, typed: bool, crc: &stanctl::format::crc::Crc32) {
+    use stanctl::format::record::{write_record, Event, Records};
     let data = std::fs::read(path).unwrap();
     let mut out = data[..4].to_vec();
     for ev in Records::new(&data, typed) {
@@ -1126,12 +1129,12 @@ fn rewrite_side_file(path: &Path, typed: bool, crc: &stanctl::crc::Crc32) {
 /// return a new record payload; CRCs and the index are recomputed with `crc`.
 fn rewrite_slice(
     dat: &Path,
-    crc: &stanctl::crc::Crc32,
+    crc: &stanctl::format::crc::Crc32,
     mut edit: impl FnMut(u64, &[u8]) -> Option<Vec<u8>>,
 ) {
-    use stanctl::index::IndexEntry;
-    use stanctl::proto::MsgView;
-    use stanctl::record::{write_record, Event, Records};
+    use stanctl::format::index::IndexEntry;
+    use stanctl::format::proto::MsgView;
+    use stanctl::format::record::{write_record, Event, Records};
     let data = std::fs::read(dat).unwrap();
     let mut out = data[..4].to_vec();
     let mut idx = 1u32.to_le_bytes().to_vec();
@@ -1178,7 +1181,7 @@ fn slices_of(root: &Path) -> Vec<PathBuf> {
 #[test]
 fn castagnoli_store_is_clean_under_castagnoli_only() {
     let t = copy_store("plain");
-    let crc = stanctl::crc::Crc32::new(stanctl::crc::CASTAGNOLI);
+    let crc = stanctl::format::crc::Crc32::new(stanctl::format::crc::CASTAGNOLI);
     for dat in slices_of(t.path()) {
         rewrite_slice(&dat, &crc, |_, _| None);
     }
@@ -1286,7 +1289,7 @@ fn inspect_never_writes() {
 
 /// The data field (field 4) of a record payload.
 fn data_of(payload: &[u8]) -> Vec<u8> {
-    stanctl::proto::MsgView::parse(payload)
+    stanctl::format::proto::MsgView::parse(payload)
         .unwrap()
         .data
         .to_vec()
@@ -1296,16 +1299,16 @@ fn data_of(payload: &[u8]) -> Vec<u8> {
 fn reused_nonce_is_reported() {
     let (a, b) = (2u64, 20u64);
     let t = copy_store("aes");
-    let crc = stanctl::crc::Crc32::ieee();
+    let crc = stanctl::format::crc::Crc32::ieee();
     // Seq a's envelope, from slice 1.
     let mut env_a = None;
     let s1 = t.path().join("orders/msgs.1.dat");
     {
-        use stanctl::record::{Event, Records};
+        use stanctl::format::record::{Event, Records};
         let data = std::fs::read(&s1).unwrap();
         for ev in Records::new(&data, false) {
             if let Event::Record(r) = ev {
-                let m = stanctl::proto::MsgView::parse(r.payload).unwrap();
+                let m = stanctl::format::proto::MsgView::parse(r.payload).unwrap();
                 if m.sequence == a {
                     env_a = Some(m.data.to_vec());
                 }
@@ -1319,10 +1322,10 @@ fn reused_nonce_is_reported() {
     rewrite_slice(&t.path().join("orders/msgs.2.dat"), &crc, |seq, p| {
         (seq == b).then(|| {
             replaced = true;
-            let m = stanctl::proto::MsgView::parse(p).unwrap();
+            let m = stanctl::format::proto::MsgView::parse(p).unwrap();
             assert!(!m.data.is_empty());
             let mut out = Vec::new();
-            stanctl::proto::replace_data(p, m.data_field.clone(), &env_a, &mut out);
+            stanctl::format::proto::replace_data(p, m.data_field.clone(), &env_a, &mut out);
             assert_eq!(data_of(&out), env_a);
             out
         })

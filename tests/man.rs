@@ -1,4 +1,4 @@
-//! The man pages in `man/` are exactly what `stanctl::cli::man_pages()`
+//! The man pages in `man/` are exactly what `stanctl::cli::man::man_pages()`
 //! renders from the clap definitions. `STANCTL_UPDATE_MAN=1` rewrites them.
 
 use std::collections::BTreeSet;
@@ -27,7 +27,7 @@ fn pages_on_disk() -> BTreeSet<String> {
 
 #[test]
 fn man_pages_are_up_to_date() {
-    let pages = stanctl::cli::man_pages();
+    let pages = stanctl::cli::man::man_pages();
     let names: BTreeSet<String> = pages.iter().map(|(n, _)| n.clone()).collect();
     assert_eq!(names.len(), pages.len(), "duplicate page names");
     assert!(names.contains("stanctl.1"));
@@ -79,7 +79,7 @@ fn man_pages_are_up_to_date() {
 #[test]
 fn man_pages_describe_the_options() {
     // The rendered pages carry the CLI's own text: options and exit codes.
-    let pages = stanctl::cli::man_pages();
+    let pages = stanctl::cli::man::man_pages();
     let page = |n: &str| {
         String::from_utf8(
             pages
@@ -105,7 +105,7 @@ fn man_pages_describe_the_options() {
             text.contains(".SH \"EXIT STATUS\""),
             "{name} lacks EXIT STATUS"
         );
-        for (code, _) in stanctl::cli::EXIT_CODE_LIST {
+        for code in stanctl::cli::exit::ExitCode::ALL.map(|c| c.code()) {
             assert!(
                 text.contains(&format!("\\fB{code}\\fR")),
                 "{name} lacks exit code {code}"

@@ -4,11 +4,11 @@
 
 use proptest::collection::vec;
 use proptest::prelude::*;
-use stanctl::crc::Crc32;
-use stanctl::envelope::{self, PayloadKind};
-use stanctl::index::{self, IndexEvent, ENTRY_LEN};
-use stanctl::proto::{self, MsgView, ServerInfo, SubState, Value};
-use stanctl::record::{self, Event, Records, HEADER_LEN, VERSION_LEN};
+use stanctl::crypto::envelope::{self, PayloadKind};
+use stanctl::format::crc::Crc32;
+use stanctl::format::index::{self, IndexEvent, ENTRY_LEN};
+use stanctl::format::proto::{self, MsgView, ServerInfo, SubState, Value};
+use stanctl::format::record::{self, Event, Records, HEADER_LEN, VERSION_LEN};
 
 const CASES: u32 = 2000;
 
@@ -303,7 +303,7 @@ proptest! {
     #[test]
     fn index_entries_stay_inside(data in prop_oneof![raw_bytes(), index_file()], castagnoli in any::<bool>()) {
         let crc = if castagnoli {
-            Crc32::new(stanctl::crc::CASTAGNOLI)
+            Crc32::new(stanctl::format::crc::CASTAGNOLI)
         } else {
             Crc32::ieee()
         };
@@ -580,7 +580,7 @@ proptest! {
             None => PayloadKind::Empty,
             Some(&c) if c != 1 && c != 2 => PayloadKind::Plain,
             Some(&c) => {
-                let cipher = if c == 1 { stanctl::aead::Cipher::Aes } else { stanctl::aead::Cipher::ChaCha };
+                let cipher = if c == 1 { stanctl::crypto::aead::Cipher::Aes } else { stanctl::crypto::aead::Cipher::ChaCha };
                 if data.len() <= 13 { PayloadKind::Short(cipher) } else { PayloadKind::Envelope(cipher) }
             }
         };
@@ -600,7 +600,7 @@ proptest! {
 // ---------------------------------------------------------------------------
 
 fn key_bytes() -> impl Strategy<Value = Vec<u8>> {
-    let max = stanctl::keys::MAX_KEY_FILE as usize;
+    let max = stanctl::crypto::keys::MAX_KEY_FILE as usize;
     prop_oneof![
         4 => vec(any::<u8>(), 0..80),
         2 => prop_oneof![Just(b"\n".to_vec()), Just(b"\r\n".to_vec()), Just(b"k\n".to_vec()),
@@ -616,7 +616,7 @@ fn key_bytes() -> impl Strategy<Value = Vec<u8>> {
 /// What the key file rule says: its bytes, one trailing newline ("\n" or
 /// "\r\n") removed; empty and larger than 64 KiB refused.
 fn expected_key(b: &[u8]) -> Option<Vec<u8>> {
-    if b.len() as u64 > stanctl::keys::MAX_KEY_FILE {
+    if b.len() as u64 > stanctl::crypto::keys::MAX_KEY_FILE {
         return None;
     }
     let mut v = b.to_vec();
@@ -637,13 +637,13 @@ fn read_key_file_never_panics() {
     runner
         .run(&key_bytes(), |b| {
             std::fs::write(&path, &b).unwrap();
-            let got = stanctl::keys::read_key_file(&path);
+            let got = stanctl::cli::keys::read_key_file(&path);
             match (&got, expected_key(&b)) {
                 (Ok(k), Some(want)) => prop_assert_eq!(&k[..], &want[..]),
-                (Err(stanctl::keys::KeyError::TooLarge(_)), None) => {
-                    prop_assert!(b.len() as u64 > stanctl::keys::MAX_KEY_FILE)
+                (Err(stanctl::crypto::keys::KeyError::TooLarge(_)), None) => {
+                    prop_assert!(b.len() as u64 > stanctl::crypto::keys::MAX_KEY_FILE)
                 }
-                (Err(stanctl::keys::KeyError::Empty(_)), None) => {}
+                (Err(stanctl::crypto::keys::KeyError::Empty(_)), None) => {}
                 (got, want) => prop_assert!(
                     false,
                     "{} bytes: got {:?}, want {:?}",
@@ -662,8 +662,8 @@ fn read_key_file_never_panics() {
         .unwrap();
     // A missing file and a directory are read errors, not panics.
     assert!(matches!(
-        stanctl::keys::read_key_file(&dir.path().join("missing")),
-        Err(stanctl::keys::KeyError::Read { .. })
+        stanctl::cli::keys::read_key_file(&dir.path().join("missing")),
+        Err(stanctl::crypto::keys::KeyError::Read { .. })
     ));
-    assert!(stanctl::keys::read_key_file(dir.path()).is_err());
+    assert!(stanctl::cli::keys::read_key_file(dir.path()).is_err());
 }

@@ -233,9 +233,9 @@ fn clustered_store_refuses() {
     info.extend_from_slice(b"test");
     info.extend_from_slice(&[0x4a, 2]);
     info.extend_from_slice(b"n1");
-    let crc = stanctl::crc::Crc32::ieee().checksum(&info);
+    let crc = stanctl::format::crc::Crc32::ieee().checksum(&info);
     let mut f = 1u32.to_le_bytes().to_vec();
-    stanctl::record::write_record(&mut f, 0, crc, &info);
+    stanctl::format::record::write_record(&mut f, 0, crc, &info);
     std::fs::write(s.join("server.dat"), &f).unwrap();
     let before = snapshot(&s);
     let o = run(&["store", "decrypt", d(&s), "--key-file", &k1()]);

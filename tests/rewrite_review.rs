@@ -7,10 +7,10 @@ mod common;
 use common::*;
 
 use serde_json::Value;
-use stanctl::aead::{Backend, ChannelAead, Cipher};
-use stanctl::crc::Crc32;
-use stanctl::index::IndexEntry;
-use stanctl::keys::{Key, KeyOrigin};
+use stanctl::crypto::aead::{Backend, ChannelAead, Cipher};
+use stanctl::crypto::keys::{Key, KeyOrigin};
+use stanctl::format::crc::Crc32;
+use stanctl::format::index::IndexEntry;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tempfile::TempDir;
@@ -82,14 +82,14 @@ fn seal(key_file: &str, channel: &str, cipher: Cipher, seq: u64, pt: &[u8]) -> V
     let mut nonce = [0xA5u8; 12];
     nonce[4..].copy_from_slice(&seq.to_be_bytes());
     let mut out = Vec::new();
-    stanctl::envelope::seal(&aead, cipher, &nonce, pt, &mut out);
+    stanctl::crypto::envelope::seal(&aead, cipher, &nonce, pt, &mut out);
     out
 }
 
 /// A MsgProto as the server writes it: seq, subject, data (absent when
 /// empty), timestamp.
 fn msg(seq: u64, data: &[u8]) -> Vec<u8> {
-    use stanctl::proto::write_varint;
+    use stanctl::format::proto::write_varint;
     let mut m = vec![0x08];
     write_varint(&mut m, seq);
     m.extend_from_slice(b"\x12\x04edge");
@@ -128,7 +128,7 @@ fn write_slice(dir: &Path, n: u64, parts: &[Part]) {
                     &crc,
                 );
                 idx.extend_from_slice(&e.to_bytes());
-                stanctl::record::write_record(&mut dat, 0, crc.checksum(&m), &m);
+                stanctl::format::record::write_record(&mut dat, 0, crc.checksum(&m), &m);
             }
             Part::Zeros(n) => dat.extend(std::iter::repeat_n(0u8, *n)),
         }
@@ -146,9 +146,9 @@ fn bytes(len: usize, salt: u8) -> Vec<u8> {
 
 /// The record payloads (MsgProto bytes) of a data file, in order.
 fn payloads(dat: &[u8]) -> Vec<Vec<u8>> {
-    stanctl::record::Records::new(dat, false)
+    stanctl::format::record::Records::new(dat, false)
         .filter_map(|e| match e {
-            stanctl::record::Event::Record(r) => Some(r.payload.to_vec()),
+            stanctl::format::record::Event::Record(r) => Some(r.payload.to_vec()),
             _ => None,
         })
         .collect()
@@ -399,7 +399,7 @@ fn clustered_refusal_prints_json() {
     info.extend_from_slice(b"n1");
     let crc = Crc32::ieee().checksum(&info);
     let mut f = 1u32.to_le_bytes().to_vec();
-    stanctl::record::write_record(&mut f, 0, crc, &info);
+    stanctl::format::record::write_record(&mut f, 0, crc, &info);
     std::fs::write(s.join("server.dat"), &f).unwrap();
     let o = run(&["store", "decrypt", d(&s), "--key-file", &k1(), "--json"]);
     assert_eq!(code(&o), REFUSED);

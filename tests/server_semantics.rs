@@ -7,9 +7,9 @@ mod common;
 use common::*;
 
 use assert_cmd::Command;
-use stanctl::crc::Crc32;
-use stanctl::index::{IndexEntry, ENTRY_LEN};
-use stanctl::record::{Event, Records, HEADER_LEN, VERSION_LEN};
+use stanctl::format::crc::Crc32;
+use stanctl::format::index::{IndexEntry, ENTRY_LEN};
+use stanctl::format::record::{Event, Records, HEADER_LEN, VERSION_LEN};
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
@@ -56,7 +56,7 @@ fn rewrite_last_record(path: &Path, payload: &[u8]) {
     let dat = std::fs::read(path).unwrap();
     let (off, _) = records(&dat).pop().unwrap();
     let mut out = dat[..off].to_vec();
-    stanctl::record::write_record(&mut out, 0, Crc32::ieee().checksum(payload), payload);
+    stanctl::format::record::write_record(&mut out, 0, Crc32::ieee().checksum(payload), payload);
     std::fs::write(path, out).unwrap();
 }
 
@@ -154,7 +154,7 @@ fn index_size_shorter_than_record_delivers_the_decoded_prefix() {
     let dat = std::fs::read(dir.join("orders/msgs.1.dat")).unwrap();
     let recs = records(&dat);
     let (off, payload) = &recs[1]; // seq 2
-    let ts_at = stanctl::proto::fields(payload)
+    let ts_at = stanctl::format::proto::fields(payload)
         .map(|f| f.unwrap())
         .find(|f| f.number == 5)
         .expect("timestamp field")

@@ -4,27 +4,6 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
-/// Exit codes, shared by `--help` and the man pages.
-pub const EXIT_CODE_LIST: &[(i32, &str)] = &[
-    (0, "success; for verify: every message will be delivered as plaintext (or empty)"),
-    (1, "verify: the server starts, but some messages are at risk (fail, are delivered as ciphertext, or are lost at start-up)"),
-    (2, "verify: the server will refuse to start on this store"),
-    (3, "the store is locked by a running server (or another stanctl)"),
-    (4, "a rewrite was refused before writing anything (records it cannot handle, a clustered store)"),
-    (64, "usage error (bad option or value, wrong number of keys, empty key, non-empty --output)"),
-    (74, "I/O error (missing file, permission denied, disk full, a file of the wrong type), or the directory is not a store"),
-];
-
-pub const EXIT_CODES: &str = "\
-EXIT CODES:
-  0   success; for verify: every message will be delivered as plaintext (or empty)
-  1   verify: the server starts, but some messages are at risk (fail, are delivered as ciphertext, or are lost at start-up)
-  2   verify: the server will refuse to start on this store
-  3   the store is locked by a running server (or another stanctl)
-  4   a rewrite was refused before writing anything (records it cannot handle, a clustered store)
-  64  usage error (bad option or value, wrong number of keys, empty key, non-empty --output)
-  74  I/O error (missing file, permission denied, disk full, a file of the wrong type), or the directory is not a store";
-
 #[derive(Debug, Parser)]
 #[command(
     name = "stanctl",
@@ -32,7 +11,7 @@ EXIT CODES:
     about = "Offline maintenance for NATS Streaming file datastores",
     long_about = "Offline maintenance for NATS Streaming file datastores: inspect, verify, \
 encrypt, decrypt and rekey a store while the server is stopped.",
-    after_help = EXIT_CODES
+    after_help = super::exit::help_text()
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -51,7 +30,7 @@ pub enum StoreCommand {
     /// Report what the store holds: channels, slices, payload classes, damage. Never writes.
     Inspect(InspectArgs),
     /// Predict what the server will do with this store and these settings. Never writes.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = super::exit::help_text())]
     Verify(VerifyArgs),
     /// Encrypt plaintext payloads with one key.
     Encrypt(EncryptArgs),
@@ -68,11 +47,11 @@ pub enum CipherArg {
     Chacha,
 }
 
-impl From<CipherArg> for crate::aead::Cipher {
+impl From<CipherArg> for crate::crypto::aead::Cipher {
     fn from(c: CipherArg) -> Self {
         match c {
-            CipherArg::Aes => crate::aead::Cipher::Aes,
-            CipherArg::Chacha => crate::aead::Cipher::ChaCha,
+            CipherArg::Aes => crate::crypto::aead::Cipher::Aes,
+            CipherArg::Chacha => crate::crypto::aead::Cipher::ChaCha,
         }
     }
 }
@@ -107,7 +86,7 @@ pub struct KeyArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = EXIT_CODES)]
+#[command(after_help = super::exit::help_text())]
 #[command(mut_arg("key_files", |a| a.help("A key to try, from FILE (its bytes, one trailing newline removed). Repeatable; NATS_STREAMING_ENCRYPTION_KEY adds one more")))]
 pub struct InspectArgs {
     #[command(flatten)]
@@ -166,7 +145,7 @@ pub struct RewriteArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = EXIT_CODES)]
+#[command(after_help = super::exit::help_text())]
 #[command(mut_arg("key_files", |a| a.help("The key to encrypt with, from FILE. Exactly one key in all: --key-file, --key or NATS_STREAMING_ENCRYPTION_KEY")))]
 pub struct EncryptArgs {
     #[command(flatten)]
@@ -181,7 +160,7 @@ pub struct EncryptArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = EXIT_CODES)]
+#[command(after_help = super::exit::help_text())]
 #[command(mut_arg("key_files", |a| a.help("A key to decrypt with, from FILE. Repeatable; NATS_STREAMING_ENCRYPTION_KEY adds one more")))]
 pub struct DecryptArgs {
     #[command(flatten)]
@@ -193,7 +172,7 @@ pub struct DecryptArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = EXIT_CODES)]
+#[command(after_help = super::exit::help_text())]
 #[command(mut_arg("key_files", |a| a.help("An OLD key, from FILE. Repeatable; NATS_STREAMING_ENCRYPTION_KEY adds one more")))]
 #[command(mut_arg("keys", |a| a.help("An OLD key on the command line (other users can see it: prefer --key-file)")))]
 pub struct RekeyArgs {
@@ -213,61 +192,4 @@ pub struct RekeyArgs {
     /// Envelopes already under the new key are left as they are.
     #[arg(long, value_enum, ignore_case = true)]
     pub cipher: Option<CipherArg>,
-}
-
-/// Sections clap_mangen does not write: exit status, environment, see also.
-fn man_extra(pages: &[String], this: &str) -> String {
-    let esc = |t: &str| t.replace('\\', "\\\\").replace('-', "\\-");
-    let mut r = String::from(".SH \"EXIT STATUS\"\n");
-    for (code, what) in EXIT_CODE_LIST {
-        r.push_str(&format!(".TP\n\\fB{code}\\fR\n{}\n", esc(what)));
-    }
-    r.push_str(".SH ENVIRONMENT\n.TP\n\\fBNATS_STREAMING_ENCRYPTION_KEY\\fR\n");
-    r.push_str(&esc("A key, as the server reads it: when set and non-empty. inspect, decrypt and rekey (as an old key) add it to the keys given; encrypt counts it as its one key; verify uses it instead of the configured key when encryption is on (it does not turn encryption on by itself)."));
-    r.push_str("\n.TP\n\\fBSTANCTL_TEST_ABORT_AT_STEP\\fR\n");
-    r.push_str(&esc(
-        "Test hook: aborts a rewrite before its N-th write step. For crash-safety tests only.",
-    ));
-    r.push_str("\n.SH \"SEE ALSO\"\n");
-    let refs: Vec<String> = pages
-        .iter()
-        .filter(|p| p.as_str() != this)
-        .map(|p| format!("\\fB{}\\fR(1)", esc(p)))
-        .collect();
-    r.push_str(&refs.join(", "));
-    r.push_str("\n.PP\nREADME.md (column meanings, JSON schemas, failure modes), docs/FORMAT.md (the on-disk format).\n");
-    r
-}
-
-/// The man pages, rendered from the clap definitions: `stanctl.1` and one
-/// page per subcommand (`stanctl-store-verify.1`, ...), as (file name, bytes).
-pub fn man_pages() -> Vec<(String, Vec<u8>)> {
-    use clap::CommandFactory;
-    // The exit codes get their own section; no "EXTRA" copy of --help's.
-    let cmd = Cli::command().after_help(None::<&'static str>);
-    let mut commands = vec![("stanctl".to_string(), cmd.clone())];
-    for group in cmd.get_subcommands() {
-        for sub in group.get_subcommands() {
-            let name = format!("stanctl-{}-{}", group.get_name(), sub.get_name());
-            let bin = format!("stanctl {} {}", group.get_name(), sub.get_name());
-            let sub = sub
-                .clone()
-                .name(name.clone())
-                .bin_name(bin)
-                .after_help(None::<&'static str>);
-            commands.push((name, sub));
-        }
-    }
-    let names: Vec<String> = commands.iter().map(|(n, _)| n.clone()).collect();
-    commands
-        .into_iter()
-        .map(|(name, c)| {
-            let mut m = Vec::new();
-            clap_mangen::Man::new(c)
-                .render(&mut m)
-                .expect("render to memory");
-            m.extend_from_slice(man_extra(&names, &name).as_bytes());
-            (format!("{name}.1"), m)
-        })
-        .collect()
 }

@@ -1,7 +1,7 @@
 //! The server's lock: a POSIX fcntl write lock on `.rootdir.lck`.
 
 use crate::error::{Error, Result};
-use crate::store::LOCK_FILE;
+use crate::format::layout::LOCK_FILE;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -77,7 +77,7 @@ impl StoreLock {
             // The server opens this file for writing at start-up: a lock
             // file we create must belong to the store's owner, not to us.
             use std::os::unix::fs::MetadataExt;
-            if let Ok(m) = std::fs::metadata(root.join(crate::store::SERVER_FILE)) {
+            if let Ok(m) = std::fs::metadata(root.join(crate::format::layout::SERVER_FILE)) {
                 let _ = std::os::unix::fs::fchown(&f, Some(m.uid()), Some(m.gid()));
             }
         }

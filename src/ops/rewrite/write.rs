@@ -57,20 +57,20 @@ pub(super) fn like(p: &Path) -> Result<Like> {
 
 /// Gives `f` the owner of the original. Only root may give a file away;
 /// anyone else gets a warning when the owner differs.
-fn keep_owner(f: &File, path: &Path, like: Like) {
-    if let Err(e) = std::os::unix::fs::fchown(f, Some(like.uid), Some(like.gid)) {
-        crate::app::warn(&format!(
-            "{}: could not keep its owner (uid {}, gid {}): {e}; make sure the server's user can read and write it, or run as the store's owner",
-            path.display(),
-            like.uid,
-            like.gid
-        ));
+fn keep_owner(f: &File, path: &Path, like: Like, sink: &dyn Sink) {
+    if let Err(error) = std::os::unix::fs::fchown(f, Some(like.uid), Some(like.gid)) {
+        sink.warn(Warning::OwnerNotKept {
+            path: path.to_path_buf(),
+            uid: like.uid,
+            gid: like.gid,
+            error,
+        });
     }
 }
 
 /// Creates `path` (truncating a leftover) with the permissions and owner of
 /// the file it replaces, whatever the umask.
-pub(super) fn create(path: &Path, like: Like) -> Result<BufWriter<File>> {
+pub(super) fn create(path: &Path, like: Like, sink: &dyn Sink) -> Result<BufWriter<File>> {
     let mode = like.mode;
     step();
     let f = fs::OpenOptions::new()
@@ -82,7 +82,7 @@ pub(super) fn create(path: &Path, like: Like) -> Result<BufWriter<File>> {
         .map_err(io(path))?;
     f.set_permissions(fs::Permissions::from_mode(mode))
         .map_err(io(path))?;
-    keep_owner(&f, path, like);
+    keep_owner(&f, path, like, sink);
     Ok(BufWriter::with_capacity(1 << 20, f))
 }
 
@@ -229,8 +229,8 @@ pub(super) fn write_slice(
         Some(p) => like(p)?,
         None => dat_like,
     };
-    let mut d = create(dat_to, dat_like)?;
-    let mut i = create(idx_to, idx_like)?;
+    let mut d = create(dat_to, dat_like, job.sink)?;
+    let mut i = create(idx_to, idx_like, job.sink)?;
     rewrite_records(job, &keys, dat.bytes(), bufs, &mut d, &mut i, &sf.dat)?;
     finish(d, dat_to)?;
     finish(i, idx_to)
@@ -309,7 +309,6 @@ pub(super) fn write_in_place(
     layout: &StoreLayout,
     job: &Job,
     plans: &[Vec<SlicePlan>],
-    bar: &Progress,
 ) -> Result<()> {
     remove_stale_temps(layout)?;
     work(layout, plans)
@@ -317,18 +316,18 @@ pub(super) fn write_in_place(
         .filter(|w| w.2.rewrite)
         .try_for_each_init(Bufs::default, |bufs, (ch, sf, plan)| {
             rewrite_in_place(job, ch, sf, bufs)?;
-            bar.inc(plan.tally.bytes_before);
+            job.sink.advance(plan.tally.bytes_before);
             Ok(())
         })
 }
 
 /// Copies a file with its permissions and owner (like `cp -p`), fsynced.
-pub(super) fn copy_file(from: &Path, to: &Path) -> Result<()> {
+pub(super) fn copy_file(from: &Path, to: &Path, sink: &dyn Sink) -> Result<()> {
     step();
     fs::copy(from, to).map_err(io(to))?;
     step();
     let f = File::open(to).map_err(io(to))?;
-    keep_owner(&f, to, like(from)?);
+    keep_owner(&f, to, like(from)?, sink);
     f.sync_all().map_err(io(to))
 }
 
@@ -340,20 +339,25 @@ pub(super) fn make_dir(to: &Path, like: &Path) -> Result<()> {
 
 /// Files of `dir` copied as they are: everything but the lock files, our
 /// temp files, and the slices in `skip` (written separately).
-pub(super) fn copy_side_files(dir: &Path, to: &Path, skip: &[PathBuf]) -> Result<()> {
+pub(super) fn copy_side_files(
+    dir: &Path,
+    to: &Path,
+    skip: &[PathBuf],
+    sink: &dyn Sink,
+) -> Result<()> {
     for ent in fs::read_dir(dir).map_err(io(dir))? {
         let p = ent.map_err(io(dir))?.path();
         let name = p.file_name().unwrap_or_default().to_string_lossy();
-        let runtime = name == store::LOCK_FILE || name == store::TRUNCATE_LOCK_FILE;
+        let runtime = name == layout::LOCK_FILE || name == layout::TRUNCATE_LOCK_FILE;
         if p.is_dir() || runtime || name.ends_with(TEMP_SUFFIX) || skip.contains(&p) {
             continue;
         }
         // A FIFO or device would block or make no sense in a copy.
         if !fs::metadata(&p).is_ok_and(|m| m.is_file()) {
-            crate::app::warn(&format!("{}: not a regular file; not copied", p.display()));
+            sink.warn(Warning::NotCopied { path: p });
             continue;
         }
-        copy_file(&p, &to.join(p.file_name().unwrap_or_default()))?;
+        copy_file(&p, &to.join(p.file_name().unwrap_or_default()), sink)?;
     }
     Ok(())
 }
@@ -410,10 +414,9 @@ pub(super) fn write_output(
     job: &Job,
     plans: &[Vec<SlicePlan>],
     out: &Path,
-    bar: &Progress,
 ) -> Result<()> {
     make_dir(out, &layout.root)?;
-    copy_side_files(&layout.root, out, &[])?;
+    copy_side_files(&layout.root, out, &[], job.sink)?;
     for ch in &layout.channels {
         let to = out.join(ch.dir.file_name().unwrap_or_default());
         make_dir(&to, &ch.dir)?;
@@ -422,7 +425,7 @@ pub(super) fn write_output(
             .iter()
             .flat_map(|s| std::iter::once(s.dat.clone()).chain(s.idx.clone()))
             .collect();
-        copy_side_files(&ch.dir, &to, &slices)?;
+        copy_side_files(&ch.dir, &to, &slices, job.sink)?;
     }
     work(layout, plans).into_par_iter().try_for_each_init(
         Bufs::default,
@@ -432,12 +435,12 @@ pub(super) fn write_output(
             if plan.rewrite {
                 write_slice(job, ch, sf, &name(&sf.dat), &name(&idx_path(sf)), bufs)?;
             } else {
-                copy_file(&sf.dat, &name(&sf.dat))?;
+                copy_file(&sf.dat, &name(&sf.dat), job.sink)?;
                 if let Some(i) = &sf.idx {
-                    copy_file(i, &name(i))?;
+                    copy_file(i, &name(i), job.sink)?;
                 }
             }
-            bar.inc(plan.tally.bytes_before);
+            job.sink.advance(plan.tally.bytes_before);
             Ok::<(), Error>(())
         },
     )?;

@@ -1,11 +1,11 @@
 //! The store's side files: server.dat, clients.dat and each channel's subs.dat.
 
-use crate::crc::Crc32;
 use crate::error::Result;
-use crate::proto::{self, ServerInfo, SubState};
-use crate::record::{Event, Records, HEADER_LEN, VERSION_LEN};
-use crate::scan::Damage;
-use crate::store::{rel, Mapped, StoreLayout};
+use crate::format::crc::Crc32;
+use crate::format::layout::{rel, Mapped, StoreLayout};
+use crate::format::proto::{self, ServerInfo, SubState};
+use crate::format::record::{Event, Records, HEADER_LEN, VERSION_LEN};
+use crate::ops::scan::Damage;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -72,8 +72,8 @@ fn walk(
 ) -> Result<u64> {
     let m = Mapped::open(path)?;
     let data = m.bytes();
-    let version = crate::record::file_version(data);
-    if let Some((kind, detail)) = crate::scan::version_damage(version) {
+    let version = crate::format::record::file_version(data);
+    if let Some((kind, detail)) = crate::ops::scan::version_damage(version) {
         out.push(damage(root, path, channel, Some(0), kind, detail));
         return Ok(0);
     }
@@ -122,7 +122,7 @@ fn walk(
                 offset,
                 expected,
                 available,
-            } if crate::record::is_dangling_header(expected, available) => {
+            } if crate::format::record::is_dangling_header(expected, available) => {
                 // io.EOF for the server's readRecord: a clean end of file.
                 out.push(damage(
                     root,
@@ -130,7 +130,7 @@ fn walk(
                     channel.clone(),
                     Some(offset),
                     "dangling-header",
-                    crate::scan::DANGLING.into(),
+                    crate::ops::scan::DANGLING.into(),
                 ));
             }
             Event::Truncated {

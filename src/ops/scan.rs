@@ -2,15 +2,15 @@
 //! every slice once (memory-mapped, in parallel) and records what is on disk.
 //! It judges nothing; `verify` turns these facts into the server's outcome.
 
-use crate::aead::{Backend, ChannelAead, Cipher};
-use crate::crc::Crc32;
-use crate::envelope::{self, NonceOrigin, PayloadKind};
+use crate::crypto::aead::{Backend, ChannelAead, Cipher};
+use crate::crypto::envelope::{self, NonceOrigin, PayloadKind};
+use crate::crypto::keys::Key;
 use crate::error::Result;
-use crate::index::{self, IndexEntry, IndexEvent};
-use crate::keys::Key;
-use crate::proto::{MsgView, ProtoError};
-use crate::record::{self, Event, FileVersion, Records};
-use crate::store::{rel, ChannelLayout, Mapped, SliceFiles, StoreLayout};
+use crate::format::crc::Crc32;
+use crate::format::index::{self, IndexEntry, IndexEvent};
+use crate::format::layout::{rel, ChannelLayout, Mapped, SliceFiles, StoreLayout};
+use crate::format::proto::{MsgView, ProtoError};
+use crate::format::record::{self, Event, FileVersion, Records};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::ops::Range;

@@ -63,7 +63,7 @@ pub struct ChannelReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct RewriteReport {
     pub schema: &'static str,
-    pub operation: &'static str,
+    pub operation: Operation,
     pub store: String,
     pub output: Option<String>,
     pub dry_run: bool,

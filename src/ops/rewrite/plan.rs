@@ -150,7 +150,7 @@ pub(super) fn symlink_refusals(root: &Path, ch: &ChannelLayout, sf: &SliceFiles)
         .filter(|p| is_symlink(p))
         .map(|p| Refusal {
             channel: ch.display_name(),
-            file: store::rel(root, &p),
+            file: layout::rel(root, &p),
             seq: None,
             offset: None,
             reason: "is a symbolic link: stanctl never rewrites through a symlink in place; use --output DIR, or replace the link with the real directory or file".into(),
@@ -164,20 +164,21 @@ pub(super) fn check(
     job: &Job,
     in_place: bool,
 ) -> Result<Vec<Vec<SlicePlan>>> {
-    let bar = Progress::bytes(crate::progress::store_bytes(layout), "check");
-    let inc = |n| bar.inc(n);
+    let advance = |n| job.sink.advance(n);
     let cfg = ScanConfig {
         crc: job.crc.clone(),
-        keys: &job.keys,
+        keys: job.keys,
         backend: job.backend,
         detail: true,
         hash: HashMode::None,
-        progress: Some(&inc),
+        progress: Some(&advance),
     };
+    job.sink
+        .start(Phase::Check, crate::ops::store_bytes(layout));
     let scans = scan::scan_store(layout, &cfg, |ctx, scan, data| {
         plan_slice(job, ctx, scan, data)
     })?;
-    bar.finish();
+    job.sink.finish();
     let mut plans: Vec<Vec<SlicePlan>> = scans.into_iter().map(|c| c.slices).collect();
     if in_place {
         for (ch, ps) in layout.channels.iter().zip(&mut plans) {

@@ -8,22 +8,21 @@
 //! every sequence the way a subscriber's delivery does: index entry by
 //! position, record at its offset, CRC, decode, decrypt.
 
-use crate::aead::{Backend, Cipher};
-use crate::app::{self, EXIT_AT_RISK, EXIT_OK, EXIT_WONT_START};
-use crate::cli::VerifyArgs;
-use crate::crc::Crc32;
-use crate::envelope::{self, NonceOrigin, PayloadKind};
-use crate::error::{Error, Result};
-use crate::index::IndexEntry;
-use crate::inspect::{find_reuse, hex};
-use crate::keys::Key;
-use crate::meta;
-use crate::record::{Event, FileVersion, HEADER_LEN};
-use crate::scan::{
+use crate::crypto::aead::{Backend, Cipher};
+use crate::crypto::envelope::{self, NonceOrigin, PayloadKind};
+use crate::crypto::keys::Key;
+use crate::error::Result;
+use crate::format::crc::Crc32;
+use crate::format::index::IndexEntry;
+use crate::format::layout::StoreLayout;
+use crate::format::record::{Event, FileVersion, HEADER_LEN};
+use crate::format::side;
+use crate::ops::inspect::{find_reuse, hex};
+use crate::ops::scan::{
     self, ChannelCtx, Counts, HashMode, KeyOutcome, NonceRun, RecordInfo, ScanConfig, SliceData,
     SliceEnd, SliceScan,
 };
-use crate::store::StoreLayout;
+use crate::ops::{Phase, Sink};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
@@ -36,15 +35,44 @@ use slice::*;
 
 pub const SCHEMA: &str = "stanctl.verify/1";
 
-/// The server's settings the prediction is for.
-pub struct Settings {
+/// The server's settings the prediction is for (the key comes separately).
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
     pub encryption: bool,
     pub cipher: Cipher,
-    pub key: Option<Key>,
+    pub crc: Crc32,
+    pub truncate_on_eof: bool,
+    /// Gather one line per message (`--list`).
+    pub list: bool,
+    pub backend: Backend,
+}
+
+/// The options with the server's key, as every step of the prediction sees them.
+pub(crate) struct Settings<'a> {
+    pub encryption: bool,
+    pub cipher: Cipher,
+    pub key: Option<&'a Key>,
     pub crc: Crc32,
     pub truncate_on_eof: bool,
     pub list: bool,
     pub backend: Backend,
+}
+
+impl Settings<'_> {
+    /// The server's key as a key set (empty or one).
+    pub fn keys(&self) -> &[Key] {
+        self.key.map_or(&[], std::slice::from_ref)
+    }
+}
+
+/// What the server will do: start and deliver everything, start with
+/// messages at risk, or refuse to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Ok,
+    AtRisk,
+    WillNotStart,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -57,17 +85,6 @@ pub enum Severity {
     /// Messages delivered as ciphertext (encryption off).
     Ciphertext,
     Warning,
-}
-
-impl Severity {
-    pub fn label(self) -> &'static str {
-        match self {
-            Severity::WillNotStart => "WILL NOT START",
-            Severity::Fails => "FAILS",
-            Severity::Ciphertext => "CIPHERTEXT",
-            Severity::Warning => "warning",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -132,9 +149,7 @@ pub struct VerifyReport {
     pub schema: &'static str,
     pub store: String,
     pub settings: SettingsReport,
-    /// "ok", "at-risk" or "will-not-start".
-    pub verdict: &'static str,
-    pub exit_code: i32,
+    pub verdict: Verdict,
     pub cluster_id: String,
     pub clients: u64,
     pub channels: Vec<ChannelVerdict>,
@@ -162,14 +177,10 @@ pub(super) fn gaps(ranges: &mut [(u64, u64)]) -> Vec<(u64, u64)> {
 }
 
 /// What the scanner must gather for these settings.
-pub(super) fn scan_cfg(st: &Settings) -> ScanConfig<'_> {
+pub(super) fn scan_cfg<'a>(st: &'a Settings<'_>) -> ScanConfig<'a> {
     ScanConfig {
         crc: st.crc.clone(),
-        keys: if st.encryption {
-            st.key.as_slice()
-        } else {
-            &[]
-        },
+        keys: if st.encryption { st.keys() } else { &[] },
         backend: st.backend,
         detail: true,
         hash: if st.list {
@@ -205,7 +216,7 @@ fn store_finding(
 }
 
 /// server.dat, clients.dat and subs.dat as the server recovers them, and the key.
-fn side_file_findings(meta: &meta::StoreMeta, st: &Settings) -> Vec<Finding> {
+fn side_file_findings(meta: &side::StoreMeta, st: &Settings) -> Vec<Finding> {
     let mut out = Vec::new();
     for d in &meta.damage {
         // A header with no payload is io.EOF, a clean end, for the server.
@@ -213,7 +224,7 @@ fn side_file_findings(meta: &meta::StoreMeta, st: &Settings) -> Vec<Finding> {
         let remedy = match (d.kind, d.file.as_str()) {
             ("zero-padding", _) => "none needed".to_string(),
             ("dangling-header", f) => format!("truncate {f} at this offset before starting"),
-            ("empty-file", crate::store::SERVER_FILE) => "restore server.dat from a backup (without it the server starts as a new store and recovers nothing)".into(),
+            ("empty-file", crate::format::layout::SERVER_FILE) => "restore server.dat from a backup (without it the server starts as a new store and recovers nothing)".into(),
             ("empty-file", f) => format!("remove the empty {f}: the server creates it anew (it held nothing)"),
             _ => "restore this file from a backup".into(),
         };
@@ -250,9 +261,9 @@ struct ChannelOut {
 
 fn channel_out(
     ch: scan::ChannelScan<SliceVerdict>,
-    lay: &crate::store::ChannelLayout,
+    lay: &crate::format::layout::ChannelLayout,
     root: &std::path::Path,
-    meta: &meta::StoreMeta,
+    meta: &side::StoreMeta,
     st: &Settings,
 ) -> ChannelOut {
     let name = ch.name.clone();
@@ -311,7 +322,7 @@ fn channel_out(
             }
         }
     }
-    for reuse in find_reuse(&name, &mut nonces, st.key.as_slice()) {
+    for reuse in find_reuse(&name, &mut nonces, st.keys()) {
         findings.push(Finding {
             severity: Severity::Warning,
             channel: Some(name.clone()),
@@ -334,7 +345,7 @@ fn channel_out(
         findings.push(finding(
             Severity::Warning,
             &name,
-            &crate::store::rel(root, p),
+            &crate::format::layout::rel(root, p),
             None,
             "not read by the server".into(),
             "none needed; remove it when you no longer need it".into(),
@@ -344,7 +355,7 @@ fn channel_out(
         findings.push(finding(
             Severity::WillNotStart,
             &name,
-            &crate::store::rel(root, p),
+            &crate::format::layout::rel(root, p),
             None,
             "message log has an invalid name".into(),
             "rename or move the file out of the channel directory".into(),
@@ -373,35 +384,50 @@ fn channel_out(
     }
 }
 
-/// The verdict and its exit code, from the findings.
-fn verdict_of(findings: &[Finding]) -> (&'static str, i32) {
+/// The verdict, from the findings.
+fn verdict_of(findings: &[Finding]) -> Verdict {
     if findings
         .iter()
         .any(|f| f.severity == Severity::WillNotStart)
     {
-        ("will-not-start", EXIT_WONT_START)
+        Verdict::WillNotStart
     } else if findings
         .iter()
         .any(|f| matches!(f.severity, Severity::Fails | Severity::Ciphertext))
     {
-        ("at-risk", EXIT_AT_RISK)
+        Verdict::AtRisk
     } else {
-        ("ok", EXIT_OK)
+        Verdict::Ok
     }
 }
 
+/// Predicts what the server does with this store under `opts` and `key`
+/// (the one key the server runs with, if any).
 pub fn run(
     layout: &StoreLayout,
-    st: &Settings,
-    progress: Option<&(dyn Fn(u64) + Sync)>,
+    key: Option<&Key>,
+    opts: &VerifyOptions,
+    sink: &dyn Sink,
 ) -> Result<VerifyReport> {
-    let meta = meta::read(layout, &st.crc)?;
+    let st = &Settings {
+        encryption: opts.encryption,
+        cipher: opts.cipher,
+        key,
+        crc: opts.crc.clone(),
+        truncate_on_eof: opts.truncate_on_eof,
+        list: opts.list,
+        backend: opts.backend,
+    };
+    let meta = side::read(layout, &st.crc)?;
     let mut cfg = scan_cfg(st);
-    cfg.progress = progress;
+    let advance = |n| sink.advance(n);
+    cfg.progress = Some(&advance);
+    sink.start(Phase::Verify, crate::ops::store_bytes(layout));
     let scanned = scan::scan_store(layout, &cfg, |ctx, s, data| {
         let mut scratch = Vec::new();
         verify_slice(ctx, s, data, st, &mut scratch)
     })?;
+    sink.finish();
 
     let mut findings = side_file_findings(&meta, st);
     let mut channels = Vec::new();
@@ -420,7 +446,7 @@ pub fn run(
     if meta.clustered() {
         findings.push(store_finding(
             Severity::Warning,
-            Some(crate::store::SERVER_FILE),
+            Some(crate::format::layout::SERVER_FILE),
             None,
             format!(
                 "clustered node {:?}: its Raft logs are elsewhere and were NOT checked",
@@ -443,7 +469,7 @@ pub fn run(
         let stored = totals.messages;
         let mut f = store_finding(
             Severity::Fails,
-            Some(crate::store::SERVER_FILE),
+            Some(crate::format::layout::SERVER_FILE),
             None,
             format!("server.dat holds no ServerInfo record: the server starts as a NEW store and recovers no channel, client or subscription; none of the {stored} stored message(s) is delivered"),
             "restore server.dat from a backup before starting".into(),
@@ -458,9 +484,9 @@ pub fn run(
         lines.clear();
     }
     findings.sort_by_key(|f| f.severity);
-    let (verdict, exit_code) = verdict_of(&findings);
+    let verdict = verdict_of(&findings);
     if st.list {
-        lines = if verdict == "will-not-start" {
+        lines = if verdict == Verdict::WillNotStart {
             // The server stops at the first channel it cannot recover; it
             // reports no server line and delivers nothing.
             findings
@@ -497,7 +523,6 @@ pub fn run(
             truncate_on_eof: st.truncate_on_eof,
         },
         verdict,
-        exit_code,
         cluster_id: meta.server.cluster_id.clone(),
         clients: meta.clients,
         channels,
@@ -505,58 +530,4 @@ pub fn run(
         findings,
         lines,
     })
-}
-
-/// The command: settings from the command line, the lock check, output.
-pub fn cli(a: VerifyArgs) -> Result<i32, Error> {
-    let crc = app::crc_of(&a.common)?;
-    // As in the server: encryption is on with -encrypt or a configured key;
-    // the environment variable only replaces the key once it is on.
-    let configured = !a.keys.key_files.is_empty() || !a.keys.keys.is_empty();
-    let encryption = !a.no_encrypt && (a.encrypt || configured);
-    let key = if encryption {
-        app::server_key(&a.keys)?
-    } else {
-        None
-    };
-    if a.no_encrypt && configured {
-        app::warn("--no-encrypt: the key given is not used (a server without encryption delivers envelopes as they are)");
-    }
-    if !encryption && crate::keys::env_key().is_some() && !a.no_encrypt {
-        app::warn("NATS_STREAMING_ENCRYPTION_KEY is set, but the server only uses it with -encrypt or a configured key: this prediction is for a server WITHOUT encryption (pass --encrypt if yours runs with -encrypt)");
-    }
-    let layout = StoreLayout::discover(&a.common.dir)?;
-    if let Some(pid) = crate::lock::holder(&layout.root)? {
-        return Err(Error::Locked {
-            path: layout.root.clone(),
-            pid,
-        });
-    }
-    let st = Settings {
-        encryption,
-        cipher: a.cipher.into(),
-        key,
-        crc,
-        truncate_on_eof: a.truncate_on_eof,
-        list: a.list,
-        backend: app::backend_of(&a.common),
-    };
-    let bar = crate::progress::Progress::bytes(crate::progress::store_bytes(&layout), "verify");
-    let inc = |n| bar.inc(n);
-    let report = run(&layout, &st, Some(&inc))?;
-    bar.finish();
-    let mut out = std::io::stdout().lock();
-    if a.common.json {
-        app::print_json(&report)?;
-    } else if a.list {
-        use std::io::Write;
-        report
-            .lines
-            .iter()
-            .try_for_each(|l| writeln!(out, "{l}"))
-            .or_else(app::stdout_error)?;
-    } else {
-        crate::render::verify(&report, &mut out).or_else(app::stdout_error)?;
-    }
-    Ok(report.exit_code)
 }

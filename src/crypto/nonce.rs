@@ -17,7 +17,7 @@
 //!   an uninterrupted run, and the hash is keyed so the nonce reveals nothing
 //!   about the plaintext to whoever lacks the key.
 
-use crate::aead::NONCE_LEN;
+use crate::crypto::aead::NONCE_LEN;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 

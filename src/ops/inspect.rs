@@ -1,11 +1,16 @@
 //! `stanctl store inspect`: what is on disk, per channel and per slice.
 
-use crate::envelope::PayloadKind;
+use crate::crypto::aead::Backend;
+use crate::crypto::envelope::PayloadKind;
+use crate::crypto::keys::Key;
 use crate::error::Result;
-use crate::keys::Key;
-use crate::meta::{self, Subscription};
-use crate::scan::{self, Counts, Damage, HashMode, KeyOutcome, NonceRun, ScanConfig, SliceScan};
-use crate::store::StoreLayout;
+use crate::format::crc::Crc32;
+use crate::format::layout::StoreLayout;
+use crate::format::side::{self, Subscription};
+use crate::ops::scan::{
+    self, Counts, Damage, HashMode, KeyOutcome, NonceRun, ScanConfig, SliceScan,
+};
+use crate::ops::{Phase, Sink};
 use serde::Serialize;
 
 pub const SCHEMA: &str = "stanctl.inspect/1";
@@ -84,7 +89,7 @@ pub struct RecordReport {
 pub struct NonceReuse {
     pub channel: String,
     pub key: Option<String>,
-    pub cipher: crate::aead::Cipher,
+    pub cipher: crate::crypto::aead::Cipher,
     /// The first nonce used twice.
     pub nonce: String,
     /// The two sequences that use it.
@@ -123,7 +128,11 @@ pub struct InspectReport {
     pub notes: Vec<String>,
 }
 
+#[derive(Debug, Clone)]
 pub struct InspectOptions {
+    pub crc: Crc32,
+    pub backend: Backend,
+    /// Also list every record.
     pub records: bool,
 }
 
@@ -136,10 +145,10 @@ pub fn class_name(kind: PayloadKind) -> &'static str {
     match kind {
         PayloadKind::Empty => "empty",
         PayloadKind::Plain => "plaintext",
-        PayloadKind::Envelope(crate::aead::Cipher::Aes) => "aes",
-        PayloadKind::Envelope(crate::aead::Cipher::ChaCha) => "chacha",
-        PayloadKind::Short(crate::aead::Cipher::Aes) => "short-aes",
-        PayloadKind::Short(crate::aead::Cipher::ChaCha) => "short-chacha",
+        PayloadKind::Envelope(crate::crypto::aead::Cipher::Aes) => "aes",
+        PayloadKind::Envelope(crate::crypto::aead::Cipher::ChaCha) => "chacha",
+        PayloadKind::Short(crate::crypto::aead::Cipher::Aes) => "short-aes",
+        PayloadKind::Short(crate::crypto::aead::Cipher::ChaCha) => "short-chacha",
     }
 }
 
@@ -189,28 +198,30 @@ fn merge_range(first: &mut u64, last: &mut u64, f: u64, l: u64) {
     *last = (*last).max(l);
 }
 
+/// What the store holds, with every key in `keys` tried on every envelope.
 pub fn run(
     layout: &StoreLayout,
     keys: &[Key],
-    crc: crate::crc::Crc32,
-    backend: crate::aead::Backend,
     opts: &InspectOptions,
-    progress: Option<&(dyn Fn(u64) + Sync)>,
+    sink: &dyn Sink,
 ) -> Result<InspectReport> {
-    let locked_by_pid = crate::lock::holder(&layout.root)?;
-    let meta = meta::read(layout, &crc)?;
+    let crc = &opts.crc;
+    let locked_by_pid = crate::format::lock::holder(&layout.root)?;
+    let meta = side::read(layout, crc)?;
+    let advance = |n| sink.advance(n);
     let cfg = ScanConfig {
         crc: crc.clone(),
         keys,
-        backend,
+        backend: opts.backend,
         detail: opts.records,
         hash: if opts.records {
             HashMode::Delivered { encryption: true }
         } else {
             HashMode::None
         },
-        progress,
+        progress: Some(&advance),
     };
+    sink.start(Phase::Inspect, crate::ops::store_bytes(layout));
     let scanned = scan::scan_store(layout, &cfg, |_ctx, mut s, _data| {
         let records = opts.records.then(|| {
             let recs = std::mem::take(&mut s.records);
@@ -220,6 +231,7 @@ pub fn run(
         });
         SliceOut { scan: s, records }
     })?;
+    sink.finish();
 
     let mut damage = meta.damage.clone();
     let mut channels = Vec::new();
@@ -255,7 +267,7 @@ pub fn run(
         for p in &layout_ch.orphan_idx {
             damage.push(Damage {
                 channel: Some(ch.name.clone()),
-                file: crate::store::rel(&layout.root, p),
+                file: crate::format::layout::rel(&layout.root, p),
                 offset: None,
                 seq: None,
                 kind: "orphan-index",
@@ -265,7 +277,7 @@ pub fn run(
         for p in &layout_ch.bad_names {
             damage.push(Damage {
                 channel: Some(ch.name.clone()),
-                file: crate::store::rel(&layout.root, p),
+                file: crate::format::layout::rel(&layout.root, p),
                 offset: None,
                 seq: None,
                 kind: "bad-slice-name",
@@ -275,13 +287,13 @@ pub fn run(
         for p in &layout_ch.bak {
             notes.push(format!(
                 "{}: a slice being archived (.bak); the server does not read it, and neither does inspect",
-                crate::store::rel(&layout.root, p)
+                crate::format::layout::rel(&layout.root, p)
             ));
         }
         for p in &layout_ch.temp {
             notes.push(format!(
                 "{}: left by an interrupted stanctl run; rerun the same command to finish it",
-                crate::store::rel(&layout.root, p)
+                crate::format::layout::rel(&layout.root, p)
             ));
         }
         total.add(&c);
@@ -294,7 +306,7 @@ pub fn run(
             bak_files: layout_ch
                 .bak
                 .iter()
-                .map(|p| crate::store::rel(&layout.root, p))
+                .map(|p| crate::format::layout::rel(&layout.root, p))
                 .collect(),
             records,
         });
@@ -352,7 +364,7 @@ fn record_report(slice: u64, r: &scan::RecordInfo, keys: &[Key]) -> RecordReport
     };
     let (key, length) = match r.key {
         KeyOutcome::Opened(i) => (Some(keys[i as usize].id.clone()), r.plain_len as u64),
-        KeyOutcome::Unopened(crate::envelope::NonceOrigin::Unknown) => {
+        KeyOutcome::Unopened(crate::crypto::envelope::NonceOrigin::Unknown) => {
             (Some("unopened-lookalike".into()), r.data_len as u64)
         }
         KeyOutcome::Unopened(_) => (Some("unopened-wrong-key".into()), r.data_len as u64),
@@ -396,7 +408,7 @@ pub fn index_damage(channel: &str, s: &SliceScan) -> Vec<Damage> {
         }
         return out;
     }
-    if let Some((kind, detail)) = ix.version.and_then(crate::scan::version_damage) {
+    if let Some((kind, detail)) = ix.version.and_then(crate::ops::scan::version_damage) {
         d(Some(0), None, kind, detail);
     }
     for &i in &ix.bad_crc {
@@ -426,7 +438,7 @@ pub fn index_damage(channel: &str, s: &SliceScan) -> Vec<Damage> {
     }
     // Full comparison with the data file (the server only checks the last entry).
     let n = ix.entries.len() as u64;
-    if n != s.counts.records && ix.version == Some(crate::record::FileVersion::Supported) {
+    if n != s.counts.records && ix.version == Some(crate::format::record::FileVersion::Supported) {
         let why = if n < s.counts.records {
             "records past the last entry are invisible to a server that trusts this index"
         } else {
@@ -493,8 +505,8 @@ pub fn find_reuse(channel: &str, runs: &mut [NonceRun], keys: &[Key]) -> Vec<Non
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aead::Cipher;
-    use crate::scan::push_nonce;
+    use crate::crypto::aead::Cipher;
+    use crate::ops::scan::push_nonce;
 
     fn nonce(prefix: u8, counter: u64) -> [u8; 12] {
         let mut n = [prefix; 12];

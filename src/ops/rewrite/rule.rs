@@ -14,24 +14,33 @@ pub enum Rule {
     Rekey { cipher: Option<Cipher> },
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Operation {
+    Encrypt,
+    Decrypt,
+    Rekey,
+}
+
 impl Rule {
-    pub fn operation(&self) -> &'static str {
+    pub fn operation(&self) -> Operation {
         match self {
-            Rule::Encrypt { .. } => "encrypt",
-            Rule::Decrypt => "decrypt",
-            Rule::Rekey { .. } => "rekey",
+            Rule::Encrypt { .. } => Operation::Encrypt,
+            Rule::Decrypt => Operation::Decrypt,
+            Rule::Rekey { .. } => Operation::Rekey,
         }
     }
 }
 
-/// A rule with its keys. For `Encrypt` and `Rekey`, `keys[0]` is the key
-/// new envelopes are sealed with.
-pub struct Job {
+/// A run's rule with its keys and sink. For `Encrypt` and `Rekey`, `keys[0]`
+/// is the key new envelopes are sealed with.
+pub(super) struct Job<'a> {
     pub rule: Rule,
-    pub keys: Vec<Key>,
+    pub keys: &'a [Key],
     pub assume_plaintext: bool,
     pub crc: Crc32,
     pub backend: Backend,
+    pub sink: &'a dyn Sink,
 }
 
 /// What a payload is, as far as the given keys can tell.

@@ -1,12 +1,12 @@
-//! Key material, the server's key derivation, and where keys come from.
+//! Key material and the server's key derivation. Keys are read from their
+//! sources (files, --key, the environment) in `cli::keys`.
 //!
 //! Key bytes live in `Zeroizing` buffers, are never formatted (Debug prints
 //! only the key's label), and never appear in an error.
 
 use sha2::{Digest, Sha256};
 use std::fmt;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use zeroize::Zeroizing;
 
 /// The environment variable the server reads its key from.
@@ -96,46 +96,6 @@ impl Key {
     #[cfg(test)]
     pub(crate) fn master(&self) -> &[u8; 32] {
         &self.master
-    }
-}
-
-/// Reads a key file: its bytes with one trailing newline removed.
-pub fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-    let err = |source| KeyError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let f = std::fs::File::open(path).map_err(err)?;
-    let mut buf = Zeroizing::new(Vec::with_capacity(64));
-    f.take(MAX_KEY_FILE + 1)
-        .read_to_end(&mut buf)
-        .map_err(err)?;
-    if buf.len() as u64 > MAX_KEY_FILE {
-        return Err(KeyError::TooLarge(path.to_path_buf()));
-    }
-    if buf.last() == Some(&b'\n') {
-        buf.pop();
-        if buf.last() == Some(&b'\r') {
-            buf.pop();
-        }
-    }
-    if buf.is_empty() {
-        return Err(KeyError::Empty(path.to_path_buf()));
-    }
-    Ok(buf)
-}
-
-/// Reads `NATS_STREAMING_ENCRYPTION_KEY` the way the server does: set and
-/// non-empty, or absent.
-pub fn env_key() -> Option<Zeroizing<Vec<u8>>> {
-    use std::os::unix::ffi::OsStrExt;
-    let v = std::env::var_os(ENV_VAR)?;
-    let bytes = Zeroizing::new(v.as_bytes().to_vec());
-    drop(v);
-    if bytes.is_empty() {
-        None
-    } else {
-        Some(bytes)
     }
 }
 

@@ -1,7 +1,7 @@
 //! The encryption envelope: `u8 code, [12] nonce, ciphertext, [16] tag`, and
 //! the detection the server applies to every payload it delivers.
 
-use crate::aead::{ChannelAead, Cipher, NONCE_LEN, TAG_LEN};
+use crate::crypto::aead::{ChannelAead, Cipher, NONCE_LEN, TAG_LEN};
 
 /// Code byte + nonce + tag.
 pub const OVERHEAD: usize = 1 + NONCE_LEN + TAG_LEN;
@@ -117,7 +117,7 @@ pub enum NonceOrigin {
 /// little below the sequence. Four zero "random" bytes (odds 2^-32) are far
 /// likelier to be the zero padding of some binary framing.
 pub fn nonce_origin(nonce: &[u8; NONCE_LEN], seq: u64) -> NonceOrigin {
-    if nonce[4..6] == crate::nonce::MARKER {
+    if nonce[4..6] == crate::crypto::nonce::MARKER {
         return NonceOrigin::Stanctl;
     }
     if nonce[..4] == [0, 0, 0, 0] {

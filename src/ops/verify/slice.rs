@@ -62,7 +62,8 @@ pub(super) fn index_use<'a>(s: &'a SliceScan, data: &SliceData<'_>, crc: &Crc32)
         Some(Event::Record(r)) => {
             crc.checksum(r.payload) == r.crc
                 && r.payload.len() as u64 == last.size as u64
-                && crate::proto::MsgView::parse(r.payload).is_ok_and(|m| m.sequence == last.seq)
+                && crate::format::proto::MsgView::parse(r.payload)
+                    .is_ok_and(|m| m.sequence == last.seq)
         }
         _ => false,
     };
@@ -80,9 +81,9 @@ pub(super) fn index_use<'a>(s: &'a SliceScan, data: &SliceData<'_>, crc: &Crc32)
 pub(super) fn cut_seq(dat: &[u8], offset: u64) -> Option<u64> {
     let start = offset as usize + HEADER_LEN;
     let part = dat.get(start..)?;
-    match crate::proto::fields(part).next()? {
+    match crate::format::proto::fields(part).next()? {
         Ok(f) if f.number == 1 => match f.value {
-            crate::proto::Value::Varint(v) => Some(v),
+            crate::format::proto::Value::Varint(v) => Some(v),
             _ => None,
         },
         _ => None,
@@ -94,7 +95,7 @@ struct Slice<'a> {
     ch: &'a str,
     s: &'a SliceScan,
     data: &'a SliceData<'a>,
-    st: &'a Settings,
+    st: &'a Settings<'a>,
     idx_file: String,
 }
 
@@ -160,7 +161,7 @@ fn versions_ok(sl: &Slice<'_>, v: &mut SliceVerdict) -> bool {
         |v: &mut SliceVerdict, file: &str, offset: Option<u64>, what: String, remedy: &str| {
             refuse(sl, v, file, offset, what, remedy)
         };
-    if let Some(why) = crate::record::version_error(s.version) {
+    if let Some(why) = crate::format::record::version_error(s.version) {
         let remedy = if s.version == FileVersion::Empty {
             "remove the empty file (and its .idx): it holds no message"
         } else {
@@ -169,7 +170,11 @@ fn versions_ok(sl: &Slice<'_>, v: &mut SliceVerdict) -> bool {
         refuse(v, &s.dat, Some(0), why, remedy);
         return false;
     }
-    if let Some(why) = s.index.version.and_then(crate::record::version_error) {
+    if let Some(why) = s
+        .index
+        .version
+        .and_then(crate::format::record::version_error)
+    {
         refuse(
             v,
             idx_file,
@@ -266,7 +271,7 @@ fn recover<'a>(
                     offset,
                     expected,
                     available,
-                } if crate::record::is_dangling_header(expected, available) => {
+                } if crate::format::record::is_dangling_header(expected, available) => {
                     // io.EOF for the server: a clean end, but a trap for later.
                     v.findings.push(finding(
                         Severity::Warning,
@@ -505,7 +510,7 @@ pub(super) fn lookup(
     // them with the record's own size (the CRC covered the whole record).
     if e.size < info.size {
         let start = info.offset as usize + HEADER_LEN;
-        let prefix = crate::record::Record {
+        let prefix = crate::format::record::Record {
             offset: info.offset,
             rtype: 0,
             crc: 0,

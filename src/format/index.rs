@@ -1,6 +1,6 @@
 //! Index files (`msgs.N.idx`): fixed 32-byte entries after the version.
 
-use crate::crc::Crc32;
+use crate::format::crc::Crc32;
 
 pub const ENTRY_LEN: usize = 32;
 
@@ -78,7 +78,7 @@ pub struct Entries<'a> {
 pub fn entries<'a>(data: &'a [u8], crc: &'a Crc32) -> Entries<'a> {
     Entries {
         data,
-        pos: crate::record::VERSION_LEN.min(data.len()),
+        pos: crate::format::record::VERSION_LEN.min(data.len()),
         crc,
         done: false,
     }

@@ -12,23 +12,21 @@
 //! Nonces come from `NonceGen` (deterministic), so a rerun after a crash
 //! writes exactly the bytes an uninterrupted run would have written.
 
-use crate::aead::{Backend, ChannelAead, Cipher};
-use crate::app::{self, EXIT_OK};
-use crate::cli::{CommonArgs, DecryptArgs, EncryptArgs, RekeyArgs, RewriteArgs};
-use crate::crc::Crc32;
-use crate::envelope::{self, NonceOrigin, PayloadKind, OVERHEAD};
+use crate::crypto::aead::{Backend, ChannelAead, Cipher};
+use crate::crypto::envelope::{self, NonceOrigin, PayloadKind, OVERHEAD};
+use crate::crypto::keys::Key;
+use crate::crypto::nonce::NonceGen;
 use crate::error::{Error, Result};
-use crate::index::IndexEntry;
-use crate::keys::{self, Key, KeyOrigin};
-use crate::lock::{self, StoreLock};
-use crate::nonce::NonceGen;
-use crate::progress::Progress;
-use crate::proto::{self, MsgView};
-use crate::record::{self, Event, FileVersion, Records, VERSION_LEN};
-use crate::scan::{
+use crate::format::crc::Crc32;
+use crate::format::index::IndexEntry;
+use crate::format::layout::{self, ChannelLayout, Mapped, SliceFiles, StoreLayout, TEMP_SUFFIX};
+use crate::format::lock::{self, StoreLock};
+use crate::format::proto::{self, MsgView};
+use crate::format::record::{self, Event, FileVersion, Records, VERSION_LEN};
+use crate::ops::scan::{
     self, ChannelCtx, HashMode, KeyOutcome, RecordInfo, ScanConfig, SliceData, SliceScan,
 };
-use crate::store::{self, ChannelLayout, Mapped, SliceFiles, StoreLayout, TEMP_SUFFIX};
+use crate::ops::{Phase, Sink, Warning};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::ffi::OsString;
@@ -39,30 +37,38 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-mod cli;
 mod plan;
 mod report;
 mod rule;
 mod write;
 
-pub use cli::{cli_decrypt, cli_encrypt, cli_rekey};
 use plan::*;
 pub use report::*;
 pub use rule::*;
 use write::*;
 
-pub struct Options {
+/// What a rewrite does and where it writes. The keys come separately:
+/// for `Encrypt` and `Rekey`, `keys[0]` is the key new envelopes are sealed with.
+#[derive(Debug, Clone)]
+pub struct RewriteOptions {
+    pub rule: Rule,
+    /// Payloads that only look like envelopes are plaintext (see `decide`).
+    pub assume_plaintext: bool,
+    pub crc: Crc32,
+    pub backend: Backend,
+    /// Write a converted copy here and leave the source untouched.
     pub output: Option<PathBuf>,
+    /// Check and report; write nothing.
     pub dry_run: bool,
 }
 
 /// A clustered node's store is refused: its Raft log holds the same
 /// messages encrypted with the same key, and this tool does not rewrite it.
 fn clustered_refusal(layout: &StoreLayout, crc: &Crc32) -> Result<Option<Refusal>> {
-    let meta = crate::meta::read(layout, crc)?;
+    let meta = crate::format::side::read(layout, crc)?;
     Ok(meta.clustered().then(|| Refusal {
         channel: String::new(),
-        file: store::SERVER_FILE.into(),
+        file: layout::SERVER_FILE.into(),
         seq: None,
         offset: None,
         reason: format!(
@@ -73,7 +79,20 @@ fn clustered_refusal(layout: &StoreLayout, crc: &Crc32) -> Result<Option<Refusal
 }
 
 /// Checks every record, then (unless refused or dry-run) writes.
-pub fn run(dir: &Path, job: &Job, opts: &Options) -> Result<RewriteReport> {
+pub fn run(
+    dir: &Path,
+    keys: &[Key],
+    opts: &RewriteOptions,
+    sink: &dyn Sink,
+) -> Result<RewriteReport> {
+    let job = &Job {
+        rule: opts.rule,
+        keys,
+        assume_plaintext: opts.assume_plaintext,
+        crc: opts.crc.clone(),
+        backend: opts.backend,
+        sink,
+    };
     let layout = StoreLayout::discover(dir)?;
     if let Some(out) = &opts.output {
         check_output(&layout.root, out)?;
@@ -109,19 +128,19 @@ pub fn run(dir: &Path, job: &Job, opts: &Options) -> Result<RewriteReport> {
         .filter(|p| opts.output.is_some() || p.rewrite)
         .map(|p| p.tally.bytes_before)
         .sum();
-    let bar = Progress::bytes(total, job.rule.operation());
+    sink.start(Phase::Write(job.rule.operation()), total);
     match &opts.output {
-        Some(out) => write_output(&layout, job, &plans, out, &bar)?,
-        None => write_in_place(&layout, job, &plans, &bar)?,
+        Some(out) => write_output(&layout, job, &plans, out)?,
+        None => write_in_place(&layout, job, &plans)?,
     }
-    bar.finish();
+    sink.finish();
     Ok(report)
 }
 
 fn report(
     layout: &StoreLayout,
     job: &Job,
-    opts: &Options,
+    opts: &RewriteOptions,
     plans: &[Vec<SlicePlan>],
 ) -> RewriteReport {
     let mut totals = Tally::default();

@@ -1,26 +1,8 @@
-//! Human output: aligned tables and one-line summaries.
+//! `inspect`'s human output.
 
-use crate::inspect::{InspectReport, Stats};
-use comfy_table::{presets::UTF8_FULL_CONDENSED, CellAlignment, ContentArrangement, Table};
+use super::{align_numbers, table as new_table};
+use crate::ops::inspect::{InspectReport, Stats};
 use std::io::{self, Write};
-
-pub fn table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(header.iter().copied());
-    t
-}
-
-/// Right-aligns every column from `from` on (the numbers).
-pub fn align_numbers(t: &mut Table, from: usize) {
-    let n = t.column_count();
-    for i in from..n {
-        if let Some(c) = t.column_mut(i) {
-            c.set_cell_alignment(CellAlignment::Right);
-        }
-    }
-}
 
 fn stat_cells(s: &Stats, slices: Option<usize>) -> Vec<String> {
     let mut v = vec![
@@ -48,7 +30,7 @@ fn stat_cells(s: &Stats, slices: Option<usize>) -> Vec<String> {
     v
 }
 
-pub fn inspect(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::Result<()> {
+pub fn table(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::Result<()> {
     writeln!(
         out,
         "Store {}: cluster {:?}, {} client(s){}",
@@ -83,7 +65,7 @@ pub fn inspect(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::R
         header.push("Unopened".into());
     }
     let hdr: Vec<&str> = header.iter().map(|s| s.as_str()).collect();
-    let mut t = table(&hdr);
+    let mut t = new_table(&hdr);
     for c in &r.channels {
         if by_slice {
             for s in &c.slices {
@@ -106,7 +88,7 @@ pub fn inspect(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::R
         .flat_map(|c| c.subscriptions.iter().map(move |s| (c, s)))
         .collect();
     if !subs.is_empty() {
-        let mut t = table(&[
+        let mut t = new_table(&[
             "Channel",
             "Sub",
             "Client",
@@ -131,7 +113,7 @@ pub fn inspect(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::R
     }
 
     if !r.damage.is_empty() {
-        let mut t = table(&["File", "Offset", "Seq", "Kind", "What"]);
+        let mut t = new_table(&["File", "Offset", "Seq", "Kind", "What"]);
         for d in &r.damage {
             t.add_row(vec![
                 d.file.clone(),
@@ -207,102 +189,6 @@ pub fn inspect(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::R
             "Next: run `stanctl store verify {}` to see what the server will do with this damage.",
             r.store
         )?;
-    }
-    Ok(())
-}
-
-pub fn verify(r: &crate::verify::VerifyReport, out: &mut impl Write) -> io::Result<()> {
-    let t = &r.totals;
-    let verdict = match r.verdict {
-        "will-not-start" => "VERDICT: WILL NOT START: the server refuses to start on this store".to_string(),
-        "at-risk" => format!(
-            "VERDICT: AT RISK: the server starts, but {} of {} message(s) are at risk: {} fail, {} delivered as ciphertext{}",
-            t.failed.saturating_add(t.ciphertext).saturating_add(t.lost),
-            t.messages.saturating_add(t.lost),
-            t.failed,
-            t.ciphertext,
-            if t.lost > 0 { format!(", {} lost at start-up", t.lost) } else { String::new() }
-        ),
-        _ => format!(
-            "VERDICT: OK: all {} message(s) will be delivered as plaintext ({} empty)",
-            t.messages, t.empty
-        ),
-    };
-    writeln!(out, "{verdict}")?;
-    let s = &r.settings;
-    writeln!(
-        out,
-        "Settings: encryption {}{}",
-        if s.encryption { "on" } else { "off" },
-        match (&s.key, s.encryption) {
-            (Some(k), true) => format!(
-                ", key from {k}; the cipher ({}) only chooses how new messages are written",
-                s.cipher.name()
-            ),
-            _ => String::new(),
-        }
-    )?;
-    writeln!(
-        out,
-        "          CRC polynomial {}, truncate-on-EOF {}",
-        s.crc_poly,
-        if s.truncate_on_eof { "on" } else { "off" }
-    )?;
-    let mut tb = table(&[
-        "Channel",
-        "First",
-        "Last",
-        "Msgs",
-        "Plaintext",
-        "Empty",
-        "Ciphertext",
-        "Fail",
-        "Subs",
-    ]);
-    for c in &r.channels {
-        let d = &c.delivered;
-        tb.add_row(vec![
-            c.name.clone(),
-            c.first_seq.to_string(),
-            c.last_seq.to_string(),
-            d.messages.to_string(),
-            d.plaintext.to_string(),
-            d.empty.to_string(),
-            d.ciphertext.to_string(),
-            d.failed.to_string(),
-            c.subscriptions.to_string(),
-        ]);
-    }
-    align_numbers(&mut tb, 1);
-    writeln!(out, "{tb}")?;
-    // Findings as a list: a table with sentences in two columns is
-    // unreadable at terminal width.
-    if !r.findings.is_empty() {
-        writeln!(out, "Findings ({}):", r.findings.len())?;
-        for f in &r.findings {
-            let mut head = format!("  {:<14}", f.severity.label());
-            if let Some(c) = &f.channel {
-                head.push_str(&format!(" {c}"));
-            }
-            match (f.first_seq, f.last_seq) {
-                (Some(a), Some(b)) if a == b => head.push_str(&format!(" seq {a}")),
-                (Some(a), Some(b)) => {
-                    head.push_str(&format!(" seqs {a}-{b} ({} messages)", f.count))
-                }
-                _ => {}
-            }
-            if let Some(file) = &f.file {
-                head.push_str(&format!("  {file}"));
-                if let Some(o) = f.offset {
-                    head.push_str(&format!(" offset {o}"));
-                }
-            }
-            writeln!(out, "{head}")?;
-            writeln!(out, "      what: {}", f.what)?;
-            writeln!(out, "      fix:  {}", f.remedy)?;
-        }
-        // The verdict again, where the eye ends up.
-        writeln!(out, "{verdict}")?;
     }
     Ok(())
 }

@@ -1,0 +1,32 @@
+//! `stanctl store inspect`.
+
+use crate::cli::args::InspectArgs;
+use crate::cli::exit::ExitCode;
+use crate::cli::progress::Terminal;
+use crate::cli::{backend_of, crc_of, keys, warn};
+use crate::error::Error;
+use crate::format::layout::StoreLayout;
+use crate::ops::inspect::{self, InspectOptions};
+use crate::report;
+
+pub fn run(a: InspectArgs) -> Result<ExitCode, Error> {
+    let opts = InspectOptions {
+        crc: crc_of(&a.common)?,
+        backend: backend_of(&a.common),
+        records: a.records,
+    };
+    let keys = keys::load_keys(&a.keys, true)?;
+    let layout = StoreLayout::discover(&a.common.dir)?;
+    if let Some(pid) = crate::format::lock::holder(&layout.root)? {
+        warn(&format!(
+            "a running process (pid {pid}) holds the store's lock: what you see may change under you; stop the server for a stable view"
+        ));
+    }
+    let r = inspect::run(&layout, &keys, &opts, &Terminal::default())?;
+    if a.common.json {
+        report::json::print(&report::json::Inspect(&r))?;
+    } else {
+        report::stdout(|out| report::inspect::table(&r, a.by_slice, out))?;
+    }
+    Ok(ExitCode::Ok)
+}

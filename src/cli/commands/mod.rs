@@ -1,0 +1,5 @@
+//! One file per command: arguments to options, the operation, the printer.
+
+pub mod inspect;
+pub mod rewrite;
+pub mod verify;

@@ -1,0 +1,91 @@
+//! `stanctl store encrypt|decrypt|rekey`: arguments to a rule and its keys.
+
+use crate::cli::args::{CommonArgs, DecryptArgs, EncryptArgs, RekeyArgs, RewriteArgs};
+use crate::cli::exit::ExitCode;
+use crate::cli::progress::Terminal;
+use crate::cli::{backend_of, crc_of, keys};
+use crate::crypto::keys::Key;
+use crate::error::Error;
+use crate::ops::rewrite::{self, RewriteOptions, Rule};
+use crate::report;
+
+fn options(rule: Rule, rw: &RewriteArgs, common: &CommonArgs) -> Result<RewriteOptions, Error> {
+    Ok(RewriteOptions {
+        rule,
+        assume_plaintext: rw.assume_plaintext,
+        crc: crc_of(common)?,
+        backend: backend_of(common),
+        output: rw.output.clone(),
+        dry_run: rw.dry_run,
+    })
+}
+
+fn finish(common: &CommonArgs, keys: &[Key], opts: &RewriteOptions) -> Result<ExitCode, Error> {
+    let r = rewrite::run(&common.dir, keys, opts, &Terminal::default())?;
+    if common.json {
+        report::json::print(&report::json::Rewrite(&r))?;
+    }
+    if !r.refused.is_empty() {
+        report::rewrite::refusals(&r, &mut std::io::stderr().lock());
+        return Err(Error::Refused(format!(
+            "{} record(s) or file(s) cannot be handled (listed above); the store is unchanged",
+            r.refused.len()
+        )));
+    }
+    if !common.json {
+        report::stdout(|out| report::rewrite::table(&r, out))?;
+    }
+    Ok(ExitCode::Ok)
+}
+
+pub fn encrypt(a: EncryptArgs) -> Result<ExitCode, Error> {
+    let keys = keys::load_keys(&a.keys, true)?;
+    if keys.len() != 1 {
+        let given: Vec<String> = keys
+            .iter()
+            .map(|k| format!("{} = {}", k.id, k.origin))
+            .collect();
+        return Err(Error::Usage(format!(
+            "encrypt takes exactly one key (--key-file, --key or NATS_STREAMING_ENCRYPTION_KEY); got {}{}{}",
+            keys.len(),
+            if given.is_empty() { "" } else { ": " },
+            given.join(", ")
+        )));
+    }
+    let rule = Rule::Encrypt {
+        cipher: a.cipher.into(),
+    };
+    finish(&a.common, &keys, &options(rule, &a.rewrite, &a.common)?)
+}
+
+pub fn decrypt(a: DecryptArgs) -> Result<ExitCode, Error> {
+    let keys = keys::load_keys(&a.keys, true)?;
+    if keys.is_empty() {
+        return Err(Error::Usage(
+            "decrypt needs at least one key (--key-file, --key or NATS_STREAMING_ENCRYPTION_KEY)"
+                .into(),
+        ));
+    }
+    finish(
+        &a.common,
+        &keys,
+        &options(Rule::Decrypt, &a.rewrite, &a.common)?,
+    )
+}
+
+pub fn rekey(a: RekeyArgs) -> Result<ExitCode, Error> {
+    let old = keys::load_keys(&a.keys, true)?;
+    if old.is_empty() {
+        return Err(Error::Usage(
+            "rekey needs at least one old key (--key-file, --key or NATS_STREAMING_ENCRYPTION_KEY)"
+                .into(),
+        ));
+    }
+    // keys[0] is the key new envelopes are sealed with.
+    let mut all = vec![keys::new_key(&a)?];
+    all.extend(old);
+    let rule = Rule::Rekey {
+        cipher: a.cipher.map(Into::into),
+    };
+    finish(&a.common, &all, &options(rule, &a.rewrite, &a.common)?)
+}

@@ -1,0 +1,95 @@
+//! The exit codes: one enum. `--help`, the man pages and the README's table
+//! are generated from it or tested against it.
+
+use crate::error::Error;
+use crate::ops::verify::Verdict;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    Ok,
+    AtRisk,
+    WontStart,
+    Locked,
+    Refused,
+    Usage,
+    Io,
+}
+
+impl ExitCode {
+    pub const ALL: [ExitCode; 7] = [
+        ExitCode::Ok,
+        ExitCode::AtRisk,
+        ExitCode::WontStart,
+        ExitCode::Locked,
+        ExitCode::Refused,
+        ExitCode::Usage,
+        ExitCode::Io,
+    ];
+
+    pub fn code(self) -> i32 {
+        match self {
+            ExitCode::Ok => 0,
+            ExitCode::AtRisk => 1,
+            ExitCode::WontStart => 2,
+            ExitCode::Locked => 3,
+            ExitCode::Refused => 4,
+            ExitCode::Usage => 64,
+            ExitCode::Io => 74,
+        }
+    }
+
+    pub fn meaning(self) -> &'static str {
+        match self {
+            ExitCode::Ok => "success; for verify: every message will be delivered as plaintext (or empty)",
+            ExitCode::AtRisk => "verify: the server starts, but some messages are at risk (fail, are delivered as ciphertext, or are lost at start-up)",
+            ExitCode::WontStart => "verify: the server will refuse to start on this store",
+            ExitCode::Locked => "the store is locked by a running server (or another stanctl)",
+            ExitCode::Refused => "a rewrite was refused before writing anything (records it cannot handle, a clustered store)",
+            ExitCode::Usage => "usage error (bad option or value, wrong number of keys, empty key, non-empty --output)",
+            ExitCode::Io => "I/O error (missing file, permission denied, disk full, a file of the wrong type), or the directory is not a store",
+        }
+    }
+
+    /// The outcome of a failed command.
+    pub fn of_error(e: &Error) -> ExitCode {
+        use crate::crypto::keys::KeyError;
+        match e {
+            Error::Locked { .. } => ExitCode::Locked,
+            Error::Refused(_) => ExitCode::Refused,
+            Error::Usage(_) => ExitCode::Usage,
+            Error::Key(KeyError::Empty(_) | KeyError::EmptyKey(_) | KeyError::TooLarge(_)) => {
+                ExitCode::Usage
+            }
+            Error::Io { .. } | Error::NotAStore { .. } | Error::Key(_) => ExitCode::Io,
+        }
+    }
+
+    pub fn of_verdict(v: Verdict) -> ExitCode {
+        match v {
+            Verdict::Ok => ExitCode::Ok,
+            Verdict::AtRisk => ExitCode::AtRisk,
+            Verdict::WillNotStart => ExitCode::WontStart,
+        }
+    }
+}
+
+/// The "EXIT CODES" section of `--help`.
+pub fn help_text() -> String {
+    let mut s = String::from("EXIT CODES:");
+    for c in ExitCode::ALL {
+        s.push_str(&format!("\n  {:<3} {}", c.code(), c.meaning()));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_distinct() {
+        let mut v: Vec<i32> = ExitCode::ALL.iter().map(|c| c.code()).collect();
+        v.dedup();
+        assert_eq!(v.len(), ExitCode::ALL.len());
+    }
+}

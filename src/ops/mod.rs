@@ -1,0 +1,58 @@
+//! The operations. Each takes options, a key set and a progress sink and
+//! returns a typed report; none prints, parses arguments or picks an exit code.
+
+use std::path::PathBuf;
+
+pub mod inspect;
+pub mod rewrite;
+pub mod scan;
+pub mod verify;
+
+/// Where an operation reports its progress and what the operator should know
+/// while it runs. Called from worker threads.
+pub trait Sink: Sync {
+    /// A phase begins that will process `total` bytes.
+    fn start(&self, _phase: Phase, _total: u64) {}
+    fn advance(&self, _bytes: u64) {}
+    fn finish(&self) {}
+    fn warn(&self, _w: Warning) {}
+}
+
+/// A sink that drops everything (tests, library callers).
+pub struct Silent;
+impl Sink for Silent {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Inspect,
+    Verify,
+    /// A rewrite's check pass.
+    Check,
+    /// A rewrite's write pass.
+    Write(rewrite::Operation),
+}
+
+/// Something an operation could not do as well as it wanted, without failing.
+#[derive(Debug)]
+pub enum Warning {
+    /// A rewritten file could not be given its original owner.
+    OwnerNotKept {
+        path: PathBuf,
+        uid: u32,
+        gid: u32,
+        error: std::io::Error,
+    },
+    /// With --output, a side file that is not a regular file is not copied.
+    NotCopied { path: PathBuf },
+}
+
+/// Bytes of all slice files, for a progress total.
+pub fn store_bytes(layout: &crate::format::layout::StoreLayout) -> u64 {
+    let len = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    layout
+        .channels
+        .iter()
+        .flat_map(|c| &c.slices)
+        .map(|s| len(&s.dat) + s.idx.as_deref().map_or(0, len))
+        .sum()
+}

@@ -1,0 +1,85 @@
+//! The rewrites' human output.
+
+use super::{align_numbers, table as new_table};
+use crate::ops::rewrite::{Operation, RewriteReport, Tally};
+use std::io::{self, Write};
+
+pub fn table(r: &RewriteReport, out: &mut impl Write) -> io::Result<()> {
+    let class = match r.operation {
+        Operation::Encrypt => "Encrypted",
+        Operation::Decrypt => "Decrypted",
+        Operation::Rekey => "Rekeyed",
+    };
+    let header = [
+        "Channel",
+        "Records",
+        class,
+        "Unchanged",
+        "Slice file bytes before",
+        "after",
+        "Slices rewritten",
+    ];
+    let mut t = new_table(&header);
+    let row = |name: &str, s: &Tally| {
+        vec![
+            name.to_string(),
+            s.records.to_string(),
+            s.changed.to_string(),
+            s.unchanged.to_string(),
+            s.bytes_before.to_string(),
+            s.bytes_after.to_string(),
+            s.slices_rewritten.to_string(),
+        ]
+    };
+    for c in &r.channels {
+        t.add_row(row(&c.name, &c.tally));
+    }
+    t.add_row(row("total", &r.totals));
+    align_numbers(&mut t, 1);
+    writeln!(out, "{t}")?;
+    let what = match (&r.output, r.dry_run, r.totals.slices_rewritten) {
+        (_, true, n) => format!("dry run: {n} slice(s) would be rewritten; nothing was written"),
+        (Some(o), false, _) => format!("wrote a converted copy to {o}; the source is untouched"),
+        (None, false, 0) => "nothing to do: the store is already as requested".to_string(),
+        (None, false, n) => format!("rewrote {n} slice(s) in place"),
+    };
+    writeln!(out, "{what}")
+}
+
+/// Why a rewrite refused, grouped by reason (on stderr: the command fails).
+pub fn refusals(r: &RewriteReport, err: &mut impl Write) {
+    let _ = writeln!(
+        err,
+        "stanctl: refusing to {}: {} problem(s); nothing was written:",
+        super::operation_name(r.operation),
+        r.refused.len()
+    );
+    // One line per reason, then where: the same reason for 75 records is
+    // one problem to act on. Every entry is in --json.
+    const SHOWN: usize = 8;
+    let mut i = 0;
+    while i < r.refused.len() {
+        let reason = &r.refused[i].reason;
+        let n = r.refused[i..]
+            .iter()
+            .take_while(|f| &f.reason == reason)
+            .count();
+        let _ = writeln!(err, "  - {reason}");
+        let places: Vec<String> = r.refused[i..i + n]
+            .iter()
+            .take(SHOWN)
+            .map(|f| match (f.seq, f.offset) {
+                (Some(s), Some(o)) => format!("{} seq {s} (offset {o})", f.file),
+                (None, Some(o)) => format!("{} offset {o}", f.file),
+                _ => f.file.clone(),
+            })
+            .collect();
+        let more = if n > SHOWN {
+            format!(" and {} more", n - SHOWN)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(err, "    at {}{more}", places.join(", "));
+        i += n;
+    }
+}
