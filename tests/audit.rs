@@ -524,7 +524,7 @@ fn proto_groups_deep_and_unterminated() {
 /// Envelopes whose nonce counter is u64::MAX or 0, for seq u64::MAX and 0.
 #[test]
 fn nonce_counter_extremes() {
-    use stanctl::crypto::envelope::nonce_origin;
+    use stanctl::crypto::nonce::nonce_origin;
     for c in [0u64, 1, u64::MAX, u64::MAX - 1] {
         for seq in [0u64, 1, u64::MAX] {
             let mut n = [0xAAu8; 12];

@@ -589,8 +589,8 @@ proptest! {
             let n = envelope::nonce(&data);
             prop_assert!(inside(&data, n));
             prop_assert_eq!(&n[..], &data[1..13]);
-            let _ = envelope::nonce_origin(n, u64::MAX);
-            let _ = envelope::nonce_origin(n, 0);
+            let _ = stanctl::crypto::nonce::nonce_origin(n, u64::MAX);
+            let _ = stanctl::crypto::nonce::nonce_origin(n, 0);
         }
     }
 }

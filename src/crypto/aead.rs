@@ -31,21 +31,6 @@ impl Cipher {
             _ => None,
         }
     }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Cipher::Aes => "AES",
-            Cipher::ChaCha => "CHACHA",
-        }
-    }
-
-    /// The error text the server's Go AEAD returns when opening fails.
-    pub fn open_error(self) -> &'static str {
-        match self {
-            Cipher::Aes => "cipher: message authentication failed",
-            Cipher::ChaCha => "chacha20poly1305: message authentication failed",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

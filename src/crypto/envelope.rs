@@ -31,11 +31,6 @@ pub fn classify(data: &[u8]) -> PayloadKind {
     }
 }
 
-/// The server's error for a short envelope.
-pub fn short_error(len: usize) -> String {
-    format!("trying to decrypt data that is not (len={len})")
-}
-
 #[inline]
 pub fn nonce(data: &[u8]) -> &[u8; NONCE_LEN] {
     data[1..1 + NONCE_LEN]
@@ -98,40 +93,6 @@ pub fn seal(
     out.extend_from_slice(&tag);
 }
 
-/// Who probably wrote an envelope that no given key opens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum NonceOrigin {
-    /// Counter part close to the sequence: the server's scheme.
-    Server,
-    /// Carries stanctl's marker byte.
-    Stanctl,
-    /// Neither: most likely plaintext whose first byte happens to be 1 or 2.
-    Unknown,
-}
-
-/// Tells a real envelope (wrong key) from plaintext that merely starts with
-/// 1 or 2. The server's nonce is 4 random bytes and a big-endian counter
-/// that starts at the channel's last sequence + 1 (so at least 1) when the
-/// server opens it and grows by one per encrypted message: it sits at or a
-/// little below the sequence. Four zero "random" bytes (odds 2^-32) are far
-/// likelier to be the zero padding of some binary framing.
-pub fn nonce_origin(nonce: &[u8; NONCE_LEN], seq: u64) -> NonceOrigin {
-    if nonce[4..6] == crate::crypto::nonce::MARKER {
-        return NonceOrigin::Stanctl;
-    }
-    if nonce[..4] == [0, 0, 0, 0] {
-        return NonceOrigin::Unknown;
-    }
-    let counter = u64::from_be_bytes(nonce[4..12].try_into().unwrap());
-    const WINDOW: u64 = 1 << 40;
-    if counter >= 1 && counter <= seq.saturating_add(1) && seq - counter.min(seq) <= WINDOW {
-        NonceOrigin::Server
-    } else {
-        NonceOrigin::Unknown
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,15 +103,5 @@ mod tests {
         assert_eq!(classify(b"\x03abc"), PayloadKind::Plain);
         assert_eq!(classify(&[1u8; 13]), PayloadKind::Short(Cipher::Aes));
         assert_eq!(classify(&[2u8; 14]), PayloadKind::Envelope(Cipher::ChaCha));
-    }
-
-    #[test]
-    fn origin() {
-        let mut n = [0xAAu8; 12];
-        n[4..12].copy_from_slice(&41u64.to_be_bytes());
-        assert_eq!(nonce_origin(&n, 40), NonceOrigin::Server);
-        assert_eq!(nonce_origin(&n, 1000), NonceOrigin::Server);
-        n[4..12].copy_from_slice(&0x7766_5544_3322_1100u64.to_be_bytes());
-        assert_eq!(nonce_origin(&n, 40), NonceOrigin::Unknown);
     }
 }

@@ -4,6 +4,16 @@ use crate::format::crc::Crc32;
 
 pub const ENTRY_LEN: usize = 32;
 
+/// Byte offset of entry `i` (from 0) in an index file.
+pub fn entry_offset(i: usize) -> u64 {
+    (crate::format::record::VERSION_LEN + ENTRY_LEN * i) as u64
+}
+
+/// Length of an index file with `n` entries.
+pub fn file_len(n: usize) -> u64 {
+    entry_offset(n)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexEntry {
     pub seq: u64,
@@ -34,7 +44,7 @@ impl IndexEntry {
             crc: 0,
         };
         let b = e.to_bytes();
-        e.crc = crc.checksum(&b[..28]);
+        e.crc = crc.checksum(Self::crc_input(&b));
         e
     }
 
@@ -46,6 +56,11 @@ impl IndexEntry {
         b[24..28].copy_from_slice(&self.size.to_le_bytes());
         b[28..32].copy_from_slice(&self.crc.to_le_bytes());
         b
+    }
+
+    /// The bytes of the entry the CRC covers.
+    pub fn crc_input(b: &[u8; ENTRY_LEN]) -> &[u8] {
+        &b[..28]
     }
 
     pub fn is_padding(&self) -> bool {
@@ -108,7 +123,7 @@ impl Iterator for Entries<'_> {
             self.done = true;
             return Some(IndexEvent::Padding { at });
         }
-        let crc_ok = self.crc.checksum(&b[..28]) == entry.crc;
+        let crc_ok = self.crc.checksum(IndexEntry::crc_input(b)) == entry.crc;
         Some(IndexEvent::Entry { at, entry, crc_ok })
     }
 }

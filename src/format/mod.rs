@@ -2,9 +2,20 @@
 //! Nothing here knows about keys, settings or the server's decisions.
 
 pub mod crc;
+pub mod damage;
 pub mod index;
 pub mod layout;
 pub mod lock;
 pub mod proto;
 pub mod record;
 pub mod side;
+
+/// Lower-case hex of some bytes (hashes and nonces in reports).
+pub fn hex(b: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        let _ = write!(s, "{x:02x}");
+    }
+    s
+}

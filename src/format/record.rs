@@ -1,7 +1,11 @@
 //! Records of `.dat` files: `u32 header, u32 crc, payload`.
 //!
 //! The iterator borrows from a mapped file and never allocates; a hostile
-//! size field only yields a `Truncated` event.
+//! size field only yields a `Truncated` event. Every offset into a data file
+//! is computed here: callers get `Header` and `Record` views.
+
+use super::crc::Crc32;
+use super::proto::{MsgView, ProtoError};
 
 /// Bytes of the file version that starts every `.dat` and `.idx`.
 pub const VERSION_LEN: usize = 4;
@@ -17,18 +21,6 @@ pub enum FileVersion {
     CutShort(usize),
     Supported,
     Unsupported(u32),
-}
-
-/// The server's error for a file whose version it cannot accept, if any.
-pub fn version_error(v: FileVersion) -> Option<String> {
-    match v {
-        FileVersion::Supported => None,
-        FileVersion::Empty => Some("unable to verify file version: EOF".into()),
-        FileVersion::CutShort(_) => Some("unable to verify file version: unexpected EOF".into()),
-        FileVersion::Unsupported(v) => {
-            Some(format!("unsupported file version: {v} (supports [1..1])"))
-        }
-    }
 }
 
 /// A record header followed by no payload byte at all: Go's `io.ReadFull`
@@ -49,6 +41,40 @@ pub fn file_version(data: &[u8]) -> FileVersion {
     }
 }
 
+/// A record header: `u32 size, u32 crc`; in typed files (clients.dat,
+/// subs.dat) the size's top byte is the record type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub rtype: u8,
+    pub size: u32,
+    pub crc: u32,
+}
+
+impl Header {
+    /// The header at `offset`, if all 8 bytes are there.
+    #[inline]
+    pub fn at(data: &[u8], offset: usize, typed: bool) -> Option<Header> {
+        let b: &[u8; HEADER_LEN] = data
+            .get(offset..offset.checked_add(HEADER_LEN)?)?
+            .try_into()
+            .ok()?;
+        let first = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let crc = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+        let (rtype, size) = if typed {
+            ((first >> 24) as u8, first & 0x00ff_ffff)
+        } else {
+            (0, first)
+        };
+        Some(Header { rtype, size, crc })
+    }
+
+    /// A zero header: the server truncates the file here.
+    pub fn is_zero(&self) -> bool {
+        self.size == 0 && self.rtype == 0 && self.crc == 0
+    }
+}
+
+/// One whole record: a view of its header and payload in the mapped file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record<'a> {
     /// Offset of the header in the file.
@@ -59,9 +85,35 @@ pub struct Record<'a> {
     pub payload: &'a [u8],
 }
 
-impl Record<'_> {
+impl<'a> Record<'a> {
     pub fn end(&self) -> u64 {
         self.offset + HEADER_LEN as u64 + self.payload.len() as u64
+    }
+
+    /// The record of a message slice at `offset`, read the way the server's
+    /// lookup reads it (header, then payload), or what stops the read.
+    pub fn at(data: &'a [u8], offset: u64) -> Option<Event<'a>> {
+        let offset = usize::try_from(offset).ok().filter(|&o| o <= data.len())?;
+        Records::at(data, offset, false).next()
+    }
+
+    /// The payload as a message (slices only).
+    pub fn message(&self) -> Result<MsgView<'a>, ProtoError> {
+        MsgView::parse(self.payload)
+    }
+
+    /// Whether the payload's CRC is the header's.
+    pub fn crc_ok(&self, crc: &Crc32) -> bool {
+        crc.checksum(self.payload) == self.crc
+    }
+
+    /// The same record with its payload cut to `len` bytes (what a reader
+    /// trusting a smaller size sees); None if `len` is larger.
+    pub fn prefix(&self, len: u32) -> Option<Record<'a>> {
+        Some(Record {
+            payload: self.payload.get(..len as usize)?,
+            ..*self
+        })
     }
 }
 
@@ -130,14 +182,9 @@ impl<'a> Iterator for Records<'a> {
                 available: rest.len() as u64,
             });
         }
-        let first = u32::from_le_bytes(rest[..4].try_into().unwrap());
-        let crc = u32::from_le_bytes(rest[4..8].try_into().unwrap());
-        let (rtype, size) = if self.typed {
-            ((first >> 24) as u8, first & 0x00ff_ffff)
-        } else {
-            (0, first)
-        };
-        if size == 0 && rtype == 0 && crc == 0 {
+        let h = Header::at(self.data, off, self.typed).expect("8 bytes checked above");
+        let Header { rtype, size, crc } = h;
+        if h.is_zero() {
             self.done = true;
             return Some(Event::ZeroPadding {
                 offset: off as u64,

@@ -2,10 +2,10 @@
 
 use crate::error::Result;
 use crate::format::crc::Crc32;
+use crate::format::damage::{Damage, DamageKind};
 use crate::format::layout::{rel, Mapped, StoreLayout};
 use crate::format::proto::{self, ServerInfo, SubState};
-use crate::format::record::{Event, Records, HEADER_LEN, VERSION_LEN};
-use crate::ops::scan::Damage;
+use crate::format::record::{self, Event, Header, Records, HEADER_LEN, VERSION_LEN};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -46,8 +46,7 @@ fn damage(
     path: &Path,
     channel: Option<String>,
     offset: Option<u64>,
-    kind: &'static str,
-    detail: String,
+    kind: DamageKind,
 ) -> Damage {
     Damage {
         channel,
@@ -55,7 +54,6 @@ fn damage(
         offset,
         seq: None,
         kind,
-        detail,
     }
 }
 
@@ -72,9 +70,11 @@ fn walk(
 ) -> Result<u64> {
     let m = Mapped::open(path)?;
     let data = m.bytes();
-    let version = crate::format::record::file_version(data);
-    if let Some((kind, detail)) = crate::ops::scan::version_damage(version) {
-        out.push(damage(root, path, channel, Some(0), kind, detail));
+    let mut push = |offset: u64, kind: DamageKind| {
+        out.push(damage(root, path, channel.clone(), Some(offset), kind));
+    };
+    if let Some(kind) = DamageKind::of_version(record::file_version(data)) {
+        push(0, kind);
         return Ok(0);
     }
     let mut n = 0;
@@ -84,72 +84,46 @@ fn walk(
                 n += 1;
                 let actual = crc.checksum(r.payload);
                 if actual != r.crc {
-                    out.push(damage(
-                        root,
-                        path,
-                        channel.clone(),
-                        Some(r.offset),
-                        "crc-mismatch",
-                        format!(
-                            "corrupted data, expected crc to be {:#010x}, got {actual:#010x}",
-                            r.crc
-                        ),
-                    ));
+                    let kind = DamageKind::CrcMismatch {
+                        expected: r.crc,
+                        actual,
+                    };
+                    push(r.offset, kind);
                     continue;
                 }
-                if let Err(e) = f(r.rtype, r.payload) {
-                    out.push(damage(
-                        root,
-                        path,
-                        channel.clone(),
-                        Some(r.offset),
-                        "bad-record",
-                        format!("record type {} does not decode: {e}", r.rtype),
-                    ));
+                if let Err(error) = f(r.rtype, r.payload) {
+                    let kind = DamageKind::BadSideRecord {
+                        rtype: r.rtype,
+                        error,
+                    };
+                    push(r.offset, kind);
                 }
             }
             Event::ZeroPadding { offset, len } => {
-                out.push(damage(
-                    root,
-                    path,
-                    channel.clone(),
-                    Some(offset),
-                    "zero-padding",
-                    format!("{len} zero bytes; the server truncates the file here"),
-                ));
+                let kind = DamageKind::ZeroPadding {
+                    len,
+                    side_file: true,
+                };
+                push(offset, kind);
             }
+            // io.EOF for the server's readRecord: a clean end of file.
             Event::Truncated {
                 offset,
                 expected,
                 available,
-            } if crate::format::record::is_dangling_header(expected, available) => {
-                // io.EOF for the server's readRecord: a clean end of file.
-                out.push(damage(
-                    root,
-                    path,
-                    channel.clone(),
-                    Some(offset),
-                    "dangling-header",
-                    crate::ops::scan::DANGLING.into(),
-                ));
+            } if record::is_dangling_header(expected, available) => {
+                push(offset, DamageKind::DanglingHeader);
             }
             Event::Truncated {
                 offset,
                 expected,
                 available,
             } => {
-                let what = match expected {
-                    Some(e) => format!("record cut short: header announces {e} payload bytes, only {available} remain"),
-                    None => format!("record header cut short: {available} of 8 bytes"),
+                let kind = DamageKind::TruncatedRecord {
+                    expected,
+                    available,
                 };
-                out.push(damage(
-                    root,
-                    path,
-                    channel.clone(),
-                    Some(offset),
-                    "truncated-record",
-                    what,
-                ));
+                push(offset, kind);
             }
         }
     }
@@ -183,20 +157,11 @@ pub fn read(layout: &StoreLayout, crc: &Crc32) -> Result<StoreMeta> {
     {
         let m = Mapped::open(&layout.server_dat)?;
         let b = m.bytes();
-        if b.len() >= VERSION_LEN + HEADER_LEN {
-            let rec = u32::from_le_bytes(b[4..8].try_into().unwrap()) as u64;
-            if size != (VERSION_LEN + HEADER_LEN) as u64 + rec {
-                dmg.push(damage(
-                    root,
-                    &layout.server_dat,
-                    None,
-                    Some(0),
-                    "server-dat-size",
-                    format!(
-                        "file is {size} bytes; one record of {rec} bytes needs exactly {}",
-                        rec + 12
-                    ),
-                ));
+        if let Some(h) = Header::at(b, VERSION_LEN, false) {
+            let record = h.size as u64;
+            if size != (VERSION_LEN + HEADER_LEN) as u64 + record {
+                let kind = DamageKind::ServerDatSize { size, record };
+                dmg.push(damage(root, &layout.server_dat, None, Some(0), kind));
             }
         } else if b.len() == VERSION_LEN {
             // Go's readRecord meets io.EOF: "no state recovered".

@@ -3,13 +3,16 @@
 use crate::crypto::aead::Backend;
 use crate::crypto::envelope::PayloadKind;
 use crate::crypto::keys::Key;
+use crate::crypto::nonce::{find_reuse, NonceRun};
 use crate::error::Result;
 use crate::format::crc::Crc32;
+use crate::format::damage::{Damage, DamageKind};
+use crate::format::hex;
+use crate::format::index;
 use crate::format::layout::StoreLayout;
+use crate::format::record::FileVersion;
 use crate::format::side::{self, Subscription};
-use crate::ops::scan::{
-    self, Counts, Damage, HashMode, KeyOutcome, NonceRun, ScanConfig, SliceScan,
-};
+use crate::ops::scan::{self, Counts, HashMode, KeyOutcome, ScanConfig, SliceScan};
 use crate::ops::{Phase, Sink};
 use serde::Serialize;
 
@@ -152,15 +155,6 @@ pub fn class_name(kind: PayloadKind) -> &'static str {
     }
 }
 
-pub fn hex(b: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        let _ = write!(s, "{x:02x}");
-    }
-    s
-}
-
 fn stats(c: &Counts, first: u64, last: u64, keys: &[Key]) -> Stats {
     Stats {
         messages: c.records,
@@ -263,15 +257,21 @@ pub fn run(
                 stats: stats(&s.counts, s.first_seq, s.last_seq, keys),
             });
         }
-        reused.extend(find_reuse(&ch.name, &mut nonces, keys));
+        reused.extend(find_reuse(&mut nonces).into_iter().map(|r| NonceReuse {
+            channel: ch.name.clone(),
+            key: keys.get(r.key as usize).map(|k| k.id.clone()),
+            cipher: r.cipher,
+            nonce: hex(&r.nonce),
+            seqs: r.seqs.to_vec(),
+            count: r.count,
+        }));
         for p in &layout_ch.orphan_idx {
             damage.push(Damage {
                 channel: Some(ch.name.clone()),
                 file: crate::format::layout::rel(&layout.root, p),
                 offset: None,
                 seq: None,
-                kind: "orphan-index",
-                detail: "index file without its data file; the server ignores it".into(),
+                kind: DamageKind::OrphanIndex,
             });
         }
         for p in &layout_ch.bad_names {
@@ -280,8 +280,7 @@ pub fn run(
                 file: crate::format::layout::rel(&layout.root, p),
                 offset: None,
                 seq: None,
-                kind: "bad-slice-name",
-                detail: "the server refuses to start: \"message log has an invalid name\"".into(),
+                kind: DamageKind::BadSliceName,
             });
         }
         for p in &layout_ch.bak {
@@ -364,7 +363,7 @@ fn record_report(slice: u64, r: &scan::RecordInfo, keys: &[Key]) -> RecordReport
     };
     let (key, length) = match r.key {
         KeyOutcome::Opened(i) => (Some(keys[i as usize].id.clone()), r.plain_len as u64),
-        KeyOutcome::Unopened(crate::crypto::envelope::NonceOrigin::Unknown) => {
+        KeyOutcome::Unopened(crate::crypto::nonce::NonceOrigin::Unknown) => {
             (Some("unopened-lookalike".into()), r.data_len as u64)
         }
         KeyOutcome::Unopened(_) => (Some("unopened-wrong-key".into()), r.data_len as u64),
@@ -385,175 +384,51 @@ fn record_report(slice: u64, r: &scan::RecordInfo, keys: &[Key]) -> RecordReport
 /// Index problems as damage, in the server's terms.
 pub fn index_damage(channel: &str, s: &SliceScan) -> Vec<Damage> {
     let mut out = Vec::new();
-    let file = s.idx_file.clone();
-    let mut d = |offset: Option<u64>, seq: Option<u64>, kind: &'static str, detail: String| {
+    let mut d = |offset: Option<u64>, seq: Option<u64>, kind: DamageKind| {
         out.push(Damage {
             channel: Some(channel.to_string()),
-            file: file.clone(),
+            file: s.idx_file.clone(),
             offset,
             seq,
             kind,
-            detail,
         })
     };
     let ix = &s.index;
     if !ix.present {
         if s.counts.records > 0 {
-            d(
-                None,
-                None,
-                "index-missing",
-                "no index file; the server rebuilds it from the data file".into(),
-            );
+            d(None, None, DamageKind::IndexMissing);
         }
         return out;
     }
-    if let Some((kind, detail)) = ix.version.and_then(crate::ops::scan::version_damage) {
-        d(Some(0), None, kind, detail);
+    if let Some(kind) = ix.version.and_then(DamageKind::of_version) {
+        d(Some(0), None, kind);
     }
     for &i in &ix.bad_crc {
-        let e = &ix.entries[i];
         d(
-            Some(4 + 32 * i as u64),
-            Some(e.seq),
-            "index-crc",
-            "index entry CRC mismatch; the server rebuilds the index".into(),
+            Some(index::entry_offset(i)),
+            Some(ix.entries[i].seq),
+            DamageKind::IndexCrc,
         );
     }
     if let Some(at) = ix.partial_at {
-        d(
-            Some(at),
-            None,
-            "index-partial-entry",
-            "index ends with a partial entry; the server rebuilds the index".into(),
-        );
+        d(Some(at), None, DamageKind::IndexPartialEntry);
     }
     if let Some(at) = ix.padding_at {
-        d(
-            Some(at),
-            None,
-            "index-padding",
-            "zero entry; the server truncates the index here".into(),
-        );
+        d(Some(at), None, DamageKind::IndexPadding);
     }
     // Full comparison with the data file (the server only checks the last entry).
     let n = ix.entries.len() as u64;
-    if n != s.counts.records && ix.version == Some(crate::format::record::FileVersion::Supported) {
-        let why = if n < s.counts.records {
-            "records past the last entry are invisible to a server that trusts this index"
-        } else {
-            "entries past the last record: the server's last-entry check fails and it rebuilds the index"
+    if n != s.counts.records && ix.version == Some(FileVersion::Supported) {
+        let kind = DamageKind::IndexCount {
+            entries: n,
+            records: s.counts.records,
         };
-        d(
-            None,
-            None,
-            "index-count",
-            format!(
-                "index has {n} entries, data file {} records: {why}",
-                s.counts.records
-            ),
-        );
+        d(None, None, kind);
     }
-    if let Some((i, (seq, off, size, ts))) = ix.mismatch {
-        let e = &ix.entries[i];
-        d(
-            Some(4 + 32 * i as u64),
-            Some(e.seq),
-            "index-mismatch",
-            format!(
-                "entry says seq {} at offset {} size {} ts {}, data file has seq {seq} at {off} size {size} ts {ts}",
-                e.seq, e.offset, e.size, e.timestamp
-            ),
-        );
+    if let Some((i, data)) = ix.mismatch {
+        let entry = ix.entries[i];
+        let kind = DamageKind::IndexMismatch { entry, data };
+        d(Some(index::entry_offset(i)), Some(entry.seq), kind);
     }
     out
-}
-
-/// Nonces used twice in a channel under one key (or, without keys, twice at
-/// all): runs of one key, cipher and prefix whose counters overlap. One
-/// entry per overlap, naming its first nonce and the two sequences using it.
-pub fn find_reuse(channel: &str, runs: &mut [NonceRun], keys: &[Key]) -> Vec<NonceReuse> {
-    runs.sort_unstable_by_key(|r| (r.key, r.cipher, r.prefix, r.first, r.first_seq));
-    let mut out = Vec::new();
-    // The run reaching furthest so far in the current (key, cipher, prefix) group.
-    let mut reach: Option<NonceRun> = None;
-    for r in runs.iter() {
-        match reach {
-            Some(p)
-                if (p.key, p.cipher, p.prefix) == (r.key, r.cipher, r.prefix)
-                    && r.first <= p.last() =>
-            {
-                let shared = p.last().min(r.last()) - r.first + 1;
-                out.push(NonceReuse {
-                    channel: channel.to_string(),
-                    key: keys.get(r.key as usize).map(|k| k.id.clone()),
-                    cipher: r.cipher,
-                    nonce: hex(&r.nonce_at(r.first)),
-                    seqs: vec![p.first_seq + (r.first - p.first), r.first_seq],
-                    count: shared,
-                });
-                if r.last() > p.last() {
-                    reach = Some(*r);
-                }
-            }
-            _ => reach = Some(*r),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::crypto::aead::Cipher;
-    use crate::ops::scan::push_nonce;
-
-    fn nonce(prefix: u8, counter: u64) -> [u8; 12] {
-        let mut n = [prefix; 12];
-        n[4..].copy_from_slice(&counter.to_be_bytes());
-        n
-    }
-
-    #[test]
-    fn server_nonces_compress_into_runs() {
-        let mut runs = Vec::new();
-        for seq in 1..=1000 {
-            push_nonce(&mut runs, 0, Cipher::Aes, &nonce(7, seq + 100), seq);
-        }
-        assert_eq!(runs.len(), 1);
-        assert!(find_reuse("c", &mut runs, &[]).is_empty());
-    }
-
-    #[test]
-    fn overlaps_are_found_with_their_sequences() {
-        let mut runs = Vec::new();
-        // seqs 1..=10 with counters 1..=10; then seqs 20..=24 reuse counters 5..=9.
-        for seq in 1..=10 {
-            push_nonce(&mut runs, 0, Cipher::Aes, &nonce(1, seq), seq);
-        }
-        for (i, seq) in (20..=24).enumerate() {
-            push_nonce(&mut runs, 0, Cipher::Aes, &nonce(1, 5 + i as u64), seq);
-        }
-        // Same counters under another prefix, cipher or key: no reuse.
-        push_nonce(&mut runs, 0, Cipher::Aes, &nonce(2, 5), 30);
-        push_nonce(&mut runs, 0, Cipher::ChaCha, &nonce(1, 5), 31);
-        push_nonce(&mut runs, 1, Cipher::Aes, &nonce(1, 5), 32);
-        let r = find_reuse("c", &mut runs, &[]);
-        assert_eq!(r.len(), 1, "{r:?}");
-        assert_eq!(r[0].seqs, vec![5, 20]);
-        assert_eq!(r[0].count, 5);
-        assert_eq!(r[0].nonce, hex(&nonce(1, 5)));
-    }
-
-    #[test]
-    fn a_nonce_used_three_times_is_reported_twice() {
-        let mut runs = Vec::new();
-        for seq in [3, 9, 15] {
-            push_nonce(&mut runs, 0, Cipher::Aes, &nonce(4, 42), seq);
-        }
-        let r = find_reuse("c", &mut runs, &[]);
-        assert_eq!(r.len(), 2);
-        assert_eq!(r[0].seqs, vec![3, 9]);
-        assert_eq!(r[1].seqs, vec![3, 15]);
-    }
 }

@@ -3,10 +3,13 @@
 //! It judges nothing; `verify` turns these facts into the server's outcome.
 
 use crate::crypto::aead::{Backend, ChannelAead, Cipher};
-use crate::crypto::envelope::{self, NonceOrigin, PayloadKind};
+use crate::crypto::envelope::{self, PayloadKind};
 use crate::crypto::keys::Key;
+use crate::crypto::nonce::{self, NonceOrigin};
+use crate::crypto::nonce::{push_nonce, NonceRun};
 use crate::error::Result;
 use crate::format::crc::Crc32;
+use crate::format::damage::{Damage, DamageKind, RecordFacts};
 use crate::format::index::{self, IndexEntry, IndexEvent};
 use crate::format::layout::{rel, ChannelLayout, Mapped, SliceFiles, StoreLayout};
 use crate::format::proto::{MsgView, ProtoError};
@@ -60,6 +63,8 @@ pub struct RecordInfo {
     /// Payload size from the header.
     pub size: u32,
     pub crc_ok: bool,
+    /// The CRC in the record's header.
+    pub crc_header: u32,
     /// The CRC computed over the payload (differs from the header's when damaged).
     pub crc_actual: u32,
     /// The protobuf error, if the payload does not parse.
@@ -146,74 +151,6 @@ impl Counts {
     }
 }
 
-/// One problem found on disk: which file, where, what.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Damage {
-    pub channel: Option<String>,
-    pub file: String,
-    pub offset: Option<u64>,
-    pub seq: Option<u64>,
-    pub kind: &'static str,
-    pub detail: String,
-}
-
-/// Nonces used under one key and cipher, as runs. The server writes
-/// `prefix || counter` and moves the counter with the sequence, so a channel
-/// the server encrypted is a handful of runs instead of one entry per
-/// message; any other nonce is a run of one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NonceRun {
-    /// Index of the key that opened them; `u8::MAX` when unknown.
-    pub key: u8,
-    pub cipher: Cipher,
-    /// Nonce bytes 0..4.
-    pub prefix: [u8; 4],
-    /// Nonce bytes 4..12 (big-endian) of the first nonce of the run.
-    pub first: u64,
-    pub len: u64,
-    /// Sequence of the first message; the run's sequences are consecutive.
-    pub first_seq: u64,
-}
-
-impl NonceRun {
-    /// The last counter of the run.
-    pub fn last(&self) -> u64 {
-        self.first + (self.len - 1)
-    }
-
-    pub fn nonce_at(&self, counter: u64) -> [u8; 12] {
-        let mut n = [0u8; 12];
-        n[..4].copy_from_slice(&self.prefix);
-        n[4..].copy_from_slice(&counter.to_be_bytes());
-        n
-    }
-}
-
-/// Adds one nonce, extending the last run when it continues it.
-pub fn push_nonce(runs: &mut Vec<NonceRun>, key: u8, cipher: Cipher, nonce: &[u8; 12], seq: u64) {
-    let prefix: [u8; 4] = nonce[..4].try_into().expect("4 bytes");
-    let counter = u64::from_be_bytes(nonce[4..].try_into().expect("8 bytes"));
-    if let Some(r) = runs.last_mut() {
-        if r.key == key
-            && r.cipher == cipher
-            && r.prefix == prefix
-            && r.first.checked_add(r.len) == Some(counter)
-            && r.first_seq.checked_add(r.len) == Some(seq)
-        {
-            r.len += 1;
-            return;
-        }
-    }
-    runs.push(NonceRun {
-        key,
-        cipher,
-        prefix,
-        first: counter,
-        len: 1,
-        first_seq: seq,
-    });
-}
-
 /// What the index file holds and how it compares with the data file.
 #[derive(Debug, Clone, Default)]
 pub struct IndexScan {
@@ -228,8 +165,8 @@ pub struct IndexScan {
     /// Byte length of the index file.
     pub len: u64,
     /// The first entry that disagrees with the data file's record at the same
-    /// position: (position, what the data file has: seq, offset, size, timestamp).
-    pub mismatch: Option<(usize, (u64, u64, u32, i64))>,
+    /// position: (position, what the data file has).
+    pub mismatch: Option<(usize, RecordFacts)>,
 }
 
 pub struct SliceScan {
@@ -361,22 +298,17 @@ pub fn scan_slice(
         nonces: Vec::new(),
         damage: Vec::new(),
     };
-    let damage = |s: &mut SliceScan,
-                  offset: Option<u64>,
-                  seq: Option<u64>,
-                  kind: &'static str,
-                  detail: String| {
+    let damage = |s: &mut SliceScan, offset: Option<u64>, seq: Option<u64>, kind: DamageKind| {
         s.damage.push(Damage {
             channel: Some(ctx.name.clone()),
             file: dat_rel.clone(),
             offset,
             seq,
             kind,
-            detail,
         })
     };
-    if let Some((kind, detail)) = version_damage(s.version) {
-        damage(&mut s, Some(0), None, kind, detail);
+    if let Some(kind) = DamageKind::of_version(s.version) {
+        damage(&mut s, Some(0), None, kind);
     }
     if let Some(idx) = idx {
         s.index = scan_index(idx, &cfg.crc);
@@ -401,15 +333,13 @@ pub fn scan_slice(
             Event::ZeroPadding { offset, len } => {
                 s.end = SliceEnd::ZeroPadding { offset, len };
                 if dat[offset as usize..].iter().any(|&b| b != 0) {
-                    damage(&mut s, Some(offset), None, "data-after-padding", "a zero header followed by non-zero bytes: the server reads what follows only through a trusted index, and an index rebuild truncates it away; keep the .idx, and restore the slice from a backup if you can".into());
+                    damage(&mut s, Some(offset), None, DamageKind::DataAfterPadding);
                 }
-                damage(
-                    &mut s,
-                    Some(offset),
-                    None,
-                    "zero-padding",
-                    format!("{len} zero bytes; the server truncates the file here if it rebuilds the index (verify tells whether it will)"),
-                );
+                let kind = DamageKind::ZeroPadding {
+                    len,
+                    side_file: false,
+                };
+                damage(&mut s, Some(offset), None, kind);
                 break;
             }
             Event::Truncated {
@@ -422,13 +352,7 @@ pub fn scan_slice(
                     expected,
                     available,
                 };
-                damage(
-                    &mut s,
-                    Some(offset),
-                    None,
-                    "dangling-header",
-                    DANGLING.into(),
-                );
+                damage(&mut s, Some(offset), None, DamageKind::DanglingHeader);
                 break;
             }
             Event::Truncated {
@@ -441,48 +365,44 @@ pub fn scan_slice(
                     expected,
                     available,
                 };
-                let what = match expected {
-                    Some(e) => format!("record cut short: header announces {e} payload bytes, only {available} remain"),
-                    None => format!("record header cut short: {available} of 8 bytes"),
+                let kind = DamageKind::TruncatedRecord {
+                    expected,
+                    available,
                 };
-                damage(&mut s, Some(offset), None, "truncated-record", what);
+                damage(&mut s, Some(offset), None, kind);
                 break;
             }
         };
         let info = examine(&r, ctx, cfg, scratch, &mut s.counts, &mut s.nonces);
         match &info.parse_error {
             Some(e) => {
-                let detail = format!("record does not decode as a message: {e}");
-                damage(&mut s, Some(r.offset), None, "bad-record", detail);
+                damage(
+                    &mut s,
+                    Some(r.offset),
+                    None,
+                    DamageKind::BadRecord(e.clone()),
+                );
             }
             None => {
                 let m = &info;
                 let crc_ok = info.crc_ok;
                 if !crc_ok {
-                    let actual = info.crc_actual;
-                    damage(
-                        &mut s,
-                        Some(r.offset),
-                        Some(m.seq),
-                        "crc-mismatch",
-                        format!(
-                            "corrupted data, expected crc to be {:#010x}, got {:#010x}",
-                            r.crc, actual
-                        ),
-                    );
+                    let kind = DamageKind::CrcMismatch {
+                        expected: r.crc,
+                        actual: info.crc_actual,
+                    };
+                    damage(&mut s, Some(r.offset), Some(m.seq), kind);
                 }
                 if s.first_seq == 0 {
                     s.first_seq = m.seq;
                 }
                 if let Some(p) = prev_seq {
                     if m.seq <= p {
-                        damage(
-                            &mut s,
-                            Some(r.offset),
-                            Some(m.seq),
-                            "sequence-order",
-                            format!("sequence {} follows {p}", m.seq),
-                        );
+                        let kind = DamageKind::SequenceOrder {
+                            seq: m.seq,
+                            prev: p,
+                        };
+                        damage(&mut s, Some(r.offset), Some(m.seq), kind);
                     }
                 }
                 prev_seq = Some(m.seq);
@@ -498,8 +418,13 @@ pub fn scan_slice(
                     || e.size != info.size
                     || e.timestamp != info.timestamp
                 {
-                    s.index.mismatch =
-                        Some((pos, (info.seq, info.offset, info.size, info.timestamp)));
+                    let facts = RecordFacts {
+                        seq: info.seq,
+                        offset: info.offset,
+                        size: info.size,
+                        timestamp: info.timestamp,
+                    };
+                    s.index.mismatch = Some((pos, facts));
                 }
             }
         }
@@ -508,19 +433,6 @@ pub fn scan_slice(
         }
     }
     s
-}
-
-pub const DANGLING: &str = "a record header with no payload at the end of the file: the server reads this as the end of the file and appends new messages after it, where a later index rebuild loses them; truncate the file at this offset before starting";
-
-/// Damage for a file version the server refuses: (kind, what).
-pub fn version_damage(v: FileVersion) -> Option<(&'static str, String)> {
-    let why = record::version_error(v)?;
-    let kind = match v {
-        FileVersion::Empty => "empty-file",
-        FileVersion::CutShort(_) => "version-cut-short",
-        _ => "unsupported-version",
-    };
-    Some((kind, format!("{why}: the server refuses to start")))
 }
 
 /// Everything the scanner learns about one record: CRC, message fields,
@@ -541,6 +453,7 @@ pub fn examine(
         offset: r.offset,
         size: r.payload.len() as u32,
         crc_ok,
+        crc_header: r.crc,
         crc_actual,
         parse_error: None,
         seq: 0,
@@ -601,7 +514,7 @@ fn classify_record(
     }
     if let PayloadKind::Envelope(cipher) = info.kind {
         let nonce = *envelope::nonce(data);
-        info.nonce_origin = Some(envelope::nonce_origin(&nonce, seq));
+        info.nonce_origin = Some(nonce::nonce_origin(&nonce, seq));
         let mut opened = None;
         if let Some((i, pt)) = envelope::open_any(&ctx.aeads, cipher, data, scratch) {
             opened = Some(i as u8);
@@ -663,14 +576,4 @@ fn scan_index(idx: &[u8], crc: &Crc32) -> IndexScan {
         }
     }
     s
-}
-
-/// Reads the record at `offset` of a data file the way the server's lookup
-/// does: header, payload, CRC. Used when an index entry points somewhere the
-/// sequential scan found no record.
-pub fn record_at<'a>(dat: &'a [u8], offset: u64) -> Option<Event<'a>> {
-    if offset > dat.len() as u64 {
-        return None;
-    }
-    Records::at(dat, offset as usize, false).next()
 }

@@ -1,6 +1,6 @@
 //! `inspect`'s human output.
 
-use super::{align_numbers, table as new_table};
+use super::{align_numbers, table as new_table, words};
 use crate::ops::inspect::{InspectReport, Stats};
 use std::io::{self, Write};
 
@@ -119,8 +119,8 @@ pub fn table(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::Res
                 d.file.clone(),
                 d.offset.map_or("-".into(), |o| o.to_string()),
                 d.seq.map_or("-".into(), |s| s.to_string()),
-                d.kind.to_string(),
-                d.detail.clone(),
+                words::damage_name(&d.kind).to_string(),
+                words::damage_detail(&d.kind),
             ]);
         }
         writeln!(out, "Damage:\n{t}")?;
@@ -130,7 +130,7 @@ pub fn table(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::Res
             out,
             "REUSED NONCE in {} ({} {}): {} at seqs {:?}{}: a nonce used twice under one key breaks the cipher's secrecy and integrity; rekey this channel",
             n.channel,
-            n.cipher.name(),
+            words::cipher_name(n.cipher),
             n.key.as_deref().unwrap_or("unknown key"),
             n.nonce,
             n.seqs,

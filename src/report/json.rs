@@ -1,8 +1,12 @@
 //! `--json`: the reports as JSON documents (schemas in README.md).
 
+use super::words;
 use crate::error::Error;
+use crate::format::damage::Damage;
 use crate::ops::inspect::InspectReport;
+use crate::ops::rewrite::Refusal;
 use crate::ops::rewrite::RewriteReport;
+use crate::ops::verify::Finding;
 use crate::ops::verify::VerifyReport;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 use std::io::Write;
@@ -49,5 +53,47 @@ pub struct Rewrite<'a>(pub &'a RewriteReport);
 impl Serialize for Rewrite<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.0.serialize(s)
+    }
+}
+
+impl Serialize for Damage {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Damage", 6)?;
+        st.serialize_field("channel", &self.channel)?;
+        st.serialize_field("file", &self.file)?;
+        st.serialize_field("offset", &self.offset)?;
+        st.serialize_field("seq", &self.seq)?;
+        st.serialize_field("kind", words::damage_name(&self.kind))?;
+        st.serialize_field("detail", &words::damage_detail(&self.kind))?;
+        st.end()
+    }
+}
+
+impl Serialize for Finding {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (what, remedy) = words::finding(self);
+        let mut st = s.serialize_struct("Finding", 9)?;
+        st.serialize_field("severity", &self.severity)?;
+        st.serialize_field("channel", &self.channel)?;
+        st.serialize_field("first_seq", &self.first_seq)?;
+        st.serialize_field("last_seq", &self.last_seq)?;
+        st.serialize_field("count", &self.count)?;
+        st.serialize_field("file", &self.file)?;
+        st.serialize_field("offset", &self.offset)?;
+        st.serialize_field("what", &what)?;
+        st.serialize_field("remedy", &remedy)?;
+        st.end()
+    }
+}
+
+impl Serialize for Refusal {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Refusal", 5)?;
+        st.serialize_field("channel", &self.channel)?;
+        st.serialize_field("file", &self.file)?;
+        st.serialize_field("seq", &self.seq)?;
+        st.serialize_field("offset", &self.offset)?;
+        st.serialize_field("reason", &words::refused(&self.reason))?;
+        st.end()
     }
 }

@@ -6,6 +6,7 @@ pub mod inspect;
 pub mod json;
 pub mod rewrite;
 pub mod verify;
+pub mod words;
 
 use crate::error::Error;
 use crate::ops::rewrite::Operation;

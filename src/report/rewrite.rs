@@ -1,6 +1,6 @@
 //! The rewrites' human output.
 
-use super::{align_numbers, table as new_table};
+use super::{align_numbers, table as new_table, words};
 use crate::ops::rewrite::{Operation, RewriteReport, Tally};
 use std::io::{self, Write};
 
@@ -59,10 +59,10 @@ pub fn refusals(r: &RewriteReport, err: &mut impl Write) {
     const SHOWN: usize = 8;
     let mut i = 0;
     while i < r.refused.len() {
-        let reason = &r.refused[i].reason;
+        let reason = words::refused(&r.refused[i].reason);
         let n = r.refused[i..]
             .iter()
-            .take_while(|f| &f.reason == reason)
+            .take_while(|f| words::refused(&f.reason) == reason)
             .count();
         let _ = writeln!(err, "  - {reason}");
         let places: Vec<String> = r.refused[i..i + n]

@@ -1,7 +1,9 @@
 //! `verify`'s human output and `--list`.
 
+use super::words;
 use super::{align_numbers, table as new_table};
-use crate::ops::verify::{Severity, Verdict, VerifyReport};
+use crate::format::hex;
+use crate::ops::verify::{Line, Outcome, Severity, Verdict, VerifyReport};
 use std::io::{self, Write};
 
 pub fn severity_label(s: Severity) -> &'static str {
@@ -15,7 +17,56 @@ pub fn severity_label(s: Severity) -> &'static str {
 
 /// `--list`: one line per message, in the conformance files' format.
 pub fn list(r: &VerifyReport, out: &mut impl Write) -> io::Result<()> {
-    r.lines.iter().try_for_each(|l| writeln!(out, "{l}"))
+    for l in &r.lines {
+        match l {
+            Line::Server {
+                cluster_id,
+                clients,
+            } => writeln!(out, "SERVER\t{cluster_id}\tclients={clients}")?,
+            Line::Channel {
+                name,
+                first,
+                last,
+                subs,
+            } => writeln!(
+                out,
+                "CHANNEL\t{name}\tfirst={first}\tlast={last}\tsubs={subs}"
+            )?,
+            Line::Msg {
+                channel,
+                seq,
+                outcome,
+            } => match outcome {
+                Outcome::Delivered {
+                    len,
+                    sha256,
+                    subject,
+                    reply,
+                    timestamp,
+                } => writeln!(
+                    out,
+                    "MSG\t{channel}\t{seq}\tok\t{len}\t{}\t{subject}\t{reply}\t{timestamp}",
+                    hex(sha256)
+                )?,
+                Outcome::Failed(p, len) => writeln!(
+                    out,
+                    "MSG\t{channel}\t{seq}\terr\t{}",
+                    words::lookup_error(p, *len)
+                )?,
+                Outcome::NotFound => {
+                    writeln!(out, "MSG\t{channel}\t{seq}\terr\tmessage not found")?
+                }
+            },
+            Line::RecoverError(f) => writeln!(
+                out,
+                "RECOVER-ERROR\t{} ({}{})",
+                words::finding(f).0,
+                f.file.as_deref().unwrap_or("-"),
+                f.offset.map_or(String::new(), |o| format!(" offset {o}"))
+            )?,
+        }
+    }
+    Ok(())
 }
 
 pub fn table(r: &VerifyReport, out: &mut impl Write) -> io::Result<()> {
@@ -44,7 +95,7 @@ pub fn table(r: &VerifyReport, out: &mut impl Write) -> io::Result<()> {
         match (&s.key, s.encryption) {
             (Some(k), true) => format!(
                 ", key from {k}; the cipher ({}) only chooses how new messages are written",
-                s.cipher.name()
+                words::cipher_name(s.cipher)
             ),
             _ => String::new(),
         }
@@ -104,9 +155,10 @@ pub fn table(r: &VerifyReport, out: &mut impl Write) -> io::Result<()> {
                     head.push_str(&format!(" offset {o}"));
                 }
             }
+            let (what, remedy) = words::finding(f);
             writeln!(out, "{head}")?;
-            writeln!(out, "      what: {}", f.what)?;
-            writeln!(out, "      fix:  {}", f.remedy)?;
+            writeln!(out, "      what: {what}")?;
+            writeln!(out, "      fix:  {remedy}")?;
         }
         // The verdict again, where the eye ends up.
         writeln!(out, "{verdict}")?;

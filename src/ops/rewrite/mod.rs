@@ -13,9 +13,10 @@
 //! writes exactly the bytes an uninterrupted run would have written.
 
 use crate::crypto::aead::{Backend, ChannelAead, Cipher};
-use crate::crypto::envelope::{self, NonceOrigin, PayloadKind, OVERHEAD};
+use crate::crypto::envelope::{self, PayloadKind, OVERHEAD};
 use crate::crypto::keys::Key;
 use crate::crypto::nonce::NonceGen;
+use crate::crypto::nonce::{self, NonceOrigin};
 use crate::error::{Error, Result};
 use crate::format::crc::Crc32;
 use crate::format::index::IndexEntry;
@@ -71,10 +72,9 @@ fn clustered_refusal(layout: &StoreLayout, crc: &Crc32) -> Result<Option<Refusal
         file: layout::SERVER_FILE.into(),
         seq: None,
         offset: None,
-        reason: format!(
-            "the store belongs to clustered node {:?}: its Raft logs (raft.log) hold the same messages encrypted with the same key and are not handled; rewriting the file store alone would leave the node unable to replay its log",
-            meta.server.node_id
-        ),
+        reason: Refused::Clustered {
+            node_id: meta.server.node_id.clone(),
+        },
     }))
 }
 

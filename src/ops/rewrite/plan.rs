@@ -9,21 +9,6 @@ pub(super) struct SlicePlan {
     pub(super) refused: Vec<Refusal>,
 }
 
-/// Scanner damage that makes a slice impossible to rewrite faithfully.
-pub(super) fn refuses(kind: &str) -> bool {
-    matches!(
-        kind,
-        "crc-mismatch"
-            | "truncated-record"
-            | "bad-record"
-            | "unsupported-version"
-            | "version-cut-short"
-            | "empty-file"
-            | "data-after-padding"
-            | "dangling-header"
-    )
-}
-
 pub(super) fn plan_slice(
     job: &Job,
     ctx: &ChannelCtx<'_>,
@@ -38,16 +23,13 @@ pub(super) fn plan_slice(
     let mut refused: Vec<Refusal> = scan
         .damage
         .iter()
-        .filter(|d| refuses(d.kind))
+        .filter(|d| d.kind.refuses_rewrite())
         .map(|d| Refusal {
             channel: ctx.name.clone(),
             file: d.file.clone(),
             seq: d.seq,
             offset: d.offset,
-            reason: format!(
-                "{}: {}; run `stanctl store verify` to see what the server does with it, and repair the store first",
-                d.kind, d.detail
-            ),
+            reason: Refused::Damage(d.kind.clone()),
         })
         .collect();
     // The new .dat: version, records (field 4 resized), then any zero tail
@@ -71,7 +53,7 @@ pub(super) fn plan_slice(
                 file: scan.dat.clone(),
                 seq: Some(info.seq),
                 offset: Some(info.offset),
-                reason: "the payload field appears more than once in this record (the server delivers the last); stanctl does not rewrite such a record: restore it from a backup or remove the extra copies".into(),
+                reason: Refused::DataRepeated,
             });
             continue;
         }
@@ -84,7 +66,7 @@ pub(super) fn plan_slice(
                     file: scan.dat.clone(),
                     seq: Some(info.seq),
                     offset: Some(info.offset),
-                    reason: why.to_string(),
+                    reason: why,
                 });
                 continue;
             }
@@ -104,9 +86,7 @@ pub(super) fn plan_slice(
                 file: scan.dat.clone(),
                 seq: Some(info.seq),
                 offset: Some(info.offset),
-                reason:
-                    "the rewritten record would exceed 4 GiB, more than a record header can hold"
-                        .into(),
+                reason: Refused::TooLarge,
             });
             continue;
         }
@@ -153,7 +133,7 @@ pub(super) fn symlink_refusals(root: &Path, ch: &ChannelLayout, sf: &SliceFiles)
             file: layout::rel(root, &p),
             seq: None,
             offset: None,
-            reason: "is a symbolic link: stanctl never rewrites through a symlink in place; use --output DIR, or replace the link with the real directory or file".into(),
+            reason: Refused::Symlink,
         })
         .collect()
 }

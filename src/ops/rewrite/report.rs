@@ -1,6 +1,7 @@
 //! What a run changed, per channel, and what it refused.
 
 use super::*;
+use crate::format::damage::DamageKind;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Tally {
@@ -44,13 +45,32 @@ impl Tally {
 }
 
 /// One record (or file) the run cannot handle.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Refusal {
     pub channel: String,
     pub file: String,
     pub seq: Option<u64>,
     pub offset: Option<u64>,
-    pub reason: String,
+    pub reason: Refused,
+}
+
+/// Why a record or file cannot be rewritten.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// Damage the rewrite cannot carry over faithfully.
+    Damage(DamageKind),
+    /// The payload field appears more than once in the record.
+    DataRepeated,
+    /// Starts with 1 or 2, no key opens it, no known nonce: likely plaintext.
+    Ambiguous,
+    /// A real envelope (the server's or stanctl's nonce) no given key opens.
+    WrongKey,
+    /// The rewritten record would not fit a record header's size.
+    TooLarge,
+    /// A symbolic link on the way to a slice rewritten in place.
+    Symlink,
+    /// The store belongs to a clustered node.
+    Clustered { node_id: String },
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -64,11 +64,8 @@ pub enum Change {
     Rekey,
 }
 
-pub(super) const AMBIGUOUS: &str = "starts with byte 1 or 2 like an envelope, but no given key opens it and its nonce is not one the server or stanctl writes: most likely plaintext. If it is plaintext, rerun with --assume-plaintext; otherwise give the key that encrypted it";
-pub(super) const WRONG_KEY: &str = "an envelope no given key opens: give the key that encrypted it (--key-file, repeatable for decrypt and rekey)";
-
 /// The rule applied to one payload; `Err` is why it cannot be handled.
-pub fn decide(rule: Rule, seen: Seen, assume_plaintext: bool) -> Result<Change, &'static str> {
+pub fn decide(rule: Rule, seen: Seen, assume_plaintext: bool) -> Result<Change, Refused> {
     Ok(match (seen, rule) {
         (Seen::Empty, _) => Change::Keep,
         (Seen::Plain, Rule::Encrypt { .. }) => Change::Encrypt,
@@ -83,7 +80,7 @@ pub fn decide(rule: Rule, seen: Seen, assume_plaintext: bool) -> Result<Change, 
         // nothing, and a rerun after success (or a crash) stays a no-op.
         (Seen::Short | Seen::Unopened(NonceOrigin::Unknown), Rule::Decrypt) => Change::Keep,
         (Seen::Short | Seen::Unopened(NonceOrigin::Unknown), _) if !assume_plaintext => {
-            return Err(AMBIGUOUS)
+            return Err(Refused::Ambiguous)
         }
         (Seen::Short | Seen::Unopened(NonceOrigin::Unknown), Rule::Encrypt { .. }) => {
             Change::Encrypt
@@ -91,7 +88,7 @@ pub fn decide(rule: Rule, seen: Seen, assume_plaintext: bool) -> Result<Change, 
         (Seen::Short | Seen::Unopened(NonceOrigin::Unknown), _) => Change::Keep,
         // A nonce in the server's or stanctl's scheme: a real envelope, even
         // with --assume-plaintext (sealing it again would bury it).
-        (Seen::Unopened(_), _) => return Err(WRONG_KEY),
+        (Seen::Unopened(_), _) => return Err(Refused::WrongKey),
     })
 }
 
@@ -123,7 +120,7 @@ pub(super) fn observe(
         PayloadKind::Envelope(c) => match envelope::open_any(aeads, c, data, scratch) {
             Some((i, pt)) => (Seen::Opened(i), pt.len()),
             None => (
-                Seen::Unopened(envelope::nonce_origin(envelope::nonce(data), seq)),
+                Seen::Unopened(nonce::nonce_origin(envelope::nonce(data), seq)),
                 0,
             ),
         },
@@ -165,8 +162,8 @@ mod tests {
     fn ambiguous_needs_assume_plaintext() {
         let look = Seen::Unopened(NonceOrigin::Unknown);
         for rule in [ENC, REKEY] {
-            assert_eq!(decide(rule, look, false), Err(AMBIGUOUS));
-            assert_eq!(decide(rule, Seen::Short, false), Err(AMBIGUOUS));
+            assert_eq!(decide(rule, look, false), Err(Refused::Ambiguous));
+            assert_eq!(decide(rule, Seen::Short, false), Err(Refused::Ambiguous));
         }
         // Decrypt keeps them as they are: nothing to decide, and reruns stay no-ops.
         assert_eq!(decide(Rule::Decrypt, look, false), Ok(Change::Keep));
@@ -181,7 +178,10 @@ mod tests {
     fn real_envelopes_under_unknown_keys_are_always_refused() {
         for o in [NonceOrigin::Server, NonceOrigin::Stanctl] {
             for rule in [ENC, Rule::Decrypt, REKEY] {
-                assert_eq!(decide(rule, Seen::Unopened(o), true), Err(WRONG_KEY));
+                assert_eq!(
+                    decide(rule, Seen::Unopened(o), true),
+                    Err(Refused::WrongKey)
+                );
             }
         }
     }

@@ -159,7 +159,7 @@ pub(super) fn rewrite_records(
         let m = MsgView::parse(r.payload).map_err(|e| changed(e.to_string()))?;
         let (seen, plain_len) = observe(&keys.aeads, m.data, m.sequence, &mut bufs.plain);
         let change = decide(job.rule, seen, job.assume_plaintext)
-            .map_err(|why| changed(format!("seq {}: {why}", m.sequence)))?;
+            .map_err(|why| changed(format!("seq {}: {why:?}", m.sequence)))?;
         let new_data: &[u8] = match (change, job.rule) {
             (Change::Keep, _) => m.data,
             (Change::Decrypt, _) => &bufs.plain[..plain_len],

@@ -9,29 +9,41 @@
 //! position, record at its offset, CRC, decode, decrypt.
 
 use crate::crypto::aead::{Backend, Cipher};
-use crate::crypto::envelope::{self, NonceOrigin, PayloadKind};
+use crate::crypto::envelope::PayloadKind;
 use crate::crypto::keys::Key;
+use crate::crypto::nonce::NonceOrigin;
+use crate::crypto::nonce::{find_reuse, NonceRun, Reuse};
 use crate::error::Result;
 use crate::format::crc::Crc32;
+use crate::format::damage::DamageKind;
 use crate::format::index::IndexEntry;
 use crate::format::layout::StoreLayout;
+use crate::format::proto::ProtoError;
 use crate::format::record::{Event, FileVersion, HEADER_LEN};
 use crate::format::side;
-use crate::ops::inspect::{find_reuse, hex};
 use crate::ops::scan::{
-    self, ChannelCtx, Counts, HashMode, KeyOutcome, NonceRun, RecordInfo, ScanConfig, SliceData,
-    SliceEnd, SliceScan,
+    self, ChannelCtx, Counts, HashMode, KeyOutcome, RecordInfo, ScanConfig, SliceData, SliceEnd,
+    SliceScan,
 };
 use crate::ops::{Phase, Sink};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::fmt::Write as _;
 
 mod problem;
 mod slice;
 
 use problem::*;
+pub use problem::{BadRecord, NotFound, NotFoundRemedy, Problem};
 use slice::*;
+
+/// The `--list` line of a sequence no lookup finds.
+fn not_found_line(channel: &str, seq: u64) -> Line {
+    Line::Msg {
+        channel: channel.to_string(),
+        seq,
+        outcome: Outcome::NotFound,
+    }
+}
 
 pub const SCHEMA: &str = "stanctl.verify/1";
 
@@ -87,7 +99,7 @@ pub enum Severity {
     Warning,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     pub severity: Severity,
     pub channel: Option<String>,
@@ -97,8 +109,120 @@ pub struct Finding {
     pub count: u64,
     pub file: Option<String>,
     pub offset: Option<u64>,
-    pub what: String,
-    pub remedy: String,
+    pub kind: FindingKind,
+}
+
+/// What a finding is about, with its facts. `file` and `offset` of the
+/// finding say where; `report::words` says it in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FindingKind {
+    /// Damage in server.dat, clients.dat or a subs.dat.
+    SideFile(DamageKind),
+    /// Encryption on and no key.
+    NoKey,
+    /// Sequences between the last of one slice and the first of the next.
+    MissingBetweenSlices,
+    NonceReuse(Reuse),
+    /// A .bak, orphan index or leftover temp file.
+    NotRead,
+    BadSliceName,
+    Clustered {
+        node_id: String,
+    },
+    /// No record's CRC matches the polynomial.
+    NoCrcMatches {
+        poly: u32,
+    },
+    /// server.dat holds no ServerInfo: the server starts as a new store.
+    NoServerInfo {
+        stored: u64,
+    },
+    /// A data file's version the server refuses.
+    DatVersion(FileVersion),
+    /// An index file's version the server refuses.
+    IdxVersion(FileVersion),
+    IndexPadding,
+    /// Records after the last entry of a trusted index.
+    HiddenRecords {
+        hidden: u64,
+    },
+    IndexRebuilt(RebuildReason),
+    /// Recovery from the data file meets a record that does not decode.
+    RebuildUndecodable(ProtoError),
+    /// Recovery from the data file meets a bad CRC.
+    RebuildCrc {
+        seq: u64,
+        expected: u32,
+        actual: u32,
+    },
+    /// A header with no payload at the end of a slice's data file.
+    DanglingHeader,
+    /// A record cut short, dropped by truncate-on-EOF (`lost`: its seq if known).
+    CutShortLost {
+        lost: Option<u64>,
+    },
+    /// A record cut short: the server refuses to start.
+    CutShortRefused {
+        lost: Option<u64>,
+    },
+    DamageBetweenIndexed,
+    ZerosAfterIndexed {
+        len: u64,
+    },
+    ZerosAtEnd {
+        len: u64,
+    },
+    PartialAfterIndexed,
+    /// A message not delivered as plaintext.
+    Delivery(Problem),
+}
+
+/// Why the server rebuilds a slice's index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RebuildReason {
+    NoIndex,
+    /// Entry `n` (from 1) has a bad CRC.
+    BadEntryCrc(usize),
+    PartialEntry,
+    /// The last entry (of this seq) does not match the data file.
+    LastEntryMismatch(u64),
+}
+
+/// One line of `--list`, in the conformance files' format.
+#[derive(Debug, Clone)]
+pub enum Line {
+    Server {
+        cluster_id: String,
+        clients: u64,
+    },
+    Channel {
+        name: String,
+        first: u64,
+        last: u64,
+        subs: u64,
+    },
+    Msg {
+        channel: String,
+        seq: u64,
+        outcome: Outcome,
+    },
+    /// The server stops at the first channel it cannot recover.
+    RecoverError(Finding),
+}
+
+/// What a subscriber gets for one sequence.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Delivered {
+        len: u32,
+        sha256: [u8; 32],
+        subject: String,
+        reply: String,
+        timestamp: i64,
+    },
+    /// The lookup fails with this problem (`len`: the payload's length).
+    Failed(Problem, u32),
+    NotFound,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -155,9 +279,9 @@ pub struct VerifyReport {
     pub channels: Vec<ChannelVerdict>,
     pub totals: Delivered,
     pub findings: Vec<Finding>,
-    /// With --list: one line per message, in the conformance files' format.
+    /// With --list: one line per message.
     #[serde(skip)]
-    pub lines: Vec<String>,
+    pub lines: Vec<Line>,
 }
 
 /// The sequences no slice covers between the first and the last one.
@@ -199,8 +323,7 @@ fn store_finding(
     severity: Severity,
     file: Option<&str>,
     offset: Option<u64>,
-    what: String,
-    remedy: String,
+    kind: FindingKind,
 ) -> Finding {
     Finding {
         severity,
@@ -210,8 +333,7 @@ fn store_finding(
         count: 0,
         file: file.map(str::to_string),
         offset,
-        what,
-        remedy,
+        kind,
     }
 }
 
@@ -220,20 +342,12 @@ fn side_file_findings(meta: &side::StoreMeta, st: &Settings) -> Vec<Finding> {
     let mut out = Vec::new();
     for d in &meta.damage {
         // A header with no payload is io.EOF, a clean end, for the server.
-        let start = !matches!(d.kind, "zero-padding" | "dangling-header");
-        let remedy = match (d.kind, d.file.as_str()) {
-            ("zero-padding", _) => "none needed".to_string(),
-            ("dangling-header", f) => format!("truncate {f} at this offset before starting"),
-            ("empty-file", crate::format::layout::SERVER_FILE) => "restore server.dat from a backup (without it the server starts as a new store and recovers nothing)".into(),
-            ("empty-file", f) => format!("remove the empty {f}: the server creates it anew (it held nothing)"),
-            _ => "restore this file from a backup".into(),
+        let sev = match d.kind {
+            DamageKind::ZeroPadding { .. } | DamageKind::DanglingHeader => Severity::Warning,
+            _ => Severity::WillNotStart,
         };
-        let sev = if start {
-            Severity::WillNotStart
-        } else {
-            Severity::Warning
-        };
-        let mut f = store_finding(sev, Some(&d.file), d.offset, d.detail.clone(), remedy);
+        let kind = FindingKind::SideFile(d.kind.clone());
+        let mut f = store_finding(sev, Some(&d.file), d.offset, kind);
         f.channel = d.channel.clone();
         out.push(f);
     }
@@ -242,8 +356,7 @@ fn side_file_findings(meta: &side::StoreMeta, st: &Settings) -> Vec<Finding> {
             Severity::WillNotStart,
             None,
             None,
-            "encryption is on but no key is configured".into(),
-            "give the server its key (NATS_STREAMING_ENCRYPTION_KEY or the configured key), and this command --key-file".into(),
+            FindingKind::NoKey,
         ));
     }
     out
@@ -254,7 +367,7 @@ struct ChannelOut {
     verdict: ChannelVerdict,
     findings: Vec<Finding>,
     /// The CHANNEL line and its MSG lines, with --list.
-    lines: Vec<String>,
+    lines: Vec<Line>,
     /// Records scanned, and those whose CRC does not match.
     crc_tally: (u64, u64),
 }
@@ -313,32 +426,24 @@ fn channel_out(
             count: n,
             file: None,
             offset: None,
-            what: "message not found: between the last sequence of one slice and the first of the next".into(),
-            remedy: REMEDY_MISSING_SLICE.into(),
+            kind: FindingKind::MissingBetweenSlices,
         });
         if st.list {
             for seq in (from..=to).take(LIST_MISSING_CAP) {
-                ch_lines.push((seq, format!("MSG\t{name}\t{seq}\terr\tmessage not found")));
+                ch_lines.push((seq, not_found_line(&name, seq)));
             }
         }
     }
-    for reuse in find_reuse(&name, &mut nonces, st.keys()) {
+    for reuse in find_reuse(&mut nonces) {
         findings.push(Finding {
             severity: Severity::Warning,
             channel: Some(name.clone()),
-            first_seq: reuse.seqs.first().copied(),
-            last_seq: reuse.seqs.last().copied(),
+            first_seq: Some(reuse.seqs[0]),
+            last_seq: Some(reuse.seqs[1]),
             count: reuse.count,
             file: None,
             offset: None,
-            what: format!(
-                "nonce {} used twice under one key ({}), by seqs {:?}{}: breaks the secrecy and integrity of these messages",
-                reuse.nonce,
-                reuse.cipher.name(),
-                reuse.seqs,
-                if reuse.count > 1 { format!(" and the {} nonces after it", reuse.count - 1) } else { String::new() }
-            ),
-            remedy: "`stanctl store rekey` this channel (it writes fresh nonces)".into(),
+            kind: FindingKind::NonceReuse(reuse),
         });
     }
     for p in lay.bak.iter().chain(&lay.orphan_idx).chain(&lay.temp) {
@@ -347,8 +452,7 @@ fn channel_out(
             &name,
             &crate::format::layout::rel(root, p),
             None,
-            "not read by the server".into(),
-            "none needed; remove it when you no longer need it".into(),
+            FindingKind::NotRead,
         ));
     }
     for p in &lay.bad_names {
@@ -357,17 +461,19 @@ fn channel_out(
             &name,
             &crate::format::layout::rel(root, p),
             None,
-            "message log has an invalid name".into(),
-            "rename or move the file out of the channel directory".into(),
+            FindingKind::BadSliceName,
         ));
     }
     let subs = meta.subs.get(&ch.raw_name).map_or(0, |v| v.len() as u64);
     let mut lines = Vec::new();
     if st.list {
         ch_lines.sort_by_key(|l| l.0);
-        lines.push(format!(
-            "CHANNEL\t{name}\tfirst={first}\tlast={last}\tsubs={subs}"
-        ));
+        lines.push(Line::Channel {
+            name: name.clone(),
+            first,
+            last,
+            subs,
+        });
         lines.extend(ch_lines.into_iter().map(|l| l.1));
     }
     ChannelOut {
@@ -448,11 +554,9 @@ pub fn run(
             Severity::Warning,
             Some(crate::format::layout::SERVER_FILE),
             None,
-            format!(
-                "clustered node {:?}: its Raft logs are elsewhere and were NOT checked",
-                meta.server.node_id
-            ),
-            "check the node's raft.log with the server itself".into(),
+            FindingKind::Clustered {
+                node_id: meta.server.node_id.clone(),
+            },
         ));
     }
     if crc_tally.0 > 0 && crc_tally.0 == crc_tally.1 {
@@ -460,8 +564,9 @@ pub fn run(
             Severity::Warning,
             None,
             None,
-            format!("no record's CRC matches polynomial {:#010x}: is that the server's -file_crc_poly? (the default is IEEE, 0xedb88320)", st.crc.poly()),
-            "give --crc-poly the polynomial the server runs with".into(),
+            FindingKind::NoCrcMatches {
+                poly: st.crc.poly(),
+            },
         ));
     }
     if meta.no_server_info {
@@ -471,8 +576,7 @@ pub fn run(
             Severity::Fails,
             Some(crate::format::layout::SERVER_FILE),
             None,
-            format!("server.dat holds no ServerInfo record: the server starts as a NEW store and recovers no channel, client or subscription; none of the {stored} stored message(s) is delivered"),
-            "restore server.dat from a backup before starting".into(),
+            FindingKind::NoServerInfo { stored },
         );
         f.count = stored;
         findings.push(f);
@@ -492,22 +596,15 @@ pub fn run(
             findings
                 .iter()
                 .find(|f| f.severity == Severity::WillNotStart)
-                .map(|f| {
-                    format!(
-                        "RECOVER-ERROR\t{} ({}{})",
-                        f.what,
-                        f.file.as_deref().unwrap_or("-"),
-                        f.offset.map_or(String::new(), |o| format!(" offset {o}"))
-                    )
-                })
+                .map(|f| Line::RecoverError(f.clone()))
                 .into_iter()
                 .collect()
         } else {
             let clients = if meta.no_server_info { 0 } else { meta.clients };
-            let mut all = vec![format!(
-                "SERVER\t{}\tclients={clients}",
-                meta.server.cluster_id
-            )];
+            let mut all = vec![Line::Server {
+                cluster_id: meta.server.cluster_id.clone(),
+                clients,
+            }];
             all.extend(lines);
             all
         };

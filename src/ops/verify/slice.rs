@@ -1,6 +1,7 @@
 //! One slice as the server recovers it, and every lookup in it.
 
 use super::*;
+use crate::format::record::Record;
 
 /// The server's view of one slice after recovery.
 pub(super) struct SliceVerdict {
@@ -9,7 +10,7 @@ pub(super) struct SliceVerdict {
     pub(super) delivered: Delivered,
     pub(super) findings: Vec<Finding>,
     /// (seq, MSG line) with --list.
-    pub(super) lines: Vec<(u64, String)>,
+    pub(super) lines: Vec<(u64, Line)>,
     /// Records scanned and records whose CRC does not match.
     pub(super) crc_tally: (u64, u64),
     pub(super) nonces: Vec<NonceRun>,
@@ -20,8 +21,7 @@ pub(super) fn finding(
     channel: &str,
     file: &str,
     offset: Option<u64>,
-    what: String,
-    remedy: String,
+    kind: FindingKind,
 ) -> Finding {
     Finding {
         severity: sev,
@@ -31,49 +31,44 @@ pub(super) fn finding(
         count: 0,
         file: Some(file.to_string()),
         offset,
-        what,
-        remedy,
+        kind,
     }
 }
 
 /// How the server will come by the slice's index.
 pub(super) enum IndexUse<'a> {
     Trusted(&'a [IndexEntry]),
-    Rebuilt(String),
+    Rebuilt(RebuildReason),
 }
 
 pub(super) fn index_use<'a>(s: &'a SliceScan, data: &SliceData<'_>, crc: &Crc32) -> IndexUse<'a> {
     let ix = &s.index;
     if !ix.present {
-        return IndexUse::Rebuilt("no index file".into());
+        return IndexUse::Rebuilt(RebuildReason::NoIndex);
     }
     if let Some(&i) = ix.bad_crc.first() {
-        return IndexUse::Rebuilt(format!("index entry {} has a bad CRC", i + 1));
+        return IndexUse::Rebuilt(RebuildReason::BadEntryCrc(i + 1));
     }
     if ix.partial_at.is_some() {
-        return IndexUse::Rebuilt("the index ends with a partial entry".into());
+        return IndexUse::Rebuilt(RebuildReason::PartialEntry);
     }
     let Some(last) = ix.entries.last() else {
         return IndexUse::Trusted(&ix.entries);
     };
     // The server's last-entry check: record readable at the offset (CRC
     // always checked), same size, decodes, same sequence.
-    let ok = match scan::record_at(data.dat, last.offset) {
+    let ok = match Record::at(data.dat, last.offset) {
         Some(Event::Record(r)) => {
-            crc.checksum(r.payload) == r.crc
+            r.crc_ok(crc)
                 && r.payload.len() as u64 == last.size as u64
-                && crate::format::proto::MsgView::parse(r.payload)
-                    .is_ok_and(|m| m.sequence == last.seq)
+                && r.message().is_ok_and(|m| m.sequence == last.seq)
         }
         _ => false,
     };
     if ok {
         IndexUse::Trusted(&ix.entries)
     } else {
-        IndexUse::Rebuilt(format!(
-            "its last entry (seq {}) does not match the data file",
-            last.seq
-        ))
+        IndexUse::Rebuilt(RebuildReason::LastEntryMismatch(last.seq))
     }
 }
 
@@ -141,47 +136,21 @@ fn refuse(
     v: &mut SliceVerdict,
     file: &str,
     offset: Option<u64>,
-    what: String,
-    remedy: &str,
+    kind: FindingKind,
 ) {
-    v.findings.push(finding(
-        Severity::WillNotStart,
-        sl.ch,
-        file,
-        offset,
-        what,
-        remedy.to_string(),
-    ));
+    v.findings
+        .push(finding(Severity::WillNotStart, sl.ch, file, offset, kind));
 }
 
 /// Every existing file passes the server's version check first.
 fn versions_ok(sl: &Slice<'_>, v: &mut SliceVerdict) -> bool {
     let (s, ch, idx_file) = (sl.s, sl.ch, sl.idx_file.as_str());
-    let refuse =
-        |v: &mut SliceVerdict, file: &str, offset: Option<u64>, what: String, remedy: &str| {
-            refuse(sl, v, file, offset, what, remedy)
-        };
-    if let Some(why) = crate::format::record::version_error(s.version) {
-        let remedy = if s.version == FileVersion::Empty {
-            "remove the empty file (and its .idx): it holds no message"
-        } else {
-            "restore this slice from a backup, or move it out of the store (its messages are then lost)"
-        };
-        refuse(v, &s.dat, Some(0), why, remedy);
+    if s.version != FileVersion::Supported {
+        refuse(sl, v, &s.dat, Some(0), FindingKind::DatVersion(s.version));
         return false;
     }
-    if let Some(why) = s
-        .index
-        .version
-        .and_then(crate::format::record::version_error)
-    {
-        refuse(
-            v,
-            idx_file,
-            Some(0),
-            why,
-            "remove the .idx file: the server rebuilds it from the .dat",
-        );
+    if let Some(iv) = s.index.version.filter(|&iv| iv != FileVersion::Supported) {
+        refuse(sl, v, idx_file, Some(0), FindingKind::IdxVersion(iv));
         return false;
     }
     if let Some(at) = s.index.padding_at {
@@ -190,8 +159,7 @@ fn versions_ok(sl: &Slice<'_>, v: &mut SliceVerdict) -> bool {
             ch,
             idx_file,
             Some(at),
-            "zero entry in the index: the server truncates the index here".into(),
-            "none needed".into(),
+            FindingKind::IndexPadding,
         ));
     }
 
@@ -206,10 +174,9 @@ fn recover<'a>(
     v: &mut SliceVerdict,
 ) -> Option<Vec<(u64, Option<&'a IndexEntry>)>> {
     let (s, ch, data, st, idx_file) = (sl.s, sl.ch, sl.data, sl.st, sl.idx_file.as_str());
-    let refuse =
-        |v: &mut SliceVerdict, file: &str, offset: Option<u64>, what: String, remedy: &str| {
-            refuse(sl, v, file, offset, what, remedy)
-        };
+    let refuse = |v: &mut SliceVerdict, file: &str, offset: Option<u64>, kind: FindingKind| {
+        refuse(sl, v, file, offset, kind)
+    };
     let entries: Vec<(u64, Option<&'a IndexEntry>)>;
     match used {
         IndexUse::Trusted(e) => {
@@ -228,8 +195,7 @@ fn recover<'a>(
                     count: hidden,
                     file: Some(idx_file.to_string()),
                     offset: None,
-                    what: format!("{hidden} record(s) after the last index entry: the server trusts the index and never sees them"),
-                    remedy: "remove the .idx file so the server rebuilds it from the .dat".into(),
+                    kind: FindingKind::HiddenRecords { hidden },
                 });
             }
         }
@@ -240,8 +206,7 @@ fn recover<'a>(
                     ch,
                     idx_file,
                     None,
-                    format!("the server rebuilds this index from the data file at start-up: {why}"),
-                    "none needed (the start takes longer); the rebuild is what the server does anyway".into(),
+                    FindingKind::IndexRebuilt(*why),
                 ));
             }
             // Recovery from the data file reads every record with its CRC.
@@ -249,21 +214,19 @@ fn recover<'a>(
             for r in &s.records {
                 if r.crc_ok {
                     if let Some(e) = &r.parse_error {
-                        refuse(v, &s.dat, Some(r.offset), format!("while rebuilding the index: the record does not decode: {e}"), "restore this slice from a backup; or truncate the .dat before this offset (the messages from here on are lost)");
+                        let kind = FindingKind::RebuildUndecodable(e.clone());
+                        refuse(v, &s.dat, Some(r.offset), kind);
                         return None;
                     }
                     continue;
                 }
-                {
-                    refuse(
-                        v,
-                        &s.dat,
-                        Some(r.offset),
-                        format!("while rebuilding the index: seq {}: corrupted data, expected crc to be {:#010x}, got {:#010x}", r.seq, header_crc(data.dat, r.offset), r.crc_actual),
-                        "restore this slice from a backup; a valid .idx would let the server start (the message then fails alone)",
-                    );
-                    return None;
-                }
+                let kind = FindingKind::RebuildCrc {
+                    seq: r.seq,
+                    expected: r.crc_header,
+                    actual: r.crc_actual,
+                };
+                refuse(v, &s.dat, Some(r.offset), kind);
+                return None;
             }
             entries = s.records.iter().map(|r| (r.seq, None)).collect();
             match s.end {
@@ -278,13 +241,11 @@ fn recover<'a>(
                         ch,
                         &s.dat,
                         Some(offset),
-                        scan::DANGLING.into(),
-                        format!("truncate {} to {offset} bytes before starting", s.dat),
+                        FindingKind::DanglingHeader,
                     ));
                 }
                 SliceEnd::Truncated { offset, .. } => {
-                    let lost = cut_seq(data.dat, offset)
-                        .map_or("the partial record".to_string(), |q| format!("seq {q}"));
+                    let lost = cut_seq(data.dat, offset);
                     if st.truncate_on_eof {
                         v.delivered.lost += 1;
                         v.findings.push(Finding {
@@ -295,17 +256,11 @@ fn recover<'a>(
                             count: 1,
                             file: Some(s.dat.clone()),
                             offset: Some(offset),
-                            what: format!("record cut short (unexpected EOF): the server truncates the file at offset {offset}, which drops {lost} (lost, not reported by the server)"),
-                            remedy: "accept the loss, or restore the slice from a backup before starting".into(),
+                            kind: FindingKind::CutShortLost { lost },
                         });
                     } else {
-                        refuse(
-                            v,
-                            &s.dat,
-                            Some(offset),
-                            format!("unexpected EOF: record cut short at offset {offset}"),
-                            &format!("restart with the truncate-on-EOF option (-file_truncate_bad_eof): it truncates {} at offset {offset}, which drops {lost}; or restore the slice from a backup", s.dat),
-                        );
+                        let kind = FindingKind::CutShortRefused { lost };
+                        refuse(v, &s.dat, Some(offset), kind);
                         return None;
                     }
                 }
@@ -329,37 +284,37 @@ fn end_of_file(sl: &Slice<'_>, used: &IndexUse<'_>, v: &mut SliceVerdict) {
         IndexUse::Rebuilt(_) => 0,
     };
     match s.end {
-        SliceEnd::ZeroPadding { offset, .. } | SliceEnd::Truncated { offset, .. } if trusted && offset < indexed_end => v.findings.push(finding(
-            Severity::Warning,
-            ch,
-            &s.dat,
-            Some(offset),
-            "damage between indexed records (a zero or broken record header): the server reads records through its index and steps over it, but an index rebuild would stop here".into(),
-            format!("do NOT truncate {}: the records after offset {offset} are indexed and delivered; keep the .idx file", s.dat),
-        )),
+        SliceEnd::ZeroPadding { offset, .. } | SliceEnd::Truncated { offset, .. }
+            if trusted && offset < indexed_end =>
+        {
+            v.findings.push(finding(
+                Severity::Warning,
+                ch,
+                &s.dat,
+                Some(offset),
+                FindingKind::DamageBetweenIndexed,
+            ))
+        }
         SliceEnd::ZeroPadding { offset, len } if trusted => v.findings.push(finding(
             Severity::Warning,
             ch,
             &s.dat,
             Some(offset),
-            format!("{len} zero bytes after the last indexed record: the server trusts the index, never reads them, and appends new messages after them; a later index rebuild stops at the zeros and loses those new messages"),
-            format!("truncate {} to {offset} bytes before starting", s.dat),
+            FindingKind::ZerosAfterIndexed { len },
         )),
         SliceEnd::ZeroPadding { offset, len } => v.findings.push(finding(
             Severity::Warning,
             ch,
             &s.dat,
             Some(offset),
-            format!("{len} zero bytes at the end: the server truncates them while rebuilding the index"),
-            "none needed: no message is lost".into(),
+            FindingKind::ZerosAtEnd { len },
         )),
         SliceEnd::Truncated { offset, .. } if trusted => v.findings.push(finding(
             Severity::Warning,
             ch,
             &s.dat,
             Some(offset),
-            "a partial record after the last indexed record: the server trusts the index, never reads it, and appends new messages after it; a later index rebuild stops there".into(),
-            format!("truncate {} to {offset} bytes before starting", s.dat),
+            FindingKind::PartialAfterIndexed,
         )),
         _ => {}
     }
@@ -391,9 +346,9 @@ fn look_up_all(
         .windows(2)
         .all(|w| w[1].seq == w[0].seq.wrapping_add(1));
     let not_found_remedy = if trusted && dat_consecutive {
-        REMEDY_REBUILD_INDEX
+        NotFoundRemedy::RebuildIndex
     } else {
-        REMEDY_GAPS_IN_DAT
+        NotFoundRemedy::GapsInDat
     };
     // The server looks each sequence of [first, last] up by its position in
     // the index; past the last entry there is nothing to find. Walking only
@@ -406,7 +361,7 @@ fn look_up_all(
         let outcome = if eseq == seq {
             lookup(s, data, entry, pos, ctx, st, scratch)
         } else {
-            Lookup::Missing(format!("no index entry for seq {seq} at its position"))
+            Lookup::Missing(NotFound::NoEntryAt(seq))
         };
         v.delivered.messages += 1;
         match outcome {
@@ -415,15 +370,22 @@ fn look_up_all(
                 v.delivered.failed += 1;
                 runs.push(Problem::NotFound(why, not_found_remedy), seq, 0);
                 if st.list {
-                    v.lines
-                        .push((seq, format!("MSG\t{ch}\t{seq}\terr\tmessage not found")));
+                    v.lines.push((seq, not_found_line(ch, seq)));
                 }
             }
             Lookup::Bad(p, offset) => {
                 v.delivered.failed += 1;
                 if st.list {
-                    v.lines
-                        .push((seq, format!("MSG\t{ch}\t{seq}\terr\t{}", p.error_text(0))));
+                    let outcome = Outcome::Failed(p.clone(), 0);
+                    let channel = ch.to_string();
+                    v.lines.push((
+                        seq,
+                        Line::Msg {
+                            channel,
+                            seq,
+                            outcome,
+                        },
+                    ));
                 }
                 runs.push(p, seq, offset);
             }
@@ -437,7 +399,7 @@ fn look_up_all(
         v.delivered.failed = v.delivered.failed.saturating_add(n);
         runs.push_range(
             Problem::NotFound(
-                format!("the index has no entry past seq {}", from.saturating_sub(1)),
+                NotFound::NoEntryPast(from.saturating_sub(1)),
                 not_found_remedy,
             ),
             from,
@@ -446,8 +408,7 @@ fn look_up_all(
         );
         if st.list {
             for seq in (from..=last).take(LIST_MISSING_CAP) {
-                v.lines
-                    .push((seq, format!("MSG\t{ch}\t{seq}\terr\tmessage not found")));
+                v.lines.push((seq, not_found_line(ch, seq)));
             }
         }
     }
@@ -455,15 +416,9 @@ fn look_up_all(
     v.findings.extend(runs.out);
 }
 
-pub(super) fn header_crc(dat: &[u8], offset: u64) -> u32 {
-    let o = offset as usize + 4;
-    dat.get(o..o + 4)
-        .map_or(0, |b| u32::from_le_bytes(b.try_into().unwrap()))
-}
-
 pub(super) enum Lookup {
     Found(RecordInfo),
-    Missing(String),
+    Missing(NotFound),
     Bad(Problem, u64),
 }
 
@@ -483,68 +438,68 @@ pub(super) fn lookup(
     };
     let info = match s.records.binary_search_by_key(&e.offset, |r| r.offset) {
         Ok(i) => s.records[i].clone(),
-        Err(_) => match scan::record_at(data.dat, e.offset) {
-            Some(Event::Record(r)) => {
-                let cfg = scan_cfg(st);
-                let mut c = Counts::with_keys(ctx.aeads.len());
-                scan::examine(&r, ctx, &cfg, scratch, &mut c, &mut Vec::new())
-            }
+        Err(_) => match Record::at(data.dat, e.offset) {
+            Some(Event::Record(r)) => examine_again(&r, ctx, st, scratch),
             _ => {
-                return Lookup::Bad(
-                    Problem::BadRecord(format!(
-                        "unexpected EOF reading the record at offset {}",
-                        e.offset
-                    )),
-                    e.offset,
-                )
+                let bad = BadRecord::CutShortAt(e.offset);
+                return Lookup::Bad(Problem::BadRecord(bad), e.offset);
             }
         },
     };
     if !info.crc_ok {
-        return Lookup::Bad(
-            Problem::Crc(header_crc(data.dat, info.offset), info.crc_actual),
-            info.offset,
-        );
+        let p = Problem::Crc {
+            expected: info.crc_header,
+            actual: info.crc_actual,
+        };
+        return Lookup::Bad(p, info.offset);
     }
     // The server decodes as many bytes as the INDEX says, never comparing
     // them with the record's own size (the CRC covered the whole record).
     if e.size < info.size {
-        let start = info.offset as usize + HEADER_LEN;
-        let prefix = crate::format::record::Record {
-            offset: info.offset,
-            rtype: 0,
-            crc: 0,
-            payload: &data.dat[start..start + e.size as usize],
+        let Some(Event::Record(whole)) = Record::at(data.dat, info.offset) else {
+            unreachable!("the scanner read a whole record here");
         };
-        let cfg = scan_cfg(st);
-        let mut c = Counts::with_keys(ctx.aeads.len());
-        let mut p = scan::examine(&prefix, ctx, &cfg, scratch, &mut c, &mut Vec::new());
+        let prefix = whole.prefix(e.size).expect("a smaller size");
+        let mut p = examine_again(&prefix, ctx, st, scratch);
         p.crc_ok = true;
-        return match &p.parse_error {
-            Some(err) => Lookup::Bad(
-                Problem::BadRecord(format!(
-                    "the index's size ({} of {} bytes) cuts the record: {err}",
-                    e.size, info.size
-                )),
-                info.offset,
-            ),
+        return match p.parse_error {
+            Some(error) => {
+                let bad = BadRecord::IndexSizeCuts {
+                    index_size: e.size,
+                    record_size: info.size,
+                    error,
+                };
+                Lookup::Bad(Problem::BadRecord(bad), info.offset)
+            }
             None => Lookup::Found(p),
         };
     }
     if let Some(err) = &info.parse_error {
-        return Lookup::Bad(Problem::BadRecord(err.to_string()), info.offset);
+        let bad = BadRecord::Undecodable(err.clone());
+        return Lookup::Bad(Problem::BadRecord(bad), info.offset);
     }
     if e.size > info.size {
         // The server decodes stale bytes past the record: unpredictable.
-        return Lookup::Bad(
-            Problem::BadRecord(format!(
-                "index says {} bytes, the record has {}: the server decodes bytes past the record",
-                e.size, info.size
-            )),
-            info.offset,
-        );
+        let bad = BadRecord::IndexSizeBeyond {
+            index_size: e.size,
+            record_size: info.size,
+        };
+        return Lookup::Bad(Problem::BadRecord(bad), info.offset);
     }
     Lookup::Found(info)
+}
+
+/// A record the sequential scan did not see as such, judged by the same
+/// examiner (counts and nonces are not the scan's: they are dropped).
+fn examine_again(
+    r: &Record<'_>,
+    ctx: &ChannelCtx<'_>,
+    st: &Settings,
+    scratch: &mut Vec<u8>,
+) -> RecordInfo {
+    let cfg = scan_cfg(st);
+    let mut c = Counts::with_keys(ctx.aeads.len());
+    scan::examine(r, ctx, &cfg, scratch, &mut c, &mut Vec::new())
 }
 
 pub(super) fn deliver(
@@ -595,25 +550,30 @@ pub(super) fn deliver(
         v.delivered.failed += 1;
     }
     if st.list {
-        let mut line = String::with_capacity(160);
-        if ok {
-            let sha = r.sha256.unwrap_or_else(|| Sha256::digest([]).into());
+        let outcome = if ok {
             let text = |rg: &std::ops::Range<usize>| {
                 String::from_utf8_lossy(&data.dat[rg.clone()]).into_owned()
             };
-            let _ = write!(
-                line,
-                "MSG\t{ch}\t{seq}\tok\t{len}\t{}\t{}\t{}\t{}",
-                hex(&sha),
-                text(&r.subject),
-                text(&r.reply),
-                r.timestamp
-            );
+            Outcome::Delivered {
+                len,
+                sha256: r.sha256.unwrap_or_else(|| Sha256::digest([]).into()),
+                subject: text(&r.subject),
+                reply: text(&r.reply),
+                timestamp: r.timestamp,
+            }
         } else {
-            let p = problem.as_ref().expect("failed deliveries have a problem");
-            let _ = write!(line, "MSG\t{ch}\t{seq}\terr\t{}", p.error_text(r.data_len));
-        }
-        v.lines.push((seq, line));
+            let p = problem.clone().expect("failed deliveries have a problem");
+            Outcome::Failed(p, r.data_len)
+        };
+        let channel = ch.to_string();
+        v.lines.push((
+            seq,
+            Line::Msg {
+                channel,
+                seq,
+                outcome,
+            },
+        ));
     }
     if let Some(p) = problem {
         runs.push(p, seq, r.offset);

@@ -1,0 +1,386 @@
+//! The sentences: what each typed fact means, and what to do about it. The
+//! server's own error texts are here too, each written once. The human
+//! tables, `--list` and `--json` all say things in these words.
+
+use crate::crypto::aead::Cipher;
+use crate::format::damage::DamageKind;
+use crate::format::hex;
+use crate::format::layout::SERVER_FILE;
+use crate::format::record::FileVersion;
+use crate::ops::rewrite::Refused;
+use crate::ops::verify::{
+    BadRecord, Finding, FindingKind, NotFound, NotFoundRemedy, Problem, RebuildReason,
+};
+
+// ---- The server's error texts ----
+
+/// The server's error for a record whose CRC does not match.
+pub fn crc_error(expected: u32, actual: u32) -> String {
+    format!("corrupted data, expected crc to be {expected:#010x}, got {actual:#010x}")
+}
+
+/// The server's error for a file whose version it cannot accept.
+pub fn version_error(v: FileVersion) -> String {
+    match v {
+        FileVersion::Supported => "supported file version".into(),
+        FileVersion::Empty => "unable to verify file version: EOF".into(),
+        FileVersion::CutShort(_) => "unable to verify file version: unexpected EOF".into(),
+        FileVersion::Unsupported(v) => format!("unsupported file version: {v} (supports [1..1])"),
+    }
+}
+
+/// The error the server's Go AEAD returns when opening fails.
+pub fn open_error(c: Cipher) -> &'static str {
+    match c {
+        Cipher::Aes => "cipher: message authentication failed",
+        Cipher::ChaCha => "chacha20poly1305: message authentication failed",
+    }
+}
+
+/// The server's error for an envelope too short to open.
+pub fn short_error(len: u32) -> String {
+    format!("trying to decrypt data that is not (len={len})")
+}
+
+pub fn cipher_name(c: Cipher) -> &'static str {
+    match c {
+        Cipher::Aes => "AES",
+        Cipher::ChaCha => "CHACHA",
+    }
+}
+
+// ---- Damage (inspect, and the side files in verify) ----
+
+const DANGLING: &str = "a record header with no payload at the end of the file: the server reads this as the end of the file and appends new messages after it, where a later index rebuild loses them; truncate the file at this offset before starting";
+
+/// The damage kind's name, as `--json` and the tables show it.
+pub fn damage_name(k: &DamageKind) -> &'static str {
+    match k {
+        DamageKind::Version(FileVersion::Empty) => "empty-file",
+        DamageKind::Version(FileVersion::CutShort(_)) => "version-cut-short",
+        DamageKind::Version(_) => "unsupported-version",
+        DamageKind::CrcMismatch { .. } => "crc-mismatch",
+        DamageKind::BadRecord(_) | DamageKind::BadSideRecord { .. } => "bad-record",
+        DamageKind::TruncatedRecord { .. } => "truncated-record",
+        DamageKind::DanglingHeader => "dangling-header",
+        DamageKind::ZeroPadding { .. } => "zero-padding",
+        DamageKind::DataAfterPadding => "data-after-padding",
+        DamageKind::SequenceOrder { .. } => "sequence-order",
+        DamageKind::ServerDatSize { .. } => "server-dat-size",
+        DamageKind::IndexMissing => "index-missing",
+        DamageKind::IndexCrc => "index-crc",
+        DamageKind::IndexPartialEntry => "index-partial-entry",
+        DamageKind::IndexPadding => "index-padding",
+        DamageKind::IndexCount { .. } => "index-count",
+        DamageKind::IndexMismatch { .. } => "index-mismatch",
+        DamageKind::OrphanIndex => "orphan-index",
+        DamageKind::BadSliceName => "bad-slice-name",
+    }
+}
+
+/// What the damage is, in a sentence.
+pub fn damage_detail(k: &DamageKind) -> String {
+    match k {
+        DamageKind::Version(v) => format!("{}: the server refuses to start", version_error(*v)),
+        DamageKind::CrcMismatch { expected, actual } => crc_error(*expected, *actual),
+        DamageKind::BadRecord(e) => format!("record does not decode as a message: {e}"),
+        DamageKind::BadSideRecord { rtype, error } => {
+            format!("record type {rtype} does not decode: {error}")
+        }
+        DamageKind::TruncatedRecord {
+            expected: Some(e),
+            available,
+        } => format!(
+            "record cut short: header announces {e} payload bytes, only {available} remain"
+        ),
+        DamageKind::TruncatedRecord {
+            expected: None,
+            available,
+        } => format!("record header cut short: {available} of 8 bytes"),
+        DamageKind::DanglingHeader => DANGLING.into(),
+        DamageKind::ZeroPadding {
+            len,
+            side_file: false,
+        } => format!("{len} zero bytes; the server truncates the file here if it rebuilds the index (verify tells whether it will)"),
+        DamageKind::ZeroPadding {
+            len,
+            side_file: true,
+        } => format!("{len} zero bytes; the server truncates the file here"),
+        DamageKind::DataAfterPadding => "a zero header followed by non-zero bytes: the server reads what follows only through a trusted index, and an index rebuild truncates it away; keep the .idx, and restore the slice from a backup if you can".into(),
+        DamageKind::SequenceOrder { seq, prev } => format!("sequence {seq} follows {prev}"),
+        DamageKind::ServerDatSize { size, record } => format!(
+            "file is {size} bytes; one record of {record} bytes needs exactly {}",
+            record + 12
+        ),
+        DamageKind::IndexMissing => "no index file; the server rebuilds it from the data file".into(),
+        DamageKind::IndexCrc => "index entry CRC mismatch; the server rebuilds the index".into(),
+        DamageKind::IndexPartialEntry => {
+            "index ends with a partial entry; the server rebuilds the index".into()
+        }
+        DamageKind::IndexPadding => "zero entry; the server truncates the index here".into(),
+        DamageKind::IndexCount { entries, records } => {
+            let why = if entries < records {
+                "records past the last entry are invisible to a server that trusts this index"
+            } else {
+                "entries past the last record: the server's last-entry check fails and it rebuilds the index"
+            };
+            format!("index has {entries} entries, data file {records} records: {why}")
+        }
+        DamageKind::IndexMismatch { entry: e, data: d } => format!(
+            "entry says seq {} at offset {} size {} ts {}, data file has seq {} at {} size {} ts {}",
+            e.seq, e.offset, e.size, e.timestamp, d.seq, d.offset, d.size, d.timestamp
+        ),
+        DamageKind::OrphanIndex => "index file without its data file; the server ignores it".into(),
+        DamageKind::BadSliceName => {
+            "the server refuses to start: \"message log has an invalid name\"".into()
+        }
+    }
+}
+
+// ---- verify ----
+
+fn rebuild_reason(r: RebuildReason) -> String {
+    match r {
+        RebuildReason::NoIndex => "no index file".into(),
+        RebuildReason::BadEntryCrc(n) => format!("index entry {n} has a bad CRC"),
+        RebuildReason::PartialEntry => "the index ends with a partial entry".into(),
+        RebuildReason::LastEntryMismatch(seq) => {
+            format!("its last entry (seq {seq}) does not match the data file")
+        }
+    }
+}
+
+fn bad_record(b: &BadRecord) -> String {
+    match b {
+        BadRecord::Undecodable(e) => e.to_string(),
+        BadRecord::CutShortAt(o) => format!("unexpected EOF reading the record at offset {o}"),
+        BadRecord::IndexSizeCuts {
+            index_size,
+            record_size,
+            error,
+        } => format!(
+            "the index's size ({index_size} of {record_size} bytes) cuts the record: {error}"
+        ),
+        BadRecord::IndexSizeBeyond {
+            index_size,
+            record_size,
+        } => format!(
+            "index says {index_size} bytes, the record has {record_size}: the server decodes bytes past the record"
+        ),
+    }
+}
+
+fn not_found(n: NotFound) -> String {
+    match n {
+        NotFound::NoEntryAt(seq) => format!("no index entry for seq {seq} at its position"),
+        NotFound::NoEntryPast(seq) => format!("the index has no entry past seq {seq}"),
+    }
+}
+
+const REMEDY_MISSING_SLICE: &str = "no slice holds these sequences (a slice file is missing or was removed): restore it from a backup";
+
+/// The error a subscriber's lookup returns, as `--list` shows it; `len` is
+/// the payload's length.
+pub fn lookup_error(p: &Problem, len: u32) -> String {
+    match p {
+        Problem::WrongKey(c) | Problem::Lookalike(c) => open_error(*c).to_string(),
+        Problem::Short => short_error(len),
+        Problem::Crc { expected, actual } => crc_error(*expected, *actual),
+        Problem::BadRecord(b) => bad_record(b),
+        Problem::NotFound(..) => "message not found".into(),
+        Problem::Ciphertext | Problem::LookalikeLater => String::new(),
+    }
+}
+
+fn problem(p: &Problem) -> (String, String) {
+    match p {
+        Problem::WrongKey(c) => (
+            format!("{} envelopes the server's key does not open: \"{}\"", cipher_name(*c), open_error(*c)),
+            "start the server with the key that wrote them (NATS_STREAMING_ENCRYPTION_KEY wins over the configured key); `stanctl store inspect DIR --key-file K...` tells which key opens them, `stanctl store rekey` moves them to this key".into(),
+        ),
+        Problem::Lookalike(c) => (
+            format!("plaintext starting with byte {} that the server tries to decrypt: \"{}\"", c.code(), open_error(*c)),
+            "`stanctl store encrypt DIR --cipher C --assume-plaintext` encrypts these payloads so the server can read them with encryption on; or run the server without encryption".into(),
+        ),
+        Problem::Short => (
+            "payloads of at most 13 bytes starting with 1 or 2: \"trying to decrypt data that is not\"".into(),
+            "`stanctl store encrypt DIR --cipher C --assume-plaintext` encrypts them; or run the server without encryption".into(),
+        ),
+        Problem::Crc { expected, actual } => (
+            crc_error(*expected, *actual),
+            "the record is damaged on disk: restore this slice from a backup; otherwise the message is lost".into(),
+        ),
+        Problem::BadRecord(b) => (
+            format!("the record does not decode as a message: {}", bad_record(b)),
+            "the record is damaged on disk: restore this slice from a backup".into(),
+        ),
+        Problem::NotFound(why, remedy) => (
+            format!("message not found: {}", not_found(*why)),
+            match remedy {
+                NotFoundRemedy::RebuildIndex => "remove the slice's .idx file so the server rebuilds it from the .dat",
+                NotFoundRemedy::GapsInDat => "the data file itself has gaps or repeated sequences, and the server finds messages by position: no index rebuild helps; restore the slice from a backup",
+            }
+            .into(),
+        ),
+        Problem::Ciphertext => (
+            "envelopes delivered as they are: subscribers silently receive ciphertext".into(),
+            "start the server with -encrypt and the key, or `stanctl store decrypt DIR --key-file K`".into(),
+        ),
+        Problem::LookalikeLater => (
+            "plaintext starting with byte 1 or 2: delivered now, but FAILS once encryption is on".into(),
+            "before turning encryption on, run `stanctl store encrypt DIR --cipher C --assume-plaintext`".into(),
+        ),
+    }
+}
+
+fn lost(l: Option<u64>) -> String {
+    l.map_or("the partial record".to_string(), |q| format!("seq {q}"))
+}
+
+/// What a finding says, and what to do about it.
+pub fn finding(f: &Finding) -> (String, String) {
+    let file = f.file.as_deref().unwrap_or("-");
+    let offset = f.offset.unwrap_or(0);
+    let s = |a: &str, b: &str| (a.to_string(), b.to_string());
+    match &f.kind {
+        FindingKind::SideFile(d) => {
+            let remedy = match d {
+                DamageKind::ZeroPadding { .. } => "none needed".to_string(),
+                DamageKind::DanglingHeader => {
+                    format!("truncate {file} at this offset before starting")
+                }
+                DamageKind::Version(FileVersion::Empty) if file == SERVER_FILE => "restore server.dat from a backup (without it the server starts as a new store and recovers nothing)".into(),
+                DamageKind::Version(FileVersion::Empty) => format!(
+                    "remove the empty {file}: the server creates it anew (it held nothing)"
+                ),
+                _ => "restore this file from a backup".into(),
+            };
+            (damage_detail(d), remedy)
+        }
+        FindingKind::NoKey => s(
+            "encryption is on but no key is configured",
+            "give the server its key (NATS_STREAMING_ENCRYPTION_KEY or the configured key), and this command --key-file",
+        ),
+        FindingKind::MissingBetweenSlices => s(
+            "message not found: between the last sequence of one slice and the first of the next",
+            REMEDY_MISSING_SLICE,
+        ),
+        FindingKind::NonceReuse(r) => (
+            format!(
+                "nonce {} used twice under one key ({}), by seqs {:?}{}: breaks the secrecy and integrity of these messages",
+                hex(&r.nonce),
+                cipher_name(r.cipher),
+                r.seqs.to_vec(),
+                if r.count > 1 { format!(" and the {} nonces after it", r.count - 1) } else { String::new() }
+            ),
+            "`stanctl store rekey` this channel (it writes fresh nonces)".into(),
+        ),
+        FindingKind::NotRead => s(
+            "not read by the server",
+            "none needed; remove it when you no longer need it",
+        ),
+        FindingKind::BadSliceName => s(
+            "message log has an invalid name",
+            "rename or move the file out of the channel directory",
+        ),
+        FindingKind::Clustered { node_id } => (
+            format!("clustered node {node_id:?}: its Raft logs are elsewhere and were NOT checked"),
+            "check the node's raft.log with the server itself".into(),
+        ),
+        FindingKind::NoCrcMatches { poly } => (
+            format!("no record's CRC matches polynomial {poly:#010x}: is that the server's -file_crc_poly? (the default is IEEE, 0xedb88320)"),
+            "give --crc-poly the polynomial the server runs with".into(),
+        ),
+        FindingKind::NoServerInfo { stored } => (
+            format!("server.dat holds no ServerInfo record: the server starts as a NEW store and recovers no channel, client or subscription; none of the {stored} stored message(s) is delivered"),
+            "restore server.dat from a backup before starting".into(),
+        ),
+        FindingKind::DatVersion(v) => (
+            version_error(*v),
+            if *v == FileVersion::Empty {
+                "remove the empty file (and its .idx): it holds no message"
+            } else {
+                "restore this slice from a backup, or move it out of the store (its messages are then lost)"
+            }
+            .into(),
+        ),
+        FindingKind::IdxVersion(v) => (
+            version_error(*v),
+            "remove the .idx file: the server rebuilds it from the .dat".into(),
+        ),
+        FindingKind::IndexPadding => s(
+            "zero entry in the index: the server truncates the index here",
+            "none needed",
+        ),
+        FindingKind::HiddenRecords { hidden } => (
+            format!("{hidden} record(s) after the last index entry: the server trusts the index and never sees them"),
+            "remove the .idx file so the server rebuilds it from the .dat".into(),
+        ),
+        FindingKind::IndexRebuilt(why) => (
+            format!("the server rebuilds this index from the data file at start-up: {}", rebuild_reason(*why)),
+            "none needed (the start takes longer); the rebuild is what the server does anyway".into(),
+        ),
+        FindingKind::RebuildUndecodable(e) => (
+            format!("while rebuilding the index: the record does not decode: {e}"),
+            "restore this slice from a backup; or truncate the .dat before this offset (the messages from here on are lost)".into(),
+        ),
+        FindingKind::RebuildCrc {
+            seq,
+            expected,
+            actual,
+        } => (
+            format!("while rebuilding the index: seq {seq}: {}", crc_error(*expected, *actual)),
+            "restore this slice from a backup; a valid .idx would let the server start (the message then fails alone)".into(),
+        ),
+        FindingKind::DanglingHeader => (
+            DANGLING.into(),
+            format!("truncate {file} to {offset} bytes before starting"),
+        ),
+        FindingKind::CutShortLost { lost: l } => (
+            format!("record cut short (unexpected EOF): the server truncates the file at offset {offset}, which drops {} (lost, not reported by the server)", lost(*l)),
+            "accept the loss, or restore the slice from a backup before starting".into(),
+        ),
+        FindingKind::CutShortRefused { lost: l } => (
+            format!("unexpected EOF: record cut short at offset {offset}"),
+            format!("restart with the truncate-on-EOF option (-file_truncate_bad_eof): it truncates {file} at offset {offset}, which drops {}; or restore the slice from a backup", lost(*l)),
+        ),
+        FindingKind::DamageBetweenIndexed => (
+            "damage between indexed records (a zero or broken record header): the server reads records through its index and steps over it, but an index rebuild would stop here".into(),
+            format!("do NOT truncate {file}: the records after offset {offset} are indexed and delivered; keep the .idx file"),
+        ),
+        FindingKind::ZerosAfterIndexed { len } => (
+            format!("{len} zero bytes after the last indexed record: the server trusts the index, never reads them, and appends new messages after them; a later index rebuild stops at the zeros and loses those new messages"),
+            format!("truncate {file} to {offset} bytes before starting"),
+        ),
+        FindingKind::ZerosAtEnd { len } => (
+            format!("{len} zero bytes at the end: the server truncates them while rebuilding the index"),
+            "none needed: no message is lost".into(),
+        ),
+        FindingKind::PartialAfterIndexed => (
+            "a partial record after the last indexed record: the server trusts the index, never reads it, and appends new messages after it; a later index rebuild stops there".into(),
+            format!("truncate {file} to {offset} bytes before starting"),
+        ),
+        FindingKind::Delivery(p) => problem(p),
+    }
+}
+
+// ---- rewrites ----
+
+/// Why a rewrite refuses a record or file.
+pub fn refused(r: &Refused) -> String {
+    match r {
+        Refused::Damage(d) => format!(
+            "{}: {}; run `stanctl store verify` to see what the server does with it, and repair the store first",
+            damage_name(d),
+            damage_detail(d)
+        ),
+        Refused::DataRepeated => "the payload field appears more than once in this record (the server delivers the last); stanctl does not rewrite such a record: restore it from a backup or remove the extra copies".into(),
+        Refused::Ambiguous => "starts with byte 1 or 2 like an envelope, but no given key opens it and its nonce is not one the server or stanctl writes: most likely plaintext. If it is plaintext, rerun with --assume-plaintext; otherwise give the key that encrypted it".into(),
+        Refused::WrongKey => "an envelope no given key opens: give the key that encrypted it (--key-file, repeatable for decrypt and rekey)".into(),
+        Refused::TooLarge => "the rewritten record would exceed 4 GiB, more than a record header can hold".into(),
+        Refused::Symlink => "is a symbolic link: stanctl never rewrites through a symlink in place; use --output DIR, or replace the link with the real directory or file".into(),
+        Refused::Clustered { node_id } => format!(
+            "the store belongs to clustered node {node_id:?}: its Raft logs (raft.log) hold the same messages encrypted with the same key and are not handled; rewriting the file store alone would leave the node unable to replay its log"
+        ),
+    }
+}
