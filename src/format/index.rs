@@ -9,6 +9,12 @@ pub fn entry_offset(i: usize) -> u64 {
     (crate::format::record::VERSION_LEN + ENTRY_LEN * i) as u64
 }
 
+/// The bytes of entry `i` of an index file, if the file holds them.
+pub fn entry_bytes(data: &[u8], i: usize) -> Option<&[u8; ENTRY_LEN]> {
+    let at = usize::try_from(entry_offset(i)).ok()?;
+    data.get(at..at.checked_add(ENTRY_LEN)?)?.try_into().ok()
+}
+
 /// Length of an index file with `n` entries.
 pub fn file_len(n: usize) -> u64 {
     entry_offset(n)

@@ -2,11 +2,12 @@
 //! every slice once (memory-mapped, in parallel) and records what is on disk.
 //! It judges nothing; `verify` turns these facts into the server's outcome.
 
-use crate::crypto::aead::{Backend, ChannelAead, Cipher};
+use crate::crypto::aead::{Backend, Cipher};
 use crate::crypto::envelope::{self, PayloadKind};
 use crate::crypto::keys::Key;
 use crate::crypto::nonce::{self, NonceOrigin};
 use crate::crypto::nonce::{push_nonce, NonceRun};
+use crate::crypto::ChannelKeys;
 use crate::error::Result;
 use crate::format::crc::Crc32;
 use crate::format::damage::{Damage, DamageKind, RecordFacts};
@@ -41,11 +42,30 @@ pub struct ScanConfig<'a> {
     pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
 }
 
-/// Keys derived for one channel.
+/// One channel with its keys, derived once per run.
 pub struct ChannelCtx<'a> {
     pub layout: &'a ChannelLayout,
     pub name: String,
-    pub aeads: Vec<ChannelAead>,
+    pub keys: ChannelKeys,
+}
+
+/// Every channel of the store with its keys; `sealing` also derives the
+/// nonces of `keys[0]` (for a rewrite that seals).
+pub fn channels<'a>(
+    layout: &'a StoreLayout,
+    keys: &[Key],
+    backend: Backend,
+    sealing: bool,
+) -> Vec<ChannelCtx<'a>> {
+    layout
+        .channels
+        .par_iter()
+        .map(|ch| ChannelCtx {
+            layout: ch,
+            name: ch.display_name(),
+            keys: ChannelKeys::derive(keys, &ch.name, backend, sealing),
+        })
+        .collect()
 }
 
 /// Whether a key opened an envelope.
@@ -210,19 +230,21 @@ where
     T: Send,
     F: Fn(&ChannelCtx<'_>, SliceScan, SliceData<'_>) -> T + Sync,
 {
-    let ctxs: Vec<ChannelCtx<'_>> = layout
-        .channels
-        .par_iter()
-        .map(|ch| ChannelCtx {
-            layout: ch,
-            name: ch.display_name(),
-            aeads: cfg
-                .keys
-                .iter()
-                .map(|k| ChannelAead::new(&k.channel_key(&ch.name), cfg.backend))
-                .collect(),
-        })
-        .collect();
+    let ctxs = channels(layout, cfg.keys, cfg.backend, false);
+    scan_channels(layout, &ctxs, cfg, consume)
+}
+
+/// `scan_store` over channels whose keys the caller already derived.
+pub fn scan_channels<T, F>(
+    layout: &StoreLayout,
+    ctxs: &[ChannelCtx<'_>],
+    cfg: &ScanConfig<'_>,
+    consume: F,
+) -> Result<Vec<ChannelScan<T>>>
+where
+    T: Send,
+    F: Fn(&ChannelCtx<'_>, SliceScan, SliceData<'_>) -> T + Sync,
+{
     let jobs: Vec<(usize, &SliceFiles)> = ctxs
         .iter()
         .enumerate()
@@ -516,7 +538,7 @@ fn classify_record(
         let nonce = *envelope::nonce(data);
         info.nonce_origin = Some(nonce::nonce_origin(&nonce, seq));
         let mut opened = None;
-        if let Some((i, pt)) = envelope::open_any(&ctx.aeads, cipher, data, scratch) {
+        if let Some((i, pt)) = envelope::open_any(&ctx.keys.aeads, cipher, data, scratch) {
             opened = Some(i as u8);
             info.plain_len = pt.len() as u32;
             if want_hash && !raw_hash {
@@ -528,7 +550,7 @@ fn classify_record(
                 c.opened[i as usize] += 1;
                 KeyOutcome::Opened(i)
             }
-            None if ctx.aeads.is_empty() => KeyOutcome::NotTried,
+            None if ctx.keys.aeads.is_empty() => KeyOutcome::NotTried,
             None => {
                 let o = info.nonce_origin.unwrap_or(NonceOrigin::Unknown);
                 if o == NonceOrigin::Unknown {

@@ -5,24 +5,25 @@
 //!    record. Anything the rule cannot handle refuses the whole run before
 //!    the first write.
 //! 2. Write: each slice that changes is rewritten into temp files beside the
-//!    originals (or into `--output`), changing only field 4 of each record,
-//!    then swapped in with an order that keeps the store readable by the
+//!    originals (or into `--output`), changing only field 4 of each record as
+//!    the check decided (`plan::Action`: the key that opened it, the cipher
+//!    to seal with; nothing is judged again), then swapped in with an order that keeps the store readable by the
 //!    server at every instant (see `swap_in`).
 //!
 //! Nonces come from `NonceGen` (deterministic), so a rerun after a crash
 //! writes exactly the bytes an uninterrupted run would have written.
 
-use crate::crypto::aead::{Backend, ChannelAead, Cipher};
+use crate::crypto::aead::{Backend, Cipher};
 use crate::crypto::envelope::{self, PayloadKind, OVERHEAD};
 use crate::crypto::keys::Key;
-use crate::crypto::nonce::NonceGen;
-use crate::crypto::nonce::{self, NonceOrigin};
+use crate::crypto::nonce::NonceOrigin;
+use crate::crypto::ChannelKeys;
 use crate::error::{Error, Result};
 use crate::format::crc::Crc32;
-use crate::format::index::IndexEntry;
+use crate::format::index::{self, IndexEntry};
 use crate::format::layout::{self, ChannelLayout, Mapped, SliceFiles, StoreLayout, TEMP_SUFFIX};
 use crate::format::lock::{self, StoreLock};
-use crate::format::proto::{self, MsgView};
+use crate::format::proto;
 use crate::format::record::{self, Event, FileVersion, Records, VERSION_LEN};
 use crate::ops::scan::{
     self, ChannelCtx, HashMode, KeyOutcome, RecordInfo, ScanConfig, SliceData, SliceScan,
@@ -116,7 +117,10 @@ pub fn run(
         rep.refused.push(r);
         return Ok(rep);
     }
-    let plans = check(&layout, job, opts.output.is_none())?;
+    // Channel keys (and the sealing key's nonces) derived once, for both passes.
+    let sealing = job.rule != Rule::Decrypt;
+    let ctxs = scan::channels(&layout, keys, job.backend, sealing);
+    let plans = check(&layout, &ctxs, job, opts.output.is_none())?;
     let report = report(&layout, job, opts, &plans);
     if !report.refused.is_empty() || opts.dry_run {
         return Ok(report);
@@ -130,8 +134,8 @@ pub fn run(
         .sum();
     sink.start(Phase::Write(job.rule.operation()), total);
     match &opts.output {
-        Some(out) => write_output(&layout, job, &plans, out)?,
-        None => write_in_place(&layout, job, &plans)?,
+        Some(out) => write_output(&layout, &ctxs, job, &plans, out)?,
+        None => write_in_place(&layout, &ctxs, job, &plans)?,
     }
     sink.finish();
     Ok(report)

@@ -7,6 +7,58 @@ pub(super) struct SlicePlan {
     pub(super) tally: Tally,
     pub(super) rewrite: bool,
     pub(super) refused: Vec<Refusal>,
+    /// What the write pass does with each record, in file order (only when
+    /// the slice is rewritten): the check's decision, carried, not re-derived.
+    pub(super) actions: Vec<Planned>,
+}
+
+/// The check's decision on one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Planned {
+    /// The record's sequence, to tell the write pass meets the same record.
+    pub(super) seq: u64,
+    pub(super) action: Action,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Action {
+    Keep,
+    /// Seal the plaintext with `keys[0]` and this cipher.
+    Encrypt(Cipher),
+    /// Open with `keys[key]`.
+    Decrypt {
+        key: u8,
+    },
+    /// Open with `keys[key]`, seal with `keys[0]` and this cipher.
+    Rekey {
+        key: u8,
+        cipher: Cipher,
+    },
+}
+
+impl Action {
+    fn of(change: Change, rule: Rule, info: &RecordInfo) -> Action {
+        let opened_by = match info.key {
+            KeyOutcome::Opened(k) => k,
+            _ => u8::MAX,
+        };
+        let own_cipher = match info.kind {
+            PayloadKind::Envelope(c) => Some(c),
+            _ => None,
+        };
+        match (change, rule) {
+            (Change::Keep, _) => Action::Keep,
+            (Change::Encrypt, Rule::Encrypt { cipher }) => Action::Encrypt(cipher),
+            (Change::Decrypt, _) => Action::Decrypt { key: opened_by },
+            (Change::Rekey, Rule::Rekey { cipher }) => Action::Rekey {
+                key: opened_by,
+                cipher: cipher
+                    .or(own_cipher)
+                    .expect("an opened payload is an envelope"),
+            },
+            _ => unreachable!("decide yields only the rule's own change"),
+        }
+    }
 }
 
 pub(super) fn plan_slice(
@@ -35,7 +87,8 @@ pub(super) fn plan_slice(
     // The new .dat: version, records (field 4 resized), then any zero tail
     // copied as it is.
     let mut dat_after = VERSION_LEN as u64;
-    let mut index_matches = idx_len == (VERSION_LEN + scan.records.len() * 32) as u64
+    let mut actions = Vec::with_capacity(scan.records.len());
+    let mut index_matches = idx_len == index::file_len(scan.records.len())
         && data
             .idx
             .is_some_and(|i| record::file_version(i) == FileVersion::Supported);
@@ -72,6 +125,10 @@ pub(super) fn plan_slice(
             }
         };
         tally.count(change);
+        actions.push(Planned {
+            seq: info.seq,
+            action: Action::of(change, job.rule, info),
+        });
         let old = info.data_len as usize;
         let new = match change {
             Change::Keep | Change::Rekey => old,
@@ -93,8 +150,10 @@ pub(super) fn plan_slice(
         dat_after += (record::HEADER_LEN + size) as u64;
         if index_matches {
             let e = IndexEntry::new(info.seq, info.offset, info.timestamp, info.size, &job.crc);
-            let at = VERSION_LEN + i * 32;
-            index_matches = data.idx.is_some_and(|b| b[at..at + 32] == e.to_bytes());
+            index_matches = data
+                .idx
+                .and_then(|b| index::entry_bytes(b, i))
+                .is_some_and(|b| *b == e.to_bytes());
         }
     }
     // A zero tail is dropped: the server truncates it on an index rebuild,
@@ -105,14 +164,16 @@ pub(super) fn plan_slice(
         && (tally.changed > 0 || !index_matches);
     if rewrite {
         tally.slices_rewritten = 1;
-        tally.bytes_after = dat_after + (VERSION_LEN + scan.records.len() * 32) as u64;
+        tally.bytes_after = dat_after + index::file_len(scan.records.len());
     } else {
         tally.bytes_after = tally.bytes_before;
+        actions = Vec::new();
     }
     SlicePlan {
         tally,
         rewrite,
         refused,
+        actions,
     }
 }
 
@@ -141,6 +202,7 @@ pub(super) fn symlink_refusals(root: &Path, ch: &ChannelLayout, sf: &SliceFiles)
 /// Every slice's plan, per channel, in layout order.
 pub(super) fn check(
     layout: &StoreLayout,
+    ctxs: &[ChannelCtx<'_>],
     job: &Job,
     in_place: bool,
 ) -> Result<Vec<Vec<SlicePlan>>> {
@@ -155,7 +217,7 @@ pub(super) fn check(
     };
     job.sink
         .start(Phase::Check, crate::ops::store_bytes(layout));
-    let scans = scan::scan_store(layout, &cfg, |ctx, scan, data| {
+    let scans = scan::scan_channels(layout, ctxs, &cfg, |ctx, scan, data| {
         plan_slice(job, ctx, scan, data)
     })?;
     job.sink.finish();

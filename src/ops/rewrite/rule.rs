@@ -105,28 +105,6 @@ pub(super) fn seen_of(info: &RecordInfo) -> Seen {
     }
 }
 
-/// `Seen` while writing, the same way the scanner judged it; an opened
-/// plaintext is left in `scratch[..len]`.
-pub(super) fn observe(
-    aeads: &[ChannelAead],
-    data: &[u8],
-    seq: u64,
-    scratch: &mut Vec<u8>,
-) -> (Seen, usize) {
-    match envelope::classify(data) {
-        PayloadKind::Empty => (Seen::Empty, 0),
-        PayloadKind::Plain => (Seen::Plain, 0),
-        PayloadKind::Short(_) => (Seen::Short, 0),
-        PayloadKind::Envelope(c) => match envelope::open_any(aeads, c, data, scratch) {
-            Some((i, pt)) => (Seen::Opened(i), pt.len()),
-            None => (
-                Seen::Unopened(nonce::nonce_origin(envelope::nonce(data), seq)),
-                0,
-            ),
-        },
-    }
-}
-
 /// Bytes field 4 takes in a record for a payload of `n` bytes (absent when empty).
 pub(super) fn field4_len(n: usize) -> usize {
     if n == 0 {

@@ -101,37 +101,30 @@ pub(super) struct Bufs {
     record: Vec<u8>,
 }
 
-/// The keys of one channel, ready to open and seal.
-pub(super) struct ChannelKeys {
-    aeads: Vec<ChannelAead>,
-    /// Nonces under keys[0], the key new envelopes are sealed with.
-    nonces: NonceGen,
+/// A slice to rewrite: its mapped data file and the check's decisions.
+pub(super) struct Source<'a> {
+    pub(super) keys: &'a ChannelKeys,
+    pub(super) actions: &'a [Planned],
+    pub(super) dat: &'a [u8],
+    pub(super) dat_path: &'a Path,
 }
 
-impl ChannelKeys {
-    fn new(job: &Job, channel: &[u8]) -> Self {
-        let ks: Vec<_> = job.keys.iter().map(|k| k.channel_key(channel)).collect();
-        ChannelKeys {
-            aeads: ks
-                .iter()
-                .map(|k| ChannelAead::new(k, job.backend))
-                .collect(),
-            nonces: NonceGen::new(&ks[0]),
-        }
-    }
-}
-
-/// Streams the rewritten slice: records with only field 4 changed, then
-/// their index. Returns an error only if the store changed since the check.
+/// Streams the rewritten slice: each record with only field 4 changed as the
+/// check decided, then their index. Returns an error only if the store
+/// changed since the check.
 pub(super) fn rewrite_records(
     job: &Job,
-    keys: &ChannelKeys,
-    dat: &[u8],
+    src: Source<'_>,
     bufs: &mut Bufs,
     dat_out: &mut impl Write,
     idx_out: &mut impl Write,
-    dat_path: &Path,
 ) -> Result<()> {
+    let Source {
+        keys,
+        actions,
+        dat,
+        dat_path,
+    } = src;
     // Not a refusal: other slices may already be written. An I/O-class
     // error (exit 74) whose message says what happened.
     let changed = |what: String| Error::Io {
@@ -147,6 +140,7 @@ pub(super) fn rewrite_records(
         .write_all(&record::FILE_VERSION.to_le_bytes())
         .map_err(wio)?;
     let mut offset = VERSION_LEN as u64;
+    let mut planned = actions.iter();
     for ev in Records::new(dat, false) {
         let r = match ev {
             Event::Record(r) => r,
@@ -156,31 +150,50 @@ pub(super) fn rewrite_records(
                 return Err(changed(format!("record cut short at offset {at}")))
             }
         };
-        let m = MsgView::parse(r.payload).map_err(|e| changed(e.to_string()))?;
-        let (seen, plain_len) = observe(&keys.aeads, m.data, m.sequence, &mut bufs.plain);
-        let change = decide(job.rule, seen, job.assume_plaintext)
-            .map_err(|why| changed(format!("seq {}: {why:?}", m.sequence)))?;
-        let new_data: &[u8] = match (change, job.rule) {
-            (Change::Keep, _) => m.data,
-            (Change::Decrypt, _) => &bufs.plain[..plain_len],
-            (Change::Encrypt, Rule::Encrypt { cipher }) => {
-                let n = keys.nonces.nonce(m.sequence, m.data);
-                envelope::seal(&keys.aeads[0], cipher, &n, m.data, &mut bufs.sealed);
-                &bufs.sealed
-            }
-            (Change::Rekey, Rule::Rekey { cipher }) => {
-                let pt = &bufs.plain[..plain_len];
-                let cipher = cipher.unwrap_or_else(|| match envelope::classify(m.data) {
-                    PayloadKind::Envelope(c) => c,
-                    _ => unreachable!("an opened payload is an envelope"),
-                });
-                let n = keys.nonces.nonce(m.sequence, pt);
-                envelope::seal(&keys.aeads[0], cipher, &n, pt, &mut bufs.sealed);
-                &bufs.sealed
-            }
-            _ => unreachable!("decide yields only the rule's own change"),
+        let m = r.message().map_err(|e| changed(e.to_string()))?;
+        let Some(p) = planned.next().filter(|p| p.seq == m.sequence) else {
+            return Err(changed(format!("seq {} was not checked", m.sequence)));
         };
-        let (payload, crc) = if change == Change::Keep {
+        let sealer = || keys.nonces.as_ref().map(|n| (&keys.aeads[0], n));
+        let opened = |key: u8, plain: &mut Vec<u8>| -> Result<usize> {
+            let aead = keys.aeads.get(key as usize);
+            match (envelope::classify(m.data), aead) {
+                (PayloadKind::Envelope(c), Some(a)) => envelope::open(a, c, m.data, plain)
+                    .map(<[u8]>::len)
+                    .ok_or_else(|| {
+                        changed(format!(
+                            "seq {}: the checked key no longer opens it",
+                            m.sequence
+                        ))
+                    }),
+                _ => Err(changed(format!(
+                    "seq {}: no longer an envelope",
+                    m.sequence
+                ))),
+            }
+        };
+        let new_data: &[u8] = match p.action {
+            Action::Keep => m.data,
+            Action::Decrypt { key } => {
+                let n = opened(key, &mut bufs.plain)?;
+                &bufs.plain[..n]
+            }
+            Action::Encrypt(cipher) => {
+                let (aead, nonces) = sealer().expect("a sealing run derives nonces");
+                let n = nonces.nonce(m.sequence, m.data);
+                envelope::seal(aead, cipher, &n, m.data, &mut bufs.sealed);
+                &bufs.sealed
+            }
+            Action::Rekey { key, cipher } => {
+                let len = opened(key, &mut bufs.plain)?;
+                let pt = &bufs.plain[..len];
+                let (aead, nonces) = sealer().expect("a sealing run derives nonces");
+                let n = nonces.nonce(m.sequence, pt);
+                envelope::seal(aead, cipher, &n, pt, &mut bufs.sealed);
+                &bufs.sealed
+            }
+        };
+        let (payload, crc) = if p.action == Action::Keep {
             (r.payload, r.crc)
         } else {
             proto::replace_data(r.payload, m.data_field.clone(), new_data, &mut bufs.payload);
@@ -199,6 +212,9 @@ pub(super) fn rewrite_records(
         idx_out.write_all(&e.to_bytes()).map_err(wio)?;
         offset += bufs.record.len() as u64;
     }
+    if planned.next().is_some() {
+        return Err(changed("fewer records than checked".into()));
+    }
     Ok(())
 }
 
@@ -216,13 +232,13 @@ pub(super) fn idx_path(sf: &SliceFiles) -> PathBuf {
 /// permissions of the originals.
 pub(super) fn write_slice(
     job: &Job,
-    ch: &ChannelLayout,
+    ctx: &ChannelCtx<'_>,
     sf: &SliceFiles,
+    plan: &SlicePlan,
     dat_to: &Path,
     idx_to: &Path,
     bufs: &mut Bufs,
 ) -> Result<()> {
-    let keys = ChannelKeys::new(job, &ch.name);
     let dat = Mapped::open(&sf.dat)?;
     let dat_like = like(&sf.dat)?;
     let idx_like = match &sf.idx {
@@ -231,7 +247,13 @@ pub(super) fn write_slice(
     };
     let mut d = create(dat_to, dat_like, job.sink)?;
     let mut i = create(idx_to, idx_like, job.sink)?;
-    rewrite_records(job, &keys, dat.bytes(), bufs, &mut d, &mut i, &sf.dat)?;
+    let src = Source {
+        keys: &ctx.keys,
+        actions: &plan.actions,
+        dat: dat.bytes(),
+        dat_path: &sf.dat,
+    };
+    rewrite_records(job, src, bufs, &mut d, &mut i)?;
     finish(d, dat_to)?;
     finish(i, idx_to)
 }
@@ -264,13 +286,15 @@ pub(super) fn swap_in(
 
 pub(super) fn rewrite_in_place(
     job: &Job,
-    ch: &ChannelLayout,
+    ctx: &ChannelCtx<'_>,
     sf: &SliceFiles,
+    plan: &SlicePlan,
     bufs: &mut Bufs,
 ) -> Result<()> {
+    let ch = ctx.layout;
     let dat_tmp = with_suffix(&sf.dat, TEMP_SUFFIX);
     let idx_tmp = with_suffix(&idx_path(sf), TEMP_SUFFIX);
-    if let Err(e) = write_slice(job, ch, sf, &dat_tmp, &idx_tmp, bufs) {
+    if let Err(e) = write_slice(job, ctx, sf, plan, &dat_tmp, &idx_tmp, bufs) {
         // Best effort: a failed write (disk full) leaves the originals as
         // they were; the next run would remove these anyway.
         let _ = fs::remove_file(&dat_tmp);
@@ -294,28 +318,36 @@ pub(super) fn remove_stale_temps(layout: &StoreLayout) -> Result<()> {
     Ok(())
 }
 
-pub(super) type Work<'a> = Vec<(&'a ChannelLayout, &'a SliceFiles, &'a SlicePlan)>;
+pub(super) type Work<'a, 'c> = Vec<(&'a ChannelCtx<'c>, &'a SliceFiles, &'a SlicePlan)>;
 
-pub(super) fn work<'a>(layout: &'a StoreLayout, plans: &'a [Vec<SlicePlan>]) -> Work<'a> {
-    layout
-        .channels
-        .iter()
+pub(super) fn work<'a, 'c>(
+    ctxs: &'a [ChannelCtx<'c>],
+    plans: &'a [Vec<SlicePlan>],
+) -> Work<'a, 'c> {
+    ctxs.iter()
         .zip(plans)
-        .flat_map(|(ch, ps)| ch.slices.iter().zip(ps).map(move |(sf, p)| (ch, sf, p)))
+        .flat_map(|(c, ps)| {
+            c.layout
+                .slices
+                .iter()
+                .zip(ps)
+                .map(move |(sf, p)| (c, sf, p))
+        })
         .collect()
 }
 
 pub(super) fn write_in_place(
     layout: &StoreLayout,
+    ctxs: &[ChannelCtx<'_>],
     job: &Job,
     plans: &[Vec<SlicePlan>],
 ) -> Result<()> {
     remove_stale_temps(layout)?;
-    work(layout, plans)
+    work(ctxs, plans)
         .into_par_iter()
         .filter(|w| w.2.rewrite)
-        .try_for_each_init(Bufs::default, |bufs, (ch, sf, plan)| {
-            rewrite_in_place(job, ch, sf, bufs)?;
+        .try_for_each_init(Bufs::default, |bufs, (ctx, sf, plan)| {
+            rewrite_in_place(job, ctx, sf, plan, bufs)?;
             job.sink.advance(plan.tally.bytes_before);
             Ok(())
         })
@@ -411,6 +443,7 @@ pub(super) fn check_output(root: &Path, out: &Path) -> Result<()> {
 
 pub(super) fn write_output(
     layout: &StoreLayout,
+    ctxs: &[ChannelCtx<'_>],
     job: &Job,
     plans: &[Vec<SlicePlan>],
     out: &Path,
@@ -427,13 +460,14 @@ pub(super) fn write_output(
             .collect();
         copy_side_files(&ch.dir, &to, &slices, job.sink)?;
     }
-    work(layout, plans).into_par_iter().try_for_each_init(
+    work(ctxs, plans).into_par_iter().try_for_each_init(
         Bufs::default,
-        |bufs, (ch, sf, plan)| {
-            let to = out.join(ch.dir.file_name().unwrap_or_default());
+        |bufs, (ctx, sf, plan)| {
+            let to = out.join(ctx.layout.dir.file_name().unwrap_or_default());
             let name = |p: &Path| to.join(p.file_name().unwrap_or_default());
             if plan.rewrite {
-                write_slice(job, ch, sf, &name(&sf.dat), &name(&idx_path(sf)), bufs)?;
+                let (dat_to, idx_to) = (name(&sf.dat), name(&idx_path(sf)));
+                write_slice(job, ctx, sf, plan, &dat_to, &idx_to, bufs)?;
             } else {
                 copy_file(&sf.dat, &name(&sf.dat), job.sink)?;
                 if let Some(i) = &sf.idx {

@@ -498,7 +498,7 @@ fn examine_again(
     scratch: &mut Vec<u8>,
 ) -> RecordInfo {
     let cfg = scan_cfg(st);
-    let mut c = Counts::with_keys(ctx.aeads.len());
+    let mut c = Counts::with_keys(ctx.keys.aeads.len());
     scan::examine(r, ctx, &cfg, scratch, &mut c, &mut Vec::new())
 }
 
