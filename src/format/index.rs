@@ -15,6 +15,11 @@ pub fn entry_bytes(data: &[u8], i: usize) -> Option<&[u8; ENTRY_LEN]> {
     data.get(at..at.checked_add(ENTRY_LEN)?)?.try_into().ok()
 }
 
+/// How many entries an index file of `len` bytes holds at most.
+pub fn max_entries(len: usize) -> usize {
+    len.saturating_sub(crate::format::record::VERSION_LEN) / ENTRY_LEN
+}
+
 /// Length of an index file with `n` entries.
 pub fn file_len(n: usize) -> u64 {
     entry_offset(n)
@@ -62,6 +67,12 @@ impl IndexEntry {
         b[24..28].copy_from_slice(&self.size.to_le_bytes());
         b[28..32].copy_from_slice(&self.crc.to_le_bytes());
         b
+    }
+
+    /// Where the record this entry describes ends in the data file.
+    pub fn record_end(&self) -> u64 {
+        self.offset
+            .saturating_add(crate::format::record::record_len(self.size as u64))
     }
 
     /// The bytes of the entry the CRC covers.

@@ -85,9 +85,46 @@ pub struct Record<'a> {
     pub payload: &'a [u8],
 }
 
+/// Bytes a record with a payload of `payload_len` bytes takes, header included.
+pub fn record_len(payload_len: u64) -> u64 {
+    HEADER_LEN as u64 + payload_len
+}
+
+/// The version bytes that start every file the server writes.
+pub fn version_bytes() -> [u8; VERSION_LEN] {
+    FILE_VERSION.to_le_bytes()
+}
+
+/// Whether every byte from `offset` to the end is zero (a zero tail, as
+/// opposed to a zero header with data after it).
+pub fn zero_from(data: &[u8], offset: u64) -> bool {
+    usize::try_from(offset)
+        .ok()
+        .and_then(|o| data.get(o..))
+        .is_none_or(|t| t.iter().all(|&b| b == 0))
+}
+
+/// What made it to disk of the payload of a record cut short at `offset`.
+pub fn cut_payload(data: &[u8], offset: u64) -> &[u8] {
+    usize::try_from(offset)
+        .ok()
+        .and_then(|o| data.get(o.checked_add(HEADER_LEN)?..))
+        .unwrap_or(&[])
+}
+
 impl<'a> Record<'a> {
     pub fn end(&self) -> u64 {
-        self.offset + HEADER_LEN as u64 + self.payload.len() as u64
+        self.offset + record_len(self.payload.len() as u64)
+    }
+
+    /// Bytes of the record, header included.
+    pub fn size_on_disk(&self) -> u64 {
+        record_len(self.payload.len() as u64)
+    }
+
+    /// Offset of the payload's first byte in the file.
+    pub fn payload_offset(&self) -> u64 {
+        self.offset + HEADER_LEN as u64
     }
 
     /// The record of a message slice at `offset`, read the way the server's

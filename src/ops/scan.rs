@@ -354,7 +354,7 @@ pub fn scan_slice(
             Event::Record(r) => r,
             Event::ZeroPadding { offset, len } => {
                 s.end = SliceEnd::ZeroPadding { offset, len };
-                if dat[offset as usize..].iter().any(|&b| b != 0) {
+                if !record::zero_from(dat, offset) {
                     damage(&mut s, Some(offset), None, DamageKind::DataAfterPadding);
                 }
                 let kind = DamageKind::ZeroPadding {
@@ -468,7 +468,7 @@ pub fn examine(
     nonces: &mut Vec<NonceRun>,
 ) -> RecordInfo {
     c.records += 1;
-    c.bytes += record::HEADER_LEN as u64 + r.payload.len() as u64;
+    c.bytes += r.size_on_disk();
     let crc_actual = cfg.crc.checksum(r.payload);
     let crc_ok = crc_actual == r.crc;
     let mut info = RecordInfo {
@@ -499,7 +499,7 @@ pub fn examine(
             info.parse_error = Some(e);
         }
         Ok(m) => {
-            let base = r.offset as usize + record::HEADER_LEN;
+            let base = r.payload_offset() as usize;
             info.seq = m.sequence;
             info.timestamp = m.timestamp;
             info.subject = base + m.subject_at.start..base + m.subject_at.end;
@@ -584,7 +584,7 @@ fn scan_index(idx: &[u8], crc: &Crc32) -> IndexScan {
         return s;
     }
     s.entries
-        .reserve(((idx.len() - record::VERSION_LEN) / index::ENTRY_LEN).min(1 << 16));
+        .reserve(index::max_entries(idx.len()).min(1 << 16));
     for ev in index::entries(idx, crc) {
         match ev {
             IndexEvent::Entry { entry, crc_ok, .. } => {

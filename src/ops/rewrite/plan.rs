@@ -147,7 +147,7 @@ pub(super) fn plan_slice(
             });
             continue;
         }
-        dat_after += (record::HEADER_LEN + size) as u64;
+        dat_after += record::record_len(size as u64);
         if index_matches {
             let e = IndexEntry::new(info.seq, info.offset, info.timestamp, info.size, &job.crc);
             index_matches = data

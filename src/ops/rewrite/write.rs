@@ -135,10 +135,8 @@ pub(super) fn rewrite_records(
         ),
     };
     let wio = |e: std::io::Error| io(dat_path)(e);
-    dat_out.write_all(&dat[..VERSION_LEN]).map_err(wio)?;
-    idx_out
-        .write_all(&record::FILE_VERSION.to_le_bytes())
-        .map_err(wio)?;
+    dat_out.write_all(&record::version_bytes()).map_err(wio)?;
+    idx_out.write_all(&record::version_bytes()).map_err(wio)?;
     let mut offset = VERSION_LEN as u64;
     let mut planned = actions.iter();
     for ev in Records::new(dat, false) {

@@ -19,7 +19,7 @@ use crate::format::damage::DamageKind;
 use crate::format::index::IndexEntry;
 use crate::format::layout::StoreLayout;
 use crate::format::proto::ProtoError;
-use crate::format::record::{Event, FileVersion, HEADER_LEN};
+use crate::format::record::{Event, FileVersion};
 use crate::format::side;
 use crate::ops::scan::{
     self, ChannelCtx, Counts, HashMode, KeyOutcome, RecordInfo, ScanConfig, SliceData, SliceEnd,
@@ -29,11 +29,15 @@ use crate::ops::{Phase, Sink};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+mod lookup;
 mod problem;
+mod recovery;
+mod side_files;
 mod slice;
 
 use problem::*;
 pub use problem::{BadRecord, NotFound, NotFoundRemedy, Problem};
+use side_files::side_file_findings;
 use slice::*;
 
 /// The `--list` line of a sequence no lookup finds.
@@ -335,31 +339,6 @@ fn store_finding(
         offset,
         kind,
     }
-}
-
-/// server.dat, clients.dat and subs.dat as the server recovers them, and the key.
-fn side_file_findings(meta: &side::StoreMeta, st: &Settings) -> Vec<Finding> {
-    let mut out = Vec::new();
-    for d in &meta.damage {
-        // A header with no payload is io.EOF, a clean end, for the server.
-        let sev = match d.kind {
-            DamageKind::ZeroPadding { .. } | DamageKind::DanglingHeader => Severity::Warning,
-            _ => Severity::WillNotStart,
-        };
-        let kind = FindingKind::SideFile(d.kind.clone());
-        let mut f = store_finding(sev, Some(&d.file), d.offset, kind);
-        f.channel = d.channel.clone();
-        out.push(f);
-    }
-    if st.encryption && st.key.is_none() {
-        out.push(store_finding(
-            Severity::WillNotStart,
-            None,
-            None,
-            FindingKind::NoKey,
-        ));
-    }
-    out
 }
 
 /// One channel put together from its slices.

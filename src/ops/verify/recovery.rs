@@ -1,0 +1,232 @@
+//! How the server recovers a slice at start-up: version checks, trusting or
+//! rebuilding the index, and what the end of the data file means. Issue 11's
+//! read-ahead and file_crc settings change this module.
+
+use super::slice::{finding, refuse, Slice, SliceVerdict};
+use super::*;
+use crate::format::record::Record;
+
+/// How the server will come by the slice's index.
+pub(super) enum IndexUse<'a> {
+    Trusted(&'a [IndexEntry]),
+    Rebuilt(RebuildReason),
+}
+
+pub(super) fn index_use<'a>(s: &'a SliceScan, data: &SliceData<'_>, crc: &Crc32) -> IndexUse<'a> {
+    let ix = &s.index;
+    if !ix.present {
+        return IndexUse::Rebuilt(RebuildReason::NoIndex);
+    }
+    if let Some(&i) = ix.bad_crc.first() {
+        return IndexUse::Rebuilt(RebuildReason::BadEntryCrc(i + 1));
+    }
+    if ix.partial_at.is_some() {
+        return IndexUse::Rebuilt(RebuildReason::PartialEntry);
+    }
+    let Some(last) = ix.entries.last() else {
+        return IndexUse::Trusted(&ix.entries);
+    };
+    // The server's last-entry check: record readable at the offset (CRC
+    // always checked), same size, decodes, same sequence.
+    let ok = match Record::at(data.dat, last.offset) {
+        Some(Event::Record(r)) => {
+            r.crc_ok(crc)
+                && r.payload.len() as u64 == last.size as u64
+                && r.message().is_ok_and(|m| m.sequence == last.seq)
+        }
+        _ => false,
+    };
+    if ok {
+        IndexUse::Trusted(&ix.entries)
+    } else {
+        IndexUse::Rebuilt(RebuildReason::LastEntryMismatch(last.seq))
+    }
+}
+
+/// The seq of a record cut short, when its first field made it to disk.
+pub(super) fn cut_seq(dat: &[u8], offset: u64) -> Option<u64> {
+    let part = crate::format::record::cut_payload(dat, offset);
+    match crate::format::proto::fields(part).next()? {
+        Ok(f) if f.number == 1 => match f.value {
+            crate::format::proto::Value::Varint(v) => Some(v),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Every existing file passes the server's version check first.
+pub(super) fn versions_ok(sl: &Slice<'_>, v: &mut SliceVerdict) -> bool {
+    let (s, ch, idx_file) = (sl.s, sl.ch, sl.idx_file.as_str());
+    if s.version != FileVersion::Supported {
+        refuse(sl, v, &s.dat, Some(0), FindingKind::DatVersion(s.version));
+        return false;
+    }
+    if let Some(iv) = s.index.version.filter(|&iv| iv != FileVersion::Supported) {
+        refuse(sl, v, idx_file, Some(0), FindingKind::IdxVersion(iv));
+        return false;
+    }
+    if let Some(at) = s.index.padding_at {
+        v.findings.push(finding(
+            Severity::Warning,
+            ch,
+            idx_file,
+            Some(at),
+            FindingKind::IndexPadding,
+        ));
+    }
+
+    true
+}
+
+/// Which records the server sees (seq, index entry when it trusts the
+/// index), or None when the recovery stops the start.
+pub(super) fn recover<'a>(
+    sl: &Slice<'a>,
+    used: &IndexUse<'a>,
+    v: &mut SliceVerdict,
+) -> Option<Vec<(u64, Option<&'a IndexEntry>)>> {
+    let (s, ch, data, st, idx_file) = (sl.s, sl.ch, sl.data, sl.st, sl.idx_file.as_str());
+    let refuse = |v: &mut SliceVerdict, file: &str, offset: Option<u64>, kind: FindingKind| {
+        refuse(sl, v, file, offset, kind)
+    };
+    let entries: Vec<(u64, Option<&'a IndexEntry>)>;
+    match used {
+        IndexUse::Trusted(e) => {
+            entries = e.iter().map(|x| (x.seq, Some(x))).collect();
+            let hidden = s.counts.records.saturating_sub(e.len() as u64);
+            if hidden > 0 && s.index.mismatch.is_none() {
+                // Counted as failed so the verdict line agrees with the finding.
+                v.delivered.messages += hidden;
+                v.delivered.failed += hidden;
+                let first_hidden = s.records.get(e.len()).map(|r| r.seq);
+                v.findings.push(Finding {
+                    severity: Severity::Fails,
+                    channel: Some(ch.to_string()),
+                    first_seq: first_hidden,
+                    last_seq: s.records.last().map(|r| r.seq),
+                    count: hidden,
+                    file: Some(idx_file.to_string()),
+                    offset: None,
+                    kind: FindingKind::HiddenRecords { hidden },
+                });
+            }
+        }
+        IndexUse::Rebuilt(why) => {
+            if s.index.present || s.counts.records > 0 {
+                v.findings.push(finding(
+                    Severity::Warning,
+                    ch,
+                    idx_file,
+                    None,
+                    FindingKind::IndexRebuilt(*why),
+                ));
+            }
+            // Recovery from the data file reads every record with its CRC.
+            // The server checks each record's CRC, then decodes it.
+            for r in &s.records {
+                if r.crc_ok {
+                    if let Some(e) = &r.parse_error {
+                        let kind = FindingKind::RebuildUndecodable(e.clone());
+                        refuse(v, &s.dat, Some(r.offset), kind);
+                        return None;
+                    }
+                    continue;
+                }
+                let kind = FindingKind::RebuildCrc {
+                    seq: r.seq,
+                    expected: r.crc_header,
+                    actual: r.crc_actual,
+                };
+                refuse(v, &s.dat, Some(r.offset), kind);
+                return None;
+            }
+            entries = s.records.iter().map(|r| (r.seq, None)).collect();
+            match s.end {
+                SliceEnd::Truncated {
+                    offset,
+                    expected,
+                    available,
+                } if crate::format::record::is_dangling_header(expected, available) => {
+                    // io.EOF for the server: a clean end, but a trap for later.
+                    v.findings.push(finding(
+                        Severity::Warning,
+                        ch,
+                        &s.dat,
+                        Some(offset),
+                        FindingKind::DanglingHeader,
+                    ));
+                }
+                SliceEnd::Truncated { offset, .. } => {
+                    let lost = cut_seq(data.dat, offset);
+                    if st.truncate_on_eof {
+                        v.delivered.lost += 1;
+                        v.findings.push(Finding {
+                            severity: Severity::Fails,
+                            channel: Some(ch.to_string()),
+                            first_seq: cut_seq(data.dat, offset),
+                            last_seq: cut_seq(data.dat, offset),
+                            count: 1,
+                            file: Some(s.dat.clone()),
+                            offset: Some(offset),
+                            kind: FindingKind::CutShortLost { lost },
+                        });
+                    } else {
+                        let kind = FindingKind::CutShortRefused { lost };
+                        refuse(v, &s.dat, Some(offset), kind);
+                        return None;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Some(entries)
+}
+
+/// What the end of the data file means for the server.
+pub(super) fn end_of_file(sl: &Slice<'_>, used: &IndexUse<'_>, v: &mut SliceVerdict) {
+    let (s, ch) = (sl.s, sl.ch);
+    let trusted = matches!(used, IndexUse::Trusted(_));
+    // Where the last indexed record ends: damage before it sits between
+    // records the server still delivers, and must not be cut off.
+    let indexed_end = match used {
+        IndexUse::Trusted(e) => e.last().map_or(0, |l| l.record_end()),
+        IndexUse::Rebuilt(_) => 0,
+    };
+    match s.end {
+        SliceEnd::ZeroPadding { offset, .. } | SliceEnd::Truncated { offset, .. }
+            if trusted && offset < indexed_end =>
+        {
+            v.findings.push(finding(
+                Severity::Warning,
+                ch,
+                &s.dat,
+                Some(offset),
+                FindingKind::DamageBetweenIndexed,
+            ))
+        }
+        SliceEnd::ZeroPadding { offset, len } if trusted => v.findings.push(finding(
+            Severity::Warning,
+            ch,
+            &s.dat,
+            Some(offset),
+            FindingKind::ZerosAfterIndexed { len },
+        )),
+        SliceEnd::ZeroPadding { offset, len } => v.findings.push(finding(
+            Severity::Warning,
+            ch,
+            &s.dat,
+            Some(offset),
+            FindingKind::ZerosAtEnd { len },
+        )),
+        SliceEnd::Truncated { offset, .. } if trusted => v.findings.push(finding(
+            Severity::Warning,
+            ch,
+            &s.dat,
+            Some(offset),
+            FindingKind::PartialAfterIndexed,
+        )),
+        _ => {}
+    }
+}
