@@ -1,10 +1,12 @@
-//! The man pages in `man/` are exactly what `stanctl::cli::man::man_pages()`
-//! renders from the clap definitions. `STANCTL_UPDATE_MAN=1` rewrites them.
+//! The command line's documentation agrees with the code: the man pages in
+//! `man/` are exactly what `stanctl::cli::man::man_pages()` renders from the
+//! clap definitions (`STANCTL_UPDATE_MAN=1` rewrites them), and `--help` and
+//! the README list exactly the exit codes of `stanctl::cli::exit::ExitCode`.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-const REGENERATE: &str = "regenerate with: STANCTL_UPDATE_MAN=1 cargo test --test man";
+const REGENERATE: &str = "regenerate with: STANCTL_UPDATE_MAN=1 cargo test --test cli";
 
 fn man_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("man")
@@ -117,4 +119,50 @@ fn man_pages_describe_the_options() {
         );
         assert!(text.contains(".SH \"SEE ALSO\""), "{name} lacks SEE ALSO");
     }
+}
+
+#[test]
+fn help_lists_every_exit_code_with_its_meaning() {
+    let out = assert_cmd::Command::cargo_bin("stanctl")
+        .unwrap()
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // clap wraps long lines: compare the words.
+    let words = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    let help = words(&String::from_utf8(out.stdout).unwrap());
+    assert!(
+        help.contains(&words(&stanctl::cli::exit::help_text())),
+        "--help lacks the exit codes:\n{help}"
+    );
+}
+
+/// The README's exit-code table has one row per code, in order, with the
+/// enum's meaning (backticks aside).
+#[test]
+fn readme_exit_codes_are_the_enum() {
+    use stanctl::cli::exit::ExitCode;
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let section = readme
+        .split("## Exit codes")
+        .nth(1)
+        .expect("README has an Exit codes section");
+    let rows: Vec<(i32, String)> = section
+        .lines()
+        .skip_while(|l| !l.starts_with("| code"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+            (cells[0].parse().unwrap(), cells[1].replace('`', ""))
+        })
+        .collect();
+    let want: Vec<(i32, String)> = ExitCode::ALL
+        .iter()
+        .map(|c| (c.code(), c.meaning().to_string()))
+        .collect();
+    assert_eq!(rows, want);
 }
