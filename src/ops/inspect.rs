@@ -128,7 +128,24 @@ pub struct InspectReport {
     pub totals: Stats,
     pub damage: Vec<Damage>,
     pub reused_nonces: Vec<NonceReuse>,
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
+}
+
+/// Something worth knowing that is not damage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// A slice being archived (`.bak`), at this path.
+    Bak(String),
+    /// A leftover of an interrupted stanctl run, at this path.
+    Temp(String),
+    NoCrcMatches {
+        poly: u32,
+    },
+    NoServerInfo,
+    Clustered {
+        node_id: String,
+    },
+    TruncateLock,
 }
 
 #[derive(Debug, Clone)]
@@ -284,16 +301,10 @@ pub fn run(
             });
         }
         for p in &layout_ch.bak {
-            notes.push(format!(
-                "{}: a slice being archived (.bak); the server does not read it, and neither does inspect",
-                crate::format::layout::rel(&layout.root, p)
-            ));
+            notes.push(Note::Bak(crate::format::layout::rel(&layout.root, p)));
         }
         for p in &layout_ch.temp {
-            notes.push(format!(
-                "{}: left by an interrupted stanctl run; rerun the same command to finish it",
-                crate::format::layout::rel(&layout.root, p)
-            ));
+            notes.push(Note::Temp(crate::format::layout::rel(&layout.root, p)));
         }
         total.add(&c);
         merge_range(&mut tf, &mut tl, first, last);
@@ -314,22 +325,18 @@ pub fn run(
         total.opened.resize(keys.len(), 0);
     }
     if total.records > 0 && total.crc_errors == total.records {
-        notes.push(format!("no record's CRC matches polynomial {:#010x}: is that the server's -file_crc_poly? (the default is IEEE, 0xedb88320)", crc.poly()));
+        notes.push(Note::NoCrcMatches { poly: crc.poly() });
     }
     if meta.no_server_info {
-        notes.push("server.dat holds no ServerInfo record: the server would start as a NEW store and recover none of these channels (run verify)".into());
+        notes.push(Note::NoServerInfo);
     }
     if meta.clustered() {
-        notes.push(format!(
-            "clustered node {:?}: its Raft logs (raft.log) are elsewhere and were not checked",
-            meta.server.node_id
-        ));
+        notes.push(Note::Clustered {
+            node_id: meta.server.node_id.clone(),
+        });
     }
     if layout.truncate_lock {
-        notes.push(
-            ".truncate.lck present: a server is (or was) running with truncate-on-unexpected-EOF"
-                .into(),
-        );
+        notes.push(Note::TruncateLock);
     }
     Ok(InspectReport {
         schema: SCHEMA,

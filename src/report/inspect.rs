@@ -138,7 +138,7 @@ pub fn table(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::Res
         )?;
     }
     for note in &r.notes {
-        writeln!(out, "Note: {note}")?;
+        writeln!(out, "Note: {}", words::note(note))?;
     }
     for c in &r.channels {
         if let Some(recs) = &c.records {

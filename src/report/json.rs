@@ -3,7 +3,7 @@
 use super::words;
 use crate::error::Error;
 use crate::format::damage::Damage;
-use crate::ops::inspect::InspectReport;
+use crate::ops::inspect::{InspectReport, Note};
 use crate::ops::rewrite::Refusal;
 use crate::ops::rewrite::RewriteReport;
 use crate::ops::verify::Finding;
@@ -95,5 +95,11 @@ impl Serialize for Refusal {
         st.serialize_field("offset", &self.offset)?;
         st.serialize_field("reason", &words::refused(&self.reason))?;
         st.end()
+    }
+}
+
+impl Serialize for Note {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&words::note(self))
     }
 }

@@ -7,6 +7,7 @@ use crate::format::damage::DamageKind;
 use crate::format::hex;
 use crate::format::layout::SERVER_FILE;
 use crate::format::record::FileVersion;
+use crate::ops::inspect::Note;
 use crate::ops::rewrite::Refused;
 use crate::ops::verify::{
     BadRecord, Finding, FindingKind, NotFound, NotFoundRemedy, Problem, RebuildReason,
@@ -382,5 +383,27 @@ pub fn refused(r: &Refused) -> String {
         Refused::Clustered { node_id } => format!(
             "the store belongs to clustered node {node_id:?}: its Raft logs (raft.log) hold the same messages encrypted with the same key and are not handled; rewriting the file store alone would leave the node unable to replay its log"
         ),
+    }
+}
+
+// ---- inspect ----
+
+pub fn note(n: &Note) -> String {
+    match n {
+        Note::Bak(p) => format!(
+            "{p}: a slice being archived (.bak); the server does not read it, and neither does inspect"
+        ),
+        Note::Temp(p) => {
+            format!("{p}: left by an interrupted stanctl run; rerun the same command to finish it")
+        }
+        Note::NoCrcMatches { poly } => format!("no record's CRC matches polynomial {poly:#010x}: is that the server's -file_crc_poly? (the default is IEEE, 0xedb88320)"),
+        Note::NoServerInfo => "server.dat holds no ServerInfo record: the server would start as a NEW store and recover none of these channels (run verify)".into(),
+        Note::Clustered { node_id } => format!(
+            "clustered node {node_id:?}: its Raft logs (raft.log) are elsewhere and were not checked"
+        ),
+        Note::TruncateLock => {
+            ".truncate.lck present: a server is (or was) running with truncate-on-unexpected-EOF"
+                .into()
+        }
     }
 }
