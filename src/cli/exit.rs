@@ -26,7 +26,7 @@ impl ExitCode {
         ExitCode::Io,
     ];
 
-    pub fn code(self) -> i32 {
+    pub const fn code(self) -> i32 {
         match self {
             ExitCode::Ok => 0,
             ExitCode::AtRisk => 1,

@@ -2,7 +2,12 @@
 #![allow(dead_code)] // each test file uses a different subset
 
 use sha2::{Digest, Sha256};
+pub use stanctl::cli::exit::ExitCode;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// The variable the server (and stanctl) read a key from.
+pub const ENV_KEY: &str = "NATS_STREAMING_ENCRYPTION_KEY";
 
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
@@ -59,16 +64,27 @@ pub fn assert_no_secrets(out: &std::process::Output) {
     }
 }
 
-pub fn k1() -> String {
-    fixtures().join("k1.key").display().to_string()
+pub fn k1() -> &'static str {
+    static K: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    K.get_or_init(|| key(1))
 }
 
-pub fn k2() -> String {
-    fixtures().join("k2.key").display().to_string()
+pub fn k2() -> &'static str {
+    static K: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    K.get_or_init(|| key(2))
+}
+
+/// The path of conformance key file `n` (1 or 2).
+pub fn key(n: u8) -> String {
+    fixtures().join(format!("k{n}.key")).display().to_string()
 }
 
 pub fn d(p: &Path) -> &str {
     p.to_str().unwrap()
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// A private copy of a conformance store, in `tmp/store`.
@@ -78,6 +94,15 @@ pub fn store(name: &str) -> (tempfile::TempDir, PathBuf) {
     copy_dir(&conformance(name), &dir);
     (tmp, dir)
 }
+
+/// The exit codes, from the tool's own enum.
+pub const OK: i32 = ExitCode::Ok.code();
+pub const AT_RISK: i32 = ExitCode::AtRisk.code();
+pub const WONT_START: i32 = ExitCode::WontStart.code();
+pub const LOCKED: i32 = ExitCode::Locked.code();
+pub const REFUSED: i32 = ExitCode::Refused.code();
+pub const USAGE: i32 = ExitCode::Usage.code();
+pub const IO: i32 = ExitCode::Io.code();
 
 /// The binary, with no key or test hook inherited from the environment.
 pub fn stanctl() -> assert_cmd::Command {
@@ -89,42 +114,149 @@ pub fn stanctl() -> assert_cmd::Command {
     c
 }
 
-/// Runs the binary; its output must not show key material.
-pub fn run(args: &[&str]) -> std::process::Output {
-    let out = stanctl().args(args).output().unwrap();
-    assert_no_secrets(&out);
+/// What a run of the binary printed, and how it ended.
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    pub fn success(&self) -> bool {
+        self.code == OK
+    }
+
+    /// stdout as JSON.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.stdout, self.stderr))
+    }
+}
+
+/// Runs a prepared command. Whatever the test is about, every run must end
+/// with an exit code the tool defines (no panic, no signal), show no key
+/// material, and explain an error exit on stderr.
+#[track_caller]
+pub fn exec(cmd: &mut assert_cmd::Command, what: &dyn std::fmt::Debug) -> Out {
+    let o = cmd.output().unwrap();
+    assert_no_secrets(&o);
+    let out = Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    };
+    for t in [&out.stdout, &out.stderr] {
+        assert!(
+            !t.contains("panicked") && !t.contains("RUST_BACKTRACE"),
+            "{what:?}: panic: {}",
+            out.stderr
+        );
+    }
+    assert!(
+        ExitCode::ALL.iter().any(|c| c.code() == out.code),
+        "{what:?}: exit code {} (signal: {:?}), stderr:\n{}",
+        out.code,
+        std::os::unix::process::ExitStatusExt::signal(&o.status),
+        out.stderr
+    );
+    // clap reports its own usage errors ("error: ..."); ours say stanctl.
+    if out.code >= LOCKED && !out.stderr.starts_with("error:") {
+        assert!(
+            out.stderr
+                .lines()
+                .any(|l| l.starts_with("stanctl: error:") || l.starts_with("stanctl: refusing")),
+            "{what:?}: exit {} without an error line: {}",
+            out.code,
+            out.stderr
+        );
+    }
     out
 }
 
-pub fn code(o: &std::process::Output) -> i32 {
-    o.status.code().unwrap_or(-1)
+/// Runs the binary with these arguments.
+#[track_caller]
+pub fn run<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> Out {
+    exec(stanctl().args(args), &args)
 }
 
-pub fn err(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+/// Runs the binary with NATS_STREAMING_ENCRYPTION_KEY set (or not).
+#[track_caller]
+pub fn run_env<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(
+    args: &[S],
+    env_key: Option<&str>,
+) -> Out {
+    let mut c = stanctl();
+    if let Some(k) = env_key {
+        c.env("NATS_STREAMING_ENCRYPTION_KEY", k);
+    }
+    exec(c.args(args), &args)
+}
+
+/// Runs with `--json` added; the exit code and the document.
+#[track_caller]
+pub fn json<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> (i32, serde_json::Value) {
+    let o = exec(stanctl().args(args).arg("--json"), &args);
+    let v = o.json();
+    (o.code, v)
+}
+
+pub fn code(o: &Out) -> i32 {
+    o.code
+}
+
+pub fn err(o: &Out) -> String {
+    o.stderr.clone()
 }
 
 #[track_caller]
-pub fn ok(args: &[&str]) {
+pub fn ok<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) {
     let o = run(args);
-    assert!(o.status.success(), "{args:?} failed: {}", err(&o));
+    assert!(o.success(), "{args:?} failed: {}", o.stderr);
+}
+
+/// `inspect DIR --key-file KEY --json`, which must succeed.
+#[track_caller]
+pub fn inspect(dir: &Path, key: &str) -> serde_json::Value {
+    let o = run(&["store", "inspect", d(dir), "--key-file", key, "--json"]);
+    assert!(o.success(), "{}", o.stderr);
+    o.json()
+}
+
+/// `verify DIR --json` with the server's key, or without encryption.
+#[track_caller]
+pub fn verify_json(dir: &Path, key: Option<&str>) -> (i32, serde_json::Value) {
+    let mut args = vec!["store", "verify", d(dir), "--json"];
+    match key {
+        Some(k) => args.extend(["--key-file", k]),
+        None => args.push("--no-encrypt"),
+    }
+    let o = run(&args);
+    (o.code, o.json())
 }
 
 /// Every file of a store, by relative path, except the lock file (taking the
-/// lock creates it, as the server does).
-pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+/// lock creates it, as the server does). Symlinks and FIFOs are recorded by
+/// what they are, never read through.
+pub fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
-            if p.is_dir() {
+            let ft = std::fs::symlink_metadata(&p).unwrap().file_type();
+            if ft.is_dir() {
                 walk(root, &p, out);
             } else if p.file_name().unwrap() != ".rootdir.lck" {
                 let rel = p.strip_prefix(root).unwrap().display().to_string();
-                out.insert(rel, std::fs::read(&p).unwrap_or_default());
+                let bytes = if ft.is_file() {
+                    std::fs::read(&p).unwrap_or_default()
+                } else {
+                    format!("{ft:?} -> {:?}", std::fs::read_link(&p).ok()).into_bytes()
+                };
+                out.insert(rel, bytes);
             }
         }
     }
-    let mut m = std::collections::BTreeMap::new();
+    let mut m = BTreeMap::new();
     walk(dir, dir, &mut m);
     m
 }
@@ -165,7 +297,7 @@ impl Drop for LockHolder {
 
 /// Runs the binary with files limited to `max_bytes` (RLIMIT_FSIZE, SIGXFSZ
 /// ignored): a write past it fails as on a full disk.
-pub fn run_with_file_limit(args: &[&str], max_bytes: u64) -> std::process::Output {
+pub fn run_with_file_limit(args: &[&str], max_bytes: u64) -> Out {
     use std::os::unix::process::CommandExt;
     let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("stanctl"));
     c.args(args)
@@ -184,7 +316,156 @@ pub fn run_with_file_limit(args: &[&str], max_bytes: u64) -> std::process::Outpu
             Ok(())
         });
     }
-    let out = c.output().unwrap();
-    assert_no_secrets(&out);
+    exec(&mut assert_cmd::Command::from_std(c), &args)
+}
+
+// ---- Building stores and payloads ----
+
+use serde_json::Value;
+use stanctl::crypto::aead::{Backend, ChannelAead, Cipher};
+use stanctl::crypto::keys::{Key, KeyOrigin};
+use stanctl::format::crc::Crc32;
+use stanctl::format::index::IndexEntry;
+use tempfile::TempDir;
+
+#[track_caller]
+pub fn assert_same_store(got: &Path, want: &Path) {
+    let (g, w) = (snapshot(got), snapshot(want));
+    assert_eq!(
+        g.keys().collect::<Vec<_>>(),
+        w.keys().collect::<Vec<_>>(),
+        "file lists differ"
+    );
+    for (k, v) in &w {
+        assert!(g[k] == *v, "{k} differs from {}", want.display());
+    }
+}
+
+/// A copy of `name` with only its server.dat and clients.dat: channels are
+/// added by the test.
+pub fn bare_store(name: &str) -> (TempDir, PathBuf) {
+    let (t, s) = store(name);
+    for ch in ["orders", "sensors.temp", "big"] {
+        std::fs::remove_dir_all(s.join(ch)).unwrap();
+    }
+    (t, s)
+}
+
+pub fn channel<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no channel {name} in {v}"))
+}
+
+// ------------------------------------------------------------- builders
+
+pub fn material(path: &str) -> Vec<u8> {
+    let mut m = std::fs::read(path).unwrap();
+    if m.last() == Some(&b'\n') {
+        m.pop();
+    }
+    m
+}
+
+/// An envelope as the server writes it: `code || nonce || ct || tag`, with a
+/// server-style nonce (random prefix, big-endian counter = seq).
+pub fn seal(key_file: &str, channel: &str, cipher: Cipher, seq: u64, pt: &[u8]) -> Vec<u8> {
+    let key = Key::from_material("K", KeyOrigin::CommandLine, &material(key_file));
+    let aead = ChannelAead::new(&key.channel_key(channel.as_bytes()), Backend::default());
+    let mut nonce = [0xA5u8; 12];
+    nonce[4..].copy_from_slice(&seq.to_be_bytes());
+    let mut out = Vec::new();
+    stanctl::crypto::envelope::seal(&aead, cipher, &nonce, pt, &mut out);
     out
+}
+
+/// A MsgProto as the server writes it: seq, subject, data (absent when
+/// empty), timestamp.
+pub fn msg(seq: u64, data: &[u8]) -> Vec<u8> {
+    use stanctl::format::proto::write_varint;
+    let mut m = vec![0x08];
+    write_varint(&mut m, seq);
+    m.extend_from_slice(b"\x12\x04edge");
+    if !data.is_empty() {
+        m.push(0x22);
+        write_varint(&mut m, data.len() as u64);
+        m.extend_from_slice(data);
+    }
+    m.push(0x28);
+    write_varint(&mut m, 1_700_000_000_000_000_000 + seq);
+    m
+}
+
+/// One part of a slice's data file.
+pub enum Part {
+    Msg(u64, Vec<u8>),
+    Zeros(usize),
+}
+
+/// Writes `dir/msgs.N.dat` and its `.idx` as the server would: one index
+/// entry per message record, wherever it sits.
+pub fn write_slice(dir: &Path, n: u64, parts: &[Part]) {
+    std::fs::create_dir_all(dir).unwrap();
+    let crc = Crc32::ieee();
+    let mut dat = 1u32.to_le_bytes().to_vec();
+    let mut idx = 1u32.to_le_bytes().to_vec();
+    for p in parts {
+        match p {
+            Part::Msg(seq, data) => {
+                let m = msg(*seq, data);
+                let e = IndexEntry::new(
+                    *seq,
+                    dat.len() as u64,
+                    1_700_000_000_000_000_000 + *seq as i64,
+                    m.len() as u32,
+                    &crc,
+                );
+                idx.extend_from_slice(&e.to_bytes());
+                stanctl::format::record::write_record(&mut dat, 0, crc.checksum(&m), &m);
+            }
+            Part::Zeros(n) => dat.extend(std::iter::repeat_n(0u8, *n)),
+        }
+    }
+    std::fs::write(dir.join(format!("msgs.{n}.dat")), dat).unwrap();
+    std::fs::write(dir.join(format!("msgs.{n}.idx")), idx).unwrap();
+}
+
+/// Deterministic bytes that never start with 1 or 2.
+pub fn bytes(len: usize, salt: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(salt) | 0x40)
+        .collect()
+}
+
+/// The record payloads (MsgProto bytes) of a data file, in order.
+pub fn payloads(dat: &[u8]) -> Vec<Vec<u8>> {
+    stanctl::format::record::Records::new(dat, false)
+        .filter_map(|e| match e {
+            stanctl::format::record::Event::Record(r) => Some(r.payload.to_vec()),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn damage_kinds(v: &Value) -> Vec<String> {
+    v["damage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+// ------------------------------------------------------- write failures
+
+pub fn no_temp_files(s: &Path) -> bool {
+    snapshot(s).keys().all(|k| !k.ends_with(".stanctl-tmp"))
 }

@@ -1,6 +1,8 @@
-//! The parsers meet hostile bytes: arbitrary input never panics, iteration
-//! ends, and everything they hand back lies inside the input (so nothing is
-//! sized from an untrusted length field). Plus write/read round trips.
+//! Reading the on-disk format: records, index entries, protobuf fields, the
+//! envelope rule. Property tests: the readers stay inside their input and
+//! round-trip what the writers write.
+
+mod common;
 
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -228,6 +230,84 @@ fn check_records(data: &[u8], start: usize, typed: bool, it: Records<'_>) {
     assert!(payload_sum <= data.len());
 }
 
+// ---------------------------------------------------------------------------
+// replace_data: the rewrite primitive.
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+struct Msg {
+    seq: u64,
+    subject: Vec<u8>,
+    reply: Vec<u8>,
+    data: Vec<u8>,
+    timestamp: i64,
+    redelivered: bool,
+    redelivery_count: u32,
+    crc32: u32,
+}
+
+/// MsgProto as the server (gogo-protobuf, proto3) writes it: number order,
+/// zero values omitted.
+fn encode(m: &Msg) -> Vec<u8> {
+    let mut out = Vec::new();
+    let varint = |out: &mut Vec<u8>, n: u64, v: u64| {
+        if v != 0 {
+            proto::write_varint(out, n << 3);
+            proto::write_varint(out, v);
+        }
+    };
+    let bytes = |out: &mut Vec<u8>, n: u64, b: &[u8]| {
+        if !b.is_empty() {
+            proto::write_varint(out, (n << 3) | 2);
+            proto::write_varint(out, b.len() as u64);
+            out.extend_from_slice(b);
+        }
+    };
+    varint(&mut out, 1, m.seq);
+    bytes(&mut out, 2, &m.subject);
+    bytes(&mut out, 3, &m.reply);
+    bytes(&mut out, 4, &m.data);
+    varint(&mut out, 5, m.timestamp as u64);
+    varint(&mut out, 6, m.redelivered as u64);
+    varint(&mut out, 7, m.redelivery_count as u64);
+    varint(&mut out, 10, m.crc32 as u64);
+    out
+}
+
+fn payload() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        Just(Vec::new()),
+        vec(any::<u8>(), 1..40),
+        // Lengths around the varint boundaries (127/128, 16383/16384).
+        (prop_oneof![120usize..136, 16376usize..16392], any::<u8>()).prop_map(|(n, b)| vec![b; n]),
+    ]
+}
+
+fn msg() -> impl Strategy<Value = Msg> {
+    (
+        any::<u64>(),
+        vec(any::<u8>(), 0..20),
+        vec(any::<u8>(), 0..20),
+        payload(),
+        any::<i64>(),
+        any::<bool>(),
+        any::<u32>(),
+        any::<u32>(),
+    )
+        .prop_map(
+            |(seq, subject, reply, data, timestamp, redelivered, redelivery_count, crc32)| Msg {
+                seq,
+                subject,
+                reply,
+                data,
+                timestamp,
+                redelivered,
+                redelivery_count,
+                crc32,
+            },
+        )
+}
+
 proptest! {
     #![proptest_config(config())]
 
@@ -443,84 +523,6 @@ proptest! {
     }
 }
 
-// ---------------------------------------------------------------------------
-// replace_data: the rewrite primitive.
-// ---------------------------------------------------------------------------
-
-#[derive(Debug, Clone)]
-struct Msg {
-    seq: u64,
-    subject: Vec<u8>,
-    reply: Vec<u8>,
-    data: Vec<u8>,
-    timestamp: i64,
-    redelivered: bool,
-    redelivery_count: u32,
-    crc32: u32,
-}
-
-/// MsgProto as the server (gogo-protobuf, proto3) writes it: number order,
-/// zero values omitted.
-fn encode(m: &Msg) -> Vec<u8> {
-    let mut out = Vec::new();
-    let varint = |out: &mut Vec<u8>, n: u64, v: u64| {
-        if v != 0 {
-            proto::write_varint(out, n << 3);
-            proto::write_varint(out, v);
-        }
-    };
-    let bytes = |out: &mut Vec<u8>, n: u64, b: &[u8]| {
-        if !b.is_empty() {
-            proto::write_varint(out, (n << 3) | 2);
-            proto::write_varint(out, b.len() as u64);
-            out.extend_from_slice(b);
-        }
-    };
-    varint(&mut out, 1, m.seq);
-    bytes(&mut out, 2, &m.subject);
-    bytes(&mut out, 3, &m.reply);
-    bytes(&mut out, 4, &m.data);
-    varint(&mut out, 5, m.timestamp as u64);
-    varint(&mut out, 6, m.redelivered as u64);
-    varint(&mut out, 7, m.redelivery_count as u64);
-    varint(&mut out, 10, m.crc32 as u64);
-    out
-}
-
-fn payload() -> impl Strategy<Value = Vec<u8>> {
-    prop_oneof![
-        Just(Vec::new()),
-        vec(any::<u8>(), 1..40),
-        // Lengths around the varint boundaries (127/128, 16383/16384).
-        (prop_oneof![120usize..136, 16376usize..16392], any::<u8>()).prop_map(|(n, b)| vec![b; n]),
-    ]
-}
-
-fn msg() -> impl Strategy<Value = Msg> {
-    (
-        any::<u64>(),
-        vec(any::<u8>(), 0..20),
-        vec(any::<u8>(), 0..20),
-        payload(),
-        any::<i64>(),
-        any::<bool>(),
-        any::<u32>(),
-        any::<u32>(),
-    )
-        .prop_map(
-            |(seq, subject, reply, data, timestamp, redelivered, redelivery_count, crc32)| Msg {
-                seq,
-                subject,
-                reply,
-                data,
-                timestamp,
-                redelivered,
-                redelivery_count,
-                crc32,
-            },
-        )
-}
-
 proptest! {
     #![proptest_config(config())]
 
@@ -593,77 +595,4 @@ proptest! {
             let _ = stanctl::crypto::nonce::nonce_origin(n, 0);
         }
     }
-}
-
-// ---------------------------------------------------------------------------
-// Key files.
-// ---------------------------------------------------------------------------
-
-fn key_bytes() -> impl Strategy<Value = Vec<u8>> {
-    let max = stanctl::crypto::keys::MAX_KEY_FILE as usize;
-    prop_oneof![
-        4 => vec(any::<u8>(), 0..80),
-        2 => prop_oneof![Just(b"\n".to_vec()), Just(b"\r\n".to_vec()), Just(b"k\n".to_vec()),
-                         Just(b"k\r\n".to_vec()), Just(b"k\n\n".to_vec()), Just(b"\r".to_vec())],
-        1 => (vec(any::<u8>(), 0..8), max - 4..max + 4).prop_map(|(tail, n)| {
-            let mut v = vec![b'a'; n - tail.len().min(n)];
-            v.extend(tail);
-            v
-        }),
-    ]
-}
-
-/// What the key file rule says: its bytes, one trailing newline ("\n" or
-/// "\r\n") removed; empty and larger than 64 KiB refused.
-fn expected_key(b: &[u8]) -> Option<Vec<u8>> {
-    if b.len() as u64 > stanctl::crypto::keys::MAX_KEY_FILE {
-        return None;
-    }
-    let mut v = b.to_vec();
-    if v.last() == Some(&b'\n') {
-        v.pop();
-        if v.last() == Some(&b'\r') {
-            v.pop();
-        }
-    }
-    (!v.is_empty()).then_some(v)
-}
-
-#[test]
-fn read_key_file_never_panics() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("key");
-    let mut runner = proptest::test_runner::TestRunner::new(config());
-    runner
-        .run(&key_bytes(), |b| {
-            std::fs::write(&path, &b).unwrap();
-            let got = stanctl::cli::keys::read_key_file(&path);
-            match (&got, expected_key(&b)) {
-                (Ok(k), Some(want)) => prop_assert_eq!(&k[..], &want[..]),
-                (Err(stanctl::crypto::keys::KeyError::TooLarge(_)), None) => {
-                    prop_assert!(b.len() as u64 > stanctl::crypto::keys::MAX_KEY_FILE)
-                }
-                (Err(stanctl::crypto::keys::KeyError::Empty(_)), None) => {}
-                (got, want) => prop_assert!(
-                    false,
-                    "{} bytes: got {:?}, want {:?}",
-                    b.len(),
-                    got.as_ref().map(|k| k.len()),
-                    want.map(|w| w.len())
-                ),
-            }
-            if let Err(e) = &got {
-                // The message never carries key bytes (only the path).
-                let msg = e.to_string();
-                prop_assert!(msg.contains(&path.display().to_string()));
-            }
-            Ok(())
-        })
-        .unwrap();
-    // A missing file and a directory are read errors, not panics.
-    assert!(matches!(
-        stanctl::cli::keys::read_key_file(&dir.path().join("missing")),
-        Err(stanctl::crypto::keys::KeyError::Read { .. })
-    ));
-    assert!(stanctl::cli::keys::read_key_file(dir.path()).is_err());
 }

@@ -5,8 +5,41 @@
 mod common;
 use common::*;
 
-use assert_cmd::Command;
+use stanctl::format::crc::Crc32;
+use stanctl::format::index::{IndexEntry, ENTRY_LEN};
+use stanctl::format::record::{Event, Records, HEADER_LEN, VERSION_LEN};
 use std::path::Path;
+
+/// `verify --no-encrypt --list`: (exit code, stdout).
+fn list(dir: &Path) -> (i32, String) {
+    let out = run(&["store", "verify", d(dir), "--no-encrypt", "--list"]);
+    (out.code, out.stdout)
+}
+
+/// Offsets and payloads of the records of a `.dat`.
+fn records(dat: &[u8]) -> Vec<(usize, Vec<u8>)> {
+    Records::new(dat, false)
+        .map(|ev| match ev {
+            Event::Record(r) => (r.offset as usize, r.payload.to_vec()),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect()
+}
+
+/// Replaces the LAST record of a `.dat` with `payload` (header size and CRC
+/// recomputed), so no other record moves.
+fn rewrite_last_record(path: &Path, payload: &[u8]) {
+    let dat = std::fs::read(path).unwrap();
+    let (off, _) = records(&dat).pop().unwrap();
+    let mut out = dat[..off].to_vec();
+    stanctl::format::record::write_record(&mut out, 0, Crc32::ieee().checksum(payload), payload);
+    std::fs::write(path, out).unwrap();
+}
+
+fn msg_line<'a>(out: &'a str, ch: &str, seq: u64) -> Option<&'a str> {
+    let p = format!("MSG\t{ch}\t{seq}\t");
+    out.lines().find(|l| l.starts_with(&p))
+}
 
 fn setting_args(setting: &str) -> Vec<String> {
     let f = fixtures();
@@ -29,21 +62,205 @@ fn comparable(text: &str) -> Vec<String> {
 }
 
 fn verify(store: &str, setting: &str, extra: &[&str]) -> (i32, String) {
-    let out = Command::cargo_bin("stanctl")
-        .unwrap()
-        .env_remove("NATS_STREAMING_ENCRYPTION_KEY")
-        .arg("store")
-        .arg("verify")
-        .arg(fixtures().join("conformance").join(store))
-        .args(setting_args(setting))
-        .args(extra)
-        .output()
-        .unwrap();
-    assert_no_secrets(&out);
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-    )
+    let mut args = vec!["store".to_string(), "verify".into()];
+    args.push(d(&conformance(store)).into());
+    args.extend(setting_args(setting));
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let out = run(&args);
+    (out.code, out.stdout)
+}
+
+fn verify_dir(dir: &Path, args: &[&str]) -> (i32, serde_json::Value) {
+    let mut a = vec!["store", "verify", d(dir)];
+    a.extend_from_slice(args);
+    json(&a)
+}
+
+/// filestore.go, openFileWithFlags: a file that exists (os.Stat succeeds,
+/// whatever its size) goes through checkFileVersion, whose util.ReadInt is an
+/// io.ReadFull of 4 bytes: on a 0-byte file it fails with io.EOF, so
+/// createFile fails with "unable to verify file version: EOF" and
+/// newFileMsgStore stops the recovery ("unable to recover message store").
+/// The version is only written for files that did not exist.
+#[test]
+fn empty_dat_file_stops_the_start() {
+    let (_t, dir) = store("plain");
+    std::fs::write(dir.join("orders/msgs.3.dat"), b"").unwrap();
+    std::fs::remove_file(dir.join("orders/msgs.3.idx")).unwrap();
+    let (code, out) = list(&dir);
+    assert_eq!(code, WONT_START, "{out}");
+    assert!(out.starts_with("RECOVER-ERROR"), "{out}");
+}
+
+/// Same path for the index: newFileMsgStore calls
+/// ms.fm.createFile(idxFName) for every slice; an existing 0-byte msgs.N.idx
+/// fails checkFileVersion ("unable to verify file version: EOF").
+#[test]
+fn empty_idx_file_stops_the_start() {
+    let (_t, dir) = store("plain");
+    std::fs::write(dir.join("orders/msgs.3.idx"), b"").unwrap();
+    let (code, out) = list(&dir);
+    assert_eq!(code, WONT_START, "{out}");
+    assert!(out.starts_with("RECOVER-ERROR"), "{out}");
+}
+
+/// readRecord reads the payload with io.ReadFull(r, buf[:recSize]); when the
+/// file ends right after a complete 8-byte header, no payload byte is read
+/// and io.ReadFull returns io.EOF (not io.ErrUnexpectedEOF). The data-file
+/// loop of recoverOneMsgFile treats io.EOF as the clean end ("We are done,
+/// reset err"), so the server starts; handleUnexpectedEOF is never reached.
+/// The dangling header's message simply does not exist (last = 39).
+#[test]
+fn header_without_payload_at_end_of_dat_is_a_clean_end() {
+    let (_t, dir) = store("plain");
+    let p = dir.join("orders/msgs.3.dat");
+    let dat = std::fs::read(&p).unwrap();
+    let (off, _) = records(&dat).pop().unwrap();
+    std::fs::write(&p, &dat[..off + HEADER_LEN]).unwrap();
+    std::fs::remove_file(dir.join("orders/msgs.3.idx")).unwrap();
+    let (code, out) = list(&dir);
+    assert_ne!(code, WONT_START, "{out}");
+    assert!(out.contains("CHANNEL\torders\tfirst=1\tlast=39\t"), "{out}");
+    assert!(
+        msg_line(&out, "orders", 39).unwrap().contains("\tok\t"),
+        "{out}"
+    );
+    assert!(msg_line(&out, "orders", 40).is_none(), "{out}");
+}
+
+/// FileMsgStore.lookup rejects only seq < ms.first or seq > ms.last; inside
+/// that range getFileSliceForSeq finds no slice for 16..30 when msgs.2 is
+/// gone and lookup returns (nil, nil): every one of those sequences is
+/// looked up and not found, exactly like a missing entry inside a slice.
+#[test]
+fn sequences_between_slices_are_looked_up_and_not_found() {
+    let (_t, dir) = store("plain");
+    std::fs::remove_file(dir.join("orders/msgs.2.dat")).unwrap();
+    std::fs::remove_file(dir.join("orders/msgs.2.idx")).unwrap();
+    let (code, out) = list(&dir);
+    assert_ne!(code, WONT_START, "{out}");
+    assert!(out.contains("CHANNEL\torders\tfirst=1\tlast=40\t"), "{out}");
+    for seq in 16..=30 {
+        let l = msg_line(&out, "orders", seq)
+            .unwrap_or_else(|| panic!("no line for orders seq {seq}:\n{out}"));
+        assert!(l.contains("\terr\t"), "{l}");
+    }
+    let n = out
+        .lines()
+        .filter(|l| l.starts_with("MSG\torders\t"))
+        .count();
+    assert_eq!(n, 40, "{out}");
+}
+
+/// FileMsgStore.lookup reads the record at the entry's offset, then decodes
+/// msg.Unmarshal(ms.tmpMsgBuf[:msgIndex.msgSize]): the size from the INDEX,
+/// never compared with the record's own size (readRecord checked the CRC of
+/// the whole record). With an entry (not the last one, which recovery
+/// checks) whose size stops right before field 5, the prefix decodes
+/// cleanly and the message is delivered with timestamp 0.
+#[test]
+fn index_size_shorter_than_record_delivers_the_decoded_prefix() {
+    let (_t, dir) = store("plain");
+    let crc = Crc32::ieee();
+    let dat = std::fs::read(dir.join("orders/msgs.1.dat")).unwrap();
+    let recs = records(&dat);
+    let (off, payload) = &recs[1]; // seq 2
+    let ts_at = stanctl::format::proto::fields(payload)
+        .map(|f| f.unwrap())
+        .find(|f| f.number == 5)
+        .expect("timestamp field")
+        .start;
+    let ip = dir.join("orders/msgs.1.idx");
+    let mut idx = std::fs::read(&ip).unwrap();
+    let at = VERSION_LEN + ENTRY_LEN;
+    let e = IndexEntry::parse(idx[at..at + ENTRY_LEN].try_into().unwrap());
+    assert_eq!((e.seq, e.offset), (2, *off as u64));
+    let short = IndexEntry::new(e.seq, e.offset, e.timestamp, ts_at as u32, &crc);
+    idx[at..at + ENTRY_LEN].copy_from_slice(&short.to_bytes());
+    std::fs::write(&ip, idx).unwrap();
+
+    let (code, out) = list(&dir);
+    assert_ne!(code, WONT_START, "{out}");
+    let l = msg_line(&out, "orders", 2).unwrap();
+    assert!(l.starts_with("MSG\torders\t2\tok\t"), "{l}");
+    assert!(l.ends_with("\t0"), "timestamp is lost with field 5: {l}");
+}
+
+/// gogo-protobuf generated Unmarshal checks the wire type of every field the
+/// message declares ("proto: wrong wireType = 2 for field RedeliveryCount"),
+/// field 7 included; stanctl skips field 7 whatever its wire type. Without
+/// an index the server decodes every record while rebuilding
+/// (recoverOneMsgFile: `err = msg.Unmarshal(...); if err != nil { break }`),
+/// so the start fails.
+#[test]
+fn known_field_with_wrong_wire_type_stops_the_rebuild() {
+    let (_t, dir) = store("plain");
+    let p = dir.join("orders/msgs.1.dat");
+    let dat = std::fs::read(&p).unwrap();
+    let (_, mut payload) = records(&dat).pop().unwrap();
+    payload.extend_from_slice(&[7 << 3 | 2, 0]); // field 7 as length-delimited
+    rewrite_last_record(&p, &payload);
+    std::fs::remove_file(dir.join("orders/msgs.1.idx")).unwrap();
+    let (code, out) = list(&dir);
+    assert_eq!(code, WONT_START, "{out}");
+}
+
+/// gogo-protobuf's generated skip function (skipProtocol) skips an unknown
+/// field of wire type 3 (start group) up to its matching end group (wire
+/// type 4): an unknown group is skipped like any unknown field. stanctl
+/// rejects wire type 3, predicting a failed rebuild where the server starts
+/// and delivers the message.
+#[test]
+fn unknown_group_field_is_skipped() {
+    let (_t, dir) = store("plain");
+    let p = dir.join("orders/msgs.1.dat");
+    let dat = std::fs::read(&p).unwrap();
+    let (_, mut payload) = records(&dat).pop().unwrap();
+    payload.extend_from_slice(&[15 << 3 | 3, 15 << 3 | 4]); // empty group, field 15
+    rewrite_last_record(&p, &payload);
+    std::fs::remove_file(dir.join("orders/msgs.1.idx")).unwrap();
+    let (code, out) = list(&dir);
+    assert_ne!(code, WONT_START, "{out}");
+    assert!(
+        msg_line(&out, "orders", 15).unwrap().contains("\tok\t"),
+        "{out}"
+    );
+}
+
+/// During the rebuild, readRecord checks the CRC (doCRC) BEFORE
+/// recoverOneMsgFile calls msg.Unmarshal; a record that is both undecodable
+/// and CRC-damaged fails with "corrupted data, expected crc to be ...".
+#[test]
+fn rebuild_reports_the_crc_error_before_the_decode_error() {
+    let (_t, dir) = store("plain");
+    let p = dir.join("orders/msgs.1.dat");
+    let mut dat = std::fs::read(&p).unwrap();
+    let (off, payload) = records(&dat).pop().unwrap();
+    // A field-0 tag makes the payload undecodable; the CRC is left as it was.
+    dat[off + HEADER_LEN] = 0x00;
+    assert_ne!(payload[0], 0);
+    std::fs::write(&p, dat).unwrap();
+    std::fs::remove_file(dir.join("orders/msgs.1.idx")).unwrap();
+    let (code, out) = list(&dir);
+    assert_eq!(code, WONT_START, "{out}");
+    let first = out.lines().next().unwrap();
+    assert!(
+        first.contains("corrupted data, expected crc to be"),
+        "{first}"
+    );
+}
+
+/// FileStore.Recover -> recoverServerInfo: readRecord on a server.dat that
+/// holds only its 4-byte version returns io.EOF ("We are done, no state
+/// recovered": return nil, nil), and Recover returns no recovered state:
+/// the server starts as a brand-new store. It does not refuse to start.
+#[test]
+fn server_dat_with_only_its_version_starts_as_a_new_store() {
+    let (_t, dir) = store("plain");
+    std::fs::write(dir.join("server.dat"), 1u32.to_le_bytes()).unwrap();
+    let (code, out) = list(&dir);
+    assert_ne!(code, WONT_START, "{out}");
+    assert!(!out.starts_with("RECOVER-ERROR"), "{out}");
 }
 
 #[test]
@@ -195,42 +412,8 @@ fn verdicts_named_in_the_issue() {
 }
 
 #[test]
-fn environment_key_wins_over_the_configured_key() {
-    let out = Command::cargo_bin("stanctl")
-        .unwrap()
-        .env("NATS_STREAMING_ENCRYPTION_KEY", "conformance-key-2")
-        .args(["store", "verify"])
-        .arg(fixtures().join("conformance/aes"))
-        .arg("--key-file")
-        .arg(fixtures().join("k1.key"))
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "K2 from the environment must win and fail every message"
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("NATS_STREAMING_ENCRYPTION_KEY is set"),
-        "{err}"
-    );
-    assert!(!err.contains("conformance-key"));
-}
-
-#[test]
 fn usage_and_io_exit_codes() {
-    let code = |args: &[&str]| {
-        Command::cargo_bin("stanctl")
-            .unwrap()
-            .env_remove("NATS_STREAMING_ENCRYPTION_KEY")
-            .args(args)
-            .output()
-            .unwrap()
-            .status
-            .code()
-            .unwrap()
-    };
+    let code = |args: &[&str]| run(args).code;
     assert_eq!(code(&["store", "verify", "/nonexistent/store"]), 74);
     assert_eq!(code(&["store", "verify", "--bogus"]), 64);
     let k1 = fixtures().join("k1.key");
@@ -258,33 +441,10 @@ fn verify_refuses_a_store_a_running_server_holds() {
     copy_dir(&fixtures().join("conformance/plain"), &store);
     // A separate process holds the fcntl lock, as a running server does.
     let holder = LockHolder::new(&store);
-    let out = Command::cargo_bin("stanctl")
-        .unwrap()
-        .args(["store", "verify"])
-        .arg(&store)
-        .arg("--no-encrypt")
-        .output()
-        .unwrap();
+    let out = run(&["store", "verify", d(&store), "--no-encrypt"]);
     drop(holder);
-    assert_eq!(out.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("locked by a running process"));
-}
-
-fn verify_dir(dir: &Path, args: &[&str]) -> (i32, serde_json::Value) {
-    let out = Command::cargo_bin("stanctl")
-        .unwrap()
-        .env_remove("NATS_STREAMING_ENCRYPTION_KEY")
-        .args(["store", "verify"])
-        .arg(dir)
-        .args(args)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert_no_secrets(&out);
-    (
-        out.status.code().unwrap(),
-        serde_json::from_slice(&out.stdout).unwrap(),
-    )
+    assert_eq!(Some(out.code), Some(3));
+    assert!(out.stderr.contains("locked by a running process"));
 }
 
 #[test]
@@ -369,15 +529,9 @@ fn bak_files_are_reported_not_read() {
         b"\x07\x00\x00\x00garbage",
     )
     .unwrap();
-    let out = Command::cargo_bin("stanctl")
-        .unwrap()
-        .args(["store", "inspect"])
-        .arg(&store)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = run(&["store", "inspect", d(&store), "--json"]);
+    assert_eq!(Some(out.code), Some(0));
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let orders = v["channels"]
         .as_array()
         .unwrap()
@@ -420,7 +574,7 @@ fn a_closed_pipe_keeps_the_verdict() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
-        Some(1),
+        Some(AT_RISK),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -440,14 +594,9 @@ fn a_directory_where_a_store_file_belongs_is_an_error() {
         std::fs::remove_file(store.join(f)).unwrap();
         std::fs::create_dir(store.join(f)).unwrap();
         for cmd in ["inspect", "verify"] {
-            let out = Command::cargo_bin("stanctl")
-                .unwrap()
-                .args(["store", cmd])
-                .arg(&store)
-                .output()
-                .unwrap();
-            assert_eq!(out.status.code(), Some(74), "{cmd} {f}");
-            let err = String::from_utf8_lossy(&out.stderr);
+            let out = run(&["store", cmd, d(&store)]);
+            assert_eq!(Some(out.code), Some(74), "{cmd} {f}");
+            let err = out.stderr.as_str();
             assert!(
                 err.contains("not a regular file") && err.contains(f),
                 "{cmd} {f}: {err}"
@@ -468,7 +617,7 @@ fn clients_dat_ending_in_a_bare_header_still_starts() {
     b.extend_from_slice(&0x1234_5678u32.to_le_bytes());
     std::fs::write(&clients, b).unwrap();
     let o = run(&["store", "verify", d(&s), "--no-encrypt", "--json"]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
     assert_eq!(v["verdict"], "ok", "{v:#}");
     assert_eq!(code(&o), 0);
     assert_eq!(v["clients"], 2);
@@ -484,7 +633,7 @@ fn clients_dat_ending_in_a_bare_header_still_starts() {
         "truncate clients.dat at this offset before starting"
     );
     let o = run(&["store", "verify", d(&s), "--no-encrypt", "--list"]);
-    assert!(String::from_utf8_lossy(&o.stdout).starts_with("SERVER\t"));
+    assert!(o.stdout.as_str().starts_with("SERVER\t"));
 }
 
 /// The index path of a channel whose name ends in `.dat` keeps the name.
@@ -492,8 +641,8 @@ fn clients_dat_ending_in_a_bare_header_still_starts() {
 fn missing_index_of_a_channel_named_like_a_data_file_is_named_right() {
     let (_t, s) = store("damaged-noidx");
     std::fs::rename(s.join("orders"), s.join("orders.dat")).unwrap();
-    let o = run(&["store", "verify", d(&s), "--key-file", &k1(), "--json"]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let o = run(&["store", "verify", d(&s), "--key-file", k1(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
     let files: Vec<&str> = v["findings"]
         .as_array()
         .unwrap()
@@ -502,8 +651,8 @@ fn missing_index_of_a_channel_named_like_a_data_file_is_named_right() {
         .collect();
     assert!(files.contains(&"orders.dat/msgs.2.idx"), "{files:?}");
     assert!(!files.iter().any(|f| f.contains("orders.idx")), "{files:?}");
-    let o = run(&["store", "inspect", d(&s), "--key-file", &k1(), "--json"]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let o = run(&["store", "inspect", d(&s), "--key-file", k1(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
     let missing: Vec<&str> = v["damage"]
         .as_array()
         .unwrap()
