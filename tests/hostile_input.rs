@@ -432,56 +432,155 @@ fn list_cap_holds_for_one_gap() {
     }
 }
 
-/// Slice names at and past the i64/u64 range.
+/// Slice names at and past the i64 range: the server parses N with
+/// strconv.ParseInt(N, 10, 64); a name it cannot parse stops the start
+/// ("message log has an invalid name"), any other is a slice numbered N.
 #[test]
 fn slice_names_out_of_range() {
-    for n in [
-        "18446744073709551615",
-        "99999999999999999999",
-        "9223372036854775807",
-        "9223372036854775808",
-        "0",
-        "00000000000000000000000001",
-    ] {
+    let cases = [
+        ("18446744073709551615", None),
+        ("99999999999999999999", None),
+        ("9223372036854775808", None),
+        ("9223372036854775807", Some(9223372036854775807u64)),
+        ("0", Some(0)),
+        ("00000000000000000000000001", Some(1)),
+    ];
+    for (n, parsed) in cases {
         let (_t, s) = store("plain");
         let o = s.join("orders");
-        std::fs::copy(o.join("msgs.1.dat"), o.join(format!("msgs.{n}.dat"))).unwrap();
+        let file = format!("orders/msgs.{n}.dat");
+        std::fs::copy(o.join("msgs.1.dat"), s.join(&file)).unwrap();
         std::fs::copy(o.join("msgs.1.idx"), o.join(format!("msgs.{n}.idx"))).unwrap();
-        run(&["store", "inspect", d(&s)]);
-        run(&["store", "verify", d(&s), "--no-encrypt", "--list"]);
-        run(&[
+        let (code, v) = json(&["store", "inspect", d(&s)]);
+        assert_eq!(code, OK, "{n}");
+        let bad: Vec<&Value> = v["damage"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["kind"] == "bad-slice-name")
+            .collect();
+        let slices: Vec<u64> = channel(&v, "orders")["slices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["slice"].as_u64().unwrap())
+            .collect();
+        let (code, vv) = json(&["store", "verify", d(&s), "--no-encrypt"]);
+        let invalid = vv["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["what"] == "message log has an invalid name");
+        match parsed {
+            None => {
+                assert_eq!(bad.len(), 1, "{n}: {bad:?}");
+                assert_eq!(bad[0]["file"], file.as_str());
+                assert_eq!(slices, [1, 2, 3], "{n}: not a slice");
+                assert_eq!(code, WONT_START, "{n}");
+                let f = invalid.unwrap_or_else(|| panic!("{n}: no invalid-name finding"));
+                assert_eq!(f["severity"], "will-not-start");
+                assert_eq!(f["file"], file.as_str());
+                let o = run(&["store", "verify", d(&s), "--no-encrypt", "--list"]);
+                assert!(o
+                    .stdout
+                    .starts_with("RECOVER-ERROR\tmessage log has an invalid name"));
+            }
+            Some(k) => {
+                assert!(bad.is_empty(), "{n}: {bad:?}");
+                assert!(
+                    slices.contains(&k),
+                    "{n}: slice {k} missing from {slices:?}"
+                );
+                assert_eq!(slices.len(), 4, "{n}: {slices:?}");
+                assert!(invalid.is_none(), "{n}");
+                assert_ne!(code, WONT_START, "{n}");
+            }
+        }
+        // The rewrite check reads the same slices: a name the server cannot
+        // parse is no slice to rewrite; the others are checked with the rest.
+        let (code, r) = json(&[
             "store",
             "encrypt",
             d(&s),
             "--cipher",
             "AES",
             "--key-file",
-            &key(1),
+            k1(),
             "--dry-run",
+            "--assume-plaintext",
         ]);
+        assert_eq!(code, OK, "{n}: {r}");
+        let records = channel(&r, "orders")["records"].as_u64().unwrap();
+        assert_eq!(records, if parsed.is_some() { 55 } else { 40 }, "{n}");
     }
 }
 
 /// A record cut right after its header / inside its first varint, and a
-/// cut header, at the end of a slice without index: cut_seq and header_crc
-/// read near the end of the file.
+/// cut header, at the end of a slice without index: the server rebuilds the
+/// index and meets the cut. A bare header (8 bytes) is io.EOF, a clean end;
+/// anything shorter or longer stops the start, or with truncate-on-EOF
+/// drops the partial record.
 #[test]
 fn cuts_near_the_end_of_file() {
     for keep in [1usize, 2, 5, 7, 8, 9, 10] {
         let (_t, s) = store("plain");
         let p = s.join("orders/msgs.3.dat");
         let mut b = std::fs::read(&p).unwrap();
+        let at = b.len();
         let mut r = Vec::new();
         push_record(&mut r, &msg(u64::MAX, b"payload"));
         b.extend_from_slice(&r[..keep]);
         std::fs::write(&p, b).unwrap();
         std::fs::remove_file(s.join("orders/msgs.3.idx")).unwrap();
         for eof in [false, true] {
-            let mut a = vec!["store", "verify", d(&s), "--no-encrypt", "--list"];
+            let mut a = vec!["store", "verify", d(&s), "--no-encrypt"];
             if eof {
                 a.push("--truncate-on-eof");
             }
-            run(&a);
+            let (code, v) = json(&a);
+            let mut l = a.clone();
+            l.push("--list");
+            let list = run(&l);
+            assert_eq!(list.code, code, "{keep} {eof}");
+            let on_cut: Vec<&Value> = v["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["offset"] == at as u64 && f["file"] == "orders/msgs.3.dat")
+                .collect();
+            assert_eq!(on_cut.len(), 1, "{keep} {eof}: {on_cut:?}");
+            let f = on_cut[0];
+            let what = f["what"].as_str().unwrap();
+            match (keep, eof) {
+                (8, _) => {
+                    assert_eq!(code, OK, "{keep} {eof}");
+                    assert_eq!(f["severity"], "warning");
+                    assert!(
+                        what.starts_with("a record header with no payload"),
+                        "{what}"
+                    );
+                    assert!(list.stdout.starts_with("SERVER\t"));
+                }
+                (_, false) => {
+                    assert_eq!(code, WONT_START, "{keep}");
+                    assert_eq!(
+                        what,
+                        format!("unexpected EOF: record cut short at offset {at}")
+                    );
+                    assert_eq!(
+                        list.stdout,
+                        format!("RECOVER-ERROR\t{what} (orders/msgs.3.dat offset {at})\n")
+                    );
+                }
+                (_, true) => {
+                    assert_eq!(code, AT_RISK, "{keep}");
+                    assert_eq!(f["severity"], "fails");
+                    assert!(what.contains("which drops the partial record"), "{what}");
+                    assert_eq!(v["totals"]["lost"], 1);
+                    assert!(list.stdout.starts_with("SERVER\t"));
+                    assert!(!list.stdout.contains("\t18446744073709551615\t"));
+                }
+            }
         }
     }
 }
@@ -509,44 +608,78 @@ fn proto_groups_deep_and_unterminated() {
     run(&["store", "inspect", d(&s), "--records"]);
 }
 
-/// Envelopes whose nonce counter is u64::MAX or 0, for seq u64::MAX and 0.
+/// Envelopes whose nonce counter is u64::MAX or 0, for seq u64::MAX and 0:
+/// the server's counter sits at or a little below the sequence, and never 0.
 #[test]
 fn nonce_counter_extremes() {
-    use stanctl::crypto::nonce::nonce_origin;
-    for c in [0u64, 1, u64::MAX, u64::MAX - 1] {
-        for seq in [0u64, 1, u64::MAX] {
-            let mut n = [0xAAu8; 12];
-            n[4..].copy_from_slice(&c.to_be_bytes());
-            let _ = nonce_origin(&n, seq);
-        }
+    use stanctl::crypto::nonce::{nonce_origin, NonceOrigin::*};
+    const M: u64 = u64::MAX;
+    for (c, seq, want) in [
+        (0, 0, Unknown),
+        (0, 1, Unknown),
+        (0, M, Unknown),
+        (1, 0, Server),
+        (1, 1, Server),
+        (1, M, Unknown),
+        (M, 0, Unknown),
+        (M, 1, Unknown),
+        (M, M, Server),
+        (M - 1, 0, Unknown),
+        (M - 1, 1, Unknown),
+        (M - 1, M, Server),
+    ] {
+        let mut n = [0xAAu8; 12];
+        n[4..].copy_from_slice(&c.to_be_bytes());
+        assert_eq!(nonce_origin(&n, seq), want, "counter {c}, seq {seq}");
     }
     let (_t, s) = lone_store();
     let p = s.join("x/msgs.1.dat");
     let mut b = 1u32.to_le_bytes().to_vec();
-    for (seq, c) in [(u64::MAX, u64::MAX), (0, u64::MAX), (u64::MAX, 0)] {
+    for (seq, c) in [(M, M), (0, M), (M, 0)] {
         let mut env = vec![1u8, 0xAA, 0xAA, 0xAA, 0xAA];
         env.extend_from_slice(&c.to_be_bytes());
         env.extend_from_slice(&[0x55; 20]);
         push_record(&mut b, &msg(seq, &env));
     }
     std::fs::write(&p, b).unwrap();
-    run(&["store", "verify", d(&s), "--key-file", &key(1), "--list"]);
-    run(&[
-        "store",
-        "inspect",
-        d(&s),
-        "--key-file",
-        &key(1),
-        "--records",
-    ]);
-    run(&[
-        "store",
-        "decrypt",
-        d(&s),
-        "--key-file",
-        &key(1),
-        "--dry-run",
-    ]);
+    // The server looks up first..=last = u64::MAX alone: an envelope in the
+    // server's nonce scheme that K1 does not open.
+    let o = run(&["store", "verify", d(&s), "--key-file", k1(), "--list"]);
+    assert_eq!(o.code, AT_RISK, "{}", o.stderr);
+    let msgs: Vec<&str> = o.stdout.lines().filter(|l| l.starts_with("MSG")).collect();
+    assert_eq!(
+        msgs,
+        ["MSG\tx\t18446744073709551615\terr\tcipher: message authentication failed"]
+    );
+    let (code, v) = json(&["store", "inspect", d(&s), "--key-file", k1(), "--records"]);
+    assert_eq!(code, OK);
+    let keys: Vec<&str> = channel(&v, "x")["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "unopened-wrong-key",
+            "unopened-lookalike",
+            "unopened-lookalike"
+        ]
+    );
+    // A real envelope under an unknown key: decrypt refuses it.
+    let o = run(&["store", "decrypt", d(&s), "--key-file", k1(), "--dry-run"]);
+    assert_eq!(o.code, REFUSED);
+    assert!(
+        o.stderr.contains("an envelope no given key opens"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stderr.contains("seq 18446744073709551615 (offset 4)"),
+        "{}",
+        o.stderr
+    );
 }
 
 // ------------------------------------------ not a panic: plaintext left behind

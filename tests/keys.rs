@@ -184,89 +184,103 @@ fn bad_key_files() {
     assert_eq!(snapshot(&s), before);
 }
 
+/// run() checks every output for key material; every output path is
+/// exercised, success and failure, and each run must show that it got as
+/// far as loading its keys (the output names them), or it proves nothing.
 #[test]
 fn no_output_shows_key_material() {
-    // run() checks every output for secrets; exercise every output path.
-    let dir = conformance("mixed").display().to_string();
-    let k1 = key(1);
-    let k2 = key(2);
-    let runs = [
-        strs(&[
-            "store",
-            "inspect",
-            &dir,
-            "--key-file",
-            &k1,
-            "--key-file",
-            &k2,
-        ]),
-        strs(&[
-            "store",
-            "inspect",
-            &dir,
-            "--key-file",
-            &k1,
-            "--key-file",
-            &k2,
-            "--by-slice",
-        ]),
-        strs(&[
-            "store",
-            "inspect",
-            &dir,
-            "--key-file",
-            &k1,
-            "--key-file",
-            &k2,
-            "--json",
-            "--records",
-            "--by-slice",
-        ]),
-        strs(&[
-            "store",
-            "inspect",
-            &dir,
-            "--key",
-            "conformance-key-1",
-            "--json",
-        ]),
-        strs(&["store", "inspect", &dir, "--key", "conformance-key-2"]),
-        strs(&[
-            "store",
-            "inspect",
-            "/nonexistent-stanctl",
-            "--key",
-            "conformance-key-1",
-        ]),
-        strs(&[
-            "store",
-            "inspect",
-            &dir,
-            "--key",
-            "conformance-key-1",
-            "--crc-poly",
-            "x",
-        ]),
-        strs(&[
-            "store",
-            "inspect",
-            &dir,
-            "--key",
-            "conformance-key-1",
-            "--bogus-option",
-        ]),
-    ];
-    for a in &runs {
-        let _ = run(a);
+    let mixed = conformance("mixed");
+    let dir = d(&mixed);
+    let (k1, k2) = (key(1), key(2));
+    let tmp = tempfile::tempdir().unwrap();
+    let full = tmp.path().join("full");
+    std::fs::create_dir(&full).unwrap();
+    std::fs::write(full.join("x"), b"x").unwrap();
+    let cmdline = "a key given with --key is visible to other users";
+    let files = ["--key-file", k1.as_str(), "--key-file", k2.as_str()];
+    let with = |head: &[&'static str], tail: &[&'static str]| -> Vec<String> {
+        let mut v = strs(head);
+        v.push(dir.to_string());
+        v.extend(strs(tail));
+        v
+    };
+    let mut cases: Vec<(Vec<String>, Option<&str>, &str, i32)> = Vec::new();
+    for (extra, shown) in [
+        (&[][..], "Key K2 = key file"),
+        (&["--by-slice"][..], "Key K2 = key file"),
+        (&["--json", "--records", "--by-slice"][..], "\"id\": \"K2\""),
+    ] {
+        let mut a = with(&["store", "inspect"], extra);
+        a.extend(strs(&files));
+        cases.push((a, None, shown, OK));
     }
-    let _ = run_env(
-        &strs(&["store", "inspect", &dir, "--json", "--records"]),
-        Some("conformance-key-1"),
+    cases.extend([
+        (
+            with(
+                &["store", "inspect"],
+                &["--key", "conformance-key-1", "--json"],
+            ),
+            None,
+            cmdline,
+            OK,
+        ),
+        (
+            with(&["store", "inspect"], &["--key", "conformance-key-2"]),
+            None,
+            "Key K1 = --key",
+            OK,
+        ),
+        (
+            strs(&[
+                "store",
+                "inspect",
+                "/nonexistent-stanctl",
+                "--key",
+                "conformance-key-1",
+            ]),
+            None,
+            cmdline,
+            IO,
+        ),
+        (
+            with(&["store", "verify"], &["--key", "conformance-key-1"]),
+            None,
+            "key from --key",
+            AT_RISK,
+        ),
+        (
+            with(&["store", "inspect"], &["--json", "--records"]),
+            Some("conformance-key-1"),
+            "$NATS_STREAMING_ENCRYPTION_KEY",
+            OK,
+        ),
+        (
+            with(&["store", "inspect"], &[]),
+            Some("conformance-key-2"),
+            "Key K1 = $NATS_STREAMING_ENCRYPTION_KEY",
+            OK,
+        ),
+    ]);
+    // Errors after the keys are loaded: too many keys for encrypt (it names
+    // them), and a non-empty --output.
+    let mut a = with(&["store", "encrypt"], &["--cipher", "AES", "--dry-run"]);
+    a.extend(strs(&files));
+    cases.push((a, None, "K2 = key file", USAGE));
+    let mut a = with(
+        &["store", "decrypt"],
+        &["--key", "conformance-key-1", "--output"],
     );
-    let _ = run_env(
-        &strs(&["store", "inspect", &dir]),
-        Some("conformance-key-2"),
-    );
+    a.push(d(&full).to_string());
+    cases.push((a, None, cmdline, USAGE));
+    for (args, env, shown, want) in &cases {
+        let o = run_env(args, *env);
+        assert_eq!(o.code, *want, "{args:?}: {}", o.stderr);
+        let text = format!("{}{}", o.stdout, o.stderr);
+        assert!(
+            text.contains(shown),
+            "{args:?}: no sign the keys were loaded ({shown:?}):\n{text}"
+        );
+    }
 }
 
 #[test]
