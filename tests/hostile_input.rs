@@ -6,7 +6,6 @@ mod common;
 use common::*;
 
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
@@ -59,39 +58,6 @@ fn slice_with(dat: &Path, seqs: &[u64]) {
         push_record(&mut b, &msg(s, b"hi"));
     }
     std::fs::write(dat, b).unwrap();
-}
-
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            let ft = std::fs::symlink_metadata(&p).unwrap().file_type();
-            if ft.is_dir() {
-                walk(root, &p, out);
-            } else if p.file_name().unwrap() != ".rootdir.lck" {
-                let rel = p.strip_prefix(root).unwrap().display().to_string();
-                let bytes = if ft.is_file() {
-                    std::fs::read(&p).unwrap()
-                } else {
-                    // Symlinks and FIFOs: their identity, never their content.
-                    format!("{ft:?} -> {:?}", std::fs::read_link(&p).ok()).into_bytes()
-                };
-                out.insert(rel, bytes);
-            }
-        }
-    }
-    let mut m = BTreeMap::new();
-    walk(dir, dir, &mut m);
-    m
-}
-
-fn damage_kinds(v: &Value) -> Vec<String> {
-    v["damage"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["kind"].as_str().unwrap().to_string())
-        .collect()
 }
 
 /// Every write command, in place, refuses (exit `want`) and leaves the store
@@ -175,11 +141,6 @@ fn append_first_record(from: &Path, to: &Path) {
     t.extend_from_slice(&rec);
     std::fs::write(to, t).unwrap();
     let _ = std::fs::remove_file(to.with_extension("idx"));
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }
 
 fn mkfifo(p: &Path) {

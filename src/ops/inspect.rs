@@ -233,15 +233,20 @@ pub fn run(
         progress: Some(&advance),
     };
     sink.start(Phase::Inspect, crate::ops::store_bytes(layout));
-    let scanned = scan::scan_store(layout, &cfg, |_ctx, mut s, _data| {
-        let records = opts.records.then(|| {
-            let recs = std::mem::take(&mut s.records);
-            recs.iter()
-                .map(|r| record_report(s.n, r, keys))
-                .collect::<Vec<_>>()
-        });
-        SliceOut { scan: s, records }
-    })?;
+    let scanned = scan::scan_channels(
+        layout,
+        &scan::channels(layout, keys, opts.backend, false),
+        &cfg,
+        |_ctx, mut s, _data| {
+            let records = opts.records.then(|| {
+                let recs = std::mem::take(&mut s.records);
+                recs.iter()
+                    .map(|r| record_report(s.n, r, keys))
+                    .collect::<Vec<_>>()
+            });
+            SliceOut { scan: s, records }
+        },
+    )?;
     sink.finish();
 
     let mut damage = meta.damage.clone();

@@ -219,22 +219,8 @@ pub struct ChannelScan<T> {
     pub slices: Vec<T>,
 }
 
-/// Scans every slice of every channel in parallel and hands each one to
+/// Scans every slice of these channels in parallel and hands each one to
 /// `consume` while its files are still mapped.
-pub fn scan_store<T, F>(
-    layout: &StoreLayout,
-    cfg: &ScanConfig<'_>,
-    consume: F,
-) -> Result<Vec<ChannelScan<T>>>
-where
-    T: Send,
-    F: Fn(&ChannelCtx<'_>, SliceScan, SliceData<'_>) -> T + Sync,
-{
-    let ctxs = channels(layout, cfg.keys, cfg.backend, false);
-    scan_channels(layout, &ctxs, cfg, consume)
-}
-
-/// `scan_store` over channels whose keys the caller already derived.
 pub fn scan_channels<T, F>(
     layout: &StoreLayout,
     ctxs: &[ChannelCtx<'_>],

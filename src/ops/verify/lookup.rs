@@ -62,16 +62,8 @@ pub(super) fn look_up_all(
             Lookup::Bad(p, offset) => {
                 v.delivered.failed += 1;
                 if st.list {
-                    let outcome = Outcome::Failed(p.clone(), 0);
-                    let channel = ch.to_string();
-                    v.lines.push((
-                        seq,
-                        Line::Msg {
-                            channel,
-                            seq,
-                            outcome,
-                        },
-                    ));
+                    let line = msg_line(ch, seq, Outcome::Failed(p.clone(), 0));
+                    v.lines.push((seq, line));
                 }
                 runs.push(p, seq, offset);
             }
@@ -251,15 +243,7 @@ pub(super) fn deliver(
             let p = problem.clone().expect("failed deliveries have a problem");
             Outcome::Failed(p, r.data_len)
         };
-        let channel = ch.to_string();
-        v.lines.push((
-            seq,
-            Line::Msg {
-                channel,
-                seq,
-                outcome,
-            },
-        ));
+        v.lines.push((seq, msg_line(ch, seq, outcome)));
     }
     if let Some(p) = problem {
         runs.push(p, seq, r.offset);

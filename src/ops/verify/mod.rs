@@ -40,13 +40,18 @@ pub use problem::{BadRecord, NotFound, NotFoundRemedy, Problem};
 use side_files::side_file_findings;
 use slice::*;
 
-/// The `--list` line of a sequence no lookup finds.
-fn not_found_line(channel: &str, seq: u64) -> Line {
+/// The `--list` line of one sequence.
+fn msg_line(channel: &str, seq: u64, outcome: Outcome) -> Line {
     Line::Msg {
         channel: channel.to_string(),
         seq,
-        outcome: Outcome::NotFound,
+        outcome,
     }
+}
+
+/// The `--list` line of a sequence no lookup finds.
+fn not_found_line(channel: &str, seq: u64) -> Line {
+    msg_line(channel, seq, Outcome::NotFound)
 }
 
 pub const SCHEMA: &str = "stanctl.verify/1";
@@ -508,10 +513,15 @@ pub fn run(
     let advance = |n| sink.advance(n);
     cfg.progress = Some(&advance);
     sink.start(Phase::Verify, crate::ops::store_bytes(layout));
-    let scanned = scan::scan_store(layout, &cfg, |ctx, s, data| {
-        let mut scratch = Vec::new();
-        verify_slice(ctx, s, data, st, &mut scratch)
-    })?;
+    let scanned = scan::scan_channels(
+        layout,
+        &scan::channels(layout, cfg.keys, cfg.backend, false),
+        &cfg,
+        |ctx, s, data| {
+            let mut scratch = Vec::new();
+            verify_slice(ctx, s, data, st, &mut scratch)
+        },
+    )?;
     sink.finish();
 
     let mut findings = side_file_findings(&meta, st);
