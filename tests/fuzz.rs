@@ -39,7 +39,7 @@ fn config(n: u32) -> Config {
 }
 
 mod common;
-use common::{assert_no_secrets, fixtures};
+use common::{d, exec, fixtures, k1, k2, snapshot, stanctl};
 
 type Files = BTreeMap<PathBuf, Vec<u8>>;
 
@@ -63,7 +63,7 @@ fn load(name: &str) -> Files {
     m
 }
 
-fn key(n: u8) -> Key {
+fn key_of(n: u8) -> Key {
     let path = fixtures().join(format!("k{n}.key"));
     let m = stanctl::cli::keys::read_key_file(&path).unwrap();
     Key::from_material(format!("K{n}"), KeyOrigin::File(path), &m)
@@ -322,7 +322,7 @@ fn check_library(dir: &Path, files: &Files) -> Result<(), TestCaseError> {
             return Ok(());
         }
     };
-    let keys = vec![key(1), key(2)];
+    let keys = vec![key_of(1), key_of(2)];
     let crc = Crc32::ieee();
     let bytes = total_len(files);
     let opts = stanctl::ops::inspect::InspectOptions {
@@ -361,7 +361,7 @@ fn check_library(dir: &Path, files: &Files) -> Result<(), TestCaseError> {
             list,
             backend: Backend::default(),
         };
-        let k = k.map(key);
+        let k = k.map(key_of);
         match stanctl::ops::verify::run(&layout, k.as_ref(), &opts, &stanctl::ops::Silent) {
             Ok(r) => {
                 let code = ExitCode::of_verdict(r.verdict).code();
@@ -389,53 +389,23 @@ fn check_library(dir: &Path, files: &Files) -> Result<(), TestCaseError> {
 /// never panics, and ends 0 (nothing refused), 4 (refused) or 74.
 fn check_dry_run(dir: &Path) -> Result<(), TestCaseError> {
     let before = snapshot(dir);
-    let k1 = fixtures().join("k1.key");
-    let k2 = fixtures().join("k2.key");
-    let o = std::process::Command::new(assert_cmd::cargo::cargo_bin("stanctl"))
-        .args(["store", "decrypt"])
-        .arg(dir)
-        .arg("--key-file")
-        .arg(&k1)
-        .arg("--key-file")
-        .arg(&k2)
-        .arg("--dry-run")
-        .env_remove("NATS_STREAMING_ENCRYPTION_KEY")
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
-    assert_no_secrets(&o);
-    let err = String::from_utf8_lossy(&o.stderr);
-    prop_assert!(!err.contains("panicked"), "{err}");
-    prop_assert!(
-        matches!(o.status.code(), Some(0 | 4 | 74)),
-        "exit {:?}: {err}",
-        o.status.code()
-    );
+    // exec() fails the case on a panic, a signal or key material in the output.
+    let args = [
+        "store",
+        "decrypt",
+        d(dir),
+        "--key-file",
+        k1(),
+        "--key-file",
+        k2(),
+        "--dry-run",
+    ];
+    let o = exec(stanctl().args(args), &args);
+    let err = &o.stderr;
+    prop_assert!(matches!(o.code, 0 | 4 | 74), "exit {}: {err}", o.code);
     prop_assert!(!err.contains("conformance-key"));
     prop_assert_eq!(snapshot(dir), before, "dry run wrote");
     Ok(())
-}
-
-fn snapshot(dir: &Path) -> Files {
-    fn walk(root: &Path, dir: &Path, out: &mut Files) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in rd {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                out.insert(
-                    p.strip_prefix(root).unwrap().to_path_buf(),
-                    std::fs::read(&p).unwrap(),
-                );
-            }
-        }
-    }
-    let mut m = Files::new();
-    walk(dir, dir, &mut m);
-    m
 }
 
 fn fuzz_store(name: &str, n: u32) {
@@ -487,7 +457,7 @@ fn fuzz_damaged_stores() {
 /// unmodified envelope opens.
 #[test]
 fn fuzz_envelope_open_with_real_keys() {
-    let k = key(1);
+    let k = key_of(1);
     let mut envs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new(); // (channel, data)
     for store in ["aes", "chacha"] {
         for (p, b) in load(store) {

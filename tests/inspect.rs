@@ -850,9 +850,11 @@ fn slices_of(root: &Path) -> Vec<PathBuf> {
 // Inspect never writes.
 // ---------------------------------------------------------------------------
 
+/// Every path under a root with its bytes, mtime and mode: inspect must not
+/// even touch a file.
 type Snapshot = BTreeMap<PathBuf, (Option<Vec<u8>>, SystemTime, u32)>;
 
-fn snapshot(root: &Path) -> Snapshot {
+fn snapshot_with_times(root: &Path) -> Snapshot {
     use std::os::unix::fs::PermissionsExt;
     fn walk(p: &Path, out: &mut Snapshot) {
         let md = std::fs::symlink_metadata(p).unwrap();
@@ -1157,7 +1159,7 @@ fn inspect_never_writes() {
         let t = copy_store(store);
         // A stopped server leaves its (unlocked) lock file behind.
         std::fs::write(t.path().join(".rootdir.lck"), b"").unwrap();
-        let before = snapshot(t.path());
+        let before = snapshot_with_times(t.path());
         // Let the clock move on, so that any write would change an mtime.
         std::thread::sleep(std::time::Duration::from_millis(20));
         let dir = t.path().display().to_string();
@@ -1175,7 +1177,7 @@ fn inspect_never_writes() {
             let out = run(a);
             assert_eq!(out.code, 0, "{a:?}: {}", out.stderr);
         }
-        let after = snapshot(t.path());
+        let after = snapshot_with_times(t.path());
         assert_eq!(
             before.keys().collect::<Vec<_>>(),
             after.keys().collect::<Vec<_>>(),
