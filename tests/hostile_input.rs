@@ -154,7 +154,7 @@ fn mkfifo(p: &Path) {
 /// A record with seq u64::MAX after seq 40: the slice's "looked up"
 /// counter saturates at u64::MAX (look_up_all uses saturating_add), and
 /// adding the other channels' counts to the totals then overflows
-/// (`Delivered::add`, src/verify/mod.rs:101): a panic in a debug build, a
+/// (`Delivered::add` in ops/verify): a panic in a debug build, a
 /// wrapped (wrong) total in release.
 #[test]
 fn verify_seq_u64_max_does_not_overflow_totals() {
@@ -180,7 +180,7 @@ fn verify_two_slices_spanning_all_sequences() {
 
 /// Slices (1), (1), (u64::MAX): the gap 2..=u64::MAX-1 between slices is
 /// added to a count that already holds the slices' 3 messages:
-/// `d.messages += n` overflows (src/verify/mod.rs:294, and :295 for failed).
+/// `d.messages += n` overflows (ops/verify, `channel_out`).
 #[test]
 fn verify_gap_between_slices_does_not_overflow() {
     let tmp = TempDir::new().unwrap();
@@ -200,7 +200,7 @@ fn verify_gap_between_slices_does_not_overflow() {
 
 /// One channel whose messages saturate at u64::MAX, plus one record lost to
 /// --truncate-on-eof: the human verdict line computes `t.messages + t.lost`
-/// (src/render.rs:220, and `t.failed + t.ciphertext + t.lost` at :219),
+/// (report/verify.rs, `t.failed + t.ciphertext + t.lost`),
 /// which overflows.
 #[test]
 fn verify_render_with_lost_record_and_saturated_count() {
@@ -242,7 +242,7 @@ fn verify_render_with_lost_record_and_saturated_count() {
 
 /// A sparse .idx of 1 TiB (valid version, the real entries, then a hole):
 /// `scan_index` reserves one 32-byte IndexEntry per 32 bytes of FILE SIZE
-/// before reading a single entry (src/scan.rs:596-597), i.e. 1 TiB of
+/// before reading a single entry (ops/scan.rs, scan_index), i.e. 1 TiB of
 /// memory: the allocation fails and the process aborts (SIGABRT) instead of
 /// reporting the zero entry the server truncates at.
 #[test]
@@ -269,7 +269,7 @@ fn sparse_index_file_does_not_abort() {
 
 /// A sparse 1 TiB .dat without an index: with per-record detail on (verify,
 /// rewrite check, inspect --records) the scanner reserves
-/// `dat.len() / 256` RecordInfo before reading (src/scan.rs:334-339), a
+/// `dat.len() / 256` RecordInfo before reading (ops/scan.rs, scan_slice), a
 /// multi-hundred-GB allocation that aborts. The data is a zero header
 /// followed by a non-zero byte, so the scan itself ends at once.
 #[test]

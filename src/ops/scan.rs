@@ -1,12 +1,13 @@
 //! The scanner shared by `inspect`, `verify` and the rewrite check: reads
-//! every slice once (memory-mapped, in parallel) and records what is on disk.
-//! It judges nothing; `verify` turns these facts into the server's outcome.
+//! every slice once (memory-mapped, in parallel) through `format::record` and
+//! records what is on disk. `examine` is the one place a record is judged
+//! (CRC, message, payload class, which key opens it); `verify` turns these
+//! facts into the server's outcome, the rewrite check into a plan.
 
 use crate::crypto::aead::{Backend, Cipher};
 use crate::crypto::envelope::{self, PayloadKind};
 use crate::crypto::keys::Key;
-use crate::crypto::nonce::{self, NonceOrigin};
-use crate::crypto::nonce::{push_nonce, NonceRun};
+use crate::crypto::nonce::{self, push_nonce, NonceOrigin, NonceRun};
 use crate::crypto::ChannelKeys;
 use crate::error::Result;
 use crate::format::crc::Crc32;
