@@ -22,6 +22,15 @@ pub trait Sink: Sync {
 pub struct Silent;
 impl Sink for Silent {}
 
+/// The three rewrites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Operation {
+    Encrypt,
+    Decrypt,
+    Rekey,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     Inspect,
@@ -29,7 +38,7 @@ pub enum Phase {
     /// A rewrite's check pass.
     Check,
     /// A rewrite's write pass.
-    Write(rewrite::Operation),
+    Write(Operation),
 }
 
 /// Something an operation could not do as well as it wanted, without failing.

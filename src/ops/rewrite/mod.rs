@@ -28,6 +28,7 @@ use crate::format::record::{self, Event, FileVersion, Records, VERSION_LEN};
 use crate::ops::scan::{
     self, ChannelCtx, HashMode, KeyOutcome, RecordInfo, ScanConfig, SliceData, SliceScan,
 };
+pub use crate::ops::Operation;
 use crate::ops::{Phase, Sink, Warning};
 use rayon::prelude::*;
 use serde::Serialize;

@@ -14,14 +14,6 @@ pub enum Rule {
     Rekey { cipher: Option<Cipher> },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Operation {
-    Encrypt,
-    Decrypt,
-    Rekey,
-}
-
 impl Rule {
     pub fn operation(&self) -> Operation {
         match self {

@@ -2,7 +2,7 @@
 //! record at its offset, CRC, decode, decrypt; and what is delivered.
 
 use super::recovery::IndexUse;
-use super::slice::{Slice, SliceVerdict};
+use super::verdict::{Slice, SliceVerdict};
 use super::*;
 use crate::format::record::Record;
 

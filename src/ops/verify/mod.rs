@@ -34,11 +34,13 @@ mod problem;
 mod recovery;
 mod side_files;
 mod slice;
+mod verdict;
 
 use problem::*;
 pub use problem::{BadRecord, NotFound, NotFoundRemedy, Problem};
 use side_files::side_file_findings;
-use slice::*;
+use slice::verify_slice;
+use verdict::{finding, SliceVerdict};
 
 /// The `--list` line of one sequence.
 fn msg_line(channel: &str, seq: u64, outcome: Outcome) -> Line {

@@ -2,7 +2,7 @@
 //! rebuilding the index, and what the end of the data file means. Issue 11's
 //! read-ahead and file_crc settings change this module.
 
-use super::slice::{finding, refuse, Slice, SliceVerdict};
+use super::verdict::{finding, refuse, Slice, SliceVerdict};
 use super::*;
 use crate::format::record::Record;
 
