@@ -233,3 +233,67 @@ pub(super) fn check(
     }
     Ok(plans)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opened_by(key: u8, cipher: Cipher) -> RecordInfo {
+        RecordInfo {
+            offset: 4,
+            size: 40,
+            crc_ok: true,
+            crc_header: 0,
+            crc_actual: 0,
+            parse_error: None,
+            seq: 9,
+            timestamp: 1,
+            subject: 0..0,
+            reply: 0..0,
+            kind: PayloadKind::Envelope(cipher),
+            data_len: 30,
+            key: KeyOutcome::Opened(key),
+            plain_len: 1,
+            sha256: None,
+            data_repeated: false,
+            nonce_origin: Some(NonceOrigin::Server),
+        }
+    }
+
+    /// The plan records what the write pass needs and must not work out
+    /// again: the key that opened the envelope and the cipher to seal with.
+    #[test]
+    fn actions_carry_the_key_and_the_cipher() {
+        let chacha_k2 = opened_by(2, Cipher::ChaCha);
+        let keep_cipher = Rule::Rekey { cipher: None };
+        let to_aes = Rule::Rekey {
+            cipher: Some(Cipher::Aes),
+        };
+        assert_eq!(
+            Action::of(Change::Rekey, keep_cipher, &chacha_k2),
+            Action::Rekey {
+                key: 2,
+                cipher: Cipher::ChaCha
+            }
+        );
+        assert_eq!(
+            Action::of(Change::Rekey, to_aes, &chacha_k2),
+            Action::Rekey {
+                key: 2,
+                cipher: Cipher::Aes
+            }
+        );
+        assert_eq!(
+            Action::of(Change::Decrypt, Rule::Decrypt, &chacha_k2),
+            Action::Decrypt { key: 2 }
+        );
+        let enc = Rule::Encrypt {
+            cipher: Cipher::ChaCha,
+        };
+        assert_eq!(
+            Action::of(Change::Encrypt, enc, &chacha_k2),
+            Action::Encrypt(Cipher::ChaCha)
+        );
+        assert_eq!(Action::of(Change::Keep, enc, &chacha_k2), Action::Keep);
+    }
+}

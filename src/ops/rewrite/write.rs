@@ -485,3 +485,97 @@ pub(super) fn write_output(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::keys::KeyOrigin;
+    use crate::format::record::Record;
+
+    fn slice_with_one_message(seq: u64, data: &[u8]) -> Vec<u8> {
+        let mut m = vec![0x08];
+        proto::write_varint(&mut m, seq);
+        m.extend_from_slice(b"\x12\x03foo\x22");
+        proto::write_varint(&mut m, data.len() as u64);
+        m.extend_from_slice(data);
+        m.extend_from_slice(b"\x28\x01");
+        let mut dat = record::version_bytes().to_vec();
+        record::write_record(&mut dat, 0, Crc32::ieee().checksum(&m), &m);
+        dat
+    }
+
+    fn write(actions: &[Planned], dat: &[u8]) -> (Result<()>, Vec<u8>) {
+        let keys = [Key::from_material("K1", KeyOrigin::CommandLine, b"k")];
+        let job = Job {
+            rule: Rule::Encrypt {
+                cipher: Cipher::ChaCha,
+            },
+            keys: &keys,
+            assume_plaintext: false,
+            crc: Crc32::ieee(),
+            backend: Backend::default(),
+            sink: &crate::ops::Silent,
+        };
+        let ck = ChannelKeys::derive(&keys, b"ch", job.backend, true);
+        let src = Source {
+            keys: &ck,
+            actions,
+            dat,
+            dat_path: Path::new("ch/msgs.1.dat"),
+        };
+        let (mut d, mut i) = (Vec::new(), Vec::new());
+        let r = rewrite_records(&job, src, &mut Bufs::default(), &mut d, &mut i);
+        // The new record opens with the key and cipher the plan named.
+        if r.is_ok() {
+            let Some(Event::Record(rec)) = Record::at(&d, VERSION_LEN as u64) else {
+                panic!("no record written");
+            };
+            let m = rec.message().unwrap();
+            assert_eq!(
+                envelope::classify(m.data),
+                PayloadKind::Envelope(Cipher::Aes)
+            );
+            let mut pt = Vec::new();
+            let opened = envelope::open(&ck.aeads[0], Cipher::Aes, m.data, &mut pt);
+            assert_eq!(opened, Some(&b"hello"[..]));
+        }
+        (r, d)
+    }
+
+    /// The write pass seals with the cipher the check decided (AES here,
+    /// though the rule's is ChaCha: the plan, not the rule, is replayed).
+    #[test]
+    fn the_write_pass_replays_the_plan() {
+        let dat = slice_with_one_message(7, b"hello");
+        let plan = [Planned {
+            seq: 7,
+            action: Action::Encrypt(Cipher::Aes),
+        }];
+        let (r, _) = write(&plan, &dat);
+        r.unwrap();
+    }
+
+    /// A record the check did not see (another sequence, or one more) stops
+    /// the write instead of being judged again.
+    #[test]
+    fn records_the_check_did_not_see_stop_the_write() {
+        let dat = slice_with_one_message(7, b"hello");
+        let other = [Planned {
+            seq: 8,
+            action: Action::Encrypt(Cipher::Aes),
+        }];
+        let (r, _) = write(&other, &dat);
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("seq 7 was not checked"), "{e}");
+        assert!(e.contains("the store changed since the check"), "{e}");
+        let (r, _) = write(&[], &dat);
+        assert!(r.unwrap_err().to_string().contains("seq 7 was not checked"));
+        let seven = Planned {
+            seq: 7,
+            action: Action::Encrypt(Cipher::Aes),
+        };
+        let (r, _) = write(&[seven, seven], &dat);
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("fewer records than checked"), "{e}");
+    }
+}
