@@ -9,6 +9,7 @@
 pub mod aead;
 pub mod app;
 pub mod cli;
+pub mod config;
 pub mod crc;
 pub mod envelope;
 pub mod error;
