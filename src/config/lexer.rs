@@ -183,6 +183,9 @@ pub struct Lexer<'a> {
     /// Where the item being lexed began (the reference moves `start` while
     /// collecting escaped parts; positions must not move with it).
     item_start: usize,
+    /// Where an `include` keyword began: the include token is positioned
+    /// there rather than at the file name.
+    keyword_start: Option<usize>,
     /// Whether the last cursor move was `next` (for error positions).
     after_next: bool,
     state: Option<State>,
@@ -202,6 +205,7 @@ impl<'a> Lexer<'a> {
             pos: 0,
             width: 0,
             item_start: 0,
+            keyword_start: None,
             after_next: false,
             state: Some(State::Top),
             stack: Vec::new(),
@@ -296,7 +300,11 @@ impl<'a> Lexer<'a> {
             None => Vec::new(),
         };
         text.extend_from_slice(self.slice(self.start, self.pos));
-        let t = self.make(kind, text, self.item_start);
+        let at = match kind {
+            TokenKind::Include => self.keyword_start.take().unwrap_or(self.item_start),
+            _ => self.item_start,
+        };
+        let t = self.make(kind, text, at);
         self.pending.push_back(t);
         self.start = self.pos;
         self.item_start = self.pos;
@@ -339,6 +347,28 @@ impl<'a> Lexer<'a> {
         };
         let t = self.make(TokenKind::Error, msg.into_bytes(), at);
         self.pending.push_back(t);
+        None
+    }
+
+    /// End of input inside a quoted string, quoted key or block: reported at
+    /// the opening quote or parenthesis, which is what the reader must fix.
+    fn unterminated(&mut self, msg: &str) -> Option<State> {
+        let at = self.item_start.saturating_sub(1);
+        let t = self.make(
+            TokenKind::Error,
+            format!("{msg} (unterminated: it opens here)").into_bytes(),
+            at,
+        );
+        self.pending.push_back(t);
+        None
+    }
+
+    /// Like `eof_or_error`, inside something quoted.
+    fn unterminated_or_eof(&mut self) -> Option<State> {
+        if self.pos > self.start {
+            return self.unterminated("Unexpected EOF.");
+        }
+        self.emit(TokenKind::Eof);
         None
     }
 
@@ -615,7 +645,7 @@ impl<'a> Lexer<'a> {
             return Some(State::KeyEnd);
         }
         if r == EOF {
-            return self.eof_or_error();
+            return self.unterminated_or_eof();
         }
         self.next();
         Some(if quote == '"' {
@@ -631,6 +661,7 @@ impl<'a> Lexer<'a> {
             .slice(self.start, self.pos)
             .eq_ignore_ascii_case(b"include")
         {
+            self.keyword_start = Some(self.item_start);
             self.ignore();
             if let Some(p) = push {
                 self.push(p);
@@ -651,7 +682,7 @@ impl<'a> Lexer<'a> {
             return self.pop();
         }
         if r == EOF {
-            return self.error(eof_msg.to_string());
+            return self.unterminated(eof_msg);
         }
         Some(if quote == '"' {
             State::IncludeDubQuotedString
@@ -744,11 +775,14 @@ impl<'a> Lexer<'a> {
         match r {
             '[' => {
                 self.ignore();
+                // Positioned at the bracket, for "not closed" errors.
+                self.item_start = self.pos.saturating_sub(1);
                 self.emit(TokenKind::ArrayStart);
                 Some(State::ArrayValue)
             }
             '{' => {
                 self.ignore();
+                self.item_start = self.pos.saturating_sub(1);
                 self.emit(TokenKind::MapStart);
                 Some(State::MapKeyStart)
             }
@@ -832,7 +866,7 @@ impl<'a> Lexer<'a> {
             _ => {}
         }
         self.error(format!(
-            "Expected an array value terminator ',' or an array terminator ']', but got '{}' instead.",
+            "Expected an array value terminator \",\" or an array terminator \"]\", but got '{}' instead.",
             show(r)
         ))
     }
@@ -893,7 +927,7 @@ impl<'a> Lexer<'a> {
     fn map_quoted_key(&mut self, quote: char, eof_msg: &str) -> Option<State> {
         let r = self.peek();
         if r == EOF {
-            return self.error(eof_msg.to_string());
+            return self.unterminated(eof_msg);
         }
         if r == quote {
             self.emit(TokenKind::Key);
@@ -989,7 +1023,7 @@ impl<'a> Lexer<'a> {
             return self.pop();
         }
         if r == EOF {
-            return self.eof_or_error();
+            return self.unterminated_or_eof();
         }
         Some(State::QuotedString)
     }
@@ -1008,7 +1042,7 @@ impl<'a> Lexer<'a> {
             return self.pop();
         }
         if r == EOF {
-            return self.eof_or_error();
+            return self.unterminated_or_eof();
         }
         Some(State::DubQuotedString)
     }
@@ -1048,7 +1082,7 @@ impl<'a> Lexer<'a> {
     fn block(&mut self) -> Option<State> {
         let r = self.next();
         if r == EOF {
-            return self.error("Unexpected EOF processing block.".to_string());
+            return self.unterminated("Unexpected EOF processing block.");
         }
         if r != ')' {
             return Some(State::Block);

@@ -313,9 +313,27 @@ impl<'s, 'e, 'i> Parser<'s, 'e, 'i> {
         }
     }
 
+    /// A lexer error. At the end of the input inside a map or array, the
+    /// thing to fix is the map or array left open, so that is where it points.
+    fn lexer_error(&self, t: &Token) -> ConfigError {
+        let message = t.text_lossy();
+        let open = match self.ctxs.last() {
+            Some(Ctx::Map(_, pos)) if self.ctxs.len() > 1 => Some(("map", pos)),
+            Some(Ctx::Array(_, pos)) => Some(("array", pos)),
+            _ => None,
+        };
+        match open {
+            Some((what, pos)) if t.offset >= self.input.len() => ConfigError::Syntax {
+                at: self.location(pos.line, pos.column),
+                message: format!("{message} (unterminated {what}: it opens here)"),
+            },
+            _ => self.syntax(t, message),
+        }
+    }
+
     fn process(&mut self, t: &Token) -> Result<(), ConfigError> {
         match t.kind {
-            TokenKind::Error => Err(self.syntax(t, t.text_lossy())),
+            TokenKind::Error => Err(self.lexer_error(t)),
             TokenKind::Key => {
                 let pos = self.pos(t);
                 self.keys.push((t.text_lossy(), pos));
@@ -457,8 +475,10 @@ impl<'s, 'e, 'i> Parser<'s, 'e, 'i> {
     fn variable(&mut self, t: &Token) -> Result<(), ConfigError> {
         let name = t.text_lossy();
         // Unquoted bcrypt hashes (`$2a$...`) are strings, not variables.
-        if name.starts_with("2a$") {
-            let v = Value::String(Text::new(format!("${name}").into_bytes()));
+        if t.text.starts_with(b"2a$") {
+            let mut bytes = b"$".to_vec();
+            bytes.extend_from_slice(&t.text);
+            let v = Value::String(Text::new(bytes));
             return self.set_scalar(t, v);
         }
         let found = self.ctxs.iter().rev().find_map(|c| match c {
