@@ -350,6 +350,27 @@ fn deep_nesting_is_refused_before_the_stack_suffers() {
 }
 
 #[test]
+fn nesting_across_included_files_counts_as_one_tree() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for i in 0..8 {
+        let body = format!(
+            "{}include f{}.conf\n{}",
+            "x {\n".repeat(40),
+            i + 1,
+            "}\n".repeat(40)
+        );
+        std::fs::write(dir.path().join(format!("f{i}.conf")), body).expect("write");
+    }
+    std::fs::write(dir.path().join("f8.conf"), "a = 1\n").expect("write");
+    let err = parse_file(&dir.path().join("f0.conf"), &no_env).unwrap_err();
+    assert!(
+        matches!(err.innermost(), ConfigError::Limit { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("nested"), "{err}");
+}
+
+#[test]
 fn exponential_copies_through_variables_are_refused() {
     let mut text = String::from("a0 = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1 ]\n");
     for i in 1..12 {

@@ -383,11 +383,11 @@ impl<'a> Lexer<'a> {
     }
 
     fn is_bool(&self) -> bool {
-        let s = self.slice(self.start, self.pos).to_ascii_lowercase();
-        matches!(
-            s.as_slice(),
-            b"true" | b"false" | b"on" | b"off" | b"yes" | b"no"
-        )
+        // Compared in place: the text may be key material, so no copies.
+        let s = self.slice(self.start, self.pos);
+        [&b"true"[..], b"false", b"on", b"off", b"yes", b"no"]
+            .iter()
+            .any(|w| s.eq_ignore_ascii_case(w))
     }
 
     /// Whether the unquoted string is `$NAME`; drops the `$` if so.

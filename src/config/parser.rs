@@ -214,6 +214,10 @@ struct Parser<'s, 'e, 'i> {
     ctxs: Vec<Ctx>,
     /// Keys waiting for their value.
     keys: Vec<(String, Pos)>,
+    /// Nesting of the place this input's top level lands in (an included
+    /// file's keys are merged where the include is), so that the nesting
+    /// bound holds for the merged tree.
+    base_depth: usize,
 }
 
 impl<'s, 'e, 'i> Parser<'s, 'e, 'i> {
@@ -231,6 +235,7 @@ impl<'s, 'e, 'i> Parser<'s, 'e, 'i> {
             dir,
             ctxs: vec![Ctx::Map(Map::default(), root)],
             keys: Vec::new(),
+            base_depth: 0,
         }
     }
 
@@ -421,8 +426,13 @@ impl<'s, 'e, 'i> Parser<'s, 'e, 'i> {
         }
     }
 
+    /// How deep the innermost open map or array is in the merged tree.
+    fn depth(&self) -> usize {
+        self.base_depth + self.ctxs.len()
+    }
+
     fn open(&mut self, t: &Token) -> Result<(), ConfigError> {
-        if self.ctxs.len() > self.session.limits.max_nesting {
+        if self.depth() > self.session.limits.max_nesting {
             return Err(ConfigError::Limit {
                 at: self.at(t),
                 what: format!(
@@ -491,7 +501,7 @@ impl<'s, 'e, 'i> Parser<'s, 'e, 'i> {
         };
         // Copies of maps and arrays count towards the bounds like the
         // originals did.
-        if depth(&value) + self.ctxs.len() > self.session.limits.max_nesting {
+        if depth(&value) + self.depth() > self.session.limits.max_nesting {
             return Err(ConfigError::Limit {
                 at: self.at(t),
                 what: format!(
@@ -530,7 +540,10 @@ impl<'s, 'e, 'i> Parser<'s, 'e, 'i> {
         }
         self.session.env_stack.push(name.to_string());
         let source = Source::Env(Arc::from(name));
-        let parsed = Parser::new(self.session, &text, source, PathBuf::from(".")).run();
+        let base_depth = self.depth().saturating_sub(1);
+        let mut sub = Parser::new(self.session, &text, source, PathBuf::from("."));
+        sub.base_depth = base_depth;
+        let parsed = sub.run();
         self.session.env_stack.pop();
         self.session.depth -= 1;
         let map = parsed.map_err(|e| ConfigError::BadVariable {
@@ -610,7 +623,10 @@ impl<'s, 'e, 'i> Parser<'s, 'e, 'i> {
         };
         self.session.include_stack.push(canonical);
         let source = Source::File(Arc::new(path.clone()));
-        let parsed = Parser::new(self.session, &data, source, go_dir(&path)).run();
+        let base_depth = self.depth().saturating_sub(1);
+        let mut sub = Parser::new(self.session, &data, source, go_dir(&path));
+        sub.base_depth = base_depth;
+        let parsed = sub.run();
         self.session.include_stack.pop();
         self.session.depth -= 1;
         let map = parsed.map_err(|e| wrap(self.at(t), e))?;
