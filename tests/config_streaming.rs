@@ -110,6 +110,40 @@ fn sample_gives_the_settings_and_where_each_came_from() {
     );
     assert_eq!(cluster.bootstrap.as_ref().map(|s| s.value), Some(false));
 
+    // The Settings block: every setting, the key redacted.
+    let lines = cfg.setting_lines();
+    let names: Vec<&str> = lines.iter().map(|l| l.name).collect();
+    assert_eq!(
+        names,
+        [
+            "cluster_id",
+            "store",
+            "dir",
+            "encrypt",
+            "encryption_cipher",
+            "encryption_key",
+            "file_options.do_crc",
+            "file_options.crc_poly",
+            "file_options.slice_max_msgs",
+            "file_options.read_buffer_size",
+            "cluster",
+            "cluster.node_id",
+            "cluster.bootstrap",
+            "cluster.peers",
+            "cluster.log_path",
+        ]
+    );
+    let key_line = lines
+        .iter()
+        .find(|l| l.name == "encryption_key")
+        .expect("key line");
+    assert_eq!(key_line.value, "<redacted>");
+    assert!(key_line
+        .origin
+        .to_string()
+        .ends_with("streaming.conf:17 (encryption_key)"));
+    assert!(!format!("{lines:?}").contains("conformance-key-1"));
+
     // Every file read is listed, for the permission check.
     let files: Vec<String> = cfg
         .files

@@ -6,8 +6,14 @@
 //! end of input, a block string at end of file keeps its `)`...). To answer
 //! "what will the server read" this lexer keeps the same states and the same
 //! transitions, written independently in Rust: `State` names them, `step`
-//! runs one of them. Positions are ours: every token carries its byte offset,
-//! 1-based line and 1-based column (in characters).
+//! runs one of them. Checked against the reference on tens of thousands of
+//! generated inputs: same tokens, same values, same accept/reject.
+//!
+//! Ours rather than the reference's: positions (every token carries its byte
+//! offset, 1-based line and 1-based column in characters); the position of
+//! an unterminated quoted string, quoted key, include or block, which is its
+//! opening rather than the end of input; control characters in messages,
+//! which are escaped.
 
 use std::collections::VecDeque;
 
@@ -1150,7 +1156,7 @@ impl<'a> Lexer<'a> {
     fn number_or_date(&mut self) -> Option<State> {
         let r = self.next();
         if r == '-' {
-            if self.pos - self.start != 5 {
+            if self.pos.saturating_sub(self.start) != 5 {
                 return self.error("All ISO8601 dates must be in full Zulu form.".to_string());
             }
             return Some(State::DateAfterYear);

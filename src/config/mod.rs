@@ -32,6 +32,6 @@ pub use parser::{
 };
 pub use streaming::{
     readable_by_others, ClusterSettings, EffectiveKey, FileOptions, Origin, SecretKey,
-    ServerConfig, Setting, StoreType, ENCRYPTION_KEY_ENV,
+    ServerConfig, Setting, SettingLine, StoreType, ENCRYPTION_KEY_ENV,
 };
 pub use tree::{Entry, Map, Node, Text, Value};

@@ -545,7 +545,7 @@ impl<'s, 'e, 'i> Parser<'s, 'e, 'i> {
         sub.base_depth = base_depth;
         let parsed = sub.run();
         self.session.env_stack.pop();
-        self.session.depth -= 1;
+        self.session.depth = self.session.depth.saturating_sub(1);
         let map = parsed.map_err(|e| ConfigError::BadVariable {
             at: self.at(t),
             name: name.to_string(),
@@ -613,7 +613,7 @@ impl<'s, 'e, 'i> Parser<'s, 'e, 'i> {
         let data = match self.session.read(&path) {
             Ok(d) => d,
             Err(reason) => {
-                self.session.depth -= 1;
+                self.session.depth = self.session.depth.saturating_sub(1);
                 let read = ConfigError::Read {
                     path: path.clone(),
                     reason,
@@ -628,7 +628,7 @@ impl<'s, 'e, 'i> Parser<'s, 'e, 'i> {
         sub.base_depth = base_depth;
         let parsed = sub.run();
         self.session.include_stack.pop();
-        self.session.depth -= 1;
+        self.session.depth = self.session.depth.saturating_sub(1);
         let map = parsed.map_err(|e| wrap(self.at(t), e))?;
         // The included keys land in the current map, as if written here.
         for e in map.entries {

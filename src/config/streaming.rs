@@ -412,6 +412,93 @@ impl ServerConfig {
     }
 }
 
+/// One setting the file gives, for a report's Settings block: the server's
+/// name for it, its value as text (the key redacted) and its origin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettingLine {
+    pub name: &'static str,
+    pub value: String,
+    pub origin: Origin,
+}
+
+impl ServerConfig {
+    /// Every setting the file gives, in a fixed order. Durations are shown
+    /// in nanoseconds, as the server stores them.
+    pub fn setting_lines(&self) -> Vec<SettingLine> {
+        let mut out = Vec::new();
+        let mut add = |name: &'static str, value: Option<(String, &Origin)>| {
+            if let Some((value, origin)) = value {
+                out.push(SettingLine {
+                    name,
+                    value,
+                    origin: origin.clone(),
+                });
+            }
+        };
+        fn show<T: fmt::Display>(s: &Option<Setting<T>>) -> Option<(String, &Origin)> {
+            s.as_ref().map(|s| (s.value.to_string(), &s.origin))
+        }
+        fn show_path(s: &Option<Setting<PathBuf>>) -> Option<(String, &Origin)> {
+            s.as_ref()
+                .map(|s| (s.value.display().to_string(), &s.origin))
+        }
+        add("cluster_id", show(&self.cluster_id));
+        add(
+            "store",
+            self.store_type
+                .as_ref()
+                .map(|s| (s.value.as_str().to_string(), &s.origin)),
+        );
+        add("dir", show_path(&self.dir));
+        add("encrypt", show(&self.encrypt));
+        add("encryption_cipher", show(&self.encryption_cipher));
+        add(
+            "encryption_key",
+            self.encryption_key
+                .as_ref()
+                .map(|s| (REDACTED.to_string(), &s.origin)),
+        );
+        let f = &self.file;
+        add("file_options.compact_enabled", show(&f.compact_enabled));
+        add(
+            "file_options.compact_fragmentation",
+            show(&f.compact_fragmentation),
+        );
+        add("file_options.compact_interval", show(&f.compact_interval));
+        add("file_options.compact_min_size", show(&f.compact_min_size));
+        add("file_options.buffer_size", show(&f.buffer_size));
+        add("file_options.do_crc", show(&f.do_crc));
+        add("file_options.crc_poly", show(&f.crc_poly));
+        add("file_options.do_sync", show(&f.do_sync));
+        add("file_options.slice_max_msgs", show(&f.slice_max_msgs));
+        add("file_options.slice_max_bytes", show(&f.slice_max_bytes));
+        add("file_options.slice_max_age", show(&f.slice_max_age));
+        add(
+            "file_options.slice_archive_script",
+            show(&f.slice_archive_script),
+        );
+        add(
+            "file_options.file_descriptors_limit",
+            show(&f.file_descriptors_limit),
+        );
+        add("file_options.parallel_recovery", show(&f.parallel_recovery));
+        add("file_options.read_buffer_size", show(&f.read_buffer_size));
+        add("file_options.auto_sync", show(&f.auto_sync));
+        if let Some(c) = &self.cluster {
+            add("cluster", Some(("clustered".to_string(), &c.origin)));
+            add("cluster.node_id", show(&c.node_id));
+            add("cluster.bootstrap", show(&c.bootstrap));
+            add(
+                "cluster.peers",
+                c.peers.as_ref().map(|s| (s.value.join(","), &s.origin)),
+            );
+            add("cluster.log_path", show_path(&c.log_path));
+            add("cluster.sync", show(&c.sync));
+        }
+        out
+    }
+}
+
 /// Whether group or other users may read `path` (mode bits `0o044`).
 #[cfg(unix)]
 pub fn readable_by_others(path: &Path) -> std::io::Result<bool> {

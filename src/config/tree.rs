@@ -124,8 +124,8 @@ fn go_float(x: f64) -> String {
     }
 }
 
-/// A value and where it is: the position of its key when it is a map entry
-/// value (as the server's pedantic mode reports), else of the value.
+/// A value and where it is (for a value copied from a variable, where the
+/// `$NAME` reference is; the entry's key has its own position).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
     pub value: Value,
@@ -136,7 +136,8 @@ pub struct Node {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
     /// The key as written (case kept: the tree is case-sensitive like the
-    /// server's; its settings code lower-cases when it matches).
+    /// server's; its settings code lower-cases when it matches). Keys that
+    /// are not UTF-8 are converted lossily; no key the server knows is.
     pub key: String,
     pub key_pos: Pos,
     pub node: Node,
