@@ -336,6 +336,9 @@ fn variable_errors() {
         panic!("{err}")
     };
     assert_eq!(at.pos.source, Source::Env("BAD".into()));
+    // Environment values may be secrets: their text is not shown.
+    assert_eq!(at.text, REDACTED);
+    assert!(!err.to_string().contains("unterminated'"), "{err}");
 }
 
 #[test]

@@ -246,3 +246,45 @@ fn files_holding_a_key_are_checked_for_other_readers() {
     let cfg = ServerConfig::load(&main, &|_: &str| None).expect("parses");
     assert!(cfg.key_files_readable_by_others().expect("stat").is_empty());
 }
+
+/// The configurations for the conformance stores give the settings their
+/// expected results were recorded with.
+#[test]
+fn conformance_configurations() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let env = env_with(&[("STANCTL_STORE", "fixtures/conformance/aes")]);
+    for (name, key) in [
+        ("conformance-key1.conf", Some("k1.key")),
+        ("conformance-key2.conf", Some("k2.key")),
+        ("conformance-no-encrypt.conf", None),
+    ] {
+        let cfg = ServerConfig::load(&root.join("fixtures/config").join(name), &env)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        cfg.check_file_store().expect("file store");
+        assert_eq!(
+            cfg.dir.as_ref().map(|s| s.value.clone()),
+            Some(PathBuf::from("fixtures/conformance/aes")),
+            "{name}"
+        );
+        assert_eq!(
+            cfg.cluster_id.as_ref().map(|s| s.value.as_str()),
+            Some("test-cluster")
+        );
+        assert_eq!(
+            cfg.file.do_crc.as_ref().map(|s| s.value),
+            Some(true),
+            "{name}"
+        );
+        assert_eq!(cfg.encryption_enabled(), key.is_some(), "{name}");
+        match key {
+            Some(k) => {
+                let want = std::fs::read(root.join("fixtures").join(k)).expect("key file");
+                match cfg.effective_key(&env) {
+                    Some(EffectiveKey::File(s)) => assert_eq!(s.value.expose(), want.as_slice()),
+                    other => panic!("{name}: {other:?}"),
+                }
+            }
+            None => assert!(cfg.effective_key(&env).is_none(), "{name}"),
+        }
+    }
+}

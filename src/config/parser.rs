@@ -292,7 +292,10 @@ impl<'s, 'e, 'i> Parser<'s, 'e, 'i> {
         let raw = self.lexer.line_index().line_text(self.input, line);
         let text = String::from_utf8_lossy(raw).trim().to_string();
         let waiting = self.keys.last().map(|(k, _)| k.as_str()).unwrap_or("");
-        let text = if is_secret_key(waiting) || is_secret_key(first_word(&text)) {
+        // Environment values are often secrets and the variable's name says
+        // nothing about how it is used, so their text is never shown.
+        let from_env = matches!(self.source, Source::Env(_));
+        let text = if from_env || is_secret_key(waiting) || is_secret_key(first_word(&text)) {
             REDACTED.to_string()
         } else {
             shorten(&text)
