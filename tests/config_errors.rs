@@ -290,11 +290,17 @@ fn key_material_never_appears_in_errors() {
         "streaming { ENC_KEY: \"s3cr3t-value\" \nencryption_key: 5 }",
         "KEY = \"s3cr3t-value",
         "password: \"s3cr3t-value",
+        "encryption_key: 99999999999999999999999",
+        "streaming {\n  encryption_key = 2016-02-30T00:00:00Z\n}",
     ];
     for input in inputs {
         let err = text_err(input);
         let shown = format!("{err} {err:?}");
         assert!(!shown.contains("s3cr3t"), "{input}: {shown}");
+        assert!(
+            !shown.contains("999999") && !shown.contains("02-30"),
+            "{input}: {shown}"
+        );
         let text = err.location().map(|l| l.text.clone()).unwrap_or_default();
         assert!(text.ends_with(REDACTED), "{input}: {text}");
     }

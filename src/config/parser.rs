@@ -290,7 +290,7 @@ impl<'s, 'e, 'i> Parser<'s, 'e, 'i> {
     /// the line or the key being read may hold a secret.
     fn location(&self, line: u32, column: u32) -> Location {
         let raw = self.lexer.line_index().line_text(self.input, line);
-        let text = String::from_utf8_lossy(raw).trim().to_string();
+        let text = Zeroizing::new(String::from_utf8_lossy(raw).trim().to_string());
         let waiting = self.keys.last().map(|(k, _)| k.as_str()).unwrap_or("");
         // Environment values are often secrets and the variable's name says
         // nothing about how it is used, so their text is never shown.
@@ -314,11 +314,16 @@ impl<'s, 'e, 'i> Parser<'s, 'e, 'i> {
         self.location(t.line, t.column)
     }
 
+    /// An error about token `t`; when its text may be a secret, messages
+    /// that quote it (`integer '...' is out of the range`) do not.
     fn syntax(&self, t: &Token, message: String) -> ConfigError {
-        ConfigError::Syntax {
-            at: self.at(t),
-            message,
-        }
+        let at = self.at(t);
+        let message = if at.text == REDACTED && t.kind != TokenKind::Error && !t.text.is_empty() {
+            message.replace(&t.text_lossy(), REDACTED)
+        } else {
+            message
+        };
+        ConfigError::Syntax { at, message }
     }
 
     /// A lexer error. At the end of the input inside a map or array, the
