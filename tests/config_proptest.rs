@@ -381,6 +381,21 @@ fn exponential_copies_through_variables_are_refused() {
 }
 
 #[test]
+fn large_files_take_linear_time() {
+    // A whole file on one line, and a map with many distinct keys: both
+    // would be quadratic with a naive column count or key lookup.
+    let one_line = "a=1;".repeat(900_000);
+    let started = std::time::Instant::now();
+    let m = parse_bytes(one_line.as_bytes(), &no_env).expect("parses");
+    assert_eq!(m.len(), 1);
+    let many: String = (0..200_000).map(|i| format!("k{i} = {i}\n")).collect();
+    let m = parse_bytes(many.as_bytes(), &no_env).expect("parses");
+    assert_eq!(m.len(), 200_000);
+    // Generous for a debug build on a loaded machine; quadratic would be hours.
+    assert!(started.elapsed().as_secs() < 120, "{:?}", started.elapsed());
+}
+
+#[test]
 fn oversized_text_is_refused() {
     let limits = Limits {
         max_file_bytes: 1000,

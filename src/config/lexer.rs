@@ -80,6 +80,9 @@ impl Token {
 #[derive(Debug, Clone)]
 pub struct LineIndex {
     starts: Vec<usize>,
+    /// The last answer (offset, line, column): tokens come in order, so
+    /// counting on from it keeps a long line from costing quadratic time.
+    last: std::cell::Cell<(usize, u32, u32)>,
 }
 
 impl LineIndex {
@@ -92,7 +95,10 @@ impl LineIndex {
                 .filter(|(_, b)| **b == b'\n')
                 .map(|(i, _)| i + 1),
         );
-        LineIndex { starts }
+        LineIndex {
+            starts,
+            last: std::cell::Cell::new((0, 1, 1)),
+        }
     }
 
     /// 1-based line and column (columns count characters, not bytes).
@@ -102,12 +108,22 @@ impl LineIndex {
             Ok(i) => i,
             Err(i) => i.saturating_sub(1),
         };
-        let start = self.starts.get(line).copied().unwrap_or(0);
-        let chars = input
-            .get(start..offset)
-            .map(|s| s.iter().filter(|b| (**b & 0xC0) != 0x80).count())
-            .unwrap_or(0);
-        (to_u32(line + 1), to_u32(chars + 1))
+        let line_no = to_u32(line + 1);
+        let count = |from: usize| {
+            input
+                .get(from..offset)
+                .map(|s| s.iter().filter(|b| (**b & 0xC0) != 0x80).count())
+                .unwrap_or(0)
+        };
+        let (last_offset, last_line, last_col) = self.last.get();
+        let column = if last_line == line_no && last_offset <= offset {
+            last_col.saturating_add(to_u32(count(last_offset)))
+        } else {
+            let start = self.starts.get(line).copied().unwrap_or(0);
+            to_u32(count(start) + 1)
+        };
+        self.last.set((offset, line_no, column));
+        (line_no, column)
     }
 
     /// The text of the 1-based line `line`, without its line break.

@@ -559,7 +559,7 @@ impl<'s, 'e, 'i> Parser<'s, 'e, 'i> {
             name: name.to_string(),
             source: Box::new(e),
         })?;
-        match map.entries.into_iter().find(|e| e.key == "pk") {
+        match map.into_entries().into_iter().find(|e| e.key == "pk") {
             Some(e) => Ok(e.node.value),
             None => Err(ConfigError::UndefinedVariable {
                 at: self.at(t),
@@ -639,7 +639,7 @@ impl<'s, 'e, 'i> Parser<'s, 'e, 'i> {
         self.session.depth = self.session.depth.saturating_sub(1);
         let map = parsed.map_err(|e| wrap(self.at(t), e))?;
         // The included keys land in the current map, as if written here.
-        for e in map.entries {
+        for e in map.into_entries() {
             self.keys.push((e.key, e.key_pos));
             self.set_value(t, e.node)?;
         }

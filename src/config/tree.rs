@@ -1,6 +1,7 @@
 //! The value tree a configuration file parses into: what the server's
 //! `conf.ParseFile` returns, plus the position of every key and value.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use zeroize::Zeroizing;
@@ -144,26 +145,44 @@ pub struct Entry {
 }
 
 /// A map. Keys are unique (a later assignment replaces an earlier one, as in
-/// a Go map); entries keep the order of their first assignment.
-#[derive(Clone, Debug, PartialEq, Default)]
+/// a Go map); entries keep the order of their first assignment. Indexed, so
+/// a file with many keys costs linear time, not quadratic.
+#[derive(Clone, Debug, Default)]
 pub struct Map {
-    pub entries: Vec<Entry>,
+    entries: Vec<Entry>,
+    index: HashMap<String, usize>,
+}
+
+impl PartialEq for Map {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries
+    }
 }
 
 impl Map {
     pub fn get(&self, key: &str) -> Option<&Entry> {
-        self.entries.iter().find(|e| e.key == key)
+        self.index.get(key).and_then(|i| self.entries.get(*i))
     }
 
     /// Sets `key`, replacing the value (and position) of an existing entry.
     pub fn insert(&mut self, key: String, key_pos: Pos, node: Node) {
-        match self.entries.iter_mut().find(|e| e.key == key) {
-            Some(e) => {
-                e.key_pos = key_pos;
-                e.node = node;
-            }
-            None => self.entries.push(Entry { key, key_pos, node }),
+        if let Some(e) = self.index.get(&key).and_then(|i| self.entries.get_mut(*i)) {
+            e.key_pos = key_pos;
+            e.node = node;
+            return;
         }
+        self.index.insert(key.clone(), self.entries.len());
+        self.entries.push(Entry { key, key_pos, node });
+    }
+
+    /// The entries, in the order of their first assignment.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Takes the entries out, in order.
+    pub fn into_entries(self) -> Vec<Entry> {
+        self.entries
     }
 
     pub fn len(&self) -> usize {
