@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use stanctl::config::{parse_bytes, ConfigError, ServerConfig, StoreType};
+use stanctl::config::{parse_bytes, Cipher, ConfigError, ServerConfig, StoreType};
 
 fn load(input: &str) -> ServerConfig {
     let m =
@@ -110,8 +110,30 @@ fn encryption_settings() {
     // encrypts when either is set.
     assert!(load("encrypt: false\nencryption_key: k").encryption_enabled());
     assert!(load("encryption_key: k\nencrypt: no").encryption_enabled());
-    // An empty key is no key.
-    assert!(!load("encryption_key: \"\"").encryption_enabled());
+    // An empty key still turns encryption on (the key must then come from
+    // the environment); with `encrypt: false` the outcome is random.
+    let c = load("encryption_key: \"\"");
+    assert!(c.encryption_enabled());
+    assert!(c.effective_key(&|_: &str| None).is_none());
+    assert!(matches!(
+        fails("encrypt: false\nencryption_key: \"\""),
+        ConfigError::Ambiguous { .. }
+    ));
+    // Ciphers, any case; an empty name leaves the choice to the platform.
+    for (name, want) in [
+        ("aes", Cipher::Aes),
+        ("ChaCha", Cipher::ChaCha),
+        ("", Cipher::PlatformDefault),
+    ] {
+        let c = load(&format!("encryption_cipher: \"{name}\""));
+        assert_eq!(c.cipher().expect("cipher").map(|s| s.value), Some(want));
+    }
+    assert!(load("dir: x").cipher().expect("no cipher").is_none());
+    let err = load("encryption_cipher: des").cipher().unwrap_err();
+    assert!(
+        err.to_string().contains("encryption cipher not supported"),
+        "{err}"
+    );
     assert!(!load("encrypt: false").encryption_enabled());
 }
 

@@ -31,7 +31,7 @@ pub use parser::{
     Document, EnvLookup, Limits,
 };
 pub use streaming::{
-    readable_by_others, ClusterSettings, EffectiveKey, FileOptions, Origin, SecretKey,
+    readable_by_others, Cipher, ClusterSettings, EffectiveKey, FileOptions, Origin, SecretKey,
     ServerConfig, Setting, SettingLine, StoreType, ENCRYPTION_KEY_ENV,
 };
 pub use tree::{Entry, Map, Node, Text, Value};

@@ -94,6 +94,16 @@ impl StoreType {
     }
 }
 
+/// The cipher named by `encryption_cipher`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cipher {
+    Aes,
+    ChaCha,
+    /// An empty name: the server picks AES on amd64 and 386, ChaCha
+    /// elsewhere.
+    PlatformDefault,
+}
+
 /// The environment variable whose value, when set and not empty, the server
 /// uses as the key instead of `encryption_key`.
 pub const ENCRYPTION_KEY_ENV: &str = "NATS_STREAMING_ENCRYPTION_KEY";
@@ -147,7 +157,7 @@ pub struct ClusterSettings {
     pub bootstrap: Option<Setting<bool>>,
     /// `peers`
     pub peers: Option<Setting<Vec<String>>>,
-    /// `log_path`: the Raft log directory.
+    /// `log_path`: the Raft log directory (relative paths as for `dir`).
     pub log_path: Option<Setting<PathBuf>>,
     /// `sync`
     pub sync: Option<Setting<bool>>,
@@ -166,7 +176,8 @@ pub struct ServerConfig {
     pub cluster_id: Option<Setting<String>>,
     /// `st`, `store_type`, `store`, `storetype`
     pub store_type: Option<Setting<StoreType>>,
-    /// `dir`, `datastore`
+    /// `dir`, `datastore`, as written: the server takes a relative path
+    /// against its working directory, not against the configuration file.
     pub dir: Option<Setting<PathBuf>>,
     /// `encrypt`
     pub encrypt: Option<Setting<bool>>,
@@ -242,6 +253,7 @@ impl ServerConfig {
         for e in scope.iter() {
             cfg.top_level(e)?;
         }
+        cfg.check_encrypt_against_key()?;
         Ok(cfg)
     }
 
@@ -309,6 +321,26 @@ impl ServerConfig {
         }
     }
 
+    /// `encrypt: false` with an empty `encryption_key`: the server sets
+    /// encryption off for one and on for the other, in random order, and
+    /// the empty key does not turn it on later; so whether it encrypts is
+    /// not defined. With a non-empty key it always encrypts.
+    fn check_encrypt_against_key(&self) -> Result<(), ConfigError> {
+        match (&self.encrypt, &self.encryption_key) {
+            (Some(enc), Some(key)) if !enc.value && key.value.is_empty() => {
+                Err(ConfigError::Ambiguous {
+                    at: Location {
+                        pos: enc.origin.pos.clone(),
+                        text: format!("{}: false", enc.origin.key),
+                    },
+                    other: key.origin.pos.clone(),
+                    setting: "encryption (an empty encryption_key turns it on)".to_string(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn cluster_map(&mut self, e: &Entry) -> Result<(), ConfigError> {
         let Value::Map(m) = &e.node.value else {
             return Err(setting_error(
@@ -358,13 +390,38 @@ impl ServerConfig {
         Ok(())
     }
 
-    /// Whether the server encrypts: `encrypt: true`, or a non-empty key.
+    /// Whether the server encrypts: `encrypt: true`, or any `encryption_key`
+    /// (the server turns encryption on for the key even when it is empty,
+    /// and then needs `NATS_STREAMING_ENCRYPTION_KEY`).
     pub fn encryption_enabled(&self) -> bool {
-        self.encrypt.as_ref().is_some_and(|s| s.value)
-            || self
-                .encryption_key
-                .as_ref()
-                .is_some_and(|k| !k.value.is_empty())
+        self.encrypt.as_ref().is_some_and(|s| s.value) || self.encryption_key.is_some()
+    }
+
+    /// The cipher the server would use when encrypting, or its error for a
+    /// name it does not support ("encryption cipher not supported"). `None`
+    /// when the file does not name one.
+    pub fn cipher(&self) -> Result<Option<Setting<Cipher>>, ConfigError> {
+        let Some(s) = &self.encryption_cipher else {
+            return Ok(None);
+        };
+        let cipher = match s.value.to_uppercase().as_str() {
+            "" => Cipher::PlatformDefault,
+            "AES" => Cipher::Aes,
+            "CHACHA" => Cipher::ChaCha,
+            _ => {
+                return Err(ConfigError::Setting {
+                    at: Location {
+                        pos: s.origin.pos.clone(),
+                        text: format!("{}: {}", s.origin.key, s.value),
+                    },
+                    message: "encryption cipher not supported (supported: AES, CHACHA)".to_string(),
+                })
+            }
+        };
+        Ok(Some(Setting {
+            value: cipher,
+            origin: s.origin.clone(),
+        }))
     }
 
     /// The key the server would use when encrypting: a non-empty
