@@ -135,14 +135,11 @@ fn missing_include_points_at_the_include() {
             "include \"not-there.conf\"".to_string()
         )
     );
-    let ConfigError::Include {
-        include, source, ..
-    } = &err
-    else {
+    let ConfigError::Include { include, inner, .. } = &err else {
         panic!("{err}");
     };
     assert_eq!(include, "not-there.conf");
-    assert!(matches!(**source, ConfigError::Read { .. }), "{source}");
+    assert!(matches!(**inner, ConfigError::Read { .. }), "{inner}");
 }
 
 #[test]

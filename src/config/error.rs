@@ -88,19 +88,23 @@ pub enum ConfigError {
     VariableCycle { at: Location, name: String },
 
     /// An environment variable's value is not valid configuration text.
-    #[error("{at}: variable reference for '{name}' could not be parsed: {source}")]
+    #[error("{at}: variable reference for '{name}' could not be parsed: {inner}")]
     BadVariable {
         at: Location,
         name: String,
-        source: Box<ConfigError>,
+        /// The error in the included file or variable value (already part
+        /// of this error's message, so not reported as a `source()`).
+        inner: Box<ConfigError>,
     },
 
     /// An included file could not be read or parsed.
-    #[error("{at}: error parsing include file '{include}', {source}")]
+    #[error("{at}: error parsing include file '{include}', {inner}")]
     Include {
         at: Location,
         include: String,
-        source: Box<ConfigError>,
+        /// The error in the included file or variable value (already part
+        /// of this error's message, so not reported as a `source()`).
+        inner: Box<ConfigError>,
     },
 
     /// A file includes itself, directly or through other files.
@@ -136,8 +140,9 @@ impl ConfigError {
     pub fn location(&self) -> Option<&Location> {
         match self {
             ConfigError::Read { .. } => None,
-            ConfigError::Include { at, source, .. }
-            | ConfigError::BadVariable { at, source, .. } => source.location().or(Some(at)),
+            ConfigError::Include { at, inner, .. } | ConfigError::BadVariable { at, inner, .. } => {
+                inner.location().or(Some(at))
+            }
             ConfigError::Syntax { at, .. }
             | ConfigError::UndefinedVariable { at, .. }
             | ConfigError::VariableCycle { at, .. }
@@ -152,10 +157,44 @@ impl ConfigError {
     /// The innermost error (inside includes and variables).
     pub fn innermost(&self) -> &ConfigError {
         match self {
-            ConfigError::Include { source, .. } | ConfigError::BadVariable { source, .. } => {
-                source.innermost()
+            ConfigError::Include { inner, .. } | ConfigError::BadVariable { inner, .. } => {
+                inner.innermost()
             }
             other => other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_can_cross_threads_and_carry_one_message() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<ConfigError>();
+        let inner = ConfigError::Read {
+            path: PathBuf::from("x.conf"),
+            reason: "missing".to_string(),
+        };
+        let at = Location {
+            pos: Pos {
+                source: Source::Text,
+                line: 2,
+                column: 3,
+            },
+            text: "include x.conf".to_string(),
+        };
+        let e = ConfigError::Include {
+            at,
+            include: "x.conf".to_string(),
+            inner: Box::new(inner),
+        };
+        assert_eq!(
+            e.to_string(),
+            "<text>:2:3: error parsing include file 'x.conf', cannot read configuration file x.conf: missing"
+        );
+        // The inner error is in the message, not repeated as a source.
+        assert!(std::error::Error::source(&e).is_none());
     }
 }

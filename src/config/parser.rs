@@ -557,7 +557,7 @@ impl<'s, 'e, 'i> Parser<'s, 'e, 'i> {
         let map = parsed.map_err(|e| ConfigError::BadVariable {
             at: self.at(t),
             name: name.to_string(),
-            source: Box::new(e),
+            inner: Box::new(e),
         })?;
         match map.into_entries().into_iter().find(|e| e.key == "pk") {
             Some(e) => Ok(e.node.value),
@@ -594,7 +594,7 @@ impl<'s, 'e, 'i> Parser<'s, 'e, 'i> {
         let wrap = |at: Location, e: ConfigError| ConfigError::Include {
             at,
             include: include.clone(),
-            source: Box::new(e),
+            inner: Box::new(e),
         };
         let canonical = match std::fs::canonicalize(&path) {
             Ok(c) => c,
