@@ -35,9 +35,10 @@ use super::tree::{Map, Node, Text, Value};
 /// so that tests need not change the process environment.
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-/// The process environment, for callers that want it.
+/// The process environment, for callers that want it. A value that is not
+/// UTF-8 is converted lossily (the server would take its bytes as they are).
 pub fn process_env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
 }
 
 /// Bounds that keep a hostile or broken file from exhausting memory, stack
