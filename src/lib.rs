@@ -20,6 +20,7 @@ pub mod meta;
 pub mod nonce;
 pub mod progress;
 pub mod proto;
+pub mod raft;
 pub mod record;
 pub mod render;
 pub mod rewrite;

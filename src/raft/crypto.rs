@@ -1,0 +1,94 @@
+//! The Raft log's encryption: the file store's envelope, keyed with the
+//! master hash `SHA-256(material)` itself (no per-channel derivation), and
+//! applied only to LogCommand entries with non-empty Data.
+
+use super::entry::{DataKind, EntryView};
+use crate::aead::{Backend, ChannelAead, Cipher, NONCE_LEN};
+use crate::envelope::{self, PayloadKind};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// A key as the server's Raft log uses it. Never formatted.
+pub struct RaftKey {
+    aead: ChannelAead,
+}
+
+impl std::fmt::Debug for RaftKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RaftKey(..)")
+    }
+}
+
+impl RaftKey {
+    /// `material` as given to the server (`-encryption_key` or the env var).
+    pub fn from_material(material: &[u8], backend: Backend) -> RaftKey {
+        let mut m = Zeroizing::new([0u8; 32]);
+        m.copy_from_slice(&Sha256::digest(material));
+        RaftKey {
+            aead: ChannelAead::new(&m, backend),
+        }
+    }
+}
+
+/// What the server serves for an entry: the stored Data or its plaintext.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    /// Served as stored (`EntryView::data`).
+    AsStored,
+    /// Opened: the plaintext is in the scratch buffer.
+    Opened(Cipher),
+}
+
+/// The errors the server's `GetLog` returns for an entry; Display is the
+/// server's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ServeError {
+    #[error("{}", envelope::short_error(*len))]
+    NotAnEnvelope { len: usize, cipher: Cipher },
+    #[error("{}", cipher.open_error())]
+    AuthFailed { cipher: Cipher },
+}
+
+/// What the server's log store returns for `view`: with `key` (encryption
+/// on) it opens command envelopes; without (encryption off) it serves every
+/// entry as stored, envelopes included.
+pub fn serve(
+    view: &EntryView<'_>,
+    key: Option<&RaftKey>,
+    scratch: &mut Vec<u8>,
+) -> Result<Served, ServeError> {
+    let Some(key) = key else {
+        return Ok(Served::AsStored);
+    };
+    match view.kind() {
+        DataKind::NotCommand
+        | DataKind::Command(PayloadKind::Empty)
+        | DataKind::Command(PayloadKind::Plain) => Ok(Served::AsStored),
+        DataKind::Command(PayloadKind::Short(cipher)) => Err(ServeError::NotAnEnvelope {
+            len: view.data().len(),
+            cipher,
+        }),
+        DataKind::Command(PayloadKind::Envelope(cipher)) => {
+            match envelope::open(&key.aead, cipher, view.data(), scratch) {
+                Some(p) => {
+                    let n = p.len();
+                    scratch.truncate(n);
+                    Ok(Served::Opened(cipher))
+                }
+                None => Err(ServeError::AuthFailed { cipher }),
+            }
+        }
+    }
+}
+
+/// Seals `plaintext` into an envelope under `key` with the caller's nonce
+/// (stanctl's nonce scheme lives in `crate::nonce`; the log layer makes none).
+pub fn seal(
+    key: &RaftKey,
+    cipher: Cipher,
+    nonce: &[u8; NONCE_LEN],
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+) {
+    envelope::seal(&key.aead, cipher, nonce, plaintext, out);
+}

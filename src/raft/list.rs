@@ -1,0 +1,70 @@
+//! The `--list` printer for Raft log lines, in the reference server's
+//! conformance format (fixtures/clustered/README.md). Operations return
+//! facts; only this module turns them into text.
+
+use super::crypto::{serve, RaftKey, Served};
+use super::entry::{EntryView, RaftLog};
+use super::error::RaftError;
+use super::msgpack::rfc3339_nano;
+use sha2::{Digest, Sha256};
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// `RAFTLOG\tfirst=<i>\tlast=<i>` (0 and 0 when empty).
+pub fn raftlog_line(range: Option<(u64, u64)>) -> String {
+    let (f, l) = range.unwrap_or((0, 0));
+    format!("RAFTLOG\tfirst={f}\tlast={l}")
+}
+
+/// `LOG <index> ok <term> <type> <len> <sha256 of served Data> <AppendedAt>`
+/// or `LOG <index> err <server's error text>`.
+pub fn log_line(view: &EntryView<'_>, key: Option<&RaftKey>, scratch: &mut Vec<u8>) -> String {
+    let i = view.index;
+    match serve(view, key, scratch) {
+        Err(e) => format!("LOG\t{i}\terr\t{e}"),
+        Ok(s) => {
+            let data: &[u8] = match s {
+                Served::AsStored => view.data(),
+                Served::Opened(_) => scratch,
+            };
+            // go's zero time prints as 0001-01-01T00:00:00Z.
+            let at = view
+                .record
+                .appended_at
+                .map_or_else(|| "0001-01-01T00:00:00Z".to_string(), rfc3339_nano);
+            format!(
+                "LOG\t{i}\tok\t{}\t{}\t{}\t{}\t{at}",
+                view.term(),
+                view.log_type(),
+                data.len(),
+                hex(&Sha256::digest(data)),
+            )
+        }
+    }
+}
+
+/// Every line the reference dump prints for a log: RAFTLOG, one LOG per
+/// index from first to last (`log not found` for a gap), and CONF
+/// CurrentTerm.
+pub fn list_lines(log: &RaftLog, key: Option<&RaftKey>) -> Result<Vec<String>, RaftError> {
+    let range = log.index_range()?;
+    let mut out = vec![raftlog_line(range)];
+    let mut scratch = Vec::new();
+    if let Some((first, last)) = range {
+        for i in first..=last {
+            out.push(match log.entry(i)? {
+                None => format!("LOG\t{i}\terr\tlog not found"),
+                Some(Ok(view)) => log_line(&view, key, &mut scratch),
+                Some(Err(bad)) => format!("LOG\t{i}\terr\t{}", bad.to_error()),
+            });
+        }
+    }
+    out.push(match log.stable_u64(b"CurrentTerm") {
+        Ok(Some(t)) => format!("CONF\tCurrentTerm\t{t}\t<nil>"),
+        Ok(None) => "CONF\tCurrentTerm\t0\tnot found".to_string(),
+        Err(e) => format!("CONF\tCurrentTerm\t0\t{e}"),
+    });
+    Ok(out)
+}
