@@ -480,3 +480,62 @@ fn random_corruption_never_panics() {
         }
     }
 }
+
+#[test]
+fn census_counts_kinds_and_keys() {
+    let log = RaftLog::open(&clustered().join("raft/mixed.log")).unwrap();
+    let c = stanctl::raft::census(&log, Some(&key(1))).unwrap();
+    assert_eq!((c.first, c.last, c.entries), (Some(1), Some(40), 40));
+    assert_eq!((c.not_command, c.plaintext, c.chacha, c.aes), (8, 8, 8, 16));
+    assert_eq!((c.opened, c.not_opened, c.short, c.bad), (8, 16, 0, 0));
+    let c = stanctl::raft::census(&log, None).unwrap();
+    assert_eq!((c.opened, c.not_opened), (0, 0));
+}
+
+#[test]
+fn nonces_from_the_raft_key_never_look_like_the_servers() {
+    let k = key(1);
+    let n = k.nonce_gen().nonce(7, b"payload");
+    assert_eq!(n[4..6], stanctl::nonce::MARKER);
+    assert_eq!(n, k.nonce_gen().nonce(7, b"payload"));
+}
+
+#[test]
+fn data_of_every_header_size_round_trips() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = RaftLog::open(&clustered().join("raft/plain.log")).unwrap();
+    let dst = tmp.path().join("sizes.log");
+    let sizes = [0usize, 1, 31, 32, 255, 256, 65535, 65536, 70000];
+    let len_for = |index: u64| sizes[index as usize % sizes.len()];
+    rewrite_log(&src, &dst, |view, data| {
+        data.resize(len_for(view.index), view.index as u8);
+        Ok::<_, RaftError>(DataEdit::Replace)
+    })
+    .unwrap();
+    let out = RaftLog::open(&dst).unwrap();
+    check_clean(out.db());
+    let mut n = 0;
+    let original = |i: u64| src.entry(i).unwrap().unwrap().unwrap();
+    out.entries(|e| {
+        let v = e.unwrap();
+        let o = original(v.index);
+        assert_eq!(v.data(), &vec![v.index as u8; len_for(v.index)][..]);
+        // Everything but the Data value is byte for byte the original.
+        assert_eq!(
+            v.value[..v.data_span().start],
+            o.value[..o.data_span().start]
+        );
+        assert_eq!(v.value[v.data_span().end..], o.value[o.data_span().end..]);
+        assert_eq!(
+            (v.term(), v.log_type(), v.appended_at()),
+            (o.term(), o.log_type(), o.appended_at())
+        );
+        n += 1;
+        Ok::<(), RaftError>(())
+    })
+    .unwrap();
+    assert_eq!(n, 40);
+    if let Some(keep) = std::env::var_os("RAFT_KEEP_OUTPUT") {
+        std::fs::copy(&dst, Path::new(&keep).join("sizes.log")).unwrap();
+    }
+}

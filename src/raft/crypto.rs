@@ -5,12 +5,14 @@
 use super::entry::{DataKind, EntryView};
 use crate::aead::{Backend, ChannelAead, Cipher, NONCE_LEN};
 use crate::envelope::{self, PayloadKind};
+use crate::nonce::NonceGen;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 /// A key as the server's Raft log uses it. Never formatted.
 pub struct RaftKey {
     aead: ChannelAead,
+    hash: Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for RaftKey {
@@ -26,7 +28,16 @@ impl RaftKey {
         m.copy_from_slice(&Sha256::digest(material));
         RaftKey {
             aead: ChannelAead::new(&m, backend),
+            hash: m,
         }
+    }
+
+    /// stanctl's nonces for envelopes under this key (`crate::nonce`):
+    /// call `nonce(index, plaintext)`. Its marker byte 0xF5 sits where the
+    /// server's nonce has the top byte of its index counter, which stays
+    /// below 0x80, so no nonce of ours repeats one the server wrote.
+    pub fn nonce_gen(&self) -> NonceGen {
+        NonceGen::new(&self.hash)
     }
 }
 

@@ -52,6 +52,10 @@ impl<'a> EntryView<'a> {
         self.record.log_type
     }
 
+    pub fn appended_at(&self) -> Option<super::msgpack::Timestamp> {
+        self.record.appended_at
+    }
+
     pub fn data(&self) -> &'a [u8] {
         self.record.data.unwrap_or(&[])
     }

@@ -3,7 +3,7 @@
 //! facts; only this module turns them into text.
 
 use super::crypto::{serve, RaftKey, Served};
-use super::entry::{EntryView, RaftLog};
+use super::entry::{BadEntry, EntryView, RaftLog};
 use super::error::RaftError;
 use super::msgpack::rfc3339_nano;
 use sha2::{Digest, Sha256};
@@ -45,22 +45,45 @@ pub fn log_line(view: &EntryView<'_>, key: Option<&RaftKey>, scratch: &mut Vec<u
     }
 }
 
+/// Gaps longer than this print as one line (hostile keys could otherwise
+/// ask for 2^64 lines).
+pub const MAX_GAP_LINES: u64 = 1000;
+
 /// Every line the reference dump prints for a log: RAFTLOG, one LOG per
 /// index from first to last (`log not found` for a gap), and CONF
-/// CurrentTerm.
+/// CurrentTerm. One pass over `logs` in key order.
 pub fn list_lines(log: &RaftLog, key: Option<&RaftKey>) -> Result<Vec<String>, RaftError> {
     let range = log.index_range()?;
     let mut out = vec![raftlog_line(range)];
     let mut scratch = Vec::new();
-    if let Some((first, last)) = range {
-        for i in first..=last {
-            out.push(match log.entry(i)? {
-                None => format!("LOG\t{i}\terr\tlog not found"),
-                Some(Ok(view)) => log_line(&view, key, &mut scratch),
-                Some(Err(bad)) => format!("LOG\t{i}\terr\t{}", bad.to_error()),
-            });
+    let mut next = range.map_or(0, |(first, _)| first);
+    let gap = |out: &mut Vec<String>, from: u64, to: u64| {
+        if to - from >= MAX_GAP_LINES {
+            out.push(format!("LOG\t{from}-{}\terr\tlog not found", to - 1));
+        } else {
+            out.extend((from..to).map(|i| format!("LOG\t{i}\terr\tlog not found")));
         }
-    }
+    };
+    log.entries(|e| {
+        let index = match &e {
+            Ok(v) => Some(v.index),
+            Err(BadEntry::Value { index, .. }) => Some(*index),
+            Err(_) => None,
+        };
+        // Keys that are not 8-byte indexes are never served.
+        let Some(i) = index else {
+            return Ok::<(), RaftError>(());
+        };
+        if i > next {
+            gap(&mut out, next, i);
+        }
+        next = i.saturating_add(1);
+        out.push(match e {
+            Ok(view) => log_line(&view, key, &mut scratch),
+            Err(bad) => format!("LOG\t{i}\terr\t{}", bad.to_error()),
+        });
+        Ok(())
+    })?;
     out.push(match log.stable_u64(b"CurrentTerm") {
         Ok(Some(t)) => format!("CONF\tCurrentTerm\t{t}\t<nil>"),
         Ok(None) => "CONF\tCurrentTerm\t0\tnot found".to_string(),

@@ -4,6 +4,7 @@
 //! envelope under `SHA-256(key material)`.
 //!
 //! Modules: `bbolt` (the file: read, check, write), `msgpack` (the value),
+//! `census` (counts for inspect/verify),
 //! `entry` (entries in index order and their Data kind), `crypto` (raft
 //! key, what the server serves, sealing with the caller's nonce), `rewrite`
 //! (a new file with changed Data), `lock` (the server's flock), `layout`
@@ -18,6 +19,7 @@
 //! mode never writes.
 
 pub mod bbolt;
+pub mod census;
 pub mod crypto;
 pub mod entry;
 pub mod error;
@@ -27,6 +29,7 @@ pub mod lock;
 pub mod msgpack;
 pub mod rewrite;
 
+pub use census::{census, Census};
 pub use crypto::{seal, serve, RaftKey, ServeError, Served};
 pub use entry::{BadEntry, DataKind, EntryView, RaftLog};
 pub use error::RaftError;

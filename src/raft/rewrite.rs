@@ -58,7 +58,6 @@ where
     let mut value_out = Vec::new();
     let mut visited = Visited::default();
     db.walk(&mut visited, |item| -> Result<(), Stop<E>> {
-        let bolt = |e: BoltError| Stop::Raft(RaftError::from(e));
         match item {
             Item::Bucket { key, bucket } => {
                 if path.len() == 1 && path[0].0 == LOGS_BUCKET {
@@ -66,12 +65,12 @@ where
                         key: super::bbolt::error::show_key(key),
                     }));
                 }
-                w.enter(key).map_err(bolt)?;
+                w.enter(key)?;
                 path.push((key, bucket.sequence));
             }
             Item::EndBucket => {
                 let (_, seq) = path.pop().unwrap_or_default();
-                w.leave(seq).map_err(bolt)?;
+                w.leave(seq)?;
             }
             Item::Value { key, value } => {
                 if path.len() == 1 && path[0].0 == LOGS_BUCKET {
@@ -88,10 +87,10 @@ where
                             },
                         )?;
                         stats.replaced += 1;
-                        return w.put(key, &value_out).map_err(bolt);
+                        return Ok(w.put(key, &value_out)?);
                     }
                 }
-                w.put(key, value).map_err(bolt)?;
+                w.put(key, value)?;
             }
         }
         Ok(())

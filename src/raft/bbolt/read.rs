@@ -250,13 +250,15 @@ impl Db {
             });
         }
         let overflow = header.overflow as u64;
-        if pgid + overflow >= high_water {
+        // pgid * page_size did not overflow, so pgid < 2^54: no wrap here.
+        let last = pgid + overflow;
+        if last >= high_water {
             return Err(BoltError::PageOutOfRange {
-                pgid: pgid + overflow,
+                pgid: last,
                 high_water,
             });
         }
-        let end = (pgid + overflow + 1)
+        let end = (last + 1)
             .checked_mul(ps)
             .filter(|&e| e <= file_len)
             .ok_or(beyond(overflow))?;

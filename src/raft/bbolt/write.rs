@@ -453,3 +453,95 @@ fn fill_leaf(out: &mut [u8], pgid: u64, level: &Level) {
         off += k + v;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::bbolt::{check, Db, Item, Visited};
+
+    fn items(db: &Db) -> Vec<String> {
+        let mut v = Vec::new();
+        db.walk(&mut Visited::default(), |i| {
+            v.push(match i {
+                Item::Value { key, value } => format!("{key:?}={}", value.len()),
+                Item::Bucket { key, bucket } => format!("[{key:?} seq {}", bucket.sequence),
+                Item::EndBucket => "]".to_string(),
+            });
+            Ok::<(), BoltError>(())
+        })
+        .unwrap();
+        v
+    }
+
+    #[test]
+    fn nested_inline_empty_and_multi_level_buckets() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.db");
+        let mut w = Writer::create(&p, 1024).unwrap();
+        let mut want = Vec::new();
+        w.enter(b"a").unwrap();
+        want.push("[[97] seq 7".to_string());
+        w.enter(b"a1").unwrap();
+        w.put(b"k", b"small").unwrap();
+        w.leave(1).unwrap();
+        want.extend(["[[97, 49] seq 1".into(), "[107]=5".into(), "]".into()]);
+        w.enter(b"a2").unwrap();
+        w.leave(0).unwrap();
+        want.extend(["[[97, 50] seq 0".into(), "]".into()]);
+        w.put(b"b", &[1u8; 5000]).unwrap();
+        want.push("[98]=5000".into());
+        w.leave(7).unwrap();
+        want.push("]".into());
+        // Enough keys for three levels of 1 KiB branches.
+        w.enter(b"z").unwrap();
+        want.push("[[122] seq 0".into());
+        for i in 0u64..20_000 {
+            w.put(&i.to_be_bytes(), &[i as u8; 200]).unwrap();
+            want.push(format!("{:?}=200", i.to_be_bytes()));
+        }
+        w.leave(0).unwrap();
+        want.push("]".into());
+        let stats = w.finish(0, 41).unwrap();
+        let db = Db::open(&p).unwrap();
+        assert_eq!(items(&db), want);
+        let r = check(&db).unwrap();
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(r.reachable + 3, r.pages);
+        assert_eq!(stats.inline_buckets, 2, "a1 and a2 are inline, a is not");
+        assert!(stats.branch_pages > 100, "{stats:?}");
+        assert_eq!(stats.overflow_pages, 4, "{stats:?}");
+        assert_eq!(db.meta().txid, 43);
+        let z = db.top_bucket(b"z").unwrap();
+        assert_eq!(
+            db.get(&z, &19_999u64.to_be_bytes()).unwrap(),
+            Some(&[31u8; 200][..])
+        );
+        assert_eq!(db.get(&z, &20_000u64.to_be_bytes()).unwrap(), None);
+        if let Some(keep) = std::env::var_os("RAFT_KEEP_OUTPUT") {
+            std::fs::copy(&p, std::path::Path::new(&keep).join("nested.db")).unwrap();
+        }
+    }
+
+    #[test]
+    fn misuse_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = Writer::create(&dir.path().join("t.db"), 4096).unwrap();
+        assert!(matches!(w.put(b"x", b"y"), Err(BoltError::Misuse(_))));
+        w.enter(b"b").unwrap();
+        w.put(b"2", b"").unwrap();
+        assert!(matches!(w.put(b"1", b""), Err(BoltError::KeyOrder { .. })));
+        assert!(matches!(w.put(b"2", b""), Err(BoltError::KeyOrder { .. })));
+        assert!(matches!(w.put(b"", b""), Err(BoltError::EmptyKey)));
+        w.leave(0).unwrap();
+        assert!(matches!(w.enter(b"a"), Err(BoltError::KeyOrder { .. })));
+        assert!(matches!(w.leave(0), Err(BoltError::Misuse(_))));
+        assert!(
+            Writer::create(&dir.path().join("t.db"), 4096).is_err(),
+            "never overwrites"
+        );
+        assert!(matches!(
+            Writer::create(&dir.path().join("u.db"), 3000),
+            Err(BoltError::BadPageSize(3000))
+        ));
+    }
+}
