@@ -51,17 +51,22 @@ pub const MAX_GAP_LINES: u64 = 1000;
 
 /// Every line the reference dump prints for a log: RAFTLOG, one LOG per
 /// index from first to last (`log not found` for a gap), and CONF
-/// CurrentTerm. One pass over `logs` in key order.
-pub fn list_lines(log: &RaftLog, key: Option<&RaftKey>) -> Result<Vec<String>, RaftError> {
+/// CurrentTerm, each handed to `emit` as it is made. One pass over `logs`
+/// in key order.
+pub fn for_each_line(
+    log: &RaftLog,
+    key: Option<&RaftKey>,
+    mut emit: impl FnMut(String),
+) -> Result<(), RaftError> {
     let range = log.index_range()?;
-    let mut out = vec![raftlog_line(range)];
+    emit(raftlog_line(range));
     let mut scratch = Vec::new();
     let mut next = range.map_or(0, |(first, _)| first);
-    let gap = |out: &mut Vec<String>, from: u64, to: u64| {
+    let gap = |emit: &mut dyn FnMut(String), from: u64, to: u64| {
         if to - from >= MAX_GAP_LINES {
-            out.push(format!("LOG\t{from}-{}\terr\tlog not found", to - 1));
+            emit(format!("LOG\t{from}-{}\terr\tlog not found", to - 1));
         } else {
-            out.extend((from..to).map(|i| format!("LOG\t{i}\terr\tlog not found")));
+            (from..to).for_each(|i| emit(format!("LOG\t{i}\terr\tlog not found")));
         }
     };
     log.entries(|e| {
@@ -75,19 +80,26 @@ pub fn list_lines(log: &RaftLog, key: Option<&RaftKey>) -> Result<Vec<String>, R
             return Ok::<(), RaftError>(());
         };
         if i > next {
-            gap(&mut out, next, i);
+            gap(&mut emit, next, i);
         }
         next = i.saturating_add(1);
-        out.push(match e {
+        emit(match e {
             Ok(view) => log_line(&view, key, &mut scratch),
             Err(bad) => format!("LOG\t{i}\terr\t{}", bad.to_error()),
         });
         Ok(())
     })?;
-    out.push(match log.stable_u64(b"CurrentTerm") {
+    emit(match log.stable_u64(b"CurrentTerm") {
         Ok(Some(t)) => format!("CONF\tCurrentTerm\t{t}\t<nil>"),
         Ok(None) => "CONF\tCurrentTerm\t0\tnot found".to_string(),
         Err(e) => format!("CONF\tCurrentTerm\t0\t{e}"),
     });
+    Ok(())
+}
+
+/// `for_each_line` collected (tests, small logs).
+pub fn list_lines(log: &RaftLog, key: Option<&RaftKey>) -> Result<Vec<String>, RaftError> {
+    let mut out = Vec::new();
+    for_each_line(log, key, |l| out.push(l))?;
     Ok(out)
 }

@@ -181,12 +181,12 @@ impl Writer {
 
     /// Closes the current bucket, recording its sequence.
     pub fn leave(&mut self, sequence: u64) -> Result<(), BoltError> {
-        if self.stack.len() < 2 {
-            return Err(BoltError::Misuse("leave without enter"));
+        // The root level (index 0) is closed only by `finish`.
+        let mut level = match self.stack.len() {
+            0 | 1 => None,
+            _ => self.stack.pop(),
         }
-        let Some(mut level) = self.stack.pop() else {
-            return Err(BoltError::Misuse("leave without enter"));
-        };
+        .ok_or(BoltError::Misuse("leave without enter"))?;
         let key = std::mem::take(&mut level.key);
         let mut value = Vec::with_capacity(BUCKET_HEADER_SIZE);
         if level.leaves.is_empty()
@@ -233,7 +233,7 @@ impl Writer {
         self.stats.pages = self.next_pgid;
 
         // Meta page i carries an id with txid % 2 == i, as bbolt alternates.
-        let base = (txid + 2) & !1;
+        let base = txid.saturating_add(2) & !1;
         let mut metas = vec![0u8; 2 * self.page_size];
         for i in 0..2u64 {
             let meta = Meta {
