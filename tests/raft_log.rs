@@ -590,3 +590,22 @@ fn gaps_and_missing_conf_are_listed_as_the_server_reports_them() {
     assert!(lines[3].ends_with("log not found"));
     assert!(lines[8].ends_with("not found"));
 }
+
+#[test]
+fn server_envelopes_carry_the_servers_nonces() {
+    use stanctl::envelope::NonceOrigin;
+    let mut n = 0;
+    for p in all_logs() {
+        let log = RaftLog::open(&p).unwrap();
+        log.entries(|e| {
+            let v = e.unwrap();
+            if let Some(o) = v.nonce_origin() {
+                assert_eq!(o, NonceOrigin::Server, "{} entry {}", p.display(), v.index);
+                n += 1;
+            }
+            Ok::<(), RaftError>(())
+        })
+        .unwrap();
+    }
+    assert!(n > 2000, "{n}");
+}

@@ -4,7 +4,7 @@
 use super::bbolt::{self, BoltError, Db, Item};
 use super::error::{RaftError, Stop};
 use super::msgpack::{decode_log, LogRecord, MsgpackError};
-use crate::envelope::{classify, PayloadKind};
+use crate::envelope::{self, classify, nonce_origin, NonceOrigin, PayloadKind};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -52,7 +52,7 @@ impl<'a> EntryView<'a> {
         self.record.log_type
     }
 
-    pub fn appended_at(&self) -> Option<super::msgpack::Timestamp> {
+    pub fn appended_at(&self) -> Option<super::time::Timestamp> {
         self.record.appended_at
     }
 
@@ -68,6 +68,20 @@ impl<'a> EntryView<'a> {
     /// The index field disagrees with the key (never written by the server).
     pub fn index_mismatch(&self) -> bool {
         self.record.index != self.index
+    }
+
+    /// Who probably wrote the envelope (for telling a wrong key from
+    /// plaintext that starts with 1 or 2). The server's raft nonce counter
+    /// starts at the last index + 1 when it opens the log and counts
+    /// encrypted entries, so it sits at or below the entry's index, as the
+    /// file store's does below the sequence.
+    pub fn nonce_origin(&self) -> Option<NonceOrigin> {
+        match self.kind() {
+            DataKind::Command(PayloadKind::Envelope(_)) => {
+                Some(nonce_origin(envelope::nonce(self.data()), self.index))
+            }
+            _ => None,
+        }
     }
 
     pub fn kind(&self) -> DataKind {

@@ -5,7 +5,7 @@
 use super::crypto::{serve, RaftKey, Served};
 use super::entry::{BadEntry, EntryView, RaftLog};
 use super::error::RaftError;
-use super::msgpack::rfc3339_nano;
+use super::time::rfc3339_nano;
 use sha2::{Digest, Sha256};
 
 fn hex(b: &[u8]) -> String {

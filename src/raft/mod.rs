@@ -8,7 +8,7 @@
 //! `entry` (entries in index order and their Data kind), `crypto` (raft
 //! key, what the server serves, sealing with the caller's nonce), `rewrite`
 //! (a new file with changed Data), `lock` (the server's flock), `layout`
-//! (paths), `list` (the `--list` printer).
+//! (paths), `list` (the `--list` printer), `time` (AppendedAt as text).
 //!
 //! The bbolt and msgpack code is written here, not taken from crates:
 //! `bbolt-rs` 1.3.10 reads pages through unchecked pointer arithmetic on the
@@ -28,6 +28,7 @@ pub mod list;
 pub mod lock;
 pub mod msgpack;
 pub mod rewrite;
+pub mod time;
 
 pub use census::{census, Census};
 pub use crypto::{seal, serve, RaftKey, ServeError, Served};

@@ -7,6 +7,7 @@
 //! than `rmp`: we need spans of values, and `rmp`'s writer picks str8 for
 //! 32..=255-byte strings, a form go-msgpack never writes here.
 
+use super::time::Timestamp;
 use std::ops::Range;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,13 +43,6 @@ pub enum RawForm {
     Bin8,
     Bin16,
     Bin32,
-}
-
-/// A time as seconds and nanoseconds since the Unix epoch (UTC).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Timestamp {
-    pub secs: i64,
-    pub nanos: u32,
 }
 
 /// The decoded raft.Log, borrowing from the value bytes.
@@ -350,40 +344,6 @@ pub fn splice_data(
     Ok(())
 }
 
-/// Go's `time.RFC3339Nano` in UTC: trailing zeros of the fraction dropped.
-pub fn rfc3339_nano(t: Timestamp) -> String {
-    let days = t.secs.div_euclid(86_400);
-    let sod = t.secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    let mut s = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60
-    );
-    if t.nanos != 0 {
-        let frac = format!("{:09}", t.nanos);
-        s.push('.');
-        s.push_str(frac.trim_end_matches('0'));
-    }
-    s.push('Z');
-    s
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's method).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,7 +367,10 @@ mod tests {
         assert_eq!(r.data_form, RawForm::FixStr);
         assert_eq!(r.extensions, None);
         let t = r.appended_at.unwrap();
-        assert_eq!(rfc3339_nano(t), "2023-11-14T22:13:20.000000021Z");
+        assert_eq!(
+            crate::raft::time::rfc3339_nano(t),
+            "2023-11-14T22:13:20.000000021Z"
+        );
     }
 
     #[test]
@@ -446,14 +409,5 @@ mod tests {
         deep.extend(std::iter::repeat_n(0x91, 100));
         deep.push(0xc0);
         assert_eq!(decode_log(&deep), Err(MsgpackError::TooDeep(MAX_DEPTH)));
-    }
-
-    #[test]
-    fn times() {
-        let t = |secs, nanos| rfc3339_nano(Timestamp { secs, nanos });
-        assert_eq!(t(0, 0), "1970-01-01T00:00:00Z");
-        assert_eq!(t(1_700_000_000, 3_000), "2023-11-14T22:13:20.000003Z");
-        assert_eq!(t(-62_135_596_800, 0), "0001-01-01T00:00:00Z");
-        assert_eq!(t(951_782_400, 500_000_000), "2000-02-29T00:00:00.5Z");
     }
 }

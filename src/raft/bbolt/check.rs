@@ -2,8 +2,9 @@
 //! `tx.Check`: every page below the high-water mark is a meta page, the
 //! freelist, free, or reachable exactly once; keys ascend in every bucket.
 
+use super::bucket::{Item, Visited};
 use super::error::{show_key, BoltError};
-use super::read::{Db, Item, Visited};
+use super::read::Db;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckProblem {
