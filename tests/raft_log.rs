@@ -609,3 +609,23 @@ fn server_envelopes_carry_the_servers_nonces() {
     }
     assert!(n > 2000, "{n}");
 }
+
+#[test]
+fn rewrite_never_touches_an_existing_destination() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dst = tmp.path().join("taken");
+    std::fs::write(&dst, b"someone else's").unwrap();
+    let src = RaftLog::open(&clustered().join("raft/plain.log")).unwrap();
+    assert!(rewrite_log(&src, &dst, |_, _| Ok::<_, RaftError>(DataEdit::Keep)).is_err());
+    assert_eq!(std::fs::read(&dst).unwrap(), b"someone else's");
+    // A callback error removes the half-written file it created.
+    let dst = tmp.path().join("new");
+    let r = rewrite_log(&src, &dst, |v, _| {
+        if v.index == 20 {
+            return Err(RaftError::Locked { path: "x".into() });
+        }
+        Ok(DataEdit::Keep)
+    });
+    assert!(matches!(r, Err(RaftError::Locked { .. })));
+    assert!(!dst.exists());
+}

@@ -204,7 +204,6 @@ impl RaftLog {
     ) -> Result<Option<Result<EntryView<'_>, BadEntry<'_>>>, RaftError> {
         let logs = self.db.top_bucket(LOGS_BUCKET)?;
         let key = index.to_be_bytes();
-        // The key lives in the file; borrow it from there, not from `key`.
         Ok(self
             .db
             .get(&logs, &key)?

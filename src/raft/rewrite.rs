@@ -30,27 +30,29 @@ pub struct RewriteStats {
 /// Writes `dst` (which must not exist) from `src`, calling `f` for every
 /// entry of `logs` in index order with a cleared buffer. Any entry that
 /// does not decode stops the rewrite (nothing can be spliced into it).
-/// On error `dst` is removed.
+/// On error after `dst` was created, `dst` is removed.
 pub fn rewrite_log<E: From<RaftError>>(
     src: &RaftLog,
     dst: &Path,
     mut f: impl FnMut(&EntryView<'_>, &mut Vec<u8>) -> Result<DataEdit, E>,
 ) -> Result<RewriteStats, E> {
-    let r = write(src, dst, &mut f);
+    let bolt = |e: BoltError| E::from(RaftError::from(e));
+    // Never remove a file we did not create: a failed create returns here.
+    let w = Writer::create(dst, src.db().page_size()).map_err(bolt)?;
+    let r = write(src, w, &mut f);
     if r.is_err() {
         let _ = std::fs::remove_file(dst);
     }
     r
 }
 
-fn write<E, F>(src: &RaftLog, dst: &Path, f: &mut F) -> Result<RewriteStats, E>
+fn write<E, F>(src: &RaftLog, mut w: Writer, f: &mut F) -> Result<RewriteStats, E>
 where
     E: From<RaftError>,
     F: FnMut(&EntryView<'_>, &mut Vec<u8>) -> Result<DataEdit, E>,
 {
     let db = src.db();
     let bolt = |e: BoltError| E::from(RaftError::from(e));
-    let mut w = Writer::create(dst, db.page_size()).map_err(bolt)?;
     let mut stats = RewriteStats::default();
     // (key, sequence) of each open bucket, outermost first.
     let mut path: Vec<(&[u8], u64)> = Vec::new();
