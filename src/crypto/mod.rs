@@ -5,6 +5,7 @@ pub mod aead;
 pub mod envelope;
 pub mod keys;
 pub mod nonce;
+pub mod raft;
 
 use aead::{Backend, ChannelAead};
 use keys::Key;

@@ -7,6 +7,7 @@ pub mod index;
 pub mod layout;
 pub mod lock;
 pub mod proto;
+pub mod raft;
 pub mod record;
 pub mod side;
 

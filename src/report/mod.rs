@@ -79,3 +79,4 @@ pub fn warning(w: &Warning) -> String {
         }
     }
 }
+pub mod raft_list;

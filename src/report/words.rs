@@ -43,6 +43,17 @@ pub fn short_error(len: u32) -> String {
     format!("trying to decrypt data that is not (len={len})")
 }
 
+/// The server's error for a Raft log entry it cannot serve.
+pub fn serve_error(e: &crate::crypto::raft::ServeError) -> String {
+    use crate::crypto::raft::ServeError;
+    match *e {
+        ServeError::NotAnEnvelope { len, .. } => {
+            short_error(u32::try_from(len).unwrap_or(u32::MAX))
+        }
+        ServeError::AuthFailed { cipher } => open_error(cipher).to_string(),
+    }
+}
+
 pub fn cipher_name(c: Cipher) -> &'static str {
     match c {
         Cipher::Aes => "AES",

@@ -1,0 +1,201 @@
+//! Read-only access to a bbolt file through a memory map: meta selection
+//! and page lookup with every bound checked. Buckets and traversal are in
+//! `bucket.rs`.
+
+use super::error::BoltError;
+use super::meta::{self, Meta, MetaProblem};
+use super::page::{freelist_ids, NodePage, PageHeader, PageOrigin, PAGE_HEADER_SIZE};
+use std::path::Path;
+
+const MIN_PAGE_SIZE: u32 = 1024;
+const MAX_PAGE_SIZE: u32 = 1 << 24;
+
+enum Bytes {
+    Map(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+/// An open bbolt database, read-only.
+pub struct Db {
+    bytes: Bytes,
+    page_size: usize,
+    meta: Meta,
+    meta_page: usize,
+    metas: [Result<Meta, MetaProblem>; 2],
+}
+
+impl Db {
+    /// Maps the file read-only. The caller should hold the Raft log lock
+    /// (`raft::lock`) so no server writes the file while it is mapped.
+    pub fn open(path: &Path) -> Result<Db, BoltError> {
+        let io = |source| BoltError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        if len < (PAGE_HEADER_SIZE + meta::META_SIZE) as u64 {
+            return Err(BoltError::FileTooSmall { len });
+        }
+        // SAFETY: the map is read-only; the file is not modified while
+        // mapped as long as the caller holds the lock the server takes.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        Db::from_bytes_inner(Bytes::Map(map))
+    }
+
+    /// A database held in memory (tests, fuzzing).
+    pub fn from_vec(bytes: Vec<u8>) -> Result<Db, BoltError> {
+        if bytes.len() < PAGE_HEADER_SIZE + meta::META_SIZE {
+            return Err(BoltError::FileTooSmall {
+                len: bytes.len() as u64,
+            });
+        }
+        Db::from_bytes_inner(Bytes::Owned(bytes))
+    }
+
+    fn from_bytes_inner(bytes: Bytes) -> Result<Db, BoltError> {
+        let b: &[u8] = match &bytes {
+            Bytes::Map(m) => m,
+            Bytes::Owned(v) => v,
+        };
+        let m0 = Meta::parse(b);
+        // bbolt takes the page size from meta 0 if it validates, else
+        // searches for meta 1 at every page size from 1 KiB to 16 MiB.
+        let page_size = match m0.and_then(|m| m.validate().map(|()| m)) {
+            Ok(m) => m.page_size,
+            Err(e0) => {
+                let found = (0..=14).map(|i| 1024u32 << i).find(|&ps| {
+                    b.get(ps as usize..)
+                        .and_then(|rest| Meta::parse(rest).ok())
+                        .is_some_and(|m| m.validate().is_ok() && m.page_size == ps)
+                });
+                match found {
+                    Some(ps) => ps,
+                    None => {
+                        let e1 = b
+                            .get(4096..)
+                            .map_or(Err(MetaProblem::Missing), Meta::parse)
+                            .and_then(|m| m.validate());
+                        return Err(BoltError::NoValidMeta {
+                            meta0: e0,
+                            meta1: e1.err().unwrap_or(MetaProblem::Missing),
+                        });
+                    }
+                }
+            }
+        };
+        if !page_size.is_power_of_two() || !(MIN_PAGE_SIZE..=MAX_PAGE_SIZE).contains(&page_size) {
+            return Err(BoltError::BadPageSize(page_size));
+        }
+        let m1 = b
+            .get(page_size as usize..)
+            .map_or(Err(MetaProblem::Missing), Meta::parse);
+        let (meta_page, meta) = meta::choose(&m0, &m1)
+            .map_err(|[meta0, meta1]| BoltError::NoValidMeta { meta0, meta1 })?;
+        if meta.page_size != page_size {
+            return Err(BoltError::PageSizeMismatch {
+                which: meta_page,
+                found: meta.page_size,
+                expected: page_size,
+            });
+        }
+        Ok(Db {
+            bytes,
+            page_size: page_size as usize,
+            meta,
+            meta_page,
+            metas: [m0, m1],
+        })
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        match &self.bytes {
+            Bytes::Map(m) => m,
+            Bytes::Owned(v) => v,
+        }
+    }
+
+    pub fn page_size(&self) -> usize {
+        self.page_size
+    }
+
+    /// The meta bbolt would use.
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// Which meta page (0 or 1) is in use.
+    pub fn meta_page(&self) -> usize {
+        self.meta_page
+    }
+
+    /// Both metas as parsed, each with its own verdict, for reports.
+    pub fn metas(&self) -> [Result<Meta, MetaProblem>; 2] {
+        [
+            self.metas[0].and_then(|m| m.validate().map(|()| m)),
+            self.metas[1].and_then(|m| m.validate().map(|()| m)),
+        ]
+    }
+
+    /// The raw bytes of page `pgid` and its overflow pages, checked against
+    /// the high-water mark and the file's end.
+    pub fn page_span(&self, pgid: u64) -> Result<(PageHeader, &[u8]), BoltError> {
+        let high_water = self.meta.pgid;
+        if pgid >= high_water {
+            return Err(BoltError::PageOutOfRange { pgid, high_water });
+        }
+        let b = self.bytes();
+        let file_len = b.len() as u64;
+        let ps = self.page_size as u64;
+        let beyond = |overflow| BoltError::PageBeyondFile {
+            pgid,
+            overflow,
+            file_len,
+        };
+        let start = pgid.checked_mul(ps).ok_or(beyond(0))?;
+        let head = usize::try_from(start)
+            .ok()
+            .and_then(|s| b.get(s..s.checked_add(PAGE_HEADER_SIZE)?))
+            .ok_or(beyond(0))?;
+        let header = PageHeader::parse(head)?;
+        if header.id != pgid {
+            return Err(BoltError::PageIdMismatch {
+                pgid,
+                found: header.id,
+            });
+        }
+        let overflow = header.overflow as u64;
+        // pgid * page_size did not overflow, so pgid < 2^54: no wrap here.
+        let last = pgid + overflow;
+        if last >= high_water {
+            return Err(BoltError::PageOutOfRange {
+                pgid: last,
+                high_water,
+            });
+        }
+        let end = (last + 1)
+            .checked_mul(ps)
+            .filter(|&e| e <= file_len)
+            .ok_or(beyond(overflow))?;
+        Ok((header, &b[start as usize..end as usize]))
+    }
+
+    /// A branch or leaf page of a tree.
+    pub fn node(&self, pgid: u64) -> Result<NodePage<'_>, BoltError> {
+        if pgid < 2 {
+            return Err(BoltError::MetaPageInTree { pgid });
+        }
+        let (_, bytes) = self.page_span(pgid)?;
+        NodePage::new(PageOrigin::File(pgid), bytes)
+    }
+
+    /// The page ids on the freelist page; `None` when the file keeps no
+    /// freelist (bbolt then rebuilds it by scanning).
+    pub fn freelist(&self) -> Result<Option<Vec<u64>>, BoltError> {
+        if self.meta.freelist == meta::NO_FREELIST {
+            return Ok(None);
+        }
+        let (_, bytes) = self.page_span(self.meta.freelist)?;
+        freelist_ids(self.meta.freelist, bytes).map(Some)
+    }
+}
