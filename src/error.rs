@@ -18,6 +18,9 @@ pub enum Error {
     Locked { path: PathBuf, pid: i64 },
     #[error("{0}")]
     Refused(String),
+    /// A clustered node's Raft log cannot be read or locked.
+    #[error(transparent)]
+    Raft(#[from] crate::format::raft::RaftError),
     #[error("{0}")]
     Usage(String),
 }

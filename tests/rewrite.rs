@@ -234,6 +234,11 @@ fn clustered_store_refuses() {
     let o = run(&["store", "decrypt", d(&s), "--key-file", k1()]);
     assert_eq!(code(&o), REFUSED);
     assert!(o.stderr.as_str().contains("Raft"));
+    assert!(
+        o.stderr.as_str().contains("--cluster-log-path"),
+        "{}",
+        o.stderr
+    );
     assert_eq!(snapshot(&s), before);
 }
 

@@ -23,6 +23,113 @@ pub enum Command {
     /// Operate on a file store directory.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Operate on a stand-alone Raft log file (a clustered node's raft.log
+    /// without its store; for a node, use `store ... --cluster-log-path`).
+    #[command(subcommand)]
+    Raft(RaftCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RaftCommand {
+    /// Print what the server's log store returns for every entry. Never writes.
+    #[command(after_help = super::exit::help_text())]
+    Verify(RaftVerifyArgs),
+    /// Encrypt plaintext command entries with one key.
+    Encrypt(RaftEncryptArgs),
+    /// Decrypt command entries with one or more keys.
+    Decrypt(RaftDecryptArgs),
+    /// Re-encrypt command entries from old keys to a new key.
+    Rekey(RaftRekeyArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RaftCommonArgs {
+    /// The Raft log file (the node's <cluster_log_path>/<cluster id>/raft.log).
+    #[arg(value_name = "LOG")]
+    pub log: PathBuf,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Use the portable RustCrypto AEAD backend instead of ring.
+    #[arg(long)]
+    pub rustcrypto: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RaftRewriteArgs {
+    /// Write the converted log to FILE (new) and leave LOG untouched.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Report what would change; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Declare command data that starts with byte 1 or 2, that no key opens
+    /// and whose nonce is neither the server's nor stanctl's, to be plaintext.
+    #[arg(long)]
+    pub assume_plaintext: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(mut_arg("key_files", |a| a.help("The key the server is configured with, from FILE (one key); NATS_STREAMING_ENCRYPTION_KEY wins over it, as in the server")))]
+pub struct RaftVerifyArgs {
+    #[command(flatten)]
+    pub common: RaftCommonArgs,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// The server runs with encryption on (implied by a configured key).
+    #[arg(long, conflicts_with = "no_encrypt")]
+    pub encrypt: bool,
+    /// The server runs without encryption (envelopes are served raw).
+    #[arg(long)]
+    pub no_encrypt: bool,
+    /// Print one line per entry, as the server's dump (RAFTLOG, LOG, CONF).
+    #[arg(long, conflicts_with = "json")]
+    pub list: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = super::exit::help_text())]
+pub struct RaftEncryptArgs {
+    #[command(flatten)]
+    pub common: RaftCommonArgs,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    #[command(flatten)]
+    pub rewrite: RaftRewriteArgs,
+    /// Cipher for the new envelopes.
+    #[arg(long, value_enum, ignore_case = true)]
+    pub cipher: CipherArg,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = super::exit::help_text())]
+pub struct RaftDecryptArgs {
+    #[command(flatten)]
+    pub common: RaftCommonArgs,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    #[command(flatten)]
+    pub rewrite: RaftRewriteArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = super::exit::help_text())]
+pub struct RaftRekeyArgs {
+    #[command(flatten)]
+    pub common: RaftCommonArgs,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// The new key, from a file.
+    #[arg(long, value_name = "FILE", required_unless_present = "new_key")]
+    pub new_key_file: Option<PathBuf>,
+    /// The new key on the command line (visible to other users; warns).
+    #[arg(long, value_name = "KEY")]
+    pub new_key: Option<String>,
+    #[command(flatten)]
+    pub rewrite: RaftRewriteArgs,
+    /// Cipher for the envelopes rekey re-seals (default: each keeps its own).
+    #[arg(long, value_enum, ignore_case = true)]
+    pub cipher: Option<CipherArg>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,6 +181,29 @@ pub struct CommonArgs {
     pub rustcrypto: bool,
 }
 
+/// Where a clustered node's Raft log is (the store's server.dat names the
+/// node and its cluster id).
+#[derive(Debug, Clone, Default, Args)]
+pub struct NodeArgs {
+    /// The node's -cluster_log_path: its Raft log is DIR/<cluster id>/raft.log
+    /// (the server's default is <cluster id>/<node id>, relative to its
+    /// working directory). Checked, and rewritten with the store, as one node.
+    #[arg(long, value_name = "DIR", conflicts_with = "raft_log")]
+    pub cluster_log_path: Option<PathBuf>,
+    /// The node's Raft log file itself (instead of --cluster-log-path).
+    #[arg(long, value_name = "FILE")]
+    pub raft_log: Option<PathBuf>,
+}
+
+impl NodeArgs {
+    pub fn options(&self) -> crate::ops::node::NodeOptions {
+        crate::ops::node::NodeOptions {
+            cluster_log_path: self.cluster_log_path.clone(),
+            raft_log: self.raft_log.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Args)]
 pub struct KeyArgs {
     /// Read a key from FILE (its bytes, one trailing newline removed). Repeatable.
@@ -93,6 +223,8 @@ pub struct InspectArgs {
     pub common: CommonArgs,
     #[command(flatten)]
     pub keys: KeyArgs,
+    #[command(flatten)]
+    pub node: NodeArgs,
     /// One row per slice instead of one per channel.
     #[arg(long)]
     pub by_slice: bool,
@@ -109,6 +241,8 @@ pub struct VerifyArgs {
     pub common: CommonArgs,
     #[command(flatten)]
     pub keys: KeyArgs,
+    #[command(flatten)]
+    pub node: NodeArgs,
     /// The server runs with encryption on (-encrypt). Implied by a configured
     /// key (--key-file/--key); NATS_STREAMING_ENCRYPTION_KEY alone does not turn it on.
     #[arg(long, conflicts_with = "no_encrypt")]
@@ -153,6 +287,8 @@ pub struct EncryptArgs {
     #[command(flatten)]
     pub keys: KeyArgs,
     #[command(flatten)]
+    pub node: NodeArgs,
+    #[command(flatten)]
     pub rewrite: RewriteArgs,
     /// Cipher for the new envelopes.
     #[arg(long, value_enum, ignore_case = true)]
@@ -168,6 +304,8 @@ pub struct DecryptArgs {
     #[command(flatten)]
     pub keys: KeyArgs,
     #[command(flatten)]
+    pub node: NodeArgs,
+    #[command(flatten)]
     pub rewrite: RewriteArgs,
 }
 
@@ -180,6 +318,8 @@ pub struct RekeyArgs {
     pub common: CommonArgs,
     #[command(flatten)]
     pub keys: KeyArgs,
+    #[command(flatten)]
+    pub node: NodeArgs,
     /// The new key, from a file.
     #[arg(long, value_name = "FILE", required_unless_present = "new_key")]
     pub new_key_file: Option<PathBuf>,

@@ -53,14 +53,17 @@ impl ExitCode {
     /// The outcome of a failed command.
     pub fn of_error(e: &Error) -> ExitCode {
         use crate::crypto::keys::KeyError;
+        use crate::format::raft::RaftError;
         match e {
-            Error::Locked { .. } => ExitCode::Locked,
+            Error::Locked { .. } | Error::Raft(RaftError::Locked { .. }) => ExitCode::Locked,
             Error::Refused(_) => ExitCode::Refused,
             Error::Usage(_) => ExitCode::Usage,
             Error::Key(KeyError::Empty(_) | KeyError::EmptyKey(_) | KeyError::TooLarge(_)) => {
                 ExitCode::Usage
             }
-            Error::Io { .. } | Error::NotAStore { .. } | Error::Key(_) => ExitCode::Io,
+            Error::Io { .. } | Error::NotAStore { .. } | Error::Key(_) | Error::Raft(_) => {
+                ExitCode::Io
+            }
         }
     }
 

@@ -13,7 +13,7 @@ use crate::crypto::aead::Backend;
 use crate::crypto::keys::KeyError;
 use crate::error::Error;
 use crate::format::crc::{self, Crc32};
-use args::{Cli, Command, CommonArgs, StoreCommand};
+use args::{Cli, Command, CommonArgs, RaftCommand, StoreCommand};
 use exit::ExitCode;
 use std::io::Write;
 
@@ -51,7 +51,27 @@ pub fn run(cli: Cli) -> ExitCode {
             Kind::InPlace
         }
     };
+    let raft_kind = |r: &args::RaftRewriteArgs| {
+        if r.output.is_some() {
+            Kind::Output
+        } else {
+            Kind::InPlace
+        }
+    };
     let (r, kind) = match cli.command {
+        Command::Raft(RaftCommand::Verify(a)) => (commands::raft::verify(a), Kind::Read),
+        Command::Raft(RaftCommand::Encrypt(a)) => {
+            let k = raft_kind(&a.rewrite);
+            (commands::raft::encrypt(a), k)
+        }
+        Command::Raft(RaftCommand::Decrypt(a)) => {
+            let k = raft_kind(&a.rewrite);
+            (commands::raft::decrypt(a), k)
+        }
+        Command::Raft(RaftCommand::Rekey(a)) => {
+            let k = raft_kind(&a.rewrite);
+            (commands::raft::rekey(a), k)
+        }
         Command::Store(StoreCommand::Inspect(a)) => (commands::inspect::run(a), Kind::Read),
         Command::Store(StoreCommand::Verify(a)) => (commands::verify::run(a), Kind::Read),
         Command::Store(StoreCommand::Encrypt(a)) => {

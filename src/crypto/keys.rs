@@ -93,8 +93,9 @@ impl Key {
         k
     }
 
-    #[cfg(test)]
-    pub(crate) fn master(&self) -> &[u8; 32] {
+    /// The master hash `SHA-256(material)`: the Raft log's key as it is
+    /// (`crate::crypto::raft::RaftKey::from_key`). Never formatted.
+    pub(crate) fn master(&self) -> &Zeroizing<[u8; 32]> {
         &self.master
     }
 }
@@ -111,7 +112,7 @@ mod tests {
     fn format_md_vectors() {
         let k = Key::from_material("K1", KeyOrigin::CommandLine, b"conformance-key-1");
         assert_eq!(
-            hex(k.master()),
+            hex(&k.master()[..]),
             "1e186e43bf058a1189dfc5b4e2b6faa13f88ede219aa1dea8643109d3351426c"
         );
         assert_eq!(

@@ -6,7 +6,6 @@ use crate::crypto::aead::{Backend, ChannelAead, Cipher, NONCE_LEN};
 use crate::crypto::envelope::{self, PayloadKind};
 use crate::crypto::nonce::NonceGen;
 use crate::format::raft::entry::{DataKind, EntryView};
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 /// A key as the server's Raft log uses it. Never formatted.
@@ -24,8 +23,18 @@ impl std::fmt::Debug for RaftKey {
 impl RaftKey {
     /// `material` as given to the server (`-encryption_key` or the env var).
     pub fn from_material(material: &[u8], backend: Backend) -> RaftKey {
-        let mut m = Zeroizing::new([0u8; 32]);
-        m.copy_from_slice(&Sha256::digest(material));
+        let key = crate::crypto::keys::Key::from_material(
+            "raft",
+            crate::crypto::keys::KeyOrigin::CommandLine,
+            material,
+        );
+        RaftKey::from_key(&key, backend)
+    }
+
+    /// The Raft log's key for a loaded key (its master hash, no per-channel
+    /// derivation).
+    pub fn from_key(key: &crate::crypto::keys::Key, backend: Backend) -> RaftKey {
+        let m = key.master().clone();
         RaftKey {
             aead: ChannelAead::new(&m, backend),
             hash: m,

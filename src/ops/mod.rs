@@ -65,4 +65,5 @@ pub fn store_bytes(layout: &crate::format::layout::StoreLayout) -> u64 {
         .map(|s| len(&s.dat) + s.idx.as_deref().map_or(0, len))
         .sum()
 }
+pub mod node;
 pub mod raft_census;

@@ -33,7 +33,7 @@ pub struct Verify<'a>(pub &'a VerifyReport, pub i32);
 impl Serialize for Verify<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let r = self.0;
-        let mut st = s.serialize_struct("VerifyReport", 10)?;
+        let mut st = s.serialize_struct("VerifyReport", 11)?;
         st.serialize_field("schema", r.schema)?;
         st.serialize_field("store", &r.store)?;
         st.serialize_field("settings", &r.settings)?;
@@ -44,6 +44,28 @@ impl Serialize for Verify<'_> {
         st.serialize_field("channels", &r.channels)?;
         st.serialize_field("totals", &r.totals)?;
         st.serialize_field("findings", &r.findings)?;
+        if let Some(raft) = &r.raft {
+            st.serialize_field("raft_log", raft)?;
+        }
+        st.end()
+    }
+}
+
+/// A stand-alone Raft log's verify.
+pub struct RaftVerify<'a>(
+    pub &'a crate::ops::node::RaftLogVerify,
+    pub crate::ops::verify::Verdict,
+    pub i32,
+);
+
+impl Serialize for RaftVerify<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("RaftVerify", 5)?;
+        st.serialize_field("schema", "stanctl.raft-verify/1")?;
+        st.serialize_field("verdict", &self.1)?;
+        st.serialize_field("exit_code", &self.2)?;
+        st.serialize_field("raft_log", self.0)?;
+        st.serialize_field("findings", &self.0.findings)?;
         st.end()
     }
 }

@@ -79,4 +79,5 @@ pub fn warning(w: &Warning) -> String {
         }
     }
 }
+pub mod raft;
 pub mod raft_list;

@@ -43,7 +43,37 @@ pub fn table(r: &RewriteReport, out: &mut impl Write) -> io::Result<()> {
         (None, false, 0) => "nothing to do: the store is already as requested".to_string(),
         (None, false, n) => format!("rewrote {n} slice(s) in place"),
     };
-    writeln!(out, "{what}")
+    writeln!(out, "{what}")?;
+    raft_line(r, out)
+}
+
+/// The Raft log's line of a rewrite (a node's, or a stand-alone log's).
+pub fn raft_line(r: &RewriteReport, out: &mut impl Write) -> io::Result<()> {
+    let class = match r.operation {
+        Operation::Encrypt => "Encrypted",
+        Operation::Decrypt => "Decrypted",
+        Operation::Rekey => "Rekeyed",
+    };
+    if let Some(l) = &r.raft_log {
+        let done = match (r.dry_run, &l.output, l.tally.changed) {
+            (true, _, 0) | (false, None, 0) => "nothing to change".to_string(),
+            (true, _, _) => "would be rewritten".to_string(),
+            (false, Some(o), _) => format!("written to {o}"),
+            (false, None, _) => "rewritten in place".to_string(),
+        };
+        writeln!(
+            out,
+            "Raft log {}: {} entries, {} {}, {} unchanged; {} -> {} bytes; {done}",
+            l.path,
+            l.tally.records,
+            l.tally.changed,
+            class.to_lowercase(),
+            l.tally.unchanged,
+            l.tally.bytes_before,
+            l.tally.bytes_after,
+        )?;
+    }
+    Ok(())
 }
 
 /// Why a rewrite refused, grouped by reason (on stderr: the command fails).
@@ -71,6 +101,7 @@ pub fn refusals(r: &RewriteReport, err: &mut impl Write) {
             .map(|f| match (f.seq, f.offset) {
                 (Some(s), Some(o)) => format!("{} seq {s} (offset {o})", f.file),
                 (None, Some(o)) => format!("{} offset {o}", f.file),
+                (Some(i), None) => format!("{} entry {i}", f.file),
                 _ => f.file.clone(),
             })
             .collect();

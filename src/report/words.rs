@@ -295,10 +295,7 @@ pub fn finding(f: &Finding) -> (String, String) {
             "message log has an invalid name",
             "rename or move the file out of the channel directory",
         ),
-        FindingKind::Clustered { node_id } => (
-            format!("clustered node {node_id:?}: its Raft logs are elsewhere and were NOT checked"),
-            "check the node's raft.log with the server itself".into(),
-        ),
+        FindingKind::Raft(r) => raft_finding(r),
         FindingKind::NoCrcMatches { poly } => (
             format!("no record's CRC matches polynomial {poly:#010x}: is that the server's -file_crc_poly? (the default is IEEE, 0xedb88320)"),
             "give --crc-poly the polynomial the server runs with".into(),
@@ -391,8 +388,50 @@ pub fn refused(r: &Refused) -> String {
         Refused::WrongKey => "an envelope no given key opens: give the key that encrypted it (--key-file, repeatable for decrypt and rekey)".into(),
         Refused::TooLarge => "the rewritten record would exceed 4 GiB, more than a record header can hold".into(),
         Refused::Symlink => "is a symbolic link: stanctl never rewrites through a symlink in place; use --output DIR, or replace the link with the real directory or file".into(),
-        Refused::Clustered { node_id } => format!(
-            "the store belongs to clustered node {node_id:?}: its Raft logs (raft.log) hold the same messages encrypted with the same key and are not handled; rewriting the file store alone would leave the node unable to replay its log"
+        Refused::RaftLogNotGiven { node_id } => format!(
+            "{}; its Raft log holds the same messages encrypted with the same key, and rewriting the file store alone would leave the node unable to replay its log",
+            raft_log_not_given(node_id)
+        ),
+        Refused::RaftEntry(e) => format!(
+            "{e}: a Raft log entry that does not decode cannot be rewritten (run `stanctl store verify` with the log to see the server's view)"
+        ),
+    }
+}
+
+/// The message a node whose Raft log is not given gets (verify, inspect
+/// and the refusal of rewrites).
+pub fn raft_log_not_given(node_id: &str) -> String {
+    format!(
+        "clustered node {node_id:?}: its Raft log was not given, so it was NOT checked; pass --cluster-log-path DIR (the server's -cluster_log_path; the log is DIR/<cluster id>/raft.log) or --raft-log FILE"
+    )
+}
+
+fn raft_finding(r: &crate::ops::node::RaftFinding) -> (String, String) {
+    use crate::ops::node::RaftFinding;
+    match r {
+        RaftFinding::NotGiven { node_id } => (
+            raft_log_not_given(node_id),
+            "give the node's Raft log with --cluster-log-path DIR or --raft-log FILE".into(),
+        ),
+        RaftFinding::Unreadable(e) => (
+            format!("the node's Raft log cannot be read: {e}"),
+            "check the path given; restore raft.log from a backup, or let the node rejoin with an empty log from its peers".into(),
+        ),
+        RaftFinding::Damage(p) => (
+            format!("the Raft log's bbolt structure has problems (pages unaccounted for or keys out of order): {p:?}"),
+            "`stanctl store decrypt|rekey` rewrites the file afresh; or restore it from a backup".into(),
+        ),
+        RaftFinding::Fails(e) => (
+            format!("Raft log entries the server's log store cannot return ({}): the node cannot apply them", serve_error(e)),
+            "run with the key that wrote them, or `stanctl store rekey`/`decrypt` the node with --cluster-log-path and every old key".into(),
+        ),
+        RaftFinding::ServedRaw => (
+            "Raft log command entries hold envelopes and encryption is off: they are served as raw bytes and the node fails when it applies them".into(),
+            "run the node with encryption on and the key, or `stanctl store decrypt` the node (store and log) first".into(),
+        ),
+        RaftFinding::BadEntries(e) => (
+            format!("Raft log entries that do not decode: {e}"),
+            "restore raft.log from a backup, or let the node rejoin from its peers".into(),
         ),
     }
 }

@@ -1,6 +1,6 @@
 //! `stanctl store encrypt|decrypt|rekey`: arguments to a rule and its keys.
 
-use crate::cli::args::{CommonArgs, DecryptArgs, EncryptArgs, RekeyArgs, RewriteArgs};
+use crate::cli::args::{CommonArgs, DecryptArgs, EncryptArgs, NodeArgs, RekeyArgs, RewriteArgs};
 use crate::cli::exit::ExitCode;
 use crate::cli::progress::Terminal;
 use crate::cli::{backend_of, crc_of, keys};
@@ -9,7 +9,12 @@ use crate::error::Error;
 use crate::ops::rewrite::{self, RewriteOptions, Rule};
 use crate::report;
 
-fn options(rule: Rule, rw: &RewriteArgs, common: &CommonArgs) -> Result<RewriteOptions, Error> {
+fn options(
+    rule: Rule,
+    rw: &RewriteArgs,
+    common: &CommonArgs,
+    node: &NodeArgs,
+) -> Result<RewriteOptions, Error> {
     Ok(RewriteOptions {
         rule,
         assume_plaintext: rw.assume_plaintext,
@@ -17,6 +22,7 @@ fn options(rule: Rule, rw: &RewriteArgs, common: &CommonArgs) -> Result<RewriteO
         backend: backend_of(common),
         output: rw.output.clone(),
         dry_run: rw.dry_run,
+        node: node.options(),
     })
 }
 
@@ -55,7 +61,11 @@ pub fn encrypt(a: EncryptArgs) -> Result<ExitCode, Error> {
     let rule = Rule::Encrypt {
         cipher: a.cipher.into(),
     };
-    finish(&a.common, &keys, &options(rule, &a.rewrite, &a.common)?)
+    finish(
+        &a.common,
+        &keys,
+        &options(rule, &a.rewrite, &a.common, &a.node)?,
+    )
 }
 
 pub fn decrypt(a: DecryptArgs) -> Result<ExitCode, Error> {
@@ -69,7 +79,7 @@ pub fn decrypt(a: DecryptArgs) -> Result<ExitCode, Error> {
     finish(
         &a.common,
         &keys,
-        &options(Rule::Decrypt, &a.rewrite, &a.common)?,
+        &options(Rule::Decrypt, &a.rewrite, &a.common, &a.node)?,
     )
 }
 
@@ -82,10 +92,14 @@ pub fn rekey(a: RekeyArgs) -> Result<ExitCode, Error> {
         ));
     }
     // keys[0] is the key new envelopes are sealed with.
-    let mut all = vec![keys::new_key(&a)?];
+    let mut all = vec![keys::new_key(&a.new_key_file, &a.new_key)?];
     all.extend(old);
     let rule = Rule::Rekey {
         cipher: a.cipher.map(Into::into),
     };
-    finish(&a.common, &all, &options(rule, &a.rewrite, &a.common)?)
+    finish(
+        &a.common,
+        &all,
+        &options(rule, &a.rewrite, &a.common, &a.node)?,
+    )
 }

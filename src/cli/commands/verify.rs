@@ -6,7 +6,8 @@ use crate::cli::progress::Terminal;
 use crate::cli::{backend_of, crc_of, keys, warn};
 use crate::error::Error;
 use crate::format::layout::StoreLayout;
-use crate::ops::verify::{self, VerifyOptions};
+use crate::ops::node;
+use crate::ops::verify::VerifyOptions;
 use crate::report;
 
 pub fn run(a: VerifyArgs) -> Result<ExitCode, Error> {
@@ -41,14 +42,31 @@ pub fn run(a: VerifyArgs) -> Result<ExitCode, Error> {
         list: a.list,
         backend: backend_of(&a.common),
     };
-    let r = verify::run(&layout, key.as_ref(), &opts, &Terminal::default())?;
+    let r = node::verify_node(
+        &layout,
+        key.as_ref(),
+        &opts,
+        &a.node.options(),
+        &Terminal::default(),
+    )?;
     let code = ExitCode::of_verdict(r.verdict);
     if a.common.json {
         report::json::print(&report::json::Verify(&r, code.code()))?;
     } else if a.list {
         report::stdout(|out| report::verify::list(&r, out))?;
+        if let Some(raft) = &r.raft {
+            let rk = if encryption {
+                node::raft_key(key.as_ref(), opts.backend)
+            } else {
+                None
+            };
+            report::raft::list(raft, rk.as_ref())?;
+        }
     } else {
         report::stdout(|out| report::verify::table(&r, out))?;
+        if let Some(raft) = &r.raft {
+            report::stdout(|out| report::raft::verify_summary(raft, out))?;
+        }
     }
     Ok(code)
 }

@@ -25,11 +25,18 @@ use crate::format::layout::{self, ChannelLayout, Mapped, SliceFiles, StoreLayout
 use crate::format::lock::{self, StoreLock};
 use crate::format::proto;
 use crate::format::record::{self, Event, FileVersion, Records, VERSION_LEN};
+use crate::ops::node::LogLocation;
 use crate::ops::scan::{
     self, ChannelCtx, HashMode, KeyOutcome, RecordInfo, ScanConfig, SliceData, SliceScan,
 };
 pub use crate::ops::Operation;
 use crate::ops::{Phase, Sink, Warning};
+
+/// With `--output DIR`, a clustered node is written as `DIR/store` (the
+/// server's -dir) and `DIR/raft/<cluster id>/raft.log` (so `DIR/raft` is
+/// its -cluster_log_path).
+pub const NODE_STORE_DIR: &str = "store";
+pub const NODE_RAFT_DIR: &str = "raft";
 use rayon::prelude::*;
 use serde::Serialize;
 use std::ffi::OsString;
@@ -41,6 +48,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 mod plan;
+mod raft;
 mod report;
 mod rule;
 mod write;
@@ -63,21 +71,8 @@ pub struct RewriteOptions {
     pub output: Option<PathBuf>,
     /// Check and report; write nothing.
     pub dry_run: bool,
-}
-
-/// A clustered node's store is refused: its Raft log holds the same
-/// messages encrypted with the same key, and this tool does not rewrite it.
-fn clustered_refusal(layout: &StoreLayout, crc: &Crc32) -> Result<Option<Refusal>> {
-    let meta = crate::format::side::read(layout, crc)?;
-    Ok(meta.clustered().then(|| Refusal {
-        channel: String::new(),
-        file: layout::SERVER_FILE.into(),
-        seq: None,
-        offset: None,
-        reason: Refused::Clustered {
-            node_id: meta.server.node_id.clone(),
-        },
-    }))
+    /// Where a clustered node's Raft log is (rewritten with the store).
+    pub node: crate::ops::node::NodeOptions,
 }
 
 /// Checks every record, then (unless refused or dry-run) writes.
@@ -113,18 +108,80 @@ pub fn run(
     };
     // Read the layout again under the lock: what we check is what we write.
     let layout = StoreLayout::discover(&layout.root)?;
-    if let Some(r) = clustered_refusal(&layout, &job.crc)? {
-        let mut rep = report(&layout, job, opts, &[]);
-        rep.refused.push(r);
-        return Ok(rep);
-    }
+    // A clustered node: its Raft log is checked and written with the store.
+    let meta = crate::format::side::read(&layout, &job.crc)?;
+    let log_path = match crate::ops::node::locate(&meta, &opts.node) {
+        LogLocation::NotClustered => None,
+        LogLocation::NotGiven { node_id } => {
+            let mut rep = report(&layout, job, opts, &[]);
+            rep.refused.push(Refusal {
+                channel: String::new(),
+                file: layout::SERVER_FILE.into(),
+                seq: None,
+                offset: None,
+                reason: Refused::RaftLogNotGiven { node_id },
+            });
+            return Ok(rep);
+        }
+        LogLocation::At(p) => Some(p),
+    };
+    // The server's flock on raft.log: refuse when held, hold it while writing.
+    let _log_lock = match &log_path {
+        Some(p) => {
+            let l = crate::format::raft::RaftLogLock::acquire(p)?;
+            (!opts.dry_run).then_some(l)
+        }
+        None => None,
+    };
+    let rkeys = raft::raft_keys(job);
+    let log_plan = match &log_path {
+        Some(p) => Some(raft::check_log(p, &rkeys, job)?),
+        None => None,
+    };
     // Channel keys (and the sealing key's nonces) derived once, for both passes.
     let sealing = job.rule != Rule::Decrypt;
     let ctxs = scan::channels(&layout, keys, job.backend, sealing);
     let plans = check(&layout, &ctxs, job, opts.output.is_none())?;
-    let report = report(&layout, job, opts, &plans);
+    let mut report = report(&layout, job, opts, &plans);
+    // With --output, a node is written as DIR/store and DIR/raft/<cluster id>/raft.log.
+    let (store_out, log_out) = match (&opts.output, &log_plan) {
+        (Some(out), Some(_)) => (
+            Some(out.join(NODE_STORE_DIR)),
+            Some(crate::format::raft::layout::raft_log_path(
+                &out.join(NODE_RAFT_DIR),
+                &meta.server.cluster_id,
+            )),
+        ),
+        (out, _) => (out.clone(), None),
+    };
+    if let Some(lp) = &log_plan {
+        report.refused.extend(lp.refused.iter().cloned());
+        report.raft_log = Some(RaftLogReport {
+            path: lp.path.display().to_string(),
+            output: log_out.as_ref().map(|p| p.display().to_string()),
+            tally: lp.tally.clone(),
+        });
+    }
     if !report.refused.is_empty() || opts.dry_run {
         return Ok(report);
+    }
+    // The log first: its write is one rename, and a failure there (a full
+    // disk) leaves the whole node untouched. Then the store, slice by slice.
+    // A crash anywhere leaves each part old or new (the store per slice);
+    // a rerun of the same command skips what is done and finishes the rest.
+    let mut _new_log_lock = None;
+    if let Some(lp) = &log_plan {
+        match &log_out {
+            Some(dst) => raft::write_to(lp, &rkeys, job, dst)?,
+            None => _new_log_lock = raft::write_in_place(lp, &rkeys, job)?,
+        }
+        if let Some(r) = report.raft_log.as_mut() {
+            let written = log_out.as_ref().unwrap_or(&lp.path);
+            if log_out.is_some() || lp.tally.changed > 0 {
+                r.tally.slices_rewritten = 1;
+                r.tally.bytes_after = fs::metadata(written).map_err(write::io(written))?.len();
+            }
+        }
     }
     // Bytes of the slices the bar will count (every slice is copied with --output).
     let total = plans
@@ -134,7 +191,7 @@ pub fn run(
         .map(|p| p.tally.bytes_before)
         .sum();
     sink.start(Phase::Write(job.rule.operation()), total);
-    match &opts.output {
+    match &store_out {
         Some(out) => write_output(&layout, &ctxs, job, &plans, out)?,
         None => write_in_place(&layout, &ctxs, job, &plans)?,
     }
@@ -176,5 +233,70 @@ fn report(
         channels,
         totals,
         refused,
+        raft_log: None,
     }
+}
+
+/// encrypt / decrypt / rekey of a stand-alone Raft log (no store): the
+/// same rule per entry, the same check before writing, the same in-place
+/// swap under the log's flock; `opts.output` is the new log FILE.
+pub fn run_log(
+    log: &Path,
+    keys: &[Key],
+    opts: &RewriteOptions,
+    sink: &dyn Sink,
+) -> Result<RewriteReport> {
+    let job = &Job {
+        rule: opts.rule,
+        keys,
+        assume_plaintext: opts.assume_plaintext,
+        crc: opts.crc.clone(),
+        backend: opts.backend,
+        sink,
+    };
+    if let Some(out) = &opts.output {
+        if out.exists() {
+            return Err(Error::Usage(format!(
+                "--output {} exists; give a new file for the rewritten log",
+                out.display()
+            )));
+        }
+    }
+    let lock = crate::format::raft::RaftLogLock::acquire(log)?;
+    let _lock = (!opts.dry_run).then_some(lock);
+    let rkeys = raft::raft_keys(job);
+    let plan = raft::check_log(log, &rkeys, job)?;
+    let mut rep = RewriteReport {
+        schema: SCHEMA,
+        operation: job.rule.operation(),
+        store: log.display().to_string(),
+        output: opts.output.as_ref().map(|p| p.display().to_string()),
+        dry_run: opts.dry_run,
+        channels: Vec::new(),
+        totals: Tally::default(),
+        refused: plan.refused.clone(),
+        raft_log: Some(RaftLogReport {
+            path: log.display().to_string(),
+            output: opts.output.as_ref().map(|p| p.display().to_string()),
+            tally: plan.tally.clone(),
+        }),
+    };
+    if !rep.refused.is_empty() || opts.dry_run {
+        return Ok(rep);
+    }
+    let _new_lock = match &opts.output {
+        Some(dst) => {
+            raft::write_to(&plan, &rkeys, job, dst)?;
+            None
+        }
+        None => raft::write_in_place(&plan, &rkeys, job)?,
+    };
+    let written = opts.output.as_deref().unwrap_or(log);
+    if let Some(r) = rep.raft_log.as_mut() {
+        if opts.output.is_some() || plan.tally.changed > 0 {
+            r.tally.slices_rewritten = 1;
+            r.tally.bytes_after = fs::metadata(written).map_err(write::io(written))?.len();
+        }
+    }
+    Ok(rep)
 }

@@ -69,8 +69,10 @@ pub enum Refused {
     TooLarge,
     /// A symbolic link on the way to a slice rewritten in place.
     Symlink,
-    /// The store belongs to a clustered node.
-    Clustered { node_id: String },
+    /// The store belongs to a clustered node and its Raft log was not given.
+    RaftLogNotGiven { node_id: String },
+    /// An item of the Raft log's `logs` bucket that does not decode.
+    RaftEntry(String),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -90,6 +92,19 @@ pub struct RewriteReport {
     pub channels: Vec<ChannelReport>,
     pub totals: Tally,
     pub refused: Vec<Refusal>,
+    /// A clustered node's Raft log, rewritten with the store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raft_log: Option<RaftLogReport>,
+}
+
+/// The Raft log's part of a node's rewrite: `records` counts entries;
+/// `slices_rewritten` is 1 when the log was rewritten.
+#[derive(Debug, Clone, Serialize)]
+pub struct RaftLogReport {
+    pub path: String,
+    pub output: Option<String>,
+    #[serde(flatten)]
+    pub tally: Tally,
 }
 
 pub const SCHEMA: &str = "stanctl.rewrite/1";

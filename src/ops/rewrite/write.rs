@@ -45,6 +45,12 @@ pub(super) struct Like {
     gid: u32,
 }
 
+impl Like {
+    pub(super) fn mode(&self) -> u32 {
+        self.mode
+    }
+}
+
 pub(super) fn like(p: &Path) -> Result<Like> {
     use std::os::unix::fs::MetadataExt;
     let m = fs::metadata(p).map_err(io(p))?;
@@ -57,7 +63,7 @@ pub(super) fn like(p: &Path) -> Result<Like> {
 
 /// Gives `f` the owner of the original. Only root may give a file away;
 /// anyone else gets a warning when the owner differs.
-fn keep_owner(f: &File, path: &Path, like: Like, sink: &dyn Sink) {
+pub(super) fn keep_owner(f: &File, path: &Path, like: Like, sink: &dyn Sink) {
     if let Err(error) = std::os::unix::fs::fchown(f, Some(like.uid), Some(like.gid)) {
         sink.warn(Warning::OwnerNotKept {
             path: path.to_path_buf(),

@@ -137,9 +137,8 @@ pub enum FindingKind {
     /// A .bak, orphan index or leftover temp file.
     NotRead,
     BadSliceName,
-    Clustered {
-        node_id: String,
-    },
+    /// The node's Raft log (`crate::ops::node`).
+    Raft(crate::ops::node::RaftFinding),
     /// No record's CRC matches the polynomial.
     NoCrcMatches {
         poly: u32,
@@ -293,6 +292,8 @@ pub struct VerifyReport {
     /// With --list: one line per message.
     #[serde(skip)]
     pub lines: Vec<Line>,
+    /// A clustered node's Raft log, when found (`crate::ops::node::verify_node`).
+    pub raft: Option<crate::ops::node::RaftLogVerify>,
 }
 
 /// The sequences no slice covers between the first and the last one.
@@ -477,7 +478,7 @@ fn channel_out(
 }
 
 /// The verdict, from the findings.
-fn verdict_of(findings: &[Finding]) -> Verdict {
+pub(crate) fn verdict_of(findings: &[Finding]) -> Verdict {
     if findings
         .iter()
         .any(|f| f.severity == Severity::WillNotStart)
@@ -539,16 +540,6 @@ pub fn run(
         findings.extend(out.findings);
         lines.extend(out.lines);
         channels.push(out.verdict);
-    }
-    if meta.clustered() {
-        findings.push(store_finding(
-            Severity::Warning,
-            Some(crate::format::layout::SERVER_FILE),
-            None,
-            FindingKind::Clustered {
-                node_id: meta.server.node_id.clone(),
-            },
-        ));
     }
     if crc_tally.0 > 0 && crc_tally.0 == crc_tally.1 {
         findings.push(store_finding(
@@ -617,5 +608,6 @@ pub fn run(
         totals,
         findings,
         lines,
+        raft: None,
     })
 }
