@@ -129,6 +129,9 @@ pub struct InspectReport {
     pub damage: Vec<Damage>,
     pub reused_nonces: Vec<NonceReuse>,
     pub notes: Vec<Note>,
+    /// A clustered node's Raft log, when given (`crate::ops::node::inspect_node`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raft_log: Option<crate::ops::node::RaftLogInspect>,
 }
 
 /// Something worth knowing that is not damage.
@@ -364,6 +367,7 @@ pub fn run(
         damage,
         reused_nonces: reused,
         notes,
+        raft_log: None,
     })
 }
 

@@ -450,3 +450,21 @@ pub fn verify_node(
     r.verdict = crate::ops::verify::verdict_of(&r.findings);
     Ok(r)
 }
+
+/// inspect of a node: the store, then (when given) its Raft log.
+pub fn inspect_node(
+    layout: &crate::format::layout::StoreLayout,
+    keys: &[Key],
+    opts: &crate::ops::inspect::InspectOptions,
+    node: &NodeOptions,
+    sink: &dyn crate::ops::Sink,
+) -> crate::error::Result<crate::ops::inspect::InspectReport> {
+    let mut r = crate::ops::inspect::run(layout, keys, opts, sink)?;
+    let meta = crate::format::side::read(layout, &opts.crc)?;
+    if let LogLocation::At(p) = locate(&meta, node) {
+        r.notes
+            .retain(|n| !matches!(n, crate::ops::inspect::Note::Clustered { .. }));
+        r.raft_log = Some(inspect_log(&p, keys, opts.backend));
+    }
+    Ok(r)
+}

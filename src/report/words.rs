@@ -448,9 +448,7 @@ pub fn note(n: &Note) -> String {
         }
         Note::NoCrcMatches { poly } => format!("no record's CRC matches polynomial {poly:#010x}: is that the server's -file_crc_poly? (the default is IEEE, 0xedb88320)"),
         Note::NoServerInfo => "server.dat holds no ServerInfo record: the server would start as a NEW store and recover none of these channels (run verify)".into(),
-        Note::Clustered { node_id } => format!(
-            "clustered node {node_id:?}: its Raft logs (raft.log) are elsewhere and were not checked"
-        ),
+        Note::Clustered { node_id } => raft_log_not_given(node_id),
         Note::TruncateLock => {
             ".truncate.lck present: a server is (or was) running with truncate-on-unexpected-EOF"
                 .into()

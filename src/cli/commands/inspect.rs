@@ -6,7 +6,7 @@ use crate::cli::progress::Terminal;
 use crate::cli::{backend_of, crc_of, keys, warn};
 use crate::error::Error;
 use crate::format::layout::StoreLayout;
-use crate::ops::inspect::{self, InspectOptions};
+use crate::ops::inspect::InspectOptions;
 use crate::report;
 
 pub fn run(a: InspectArgs) -> Result<ExitCode, Error> {
@@ -22,11 +22,20 @@ pub fn run(a: InspectArgs) -> Result<ExitCode, Error> {
             "a running process (pid {pid}) holds the store's lock: what you see may change under you; stop the server for a stable view"
         ));
     }
-    let r = inspect::run(&layout, &keys, &opts, &Terminal::default())?;
+    let r = crate::ops::node::inspect_node(
+        &layout,
+        &keys,
+        &opts,
+        &a.node.options(),
+        &Terminal::default(),
+    )?;
     if a.common.json {
         report::json::print(&report::json::Inspect(&r))?;
     } else {
         report::stdout(|out| report::inspect::table(&r, a.by_slice, out))?;
+        if let Some(l) = &r.raft_log {
+            report::stdout(|out| report::raft::inspect_section(l, out))?;
+        }
     }
     Ok(ExitCode::Ok)
 }

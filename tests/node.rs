@@ -1,0 +1,426 @@
+//! Clustered nodes (fixtures/clustered): a node's store and Raft log
+//! verified against the reference server's dumps, rewritten as one unit,
+//! crash at every step; stand-alone logs through `stanctl raft`.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+
+fn clustered() -> PathBuf {
+    fixtures().join("clustered")
+}
+
+/// The lines of an expected/ file, comments and blank lines removed.
+fn expected(name: &str) -> Option<Vec<String>> {
+    let t = std::fs::read_to_string(clustered().join("expected").join(name)).ok()?;
+    Some(
+        t.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+fn setting_args(setting: &str) -> Vec<String> {
+    match setting {
+        "key1" => vec!["--key-file".into(), k1().into()],
+        "key2" => vec!["--key-file".into(), k2().into()],
+        _ => vec!["--no-encrypt".into()],
+    }
+}
+
+fn is_raft_line(l: &str) -> bool {
+    ["RAFTLOG\t", "LOG\t", "CONF\t"]
+        .iter()
+        .any(|p| l.starts_with(p))
+}
+
+/// `store verify --list` of a node: (store lines, raft lines).
+fn node_list(store: &Path, raft: &Path, setting: &str) -> (Vec<String>, Vec<String>) {
+    let mut args = vec![
+        "store".to_string(),
+        "verify".into(),
+        d(store).into(),
+        "--cluster-log-path".into(),
+        d(raft).into(),
+        "--list".into(),
+    ];
+    args.extend(setting_args(setting));
+    let o = run(&args);
+    assert!(o.code == OK || o.code == AT_RISK, "{}", o.stderr);
+    o.stdout
+        .lines()
+        .map(str::to_string)
+        .partition(|l| !is_raft_line(l))
+}
+
+fn log_list(log: &Path, setting: &str) -> Vec<String> {
+    let mut args = vec![
+        "raft".to_string(),
+        "verify".into(),
+        d(log).into(),
+        "--list".into(),
+    ];
+    args.extend(setting_args(setting));
+    let o = run(&args);
+    assert!(o.code == OK || o.code == AT_RISK, "{}", o.stderr);
+    o.stdout.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn verify_list_equals_every_server_dump() {
+    let mut compared = 0;
+    for node in ["node-a", "node-b"] {
+        let dir = clustered().join(node);
+        for setting in ["key1", "key2", "no-encrypt"] {
+            let raft_want = expected(&format!("{node}.raft.{setting}.tsv"));
+            let store_want = expected(&format!("{node}.store.{setting}.tsv"));
+            if raft_want.is_none() && store_want.is_none() {
+                continue;
+            }
+            let (store, raft) = node_list(&dir.join("store"), &dir.join("raft"), setting);
+            if let Some(w) = raft_want {
+                assert_eq!(raft, w, "{node} raft {setting}");
+                compared += 1;
+            }
+            if let Some(w) = store_want {
+                assert_eq!(store, w, "{node} store {setting}");
+                compared += 1;
+            }
+        }
+    }
+    for entry in std::fs::read_dir(clustered().join("expected")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let Some(rest) = name.strip_prefix("raft-") else {
+            continue;
+        };
+        let stem = rest.trim_end_matches(".tsv");
+        let (file, setting) = stem.rsplit_once('.').unwrap();
+        let got = log_list(&clustered().join("raft").join(file), setting);
+        assert_eq!(got, expected(&name).unwrap(), "{name}");
+        compared += 1;
+    }
+    // Every file of expected/: 4 node stores, 5 node logs, 10 stand-alone logs.
+    assert_eq!(compared, 19);
+}
+
+fn node_copy(node: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    copy_dir(&clustered().join(node), &t.path().join(node));
+    let n = t.path().join(node);
+    (t, n.join("store"), n.join("raft"))
+}
+
+/// What the server serves from a node with encryption off (store and log):
+/// the lines of `node_list`, with the AppendedAt and timestamps kept.
+fn served_plain(store: &Path, raft: &Path) -> (Vec<String>, Vec<String>) {
+    node_list(store, raft, "no-encrypt")
+}
+
+#[test]
+fn decrypting_a_node_serves_what_the_server_served_with_the_key() {
+    for (node, key, setting) in [("node-a", k1(), "key1"), ("node-b", k2(), "key2")] {
+        let (_t, store, raft) = node_copy(node);
+        ok(&[
+            "store",
+            "decrypt",
+            d(&store),
+            "--key-file",
+            key,
+            "--cluster-log-path",
+            d(&raft),
+        ]);
+        let (s, r) = served_plain(&store, &raft);
+        assert_eq!(
+            r,
+            expected(&format!("{node}.raft.{setting}.tsv")).unwrap(),
+            "{node}"
+        );
+        assert_eq!(
+            s,
+            expected(&format!("{node}.store.{setting}.tsv")).unwrap(),
+            "{node}"
+        );
+        // A rerun changes nothing.
+        let before = snapshot(store.parent().unwrap());
+        ok(&[
+            "store",
+            "decrypt",
+            d(&store),
+            "--key-file",
+            key,
+            "--cluster-log-path",
+            d(&raft),
+        ]);
+        assert_eq!(snapshot(store.parent().unwrap()), before, "{node}: rerun");
+    }
+}
+
+#[test]
+fn decrypting_stand_alone_logs_gives_the_plaintext_twin() {
+    let plain = expected("raft-plain.log.no-encrypt.tsv").unwrap();
+    let t = tempfile::tempdir().unwrap();
+    for (file, keys) in [
+        ("aes.log", vec![k1()]),
+        ("chacha.log", vec![k1()]),
+        ("mixed.log", vec![k1(), k2()]),
+    ] {
+        let log = t.path().join(file);
+        std::fs::copy(clustered().join("raft").join(file), &log).unwrap();
+        let mut args = vec!["raft", "decrypt", d(&log)];
+        for k in &keys {
+            args.extend(["--key-file", k]);
+        }
+        ok(&args);
+        let got = log_list(&log, "no-encrypt");
+        if file == "mixed.log" {
+            // Served with encryption off as the server served it with its keys.
+            let mut want = expected("raft-mixed.log.key1.tsv").unwrap();
+            let k2 = expected("raft-mixed.log.key2.tsv").unwrap();
+            for (w, o) in want.iter_mut().zip(k2) {
+                if w.contains("\terr\t") {
+                    *w = o;
+                }
+            }
+            assert_eq!(got, want, "{file}");
+        } else {
+            assert_eq!(got, plain, "{file}");
+        }
+        // The plaintext twin: every value byte for byte (aes/chacha).
+        if file != "mixed.log" {
+            assert_eq!(
+                log_list(&log, "key1"),
+                expected("raft-plain.log.key1.tsv").unwrap()
+            );
+        }
+    }
+}
+
+#[test]
+fn encrypt_then_decrypt_and_rekey_then_decrypt_round_trip_on_both_ciphers() {
+    let want = expected("raft-plain.log.no-encrypt.tsv").unwrap();
+    let t = tempfile::tempdir().unwrap();
+    for cipher in ["AES", "CHACHA"] {
+        let log = t.path().join(format!("{cipher}.log"));
+        std::fs::copy(clustered().join("raft/plain.log"), &log).unwrap();
+        ok(&[
+            "raft",
+            "encrypt",
+            d(&log),
+            "--key-file",
+            k1(),
+            "--cipher",
+            cipher,
+        ]);
+        // Served under K1 as the plaintext was.
+        assert_eq!(
+            log_list(&log, "key1"),
+            expected("raft-plain.log.key1.tsv").unwrap()
+        );
+        assert_ne!(
+            log_list(&log, "no-encrypt"),
+            want,
+            "{cipher}: nothing encrypted"
+        );
+        let size = std::fs::metadata(&log).unwrap().len();
+        ok(&[
+            "raft",
+            "rekey",
+            d(&log),
+            "--key-file",
+            k1(),
+            "--new-key-file",
+            k2(),
+        ]);
+        assert_eq!(
+            std::fs::metadata(&log).unwrap().len(),
+            size,
+            "envelopes keep their size"
+        );
+        assert_eq!(
+            log_list(&log, "key2"),
+            expected("raft-plain.log.key1.tsv").unwrap()
+        );
+        ok(&["raft", "decrypt", d(&log), "--key-file", k2()]);
+        assert_eq!(log_list(&log, "no-encrypt"), want, "{cipher}");
+    }
+    // A node: encrypt with ChaCha under K2 after decrypting, then rekey to K1, decrypt.
+    let (_t, store, raft) = node_copy("node-a");
+    let node = |args: &[&str]| {
+        let mut v: Vec<&str> = args.to_vec();
+        v.extend([d(&store), "--cluster-log-path", d(&raft)]);
+        ok(&v);
+    };
+    node(&["store", "decrypt", "--key-file", k1()]);
+    let plain = served_plain(&store, &raft);
+    node(&["store", "encrypt", "--key-file", k2(), "--cipher", "CHACHA"]);
+    assert_eq!(node_list(&store, &raft, "key2"), plain);
+    node(&[
+        "store",
+        "rekey",
+        "--key-file",
+        k2(),
+        "--new-key-file",
+        k1(),
+        "--cipher",
+        "AES",
+    ]);
+    assert_eq!(node_list(&store, &raft, "key1"), plain);
+    node(&["store", "decrypt", "--key-file", k1()]);
+    assert_eq!(served_plain(&store, &raft), plain);
+}
+
+#[test]
+fn node_without_its_log_is_named_and_refused() {
+    let (_t, store, raft) = node_copy("node-a");
+    let o = run(&["store", "verify", d(&store), "--key-file", k1()]);
+    assert_eq!(o.code, OK);
+    assert!(o.stdout.contains("--cluster-log-path"), "{}", o.stdout);
+    let before = snapshot(store.parent().unwrap());
+    for op in ["decrypt", "rekey"] {
+        let mut args = vec!["store", op, d(&store), "--key-file", k1()];
+        if op == "rekey" {
+            args.extend(["--new-key-file", k2()]);
+        }
+        let o = run(&args);
+        assert_eq!(o.code, REFUSED, "{op}");
+        assert!(o.stderr.contains("--cluster-log-path"), "{}", o.stderr);
+    }
+    // A log entry no key opens refuses the whole node: nothing written.
+    let o = run(&[
+        "store",
+        "decrypt",
+        d(&store),
+        "--key-file",
+        k2(),
+        "--cluster-log-path",
+        d(&raft),
+    ]);
+    assert_eq!(o.code, REFUSED, "{}", o.stderr);
+    assert_eq!(snapshot(store.parent().unwrap()), before);
+}
+
+#[test]
+fn verify_of_a_node_combines_store_and_log() {
+    let dir = clustered().join("node-b");
+    let (store, raft) = (dir.join("store"), dir.join("raft"));
+    let (c, v) = json(&[
+        "store",
+        "verify",
+        d(&store),
+        "--key-file",
+        k2(),
+        "--cluster-log-path",
+        d(&raft),
+    ]);
+    assert_eq!(c, OK, "{v}");
+    assert_eq!(v["raft_log"]["failed"], 0);
+    // The wrong key: the store's envelopes fail and so do the log's.
+    let (c, v) = json(&[
+        "store",
+        "verify",
+        d(&store),
+        "--key-file",
+        k1(),
+        "--cluster-log-path",
+        d(&raft),
+    ]);
+    assert_eq!(c, AT_RISK);
+    // Commands 11-40 under K2, less configurations (11, 21, 31) and noops (15, 25, 35).
+    assert_eq!(v["raft_log"]["failed"], 24, "{v}");
+    assert!(v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["what"].as_str().unwrap().contains("cannot apply")));
+}
+
+#[test]
+fn output_writes_store_and_log_under_dir() {
+    let (_t, store, raft) = node_copy("node-b");
+    let out = store.parent().unwrap().join("out");
+    let before = snapshot(store.parent().unwrap());
+    ok(&[
+        "store",
+        "decrypt",
+        d(&store),
+        "--key-file",
+        k2(),
+        "--cluster-log-path",
+        d(&raft),
+        "--output",
+        d(&out),
+    ]);
+    assert_eq!(
+        snapshot(store.parent().unwrap()).len(),
+        before.len() + snapshot(&out).len()
+    );
+    assert!(out.join("raft/test-cluster/raft.log").is_file());
+    let (s, r) = served_plain(&out.join("store"), &out.join("raft"));
+    assert_eq!(r, expected("node-b.raft.key2.tsv").unwrap());
+    assert_eq!(s, expected("node-b.store.key2.tsv").unwrap());
+}
+
+#[test]
+fn a_held_log_lock_refuses() {
+    let (_t, store, raft) = node_copy("node-a");
+    let log = raft.join("test-cluster/raft.log");
+    let held = stanctl::format::raft::RaftLogLock::acquire(&log).unwrap();
+    let o = run(&[
+        "store",
+        "decrypt",
+        d(&store),
+        "--key-file",
+        k1(),
+        "--cluster-log-path",
+        d(&raft),
+    ]);
+    drop(held);
+    assert_eq!(o.code, LOCKED, "{}", o.stderr);
+    assert_eq!(
+        std::fs::read(&log).unwrap(),
+        std::fs::read(clustered().join("node-a/raft/test-cluster/raft.log")).unwrap()
+    );
+}
+
+#[test]
+fn crash_at_every_step_of_a_node_is_recoverable() {
+    let args = |store: &Path, raft: &Path| {
+        vec![
+            "store".to_string(),
+            "decrypt".into(),
+            d(store).into(),
+            "--key-file".into(),
+            k1().into(),
+            "--cluster-log-path".into(),
+            d(raft).into(),
+        ]
+    };
+    // The uninterrupted run.
+    let (_r, rs, rr) = node_copy("node-a");
+    ok(&args(&rs, &rr));
+    let want = snapshot(rs.parent().unwrap());
+    let mut n = 1;
+    loop {
+        let (_t, store, raft) = node_copy("node-a");
+        let o = stanctl()
+            .args(args(&store, &raft))
+            .env("STANCTL_TEST_ABORT_AT_STEP", n.to_string())
+            .output()
+            .unwrap();
+        if o.status.success() {
+            assert!(n > 6, "the run has more steps than {n}");
+            assert_eq!(snapshot(store.parent().unwrap()), want);
+            break;
+        }
+        assert_eq!(o.status.code(), None, "step {n}: expected an abort");
+        // Readable with the key at every step: the server serves every entry.
+        let (_, r) = node_list(&store, &raft, "key1");
+        assert_eq!(r, expected("node-a.raft.key1.tsv").unwrap(), "step {n}");
+        let o = run(&args(&store, &raft));
+        assert!(o.success(), "step {n}: rerun failed: {}", o.stderr);
+        assert_eq!(snapshot(store.parent().unwrap()), want, "step {n}");
+        n += 1;
+        assert!(n < 1000, "the hook never let the run finish");
+    }
+}
