@@ -278,7 +278,7 @@ pub struct RaftLogInspect {
     #[serde(flatten)]
     pub census: Census,
     /// Envelopes each key opened, in the order the keys were given.
-    pub opened: Vec<KeyCount>,
+    pub opened_by: Vec<KeyCount>,
     /// Envelopes no key opened: with the server's or stanctl's nonce
     /// (wrong key) or any other (plaintext that starts with 1 or 2).
     pub unopened_wrong_key: u64,
@@ -330,7 +330,7 @@ fn inspect_into(
     let check = bbolt::check(log.db())?;
     r.damage = check.problems.iter().map(|p| format!("{p:?}")).collect();
     let rkeys: Vec<RaftKey> = keys.iter().map(|k| RaftKey::from_key(k, backend)).collect();
-    r.opened = keys
+    r.opened_by = keys
         .iter()
         .map(|k| KeyCount {
             key: k.id.clone(),
@@ -352,7 +352,7 @@ fn inspect_into(
             .iter()
             .position(|k| matches!(serve(&view, Some(k), &mut scratch), Ok(Served::Opened(_))));
         match who {
-            Some(i) => r.opened[i].opened += 1,
+            Some(i) => r.opened_by[i].opened += 1,
             None => match view.nonce_origin() {
                 Some(NonceOrigin::Unknown) | None => r.unopened_lookalike += 1,
                 Some(_) => r.unopened_wrong_key += 1,
@@ -390,6 +390,11 @@ fn inspect_into(
         }
         Ok(())
     })?;
+    // The census ran without keys: its key counts are these.
+    if !keys.is_empty() {
+        r.census.opened = r.opened_by.iter().map(|k| k.opened).sum();
+        r.census.not_opened = r.unopened_wrong_key + r.unopened_lookalike;
+    }
     Ok(())
 }
 

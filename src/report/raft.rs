@@ -58,9 +58,9 @@ pub fn inspect_section(r: &RaftLogInspect, out: &mut dyn Write) -> io::Result<()
         "  command data: empty {}  plaintext {}  AES {}  ChaCha {}  short {}",
         c.empty, c.plaintext, c.aes, c.chacha, c.short
     )?;
-    if !r.opened.is_empty() {
+    if !r.opened_by.is_empty() {
         let per: Vec<String> = r
-            .opened
+            .opened_by
             .iter()
             .map(|k| format!("{} {}", k.key, k.opened))
             .collect();
