@@ -44,7 +44,7 @@ impl ExitCode {
             ExitCode::AtRisk => "verify: the server starts, but some messages are at risk (fail, are delivered as ciphertext, or are lost at start-up)",
             ExitCode::WontStart => "verify: the server will refuse to start on this store",
             ExitCode::Locked => "the store is locked by a running server (or another stanctl)",
-            ExitCode::Refused => "a rewrite was refused before writing anything (records it cannot handle, a clustered store)",
+            ExitCode::Refused => "a rewrite was refused before writing anything (records or Raft log entries it cannot handle, a clustered store whose Raft log was not given)",
             ExitCode::Usage => "usage error (bad option or value, wrong number of keys, empty key, non-empty --output)",
             ExitCode::Io => "I/O error (missing file, permission denied, disk full, a file of the wrong type), or the directory is not a store",
         }
