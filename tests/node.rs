@@ -424,3 +424,22 @@ fn crash_at_every_step_of_a_node_is_recoverable() {
         assert!(n < 1000, "the hook never let the run finish");
     }
 }
+
+#[test]
+fn a_log_path_that_does_not_exist_is_an_error() {
+    let (_t, store, raft) = node_copy("node-a");
+    let wrong = raft.join("elsewhere");
+    for cmd in ["verify", "inspect", "decrypt"] {
+        let o = run(&[
+            "store",
+            cmd,
+            d(&store),
+            "--key-file",
+            k1(),
+            "--cluster-log-path",
+            d(&wrong),
+        ]);
+        assert_eq!(o.code, IO, "{cmd}: {}", o.stderr);
+        assert!(o.stderr.contains("raft.log"), "{cmd}: {}", o.stderr);
+    }
+}

@@ -441,6 +441,7 @@ pub fn verify_node(
         LogLocation::NotClustered => return Ok(r),
         LogLocation::NotGiven { node_id } => r.findings.push(not_given(&node_id)),
         LogLocation::At(p) => {
+            must_exist(&p)?;
             let rk = if opts.encryption {
                 raft_key(key, opts.backend)
             } else {
@@ -467,9 +468,22 @@ pub fn inspect_node(
     let mut r = crate::ops::inspect::run(layout, keys, opts, sink)?;
     let meta = crate::format::side::read(layout, &opts.crc)?;
     if let LogLocation::At(p) = locate(&meta, node) {
+        must_exist(&p)?;
         r.notes
             .retain(|n| !matches!(n, crate::ops::inspect::Note::Clustered { .. }));
         r.raft_log = Some(inspect_log(&p, keys, opts.backend));
     }
     Ok(r)
+}
+
+/// A log given but absent is a mistake in the path (the server would start
+/// the node with an empty log and rebuild it from its peers): an error, not
+/// a verdict.
+fn must_exist(p: &Path) -> crate::error::Result<()> {
+    std::fs::metadata(p)
+        .map(|_| ())
+        .map_err(|source| crate::error::Error::Io {
+            path: p.to_path_buf(),
+            source,
+        })
 }
