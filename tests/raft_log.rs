@@ -2,10 +2,9 @@
 //! (fixtures/clustered), the writer by round trips, and hostile files.
 
 use stanctl::crypto::aead::{Backend, Cipher};
+use stanctl::crypto::raft::{data_kind, nonce_origin, seal, serve, RaftKey, Served};
 use stanctl::format::raft::bbolt::{self, BoltError, Db, Item, Visited};
-use stanctl::format::raft::{
-    rewrite_log, seal, serve, DataEdit, RaftError, RaftKey, RaftLog, RaftLogLock, Served,
-};
+use stanctl::format::raft::{rewrite_log, DataEdit, RaftError, RaftLog, RaftLogLock};
 use stanctl::report::raft_list::list_lines;
 use std::path::{Path, PathBuf};
 
@@ -298,12 +297,12 @@ fn entries_come_in_index_order_with_their_facts() {
         assert!(!v.index_mismatch());
         // The span holds the header, then exactly the Data bytes.
         assert!(v.value[v.data_span()].ends_with(v.data()));
-        seen.push((v.index, v.kind()));
+        seen.push((v.index, data_kind(&v)));
         Ok::<(), RaftError>(())
     })
     .unwrap();
     use stanctl::crypto::envelope::PayloadKind::*;
-    use stanctl::format::raft::DataKind::*;
+    use stanctl::crypto::raft::DataKind::*;
     assert_eq!(seen.len(), 40);
     assert!(seen.windows(2).all(|w| w[0].0 < w[1].0));
     assert_eq!(seen[0].1, NotCommand); // 1: configuration
@@ -599,7 +598,7 @@ fn server_envelopes_carry_the_servers_nonces() {
         let log = RaftLog::open(&p).unwrap();
         log.entries(|e| {
             let v = e.unwrap();
-            if let Some(o) = v.nonce_origin() {
+            if let Some(o) = nonce_origin(&v) {
                 assert_eq!(o, NonceOrigin::Server, "{} entry {}", p.display(), v.index);
                 n += 1;
             }

@@ -5,7 +5,8 @@
 use crate::crypto::aead::{Backend, ChannelAead, Cipher, NONCE_LEN};
 use crate::crypto::envelope::{self, PayloadKind};
 use crate::crypto::nonce::NonceGen;
-use crate::format::raft::entry::{DataKind, EntryView};
+use crate::crypto::nonce::{nonce_origin as origin_of, NonceOrigin};
+use crate::format::raft::entry::EntryView;
 use zeroize::Zeroizing;
 
 /// A key as the server's Raft log uses it. Never formatted.
@@ -50,6 +51,38 @@ impl RaftKey {
     }
 }
 
+/// What the server does with an entry's Data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataKind {
+    /// Not a LogCommand: served as stored, never encrypted or decrypted.
+    NotCommand,
+    /// A LogCommand: the file store's detection applies.
+    Command(PayloadKind),
+}
+
+/// The server's detection applied to an entry.
+pub fn data_kind(view: &EntryView<'_>) -> DataKind {
+    if view.is_command() {
+        DataKind::Command(envelope::classify(view.data()))
+    } else {
+        DataKind::NotCommand
+    }
+}
+
+/// Who probably wrote an entry's envelope (for telling a wrong key from
+/// plaintext that starts with 1 or 2). The server's raft nonce counter
+/// starts at the last index + 1 when it opens the log and counts encrypted
+/// entries, so it sits at or below the entry's index, as the file store's
+/// does below the sequence. `None` when the Data is no envelope.
+pub fn nonce_origin(view: &EntryView<'_>) -> Option<NonceOrigin> {
+    match data_kind(view) {
+        DataKind::Command(PayloadKind::Envelope(_)) => {
+            Some(origin_of(envelope::nonce(view.data()), view.index))
+        }
+        _ => None,
+    }
+}
+
 /// What the server serves for an entry: the stored Data or its plaintext.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Served {
@@ -78,7 +111,7 @@ pub fn serve(
     let Some(key) = key else {
         return Ok(Served::AsStored);
     };
-    match view.kind() {
+    match data_kind(view) {
         DataKind::NotCommand
         | DataKind::Command(PayloadKind::Empty)
         | DataKind::Command(PayloadKind::Plain) => Ok(Served::AsStored),

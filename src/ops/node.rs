@@ -11,9 +11,9 @@ use crate::crypto::aead::Cipher;
 use crate::crypto::envelope::PayloadKind;
 use crate::crypto::keys::Key;
 use crate::crypto::nonce::NonceOrigin;
-use crate::crypto::raft::{serve, RaftKey, ServeError, Served};
+use crate::crypto::raft::{data_kind, nonce_origin, serve, DataKind, RaftKey, ServeError, Served};
 use crate::format::raft::bbolt::{self, CheckProblem};
-use crate::format::raft::entry::{DataKind, EntryView, RaftLog};
+use crate::format::raft::entry::{EntryView, RaftLog};
 use crate::format::raft::error::RaftError;
 use crate::format::raft::layout::raft_log_path;
 use crate::format::side::StoreMeta;
@@ -216,7 +216,7 @@ fn verify_into(path: &Path, key: Option<&RaftKey>, r: &mut RaftLogVerify) -> Res
             Ok(Served::AsStored) => {
                 if key.is_none()
                     && matches!(
-                        view.kind(),
+                        data_kind(&view),
                         DataKind::Command(PayloadKind::Envelope(_) | PayloadKind::Short(_))
                     )
                 {
@@ -345,7 +345,7 @@ fn inspect_into(
         let Ok(view) = e else {
             return Ok::<(), RaftError>(());
         };
-        let DataKind::Command(PayloadKind::Envelope(cipher)) = view.kind() else {
+        let DataKind::Command(PayloadKind::Envelope(cipher)) = data_kind(&view) else {
             return Ok(());
         };
         let who = rkeys
@@ -353,17 +353,13 @@ fn inspect_into(
             .position(|k| matches!(serve(&view, Some(k), &mut scratch), Ok(Served::Opened(_))));
         match who {
             Some(i) => r.opened_by[i].opened += 1,
-            None => match view.nonce_origin() {
+            None => match nonce_origin(&view) {
                 Some(NonceOrigin::Unknown) | None => r.unopened_lookalike += 1,
                 Some(_) => r.unopened_wrong_key += 1,
             },
         }
         // Reuse only counts among real envelopes (opened, or a known nonce).
-        if who.is_some()
-            || view
-                .nonce_origin()
-                .is_some_and(|o| o != NonceOrigin::Unknown)
-        {
+        if who.is_some() || nonce_origin(&view).is_some_and(|o| o != NonceOrigin::Unknown) {
             let nonce = *crate::crypto::envelope::nonce(view.data());
             let code = match cipher {
                 Cipher::Aes => 1,
@@ -410,7 +406,7 @@ pub(crate) fn seen_of_entry(
     scratch: &mut Vec<u8>,
 ) -> crate::ops::rewrite::Seen {
     use crate::ops::rewrite::Seen;
-    match view.kind() {
+    match data_kind(view) {
         DataKind::NotCommand | DataKind::Command(PayloadKind::Empty) => Seen::Empty,
         DataKind::Command(PayloadKind::Plain) => Seen::Plain,
         DataKind::Command(PayloadKind::Short(_)) => Seen::Short,
@@ -420,7 +416,7 @@ pub(crate) fn seen_of_entry(
                     return Seen::Opened(i);
                 }
             }
-            Seen::Unopened(view.nonce_origin().unwrap_or(NonceOrigin::Unknown))
+            Seen::Unopened(nonce_origin(view).unwrap_or(NonceOrigin::Unknown))
         }
     }
 }

@@ -3,8 +3,8 @@
 
 use crate::crypto::aead::Cipher;
 use crate::crypto::envelope::PayloadKind;
-use crate::crypto::raft::{serve, RaftKey, ServeError, Served};
-use crate::format::raft::entry::{BadEntry, DataKind, RaftLog};
+use crate::crypto::raft::{data_kind, serve, DataKind, RaftKey, ServeError, Served};
+use crate::format::raft::entry::{BadEntry, RaftLog};
 use crate::format::raft::error::RaftError;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -56,7 +56,7 @@ pub fn census(log: &RaftLog, key: Option<&RaftKey>) -> Result<Census, RaftError>
         };
         c.entries += 1;
         c.index_mismatch += u64::from(view.index_mismatch());
-        match view.kind() {
+        match data_kind(&view) {
             DataKind::NotCommand => c.not_command += 1,
             DataKind::Command(PayloadKind::Empty) => c.empty += 1,
             DataKind::Command(PayloadKind::Plain) => c.plaintext += 1,

@@ -4,8 +4,6 @@
 use super::bbolt::{self, BoltError, Db, Item};
 use super::error::{RaftError, Stop};
 use super::msgpack::{decode_log, LogRecord, MsgpackError};
-use crate::crypto::envelope::{self, classify, PayloadKind};
-use crate::crypto::nonce::{nonce_origin, NonceOrigin};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -35,15 +33,6 @@ pub struct EntryView<'a> {
     pub record: LogRecord<'a>,
 }
 
-/// What the server does with an entry's Data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DataKind {
-    /// Not a LogCommand: served as stored, never encrypted or decrypted.
-    NotCommand,
-    /// A LogCommand: the file store's detection applies.
-    Command(PayloadKind),
-}
-
 impl<'a> EntryView<'a> {
     pub fn term(&self) -> u64 {
         self.record.term
@@ -71,26 +60,10 @@ impl<'a> EntryView<'a> {
         self.record.index != self.index
     }
 
-    /// Who probably wrote the envelope (for telling a wrong key from
-    /// plaintext that starts with 1 or 2). The server's raft nonce counter
-    /// starts at the last index + 1 when it opens the log and counts
-    /// encrypted entries, so it sits at or below the entry's index, as the
-    /// file store's does below the sequence.
-    pub fn nonce_origin(&self) -> Option<NonceOrigin> {
-        match self.kind() {
-            DataKind::Command(PayloadKind::Envelope(_)) => {
-                Some(nonce_origin(envelope::nonce(self.data()), self.index))
-            }
-            _ => None,
-        }
-    }
-
-    pub fn kind(&self) -> DataKind {
-        if self.record.log_type != LOG_COMMAND {
-            DataKind::NotCommand
-        } else {
-            DataKind::Command(classify(self.data()))
-        }
+    /// A LogCommand: the only type whose Data the server encrypts. What
+    /// the Data is (plaintext, envelope) is judged in `crypto::raft`.
+    pub fn is_command(&self) -> bool {
+        self.record.log_type == LOG_COMMAND
     }
 }
 

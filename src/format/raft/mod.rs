@@ -8,7 +8,9 @@
 //! file with changed Data), `lock` (the server's flock), `layout` (paths),
 //! `time` (AppendedAt as text). Elsewhere by layer: the raft key and what
 //! the server serves in `crypto::raft`, counts in `ops::raft_census`, the
-//! `--list` lines in `report::raft_list`.
+//! `--list` lines in `report::raft_list`. This layer reads and writes
+//! bytes; what an entry's Data is (plaintext, AES, ChaCha) is judged in
+//! `crypto::raft::data_kind`.
 //!
 //! The bbolt and msgpack code is written here, not taken from crates:
 //! `bbolt-rs` 1.3.10 reads pages through unchecked pointer arithmetic on the
@@ -29,8 +31,7 @@ pub mod msgpack;
 pub mod rewrite;
 pub mod time;
 
-pub use crate::crypto::raft::{seal, serve, RaftKey, ServeError, Served};
-pub use entry::{BadEntry, DataKind, EntryView, RaftLog};
+pub use entry::{BadEntry, EntryView, RaftLog};
 pub use error::RaftError;
 pub use lock::RaftLogLock;
 pub use rewrite::{rewrite_log, DataEdit, RewriteStats};

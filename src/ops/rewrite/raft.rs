@@ -20,7 +20,7 @@
 
 use super::write::{fsync_dir, io, keep_owner, like, step};
 use super::*;
-use crate::crypto::raft::{seal, serve, RaftKey, Served};
+use crate::crypto::raft::{data_kind, seal, serve, RaftKey, Served};
 use crate::format::raft::{rewrite_log, DataEdit, RaftLog, RaftLogLock};
 use crate::ops::node::seen_of_entry;
 
@@ -114,7 +114,7 @@ fn write_log(plan: &LogPlan, keys: &[RaftKey], job: &Job, dst: &Path) -> Result<
         match change {
             Change::Decrypt => data.extend_from_slice(plaintext),
             Change::Encrypt | Change::Rekey => {
-                let cipher = match (job.rule, view.kind()) {
+                let cipher = match (job.rule, data_kind(view)) {
                     (
                         Rule::Encrypt { cipher }
                         | Rule::Rekey {
@@ -122,7 +122,7 @@ fn write_log(plan: &LogPlan, keys: &[RaftKey], job: &Job, dst: &Path) -> Result<
                         },
                         _,
                     ) => cipher,
-                    (_, crate::format::raft::DataKind::Command(PayloadKind::Envelope(c))) => c,
+                    (_, crate::crypto::raft::DataKind::Command(PayloadKind::Envelope(c))) => c,
                     _ => Cipher::Aes,
                 };
                 let nonce = gen.nonce(view.index, plaintext);
