@@ -16,6 +16,17 @@
 //! starts once the current `.dat` exceeds `--slice-bytes`. Plaintext payloads
 //! never start with byte 1 or 2, so the store is unambiguous and
 //! `stanctl store verify DIR --key-file F` exits 0 on it.
+//!
+//! With `--raft-dir D --raft-entries N` it also writes a clustered node's
+//! Raft log, `D/bench-cluster/raft.log` (so `D` is the node's
+//! `-cluster_log_path`), with the library's bbolt writer: entries encoded
+//! as go-msgpack's raft.Log (AppendedAt, Data, Extensions, Index, Term,
+//! Type), every 10th a configuration and every 10th+4 a noop, the rest
+//! commands with payloads of the store's sizes and mix (envelopes under
+//! `SHA-256(key)` with a server-style nonce: a prefix and the index as a
+//! counter); `--raft-big-every K` makes every K-th command 10 KB (overflow
+//! pages); `--raft-deleted D` starts the log at index D+1 (a compacted
+//! head).
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -35,7 +46,8 @@ use stanctl::format::record::{write_record, FILE_VERSION};
 const USAGE: &str = "\
 usage: genstore --out DIR [--channels N] [--messages M] [--size-min B] [--size-max B]
                 [--slice-bytes B] [--mix plain=60,aes=30,chacha=10] [--key-file F]
-                [--seed S]
+                [--seed S] [--raft-dir D --raft-entries N [--raft-big-every K]
+                [--raft-deleted D]]
   --messages is per channel; payload sizes are uniform in [size-min, size-max];
   --key-file is required when the mix has aes or chacha records.";
 
@@ -50,6 +62,10 @@ struct Opts {
     mix: [u32; 3],
     key_file: Option<PathBuf>,
     seed: u64,
+    raft_dir: Option<PathBuf>,
+    raft_entries: u64,
+    raft_big_every: u64,
+    raft_deleted: u64,
 }
 
 fn parse_args() -> Result<Opts, String> {
@@ -63,6 +79,10 @@ fn parse_args() -> Result<Opts, String> {
         mix: [100, 0, 0],
         key_file: None,
         seed: 1,
+        raft_dir: None,
+        raft_entries: 0,
+        raft_big_every: 0,
+        raft_deleted: 0,
     };
     let mut out = None;
     let mut args = std::env::args().skip(1);
@@ -93,6 +113,10 @@ fn parse_args() -> Result<Opts, String> {
             "--mix" => o.mix = parse_mix(&val()?)?,
             "--key-file" => o.key_file = Some(PathBuf::from(val()?)),
             "--seed" => o.seed = num(val()?)?,
+            "--raft-dir" => o.raft_dir = Some(PathBuf::from(val()?)),
+            "--raft-entries" => o.raft_entries = num(val()?)?,
+            "--raft-big-every" => o.raft_big_every = num(val()?)?,
+            "--raft-deleted" => o.raft_deleted = num(val()?)?,
             _ => return Err(format!("unknown argument {a}")),
         }
     }
@@ -363,6 +387,14 @@ fn run(o: &Opts) -> Result<(), String> {
         let mut rng = Rng::new(o.seed ^ (u64::from(c) << 32));
         write_channel(o, key.as_ref(), &crc, &chan, &mut rng, &mut t).map_err(io)?;
     }
+    if let Some(dir) = &o.raft_dir {
+        let material = match &o.key_file {
+            Some(f) => Some(stanctl::cli::keys::read_key_file(f).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        write_raft_log(o, dir, material.as_ref().map(|m| m.as_slice()))
+            .map_err(|e| e.to_string())?;
+    }
     let secs = start.elapsed().as_secs_f64();
     eprintln!(
         "genstore: {} channels, {} slices, {} records ({} plain/empty, {} AES, {} ChaCha), \
@@ -376,6 +408,144 @@ fn run(o: &Opts) -> Result<(), String> {
         t.bytes as f64 / (1 << 20) as f64,
         secs,
         t.bytes as f64 / (1 << 20) as f64 / secs.max(1e-9)
+    );
+    Ok(())
+}
+
+/// go-msgpack's encoding of an unsigned integer (smallest form).
+fn mp_uint(v: u64, out: &mut Vec<u8>) {
+    match v {
+        0..=0x7f => out.push(v as u8),
+        0x80..=0xff => out.extend_from_slice(&[0xcc, v as u8]),
+        0x100..=0xffff => {
+            out.push(0xcd);
+            out.extend_from_slice(&(v as u16).to_be_bytes());
+        }
+        0x1_0000..=0xffff_ffff => {
+            out.push(0xce);
+            out.extend_from_slice(&(v as u32).to_be_bytes());
+        }
+        _ => {
+            out.push(0xcf);
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+    }
+}
+
+fn mp_str(b: &[u8], out: &mut Vec<u8>) {
+    stanctl::format::raft::msgpack::data_header(b.len(), out).expect("under 4 GiB");
+    out.extend_from_slice(b);
+}
+
+/// A raft.Log value as the server's go-msgpack writes it: a map of six
+/// keys in alphabetical order; AppendedAt as an 8-byte msgpack timestamp in
+/// a str (as in the fixtures), Data nil when absent.
+fn raft_value(index: u64, typ: u8, secs: u64, nanos: u32, data: Option<&[u8]>) -> Vec<u8> {
+    let mut v = vec![0x86];
+    mp_str(b"AppendedAt", &mut v);
+    let t = (u64::from(nanos) << 34) | secs;
+    mp_str(&t.to_be_bytes(), &mut v);
+    mp_str(b"Data", &mut v);
+    match data {
+        Some(d) => mp_str(d, &mut v),
+        None => v.push(0xc0),
+    }
+    mp_str(b"Extensions", &mut v);
+    v.push(0xc0);
+    mp_str(b"Index", &mut v);
+    mp_uint(index, &mut v);
+    mp_str(b"Term", &mut v);
+    mp_uint(3, &mut v);
+    mp_str(b"Type", &mut v);
+    mp_uint(u64::from(typ), &mut v);
+    v
+}
+
+fn write_raft_log(o: &Opts, dir: &Path, material: Option<&[u8]>) -> std::io::Result<()> {
+    use stanctl::crypto::raft::{seal, RaftKey};
+    use stanctl::format::raft::bbolt::Writer;
+    let bolt = |e: stanctl::format::raft::bbolt::BoltError| std::io::Error::other(e.to_string());
+    let key = material.map(|m| RaftKey::from_material(m, Backend::default()));
+    let logdir = dir.join("bench-cluster");
+    fs::create_dir_all(&logdir)?;
+    let path = logdir.join("raft.log");
+    if path.exists() {
+        fs::remove_file(&path)?;
+    }
+    let mut w = Writer::create(&path, 4096).map_err(bolt)?;
+    w.enter(b"channels").map_err(bolt)?;
+    for c in 0..o.channels {
+        let name = format!("bench.c{c:03}");
+        w.put(name.as_bytes(), &u64::from(c + 1).to_be_bytes())
+            .map_err(bolt)?;
+    }
+    w.leave(0).map_err(bolt)?;
+    w.enter(b"conf").map_err(bolt)?;
+    w.put(b"CurrentTerm", &3u64.to_be_bytes()).map_err(bolt)?;
+    w.put(b"LastVoteCand", b"node-a").map_err(bolt)?;
+    w.put(b"LastVoteTerm", &3u64.to_be_bytes()).map_err(bolt)?;
+    w.leave(0).map_err(bolt)?;
+    w.enter(b"logs").map_err(bolt)?;
+    let mut rng = Rng::new(o.seed ^ 0x5241_4654);
+    let prefix = (rng.next() as u32 | 1).to_be_bytes();
+    let (mut commands, mut sealed) = (0u64, Vec::new());
+    let mut payload = Vec::new();
+    let first = o.raft_deleted + 1;
+    for index in first..first + o.raft_entries {
+        let (typ, data): (u8, Option<&[u8]>) = match index % 10 {
+            1 => (5, Some(b"bench-configuration".as_slice())),
+            5 => (1, None),
+            _ => {
+                commands += 1;
+                let len = if o.raft_big_every > 0 && commands % o.raft_big_every == 0 {
+                    10_240
+                } else {
+                    o.size_min + rng.below((o.size_max - o.size_min + 1) as u64) as usize
+                };
+                payload.resize(len.max(1), 0);
+                rng.fill(&mut payload);
+                // Plaintext never starts with 1 or 2 (unambiguous).
+                if payload[0] == 1 || payload[0] == 2 {
+                    payload[0] = b'p';
+                }
+                let pick = rng.below(100) as u32;
+                let cipher = if pick < o.mix[0] {
+                    None
+                } else if pick < o.mix[0] + o.mix[1] {
+                    Some(Cipher::Aes)
+                } else {
+                    Some(Cipher::ChaCha)
+                };
+                match (cipher, &key) {
+                    (Some(c), Some(k)) => {
+                        let mut nonce = [0u8; 12];
+                        nonce[..4].copy_from_slice(&prefix);
+                        nonce[4..].copy_from_slice(&index.to_be_bytes());
+                        sealed.clear();
+                        seal(k, c, &nonce, &payload, &mut sealed);
+                        (0, Some(sealed.as_slice()))
+                    }
+                    _ => (0, Some(payload.as_slice())),
+                }
+            }
+        };
+        let value = raft_value(
+            index,
+            typ,
+            1_700_000_000,
+            (index % 1_000_000_000) as u32,
+            data,
+        );
+        w.put(&index.to_be_bytes(), &value).map_err(bolt)?;
+    }
+    w.leave(0).map_err(bolt)?;
+    w.finish(0, 2).map_err(bolt)?;
+    File::open(&path)?.sync_all()?;
+    eprintln!(
+        "genstore: raft log {} with {} entries ({} commands) from index {first}",
+        path.display(),
+        o.raft_entries,
+        commands
     );
     Ok(())
 }
