@@ -333,6 +333,28 @@ fn verify_of_a_node_combines_store_and_log() {
         .unwrap()
         .iter()
         .any(|f| f["what"].as_str().unwrap().contains("cannot apply")));
+    // The table's verdict counts the log's entries too, by entry number.
+    let o = run(&[
+        "store",
+        "verify",
+        d(&store),
+        "--key-file",
+        k1(),
+        "--cluster-log-path",
+        d(&raft),
+    ]);
+    assert_eq!(o.code, AT_RISK);
+    assert!(
+        o.stdout
+            .contains("the Raft log holds 24 entr(ies) the node cannot apply"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("entries 12-40 (24 entries)"),
+        "{}",
+        o.stdout
+    );
 }
 
 #[test]

@@ -80,7 +80,13 @@ pub fn table(r: &VerifyReport, out: &mut impl Write) -> io::Result<()> {
             t.failed,
             t.ciphertext,
             if t.lost > 0 { format!(", {} lost at start-up", t.lost) } else { String::new() }
-        ),
+        ) + &match &r.raft {
+            Some(l) if l.failed + l.served_raw + l.bad > 0 => format!(
+                "; the Raft log holds {} entr(ies) the node cannot apply",
+                l.failed + l.served_raw + l.bad
+            ),
+            _ => String::new(),
+        },
         Verdict::Ok => format!(
             "VERDICT: OK: all {} message(s) will be delivered as plaintext ({} empty)",
             t.messages, t.empty
@@ -139,14 +145,20 @@ pub fn table(r: &VerifyReport, out: &mut impl Write) -> io::Result<()> {
         writeln!(out, "Findings ({}):", r.findings.len())?;
         for f in &r.findings {
             let mut head = format!("  {:<14}", severity_label(f.severity));
+            let (unit, units) = match f.kind {
+                crate::ops::verify::FindingKind::Raft(_) => ("entry", "entries"),
+                _ => ("seq", "seqs"),
+            };
             if let Some(c) = &f.channel {
                 head.push_str(&format!(" {c}"));
             }
             match (f.first_seq, f.last_seq) {
-                (Some(a), Some(b)) if a == b => head.push_str(&format!(" seq {a}")),
-                (Some(a), Some(b)) => {
-                    head.push_str(&format!(" seqs {a}-{b} ({} messages)", f.count))
-                }
+                (Some(a), Some(b)) if a == b => head.push_str(&format!(" {unit} {a}")),
+                (Some(a), Some(b)) => head.push_str(&format!(
+                    " {units} {a}-{b} ({} {})",
+                    f.count,
+                    if unit == "seq" { "messages" } else { "entries" }
+                )),
                 _ => {}
             }
             if let Some(file) = &f.file {
