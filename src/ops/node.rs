@@ -400,6 +400,7 @@ pub fn raft_key(key: Option<&Key>, backend: crate::crypto::aead::Backend) -> Opt
 }
 
 /// For the entry rule of rewrites: what `view` is, as far as `keys` tell.
+/// On `Seen::Opened`, `scratch` holds the plaintext.
 pub(crate) fn seen_of_entry(
     view: &EntryView<'_>,
     keys: &[RaftKey],

@@ -20,7 +20,7 @@
 
 use super::write::{fsync_dir, io, keep_owner, like, step};
 use super::*;
-use crate::crypto::raft::{data_kind, seal, serve, RaftKey, Served};
+use crate::crypto::raft::{data_kind, seal, RaftKey};
 use crate::format::raft::{rewrite_log, DataEdit, RaftLog, RaftLogLock};
 use crate::ops::node::seen_of_entry;
 
@@ -88,7 +88,6 @@ fn write_log(plan: &LogPlan, keys: &[RaftKey], job: &Job, dst: &Path) -> Result<
     let log = RaftLog::open(&plan.path)?;
     let gen = keys[0].nonce_gen();
     let mut scratch = Vec::new();
-    let mut opened = Vec::new();
     rewrite_log(&log, dst, |view, data| {
         let seen = seen_of_entry(view, keys, &mut scratch);
         let change = decide(job.rule, seen, job.assume_plaintext).map_err(|_| {
@@ -100,15 +99,13 @@ fn write_log(plan: &LogPlan, keys: &[RaftKey], job: &Job, dst: &Path) -> Result<
         let plaintext: &[u8] = match (change, seen) {
             (Change::Keep, _) => return Ok::<_, Error>(DataEdit::Keep),
             (Change::Encrypt, _) => view.data(),
-            (Change::Decrypt | Change::Rekey, Seen::Opened(i)) => {
-                opened.clear();
-                match serve(view, Some(&keys[i]), &mut opened) {
-                    Ok(Served::Opened(_)) => &opened,
-                    _ => unreachable!("the key opened it in the check"),
-                }
-            }
+            // seen_of_entry left the plaintext of what it opened in `scratch`.
+            (Change::Decrypt | Change::Rekey, Seen::Opened(_)) => &scratch,
             (Change::Decrypt | Change::Rekey, _) => {
-                unreachable!("decide opens only what a key opened")
+                return Err(Error::Refused(format!(
+                    "raft log entry {} changed since the check",
+                    view.index
+                )))
             }
         };
         match change {
