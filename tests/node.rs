@@ -465,3 +465,117 @@ fn a_log_path_that_does_not_exist_is_an_error() {
         assert!(o.stderr.contains("raft.log"), "{cmd}: {}", o.stderr);
     }
 }
+
+#[test]
+fn envelopes_stanctl_writes_into_a_log_carry_its_nonce_marker() {
+    use stanctl::crypto::nonce::NonceOrigin;
+    use stanctl::crypto::raft::nonce_origin;
+    use stanctl::format::raft::{RaftError, RaftLog};
+    let t = tempfile::tempdir().unwrap();
+    let log = t.path().join("raft.log");
+    std::fs::copy(clustered().join("raft/plain.log"), &log).unwrap();
+    ok(&[
+        "raft",
+        "encrypt",
+        d(&log),
+        "--key-file",
+        k1(),
+        "--cipher",
+        "AES",
+    ]);
+    let count = |p: &Path| {
+        let mut origins = Vec::new();
+        RaftLog::open(p)
+            .unwrap()
+            .entries(|e| {
+                if let Some(o) = nonce_origin(&e.unwrap()) {
+                    origins.push(o);
+                }
+                Ok::<(), RaftError>(())
+            })
+            .unwrap();
+        origins
+    };
+    let origins = count(&log);
+    assert_eq!(origins.len(), 32);
+    assert!(
+        origins.iter().all(|o| *o == NonceOrigin::Stanctl),
+        "{origins:?}"
+    );
+    // Rekey re-seals the server's envelopes with stanctl's nonces too.
+    let (_t, store, raft) = node_copy("node-b");
+    ok(&[
+        "store",
+        "rekey",
+        d(&store),
+        "--key-file",
+        k2(),
+        "--new-key-file",
+        k1(),
+        "--cluster-log-path",
+        d(&raft),
+    ]);
+    let origins = count(&raft.join("test-cluster/raft.log"));
+    assert_eq!(origins.len(), 24);
+    assert!(
+        origins.iter().all(|o| *o == NonceOrigin::Stanctl),
+        "{origins:?}"
+    );
+}
+
+#[test]
+fn inspect_of_a_node_reports_its_log() {
+    let dir = clustered().join("node-b");
+    let (store, raft) = (dir.join("store"), dir.join("raft"));
+    let (c, v) = json(&[
+        "store",
+        "inspect",
+        d(&store),
+        "--key-file",
+        k1(),
+        "--key-file",
+        k2(),
+        "--cluster-log-path",
+        d(&raft),
+    ]);
+    assert_eq!(c, OK);
+    let l = &v["raft_log"];
+    assert_eq!(
+        (l["first"].as_u64(), l["last"].as_u64()),
+        (Some(6), Some(40)),
+        "{l}"
+    );
+    assert_eq!(l["entries"], 35);
+    assert_eq!(l["plaintext"], 5);
+    assert_eq!(l["chacha"], 24);
+    assert_eq!(l["opened_by"][0]["opened"], 0);
+    assert_eq!(l["opened_by"][1]["opened"], 24);
+    assert_eq!(l["reused_nonces"].as_array().unwrap().len(), 0);
+    assert_eq!(l["damage"].as_array().unwrap().len(), 0);
+    assert!(v["notes"].as_array().unwrap().is_empty(), "{v}");
+    // Without the log: a note naming the flag, and no raft_log.
+    let (_, v) = json(&["store", "inspect", d(&store), "--key-file", k2()]);
+    assert!(v.get("raft_log").is_none());
+    assert!(
+        v["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("--cluster-log-path"),
+        "{v}"
+    );
+    let o = run(&[
+        "store",
+        "inspect",
+        d(&store),
+        "--key-file",
+        k2(),
+        "--cluster-log-path",
+        d(&raft),
+    ]);
+    assert!(
+        o.stdout
+            .contains("command data: empty 0  plaintext 5  AES 0  ChaCha 24  short 0"),
+        "{}",
+        o.stdout
+    );
+}
