@@ -579,3 +579,56 @@ fn inspect_of_a_node_reports_its_log() {
         o.stdout
     );
 }
+
+#[test]
+fn dry_run_and_raft_output_leave_the_source_untouched() {
+    let (_t, store, raft) = node_copy("node-a");
+    let before = snapshot(store.parent().unwrap());
+    let (c, v) = json(&[
+        "store",
+        "decrypt",
+        d(&store),
+        "--key-file",
+        k1(),
+        "--cluster-log-path",
+        d(&raft),
+        "--dry-run",
+    ]);
+    assert_eq!(c, OK, "{v}");
+    assert_eq!(v["raft_log"]["decrypted"], 24, "{v}");
+    assert_eq!(v["raft_log"]["slices_rewritten"], 0, "{v}");
+    assert_eq!(snapshot(store.parent().unwrap()), before);
+    // `raft decrypt --output FILE`: a new log, the source as it was.
+    let log = raft.join("test-cluster/raft.log");
+    let out = store.parent().unwrap().join("plain.log");
+    ok(&[
+        "raft",
+        "decrypt",
+        d(&log),
+        "--key-file",
+        k1(),
+        "--output",
+        d(&out),
+    ]);
+    assert_eq!(
+        log_list(&out, "no-encrypt"),
+        expected("node-a.raft.key1.tsv").unwrap()
+    );
+    let o = run(&[
+        "raft",
+        "decrypt",
+        d(&log),
+        "--key-file",
+        k1(),
+        "--output",
+        d(&out),
+    ]);
+    assert_eq!(
+        o.code, USAGE,
+        "an existing --output is refused: {}",
+        o.stderr
+    );
+    let mut after = snapshot(store.parent().unwrap());
+    after.retain(|k, _| !k.ends_with("plain.log"));
+    assert_eq!(after, before);
+}
