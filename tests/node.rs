@@ -632,3 +632,29 @@ fn dry_run_and_raft_output_leave_the_source_untouched() {
     after.retain(|k, _| !k.ends_with("plain.log"));
     assert_eq!(after, before);
 }
+
+#[test]
+fn a_symlinked_log_is_not_replaced_in_place() {
+    let (_t, store, raft) = node_copy("node-a");
+    let real = store.parent().unwrap().join("real.log");
+    let log = raft.join("test-cluster/raft.log");
+    std::fs::rename(&log, &real).unwrap();
+    std::os::unix::fs::symlink(&real, &log).unwrap();
+    let before = snapshot(store.parent().unwrap());
+    let o = run(&[
+        "store",
+        "decrypt",
+        d(&store),
+        "--key-file",
+        k1(),
+        "--cluster-log-path",
+        d(&raft),
+    ]);
+    assert_eq!(o.code, REFUSED, "{}", o.stderr);
+    assert!(o.stderr.contains("symbolic link"), "{}", o.stderr);
+    assert_eq!(snapshot(store.parent().unwrap()), before);
+    assert!(std::fs::symlink_metadata(&log)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}

@@ -156,6 +156,17 @@ pub fn run(
     };
     if let Some(lp) = &log_plan {
         report.refused.extend(lp.refused.iter().cloned());
+        // In place, the rename would replace a link with a file.
+        let is_link = fs::symlink_metadata(&lp.path).is_ok_and(|m| m.file_type().is_symlink());
+        if opts.output.is_none() && is_link {
+            report.refused.push(Refusal {
+                channel: String::new(),
+                file: lp.path.display().to_string(),
+                seq: None,
+                offset: None,
+                reason: Refused::Symlink,
+            });
+        }
         report.raft_log = Some(RaftLogReport {
             path: lp.path.display().to_string(),
             output: log_out.as_ref().map(|p| p.display().to_string()),
@@ -281,6 +292,16 @@ pub fn run_log(
             tally: plan.tally.clone(),
         }),
     };
+    let is_link = fs::symlink_metadata(log).is_ok_and(|m| m.file_type().is_symlink());
+    if opts.output.is_none() && is_link {
+        rep.refused.push(Refusal {
+            channel: String::new(),
+            file: log.display().to_string(),
+            seq: None,
+            offset: None,
+            reason: Refused::Symlink,
+        });
+    }
     if !rep.refused.is_empty() || opts.dry_run {
         return Ok(rep);
     }
