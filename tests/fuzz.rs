@@ -358,6 +358,8 @@ fn check_library(dir: &Path, files: &Files) -> Result<(), TestCaseError> {
             cipher: Cipher::Aes,
             crc: crc.clone(),
             truncate_on_eof: truncate,
+            file_crc: !truncate,
+            read_buffer_size: if truncate { 100 } else { 2 << 20 },
             list,
             backend: Backend::default(),
         };

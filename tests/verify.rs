@@ -152,14 +152,16 @@ fn sequences_between_slices_are_looked_up_and_not_found() {
     assert_eq!(n, 40, "{out}");
 }
 
-/// FileMsgStore.lookup reads the record at the entry's offset, then decodes
-/// msg.Unmarshal(ms.tmpMsgBuf[:msgIndex.msgSize]): the size from the INDEX,
-/// never compared with the record's own size (readRecord checked the CRC of
-/// the whole record). With an entry (not the last one, which recovery
-/// checks) whose size stops right before field 5, the prefix decodes
-/// cleanly and the message is delivered with timestamp 0.
+/// filestore.go v0.25.6: lookup(1) takes the read-ahead path, which frames
+/// its batch by the INDEX sizes and checks each record's CRC over that many
+/// bytes: with seq 2's entry shorter than its record, the CRC of the prefix
+/// is not the header's, the batch fails at seq 2 and seq 1 is served by the
+/// single-record read. lookup(2)'s batch fails at its first record, so seq 2
+/// goes through the single-record read, which compares the header's size
+/// with the index's first: "expected size to be <index>, got <header>".
+/// lookup(3) starts a new batch that reads fine.
 #[test]
-fn index_size_shorter_than_record_delivers_the_decoded_prefix() {
+fn index_size_shorter_than_record_fails_the_size_check() {
     let (_t, dir) = store("plain");
     let crc = Crc32::ieee();
     let dat = std::fs::read(dir.join("orders/msgs.1.dat")).unwrap();
@@ -180,10 +182,30 @@ fn index_size_shorter_than_record_delivers_the_decoded_prefix() {
     std::fs::write(&ip, idx).unwrap();
 
     let (code, out) = list(&dir);
-    assert_ne!(code, WONT_START, "{out}");
+    assert_eq!(code, AT_RISK, "{out}");
     let l = msg_line(&out, "orders", 2).unwrap();
-    assert!(l.starts_with("MSG\torders\t2\tok\t"), "{l}");
-    assert!(l.ends_with("\t0"), "timestamp is lost with field 5: {l}");
+    assert_eq!(
+        l,
+        format!(
+            "MSG\torders\t2\terr\texpected size to be {ts_at}, got {}",
+            payload.len()
+        )
+    );
+    for seq in [1, 3] {
+        let l = msg_line(&out, "orders", seq).unwrap();
+        assert!(l.starts_with(&format!("MSG\torders\t{seq}\tok\t")), "{l}");
+    }
+    // Without read-ahead every lookup is a single-record read: the same.
+    let o = run(&[
+        "store",
+        "verify",
+        d(&dir),
+        "--no-encrypt",
+        "--list",
+        "--file-read-buffer-size",
+        "0",
+    ]);
+    assert_eq!(msg_line(&o.stdout, "orders", 2), Some(l));
 }
 
 /// gogo-protobuf generated Unmarshal checks the wire type of every field the
@@ -250,15 +272,34 @@ fn rebuild_reports_the_crc_error_before_the_decode_error() {
     );
 }
 
-/// FileStore.Recover -> recoverServerInfo: readRecord on a server.dat that
-/// holds only its 4-byte version returns io.EOF ("We are done, no state
-/// recovered": return nil, nil), and Recover returns no recovered state:
-/// the server starts as a brand-new store. It does not refuse to start.
+/// FileStore.Recover (v0.25.6) -> recoverServerInfo: readRecord on a
+/// server.dat that holds only its 4-byte version, or its version and a
+/// record header with no payload byte, returns io.EOF ("no state
+/// recovered"). With channel directories present Recover then returns
+/// ErrNoSrvButChannels: the server refuses to start. Without any, it starts
+/// as a brand-new store.
 #[test]
-fn server_dat_with_only_its_version_starts_as_a_new_store() {
+fn server_dat_without_state_refuses_when_channels_exist() {
     let (_t, dir) = store("plain");
     std::fs::write(dir.join("server.dat"), 1u32.to_le_bytes()).unwrap();
     let (code, out) = list(&dir);
+    assert_eq!(code, WONT_START, "{out}");
+    assert!(out.starts_with("RECOVER-ERROR"), "{out}");
+    assert!(
+        out.contains("no server state recovered but channels present"),
+        "{out}"
+    );
+    // A bare header after the version is the same io.EOF.
+    let mut b = 1u32.to_le_bytes().to_vec();
+    b.extend_from_slice(&[20, 0, 0, 0, 1, 2, 3, 4]);
+    std::fs::write(dir.join("server.dat"), b).unwrap();
+    let (code, out) = list(&dir);
+    assert_eq!(code, WONT_START, "{out}");
+
+    // No channel directory: a new store.
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(t.path().join("server.dat"), 1u32.to_le_bytes()).unwrap();
+    let (code, out) = list(t.path());
     assert_ne!(code, WONT_START, "{out}");
     assert!(!out.starts_with("RECOVER-ERROR"), "{out}");
 }

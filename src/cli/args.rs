@@ -258,9 +258,46 @@ pub struct VerifyArgs {
     /// short at the end of a file, losing it, instead of refusing to start).
     #[arg(long)]
     pub truncate_on_eof: bool,
+    /// The server's -file_crc (file_options { crc }): false, the server
+    /// checks no record or index CRC (only each slice's last record at
+    /// start-up), and damaged records are decoded and delivered as they are.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub file_crc: bool,
+    /// Same as --file-crc=false.
+    #[arg(long)]
+    pub no_file_crc: bool,
+    /// The server's -file_read_buffer_size (file_options { file_read_buffer_size }),
+    /// in bytes or with a unit like the server's (64KB, 2MB); 0 turns the
+    /// read-ahead of lookups off, which makes every lookup compare the
+    /// record's header size with the index. Default 2MB.
+    #[arg(long, value_name = "SIZE", default_value = "2MB", value_parser = parse_size)]
+    pub file_read_buffer_size: u64,
     /// Print one line per message, like the MSG lines of the conformance files.
     #[arg(long, conflicts_with = "json")]
     pub list: bool,
+}
+
+/// A size as the server's configuration takes it: a number, optionally
+/// followed by K/KB/M/MB/G/GB (KB, MB, GB: powers of 1024; K, M, G: of 1000).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t.chars().take_while(|c| c.is_ascii_digit()).count();
+    let (num, unit) = t.split_at(digits);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (a number of bytes, or like 64KB, 2MB)"))?;
+    let mul: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" | "ki" | "kib" => 1 << 10,
+        "m" => 1_000_000,
+        "mb" | "mi" | "mib" => 1 << 20,
+        "g" => 1_000_000_000,
+        "gb" | "gi" | "gib" => 1 << 30,
+        _ => return Err(format!("{s:?}: unknown unit (use KB, MB or GB)")),
+    };
+    n.checked_mul(mul)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 #[derive(Debug, Clone, Args)]

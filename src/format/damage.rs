@@ -53,6 +53,14 @@ pub enum DamageKind {
         seq: u64,
         prev: u64,
     },
+    /// A side-file record of a type the file does not have (clients.dat:
+    /// "invalid client record type"; subs.dat: "unexpected record type").
+    UnknownRecordType {
+        rtype: u8,
+    },
+    /// server.dat's record header is all zeros ("end of file padded with
+    /// zeros"): unlike the other files, an error there.
+    ServerDatZeroHeader,
     /// server.dat is not exactly one record long.
     ServerDatSize {
         size: u64,
@@ -99,6 +107,8 @@ impl DamageKind {
                 | DamageKind::TruncatedRecord { .. }
                 | DamageKind::BadRecord(_)
                 | DamageKind::BadSideRecord { .. }
+                | DamageKind::UnknownRecordType { .. }
+                | DamageKind::ServerDatZeroHeader
                 | DamageKind::Version(_)
                 | DamageKind::DataAfterPadding
                 | DamageKind::DanglingHeader

@@ -432,6 +432,147 @@ pub fn sub_update(buf: &[u8]) -> Result<(u64, u64), ProtoError> {
     Ok((id, seq))
 }
 
+/// Why the server's generated (gogo-protobuf) `MsgProto.Unmarshal` rejects
+/// a payload: the facts of its error text (`report::words::gogo_error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GogoError {
+    /// `unexpected EOF`
+    UnexpectedEof,
+    /// `proto: integer overflow`
+    IntegerOverflow,
+    /// `proto: MsgProto: wiretype end group for non-group`
+    EndGroupForNonGroup,
+    /// `proto: MsgProto: illegal tag F (wire type W)` (W: the whole tag varint).
+    IllegalTag { field: i32, wire: u64 },
+    /// `proto: wrong wireType = W for field NAME`
+    WrongWireType { wire: u8, field: &'static str },
+    /// `proto: negative length found during unmarshaling`
+    NegativeLength,
+    /// `proto: illegal wireType W` (skipping an unknown field)
+    IllegalWireType(u8),
+    /// `proto: unexpected end of group`
+    UnexpectedEndOfGroup,
+}
+
+/// A varint as gogo decodes it: (value, next position).
+fn gogo_varint(buf: &[u8], mut i: usize) -> Result<(u64, usize), GogoError> {
+    let mut v = 0u64;
+    let mut shift = 0u32;
+    loop {
+        if shift >= 64 {
+            return Err(GogoError::IntegerOverflow);
+        }
+        let &b = buf.get(i).ok_or(GogoError::UnexpectedEof)?;
+        i += 1;
+        v |= ((b & 0x7f) as u64) << shift;
+        if b < 0x80 {
+            return Ok((v, i));
+        }
+        shift += 7;
+    }
+}
+
+/// gogo's `skipProtocol`: the length of the unknown field at the start of `buf`.
+fn gogo_skip(buf: &[u8]) -> Result<usize, GogoError> {
+    let l = buf.len();
+    let mut i = 0usize;
+    let mut depth = 0u32;
+    while i < l {
+        let (wire, next) = gogo_varint(buf, i)?;
+        i = next;
+        match wire & 7 {
+            0 => {
+                let (_, next) = gogo_varint(buf, i)?;
+                i = next;
+            }
+            1 => i = i.saturating_add(8),
+            2 => {
+                let (len, next) = gogo_varint(buf, i)?;
+                if len > i64::MAX as u64 {
+                    return Err(GogoError::NegativeLength);
+                }
+                i = next.saturating_add(len as usize);
+            }
+            3 => depth += 1,
+            4 => {
+                if depth == 0 {
+                    return Err(GogoError::UnexpectedEndOfGroup);
+                }
+                depth -= 1;
+            }
+            5 => i = i.saturating_add(4),
+            w => return Err(GogoError::IllegalWireType(w as u8)),
+        }
+        if depth == 0 {
+            return Ok(i);
+        }
+    }
+    Err(GogoError::UnexpectedEof)
+}
+
+/// The error the server's `MsgProto.Unmarshal` returns for `buf`, if any.
+pub fn gogo_msg_error(buf: &[u8]) -> Option<GogoError> {
+    gogo_msg(buf).err()
+}
+
+fn gogo_msg(buf: &[u8]) -> Result<(), GogoError> {
+    const FIELDS: [(u64, &str, u8); 8] = [
+        (1, "Sequence", 0),
+        (2, "Subject", 2),
+        (3, "Reply", 2),
+        (4, "Data", 2),
+        (5, "Timestamp", 0),
+        (6, "Redelivered", 0),
+        (7, "RedeliveryCount", 0),
+        (10, "CRC32", 0),
+    ];
+    let l = buf.len();
+    let mut i = 0usize;
+    while i < l {
+        let pre = i;
+        let (wire, next) = gogo_varint(buf, i)?;
+        i = next;
+        let field = (wire >> 3) as i32;
+        let wt = (wire & 7) as u8;
+        if wt == 4 {
+            return Err(GogoError::EndGroupForNonGroup);
+        }
+        if field <= 0 {
+            return Err(GogoError::IllegalTag { field, wire });
+        }
+        match FIELDS.iter().find(|f| f.0 == field as u64) {
+            Some(&(_, name, want)) => {
+                if wt != want {
+                    return Err(GogoError::WrongWireType {
+                        wire: wt,
+                        field: name,
+                    });
+                }
+                let (v, next) = gogo_varint(buf, i)?;
+                i = next;
+                if want == 2 {
+                    if v > i64::MAX as u64 {
+                        return Err(GogoError::NegativeLength);
+                    }
+                    let post = i.checked_add(v as usize).ok_or(GogoError::NegativeLength)?;
+                    if post > l {
+                        return Err(GogoError::UnexpectedEof);
+                    }
+                    i = post;
+                }
+            }
+            None => {
+                let skip = gogo_skip(&buf[pre..])?;
+                if pre.saturating_add(skip) > l {
+                    return Err(GogoError::UnexpectedEof);
+                }
+                i = pre + skip;
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -447,6 +588,36 @@ mod tests {
         }
         assert!(read_varint(&[0x80], 0).is_err());
         assert!(read_varint(&[0xff; 11], 0).is_err());
+    }
+
+    #[test]
+    fn gogo_errors() {
+        assert_eq!(gogo_msg_error(&[0x08, 1, 0x28, 5]), None);
+        assert_eq!(
+            gogo_msg_error(&[0x08, 1, 0, 0]),
+            Some(GogoError::IllegalTag { field: 0, wire: 0 })
+        );
+        assert_eq!(
+            gogo_msg_error(&[0x02]),
+            Some(GogoError::IllegalTag { field: 0, wire: 2 })
+        );
+        assert_eq!(
+            gogo_msg_error(&[0x12, 5, b'a']),
+            Some(GogoError::UnexpectedEof)
+        );
+        assert_eq!(
+            gogo_msg_error(&[0x0a, 0]),
+            Some(GogoError::WrongWireType {
+                wire: 2,
+                field: "Sequence"
+            })
+        );
+        assert_eq!(
+            gogo_msg_error(&[0x0c]),
+            Some(GogoError::EndGroupForNonGroup)
+        );
+        assert_eq!(gogo_msg_error(&[0x5b, 0x5c, 0x08, 1]), None);
+        assert_eq!(gogo_msg_error(&[0x5e]), Some(GogoError::IllegalWireType(6)));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::format::crc::Crc32;
 use crate::format::damage::{Damage, DamageKind};
 use crate::format::layout::{rel, Mapped, StoreLayout};
 use crate::format::proto::{self, ServerInfo, SubState};
-use crate::format::record::{self, Event, Header, Records, HEADER_LEN, VERSION_LEN};
+use crate::format::record::{self, Event, Records, HEADER_LEN, VERSION_LEN};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -57,16 +57,37 @@ fn damage(
     }
 }
 
-/// Walks a typed or untyped side file, reporting damage the way the server
-/// would meet it; calls `f(type, payload)` for each good record.
+/// Why a side-file record that reads whole stops the server.
+pub enum SideRecordError {
+    /// The payload does not decode.
+    Proto(proto::ProtoError),
+    /// A record type the file does not have.
+    Type(u8),
+}
+
+impl From<proto::ProtoError> for SideRecordError {
+    fn from(e: proto::ProtoError) -> Self {
+        SideRecordError::Proto(e)
+    }
+}
+
+/// Walks a typed side file the way the server's recovery does (its
+/// `readRecord` loop): a complete header with no payload byte is a clean
+/// end (`io.EOF`), a zero header truncates the file there, a record cut
+/// short is `unexpected EOF` (the server refuses, or truncates with
+/// `-file_truncate_bad_eof`), and a CRC mismatch (when `file_crc`), an
+/// unknown record type or an undecodable payload stops the server. The walk
+/// stops at the first of these, as the server does; `f(type, payload)` is
+/// called for each record before it.
+#[allow(clippy::too_many_arguments)]
 fn walk(
     root: &Path,
     path: &Path,
     channel: Option<String>,
-    typed: bool,
     crc: &Crc32,
+    file_crc: bool,
     out: &mut Vec<Damage>,
-    mut f: impl FnMut(u8, &[u8]) -> std::result::Result<(), proto::ProtoError>,
+    mut f: impl FnMut(u8, &[u8]) -> std::result::Result<(), SideRecordError>,
 ) -> Result<u64> {
     let m = Mapped::open(path)?;
     let data = m.bytes();
@@ -78,25 +99,33 @@ fn walk(
         return Ok(0);
     }
     let mut n = 0;
-    for ev in Records::new(data, typed) {
+    for ev in Records::new(data, true) {
         match ev {
             Event::Record(r) => {
                 n += 1;
                 let actual = crc.checksum(r.payload);
-                if actual != r.crc {
+                if file_crc && actual != r.crc {
                     let kind = DamageKind::CrcMismatch {
                         expected: r.crc,
                         actual,
                     };
                     push(r.offset, kind);
-                    continue;
+                    break;
                 }
-                if let Err(error) = f(r.rtype, r.payload) {
-                    let kind = DamageKind::BadSideRecord {
-                        rtype: r.rtype,
-                        error,
-                    };
-                    push(r.offset, kind);
+                match f(r.rtype, r.payload) {
+                    Ok(()) => {}
+                    Err(SideRecordError::Proto(error)) => {
+                        let kind = DamageKind::BadSideRecord {
+                            rtype: r.rtype,
+                            error,
+                        };
+                        push(r.offset, kind);
+                        break;
+                    }
+                    Err(SideRecordError::Type(rtype)) => {
+                        push(r.offset, DamageKind::UnknownRecordType { rtype });
+                        break;
+                    }
                 }
             }
             Event::ZeroPadding { offset, len } => {
@@ -130,57 +159,98 @@ fn walk(
     Ok(n)
 }
 
+/// server.dat as `recoverServerInfo` reads it: one untyped record. Its
+/// version is checked at open; then `io.EOF` (the version alone, or a
+/// complete header with no payload byte) means no state; a partial header
+/// or payload, a zero header or a CRC mismatch (when `file_crc`) stops the
+/// server; so does a file that is not exactly one record long, and a
+/// ServerInfo that does not decode.
+fn read_server_dat(
+    root: &Path,
+    path: &Path,
+    crc: &Crc32,
+    file_crc: bool,
+    meta: &mut StoreMeta,
+    dmg: &mut Vec<Damage>,
+) -> Result<()> {
+    let m = Mapped::open(path)?;
+    let b = m.bytes();
+    let mut push = |offset: u64, kind: DamageKind| {
+        dmg.push(damage(root, path, None, Some(offset), kind));
+    };
+    if let Some(kind) = DamageKind::of_version(record::file_version(b)) {
+        push(0, kind);
+        return Ok(());
+    }
+    let size = b.len() as u64;
+    match Records::new(b, false).next() {
+        None => meta.no_server_info = true,
+        Some(Event::Truncated {
+            offset,
+            expected,
+            available,
+        }) if record::is_dangling_header(expected, available) => {
+            meta.no_server_info = true;
+            push(offset, DamageKind::DanglingHeader);
+        }
+        Some(Event::Truncated {
+            offset,
+            expected,
+            available,
+        }) => push(
+            offset,
+            DamageKind::TruncatedRecord {
+                expected,
+                available,
+            },
+        ),
+        Some(Event::ZeroPadding { offset, .. }) => push(offset, DamageKind::ServerDatZeroHeader),
+        Some(Event::Record(r)) => {
+            let actual = crc.checksum(r.payload);
+            let record = r.payload.len() as u64;
+            if file_crc && actual != r.crc {
+                let kind = DamageKind::CrcMismatch {
+                    expected: r.crc,
+                    actual,
+                };
+                push(r.offset, kind);
+            } else if size != (VERSION_LEN + HEADER_LEN) as u64 + record {
+                push(0, DamageKind::ServerDatSize { size, record });
+            } else {
+                match ServerInfo::parse(r.payload) {
+                    Ok(s) => meta.server = s,
+                    Err(error) => push(r.offset, DamageKind::BadSideRecord { rtype: 0, error }),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The side files as the server recovers them, CRCs checked.
 pub fn read(layout: &StoreLayout, crc: &Crc32) -> Result<StoreMeta> {
+    read_with(layout, crc, true)
+}
+
+/// The side files as the server recovers them; `file_crc` is the server's
+/// `file_crc` option (off: no record CRC is checked).
+pub fn read_with(layout: &StoreLayout, crc: &Crc32, file_crc: bool) -> Result<StoreMeta> {
     let root = &layout.root;
     let mut meta = StoreMeta::default();
     let mut dmg = Vec::new();
-
-    let mut server = None;
-    walk(
-        root,
-        &layout.server_dat,
-        None,
-        false,
-        crc,
-        &mut dmg,
-        |_, p| {
-            server = Some(ServerInfo::parse(p)?);
-            Ok(())
-        },
-    )?;
-    let size = std::fs::metadata(&layout.server_dat)
-        .map(|m| m.len())
-        .unwrap_or(0);
-    if let Some(s) = server {
-        meta.server = s;
-    }
-    {
-        let m = Mapped::open(&layout.server_dat)?;
-        let b = m.bytes();
-        if let Some(h) = Header::at(b, VERSION_LEN, false) {
-            let record = h.size as u64;
-            if size != (VERSION_LEN + HEADER_LEN) as u64 + record {
-                let kind = DamageKind::ServerDatSize { size, record };
-                dmg.push(damage(root, &layout.server_dat, None, Some(0), kind));
-            }
-        } else if b.len() == VERSION_LEN {
-            // Go's readRecord meets io.EOF: "no state recovered".
-            meta.no_server_info = true;
-        }
-    }
+    read_server_dat(root, &layout.server_dat, crc, file_crc, &mut meta, &mut dmg)?;
 
     if let Some(cp) = &layout.clients_dat {
         let mut live: BTreeSet<Vec<u8>> = BTreeSet::new();
-        walk(root, cp, None, true, crc, &mut dmg, |t, p| {
-            let id = proto::client_id(p)?.to_vec();
+        walk(root, cp, None, crc, file_crc, &mut dmg, |t, p| {
             match t {
                 1 => {
-                    live.insert(id);
+                    live.insert(proto::client_id(p)?.to_vec());
                 }
                 2 => {
-                    live.remove(&id);
+                    live.remove(proto::client_id(p)?);
                 }
-                _ => {}
+                t => return Err(SideRecordError::Type(t)),
             }
             Ok(())
         })?;
@@ -194,8 +264,8 @@ pub fn read(layout: &StoreLayout, crc: &Crc32) -> Result<StoreMeta> {
             root,
             sp,
             Some(ch.display_name()),
-            true,
             crc,
+            file_crc,
             &mut dmg,
             |t, p| {
                 match t {
@@ -231,7 +301,7 @@ pub fn read(layout: &StoreLayout, crc: &Crc32) -> Result<StoreMeta> {
                             e.0.last_sent = e.0.last_sent.max(seq);
                         }
                     }
-                    _ => {}
+                    t => return Err(SideRecordError::Type(t)),
                 }
                 Ok(())
             },

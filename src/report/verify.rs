@@ -112,6 +112,15 @@ pub fn table(r: &VerifyReport, out: &mut impl Write) -> io::Result<()> {
         s.crc_poly,
         if s.truncate_on_eof { "on" } else { "off" }
     )?;
+    writeln!(
+        out,
+        "          file CRC {}, file read buffer size {}",
+        if s.file_crc { "on" } else { "off" },
+        match s.file_read_buffer_size {
+            0 => "0 (no read-ahead)".to_string(),
+            n => format!("{n} bytes"),
+        }
+    )?;
     let mut tb = new_table(&[
         "Channel",
         "First",

@@ -79,6 +79,8 @@ pub fn damage_name(k: &DamageKind) -> &'static str {
         DamageKind::DataAfterPadding => "data-after-padding",
         DamageKind::SequenceOrder { .. } => "sequence-order",
         DamageKind::ServerDatSize { .. } => "server-dat-size",
+        DamageKind::UnknownRecordType { .. } => "unknown-record-type",
+        DamageKind::ServerDatZeroHeader => "zero-header",
         DamageKind::IndexMissing => "index-missing",
         DamageKind::IndexCrc => "index-crc",
         DamageKind::IndexPartialEntry => "index-partial-entry",
@@ -120,6 +122,12 @@ pub fn damage_detail(k: &DamageKind) -> String {
         } => format!("{len} zero bytes; the server truncates the file here"),
         DamageKind::DataAfterPadding => "a zero header followed by non-zero bytes: the server reads what follows only through a trusted index, and an index rebuild truncates it away; keep the .idx, and restore the slice from a backup if you can".into(),
         DamageKind::SequenceOrder { seq, prev } => format!("sequence {seq} follows {prev}"),
+        DamageKind::UnknownRecordType { rtype } => format!(
+            "record type {rtype} is none the file has: the server refuses to start (\"invalid client record type: {rtype}\" in clients.dat, \"unexpected record type: {rtype}\" in subs.dat)"
+        ),
+        DamageKind::ServerDatZeroHeader => {
+            "a zero record header: the server refuses to start (\"end of file padded with zeros\")".into()
+        }
         DamageKind::ServerDatSize { size, record } => format!(
             "file is {size} bytes; one record of {record} bytes needs exactly {}",
             record + 12
@@ -162,23 +170,36 @@ fn rebuild_reason(r: RebuildReason) -> String {
     }
 }
 
+/// The server's text for a message that gogo-protobuf cannot unmarshal.
+pub fn gogo_error(e: &crate::format::proto::GogoError) -> String {
+    use crate::format::proto::GogoError as G;
+    match e {
+        G::UnexpectedEof => "unexpected EOF".into(),
+        G::IntegerOverflow => "proto: integer overflow".into(),
+        G::EndGroupForNonGroup => "proto: MsgProto: wiretype end group for non-group".into(),
+        G::IllegalTag { field, wire } => {
+            format!("proto: MsgProto: illegal tag {field} (wire type {wire})")
+        }
+        G::WrongWireType { wire, field } => {
+            format!("proto: wrong wireType = {wire} for field {field}")
+        }
+        G::NegativeLength => "proto: negative length found during unmarshaling".into(),
+        G::IllegalWireType(w) => format!("proto: illegal wireType {w}"),
+        G::UnexpectedEndOfGroup => "proto: unexpected end of group".into(),
+    }
+}
+
 fn bad_record(b: &BadRecord) -> String {
     match b {
-        BadRecord::Undecodable(e) => e.to_string(),
-        BadRecord::CutShortAt(o) => format!("unexpected EOF reading the record at offset {o}"),
-        BadRecord::IndexSizeCuts {
+        BadRecord::Eof => "EOF".into(),
+        BadRecord::UnexpectedEof => "unexpected EOF".into(),
+        BadRecord::ZeroHeader => "end of file padded with zeros".into(),
+        BadRecord::SizeMismatch {
             index_size,
-            record_size,
-            error,
-        } => format!(
-            "the index's size ({index_size} of {record_size} bytes) cuts the record: {error}"
-        ),
-        BadRecord::IndexSizeBeyond {
-            index_size,
-            record_size,
-        } => format!(
-            "index says {index_size} bytes, the record has {record_size}: the server decodes bytes past the record"
-        ),
+            header_size,
+        } => format!("expected size to be {index_size}, got {header_size}"),
+        BadRecord::Undecodable(_, Some(g)) => gogo_error(g),
+        BadRecord::Undecodable(e, None) => e.to_string(),
     }
 }
 
@@ -201,6 +222,7 @@ pub fn lookup_error(p: &Problem, len: u32) -> String {
         Problem::BadRecord(b) => bad_record(b),
         Problem::NotFound(..) => "message not found".into(),
         Problem::Ciphertext | Problem::LookalikeLater => String::new(),
+        Problem::ReadAheadOnly(p) => lookup_error(p, len),
     }
 }
 
@@ -222,9 +244,13 @@ fn problem(p: &Problem) -> (String, String) {
             crc_error(*expected, *actual),
             "the record is damaged on disk: restore this slice from a backup; otherwise the message is lost".into(),
         ),
-        Problem::BadRecord(b) => (
+        Problem::BadRecord(b @ BadRecord::Undecodable(..)) => (
             format!("the record does not decode as a message: {}", bad_record(b)),
             "the record is damaged on disk: restore this slice from a backup".into(),
+        ),
+        Problem::BadRecord(b) => (
+            format!("the server cannot read the record its index entry points to: {}", bad_record(b)),
+            "the record or its index entry is damaged on disk: restore this slice from a backup (removing the .idx makes the server rebuild it from the .dat, which then refuses to start at a damaged record)".into(),
         ),
         Problem::NotFound(why, remedy) => (
             format!("message not found: {}", not_found(*why)),
@@ -237,6 +263,10 @@ fn problem(p: &Problem) -> (String, String) {
         Problem::Ciphertext => (
             "envelopes delivered as they are: subscribers silently receive ciphertext".into(),
             "start the server with -encrypt and the key, or `stanctl store decrypt DIR --key-file K`".into(),
+        ),
+        Problem::ReadAheadOnly(p) => (
+            format!("delivered only because the server's read-ahead serves it (a batch read frames records by the index's sizes and ignores the header's size and later entries' offsets); a lookup that reads this record alone fails with \"{}\": with file_read_buffer_size 0, or when a slow subscriber reaches it after the server's 1-second message cache expired", lookup_error(p, 0)),
+            "the record's header or its index entry is damaged: restore the slice from a backup; do not run the server with file_read_buffer_size 0".into(),
         ),
         Problem::LookalikeLater => (
             "plaintext starting with byte 1 or 2: delivered now, but FAILS once encryption is on".into(),
@@ -302,6 +332,10 @@ pub fn finding(f: &Finding) -> (String, String) {
         ),
         FindingKind::NoServerInfo { stored } => (
             format!("server.dat holds no ServerInfo record: the server starts as a NEW store and recovers no channel, client or subscription; none of the {stored} stored message(s) is delivered"),
+            "restore server.dat from a backup before starting".into(),
+        ),
+        FindingKind::NoServerButChannels { channels } => (
+            format!("server.dat holds no ServerInfo record, and the store has {channels} channel director(ies): the server refuses to start (\"no server state recovered but channels present\")"),
             "restore server.dat from a backup before starting".into(),
         ),
         FindingKind::DatVersion(v) => (

@@ -39,6 +39,8 @@ pub fn run(a: VerifyArgs) -> Result<ExitCode, Error> {
         cipher: a.cipher.into(),
         crc,
         truncate_on_eof: a.truncate_on_eof,
+        file_crc: a.file_crc && !a.no_file_crc,
+        read_buffer_size: a.file_read_buffer_size,
         list: a.list,
         backend: backend_of(&a.common),
     };

@@ -4,7 +4,8 @@
 use super::recovery::IndexUse;
 use super::verdict::{Slice, SliceVerdict};
 use super::*;
-use crate::format::record::Record;
+use crate::format::index::ENTRY_LEN;
+use crate::format::record::{Header, Record, HEADER_LEN};
 
 /// Every sequence of the slice looked up as a delivery does.
 pub(super) fn look_up_all(
@@ -42,16 +43,32 @@ pub(super) fn look_up_all(
     // iterations: the rest is counted in one go.
     let span = (last as u128).saturating_sub(first as u128) + 1;
     let walk = span.min(entries.len() as u128) as usize;
+    let mut reader = Reader {
+        s,
+        data,
+        ctx,
+        st,
+        scratch,
+        last,
+        cache: std::collections::VecDeque::new(),
+    };
     for (pos, &(eseq, entry)) in entries.iter().enumerate().take(walk) {
         let seq = first + pos as u64;
-        let outcome = if eseq == seq {
-            lookup(s, data, entry, pos, ctx, st, scratch)
-        } else {
-            Lookup::Missing(NotFound::NoEntryAt(seq))
+        let outcome = match (entry, used) {
+            (Some(_), IndexUse::Trusted(ents)) => reader.lookup(ents, pos, seq),
+            _ if eseq == seq => Lookup::Found(s.records[pos].clone()),
+            _ => Lookup::Missing(NotFound::NoEntryAt(seq)),
         };
         v.delivered.messages += 1;
         match outcome {
-            Lookup::Found(r) => deliver(v, &mut runs, ch, data, &r, st),
+            Lookup::Found(r) => {
+                deliver(v, &mut runs, ch, data, seq, &r, st);
+                if let (Some(_), IndexUse::Trusted(ents)) = (entry, used) {
+                    if let Some((p, offset)) = reader.latent(ents, pos, seq, &r) {
+                        runs.push(Problem::ReadAheadOnly(Box::new(p)), seq, offset);
+                    }
+                }
+            }
             Lookup::Missing(why) => {
                 v.delivered.failed += 1;
                 runs.push(Problem::NotFound(why, not_found_remedy), seq, 0);
@@ -100,71 +117,182 @@ pub(super) enum Lookup {
     Bad(Problem, u64),
 }
 
-/// Reads the record an index entry points to. Records the scanner already
-/// examined are found by offset; anything else is read afresh.
-pub(super) fn lookup(
-    s: &SliceScan,
-    data: &SliceData<'_>,
-    entry: Option<&IndexEntry>,
-    pos: usize,
-    ctx: &ChannelCtx<'_>,
-    st: &Settings,
-    scratch: &mut Vec<u8>,
-) -> Lookup {
-    let Some(e) = entry else {
-        return Lookup::Found(s.records[pos].clone());
-    };
-    let info = match s.records.binary_search_by_key(&e.offset, |r| r.offset) {
-        Ok(i) => s.records[i].clone(),
-        Err(_) => match Record::at(data.dat, e.offset) {
-            Some(Event::Record(r)) => examine_again(&r, ctx, st, scratch),
-            _ => {
-                let bad = BadRecord::CutShortAt(e.offset);
-                return Lookup::Bad(Problem::BadRecord(bad), e.offset);
+/// The server's lookups of one slice whose index it trusts
+/// (`FileMsgStore.lookup`), in sequence order, with the message cache they
+/// fill. A lookup is served from the cache when an earlier read-ahead put
+/// the message there (nothing is checked then); else, unless the read
+/// buffer is 0 or the sequence is the slice's last, by a read-ahead: a
+/// batch of records from this one on, framed by the INDEX's sizes from the
+/// first entry's offset, each CRC-checked against its header and decoded,
+/// and cached one by one until one fails; if the read-ahead fails, by the
+/// single-record read, which also compares the header's size with the
+/// index's. Only the cache's next messages are kept: a batch is a run of
+/// consecutive sequences, consumed in order.
+struct Reader<'a, 'b> {
+    s: &'a SliceScan,
+    data: &'a SliceData<'a>,
+    ctx: &'a ChannelCtx<'a>,
+    st: &'a Settings<'a>,
+    scratch: &'b mut Vec<u8>,
+    /// The slice's last sequence (its last index entry's).
+    last: u64,
+    /// (seq, message) cached by the last read-ahead, in sequence order.
+    cache: std::collections::VecDeque<(u64, RecordInfo)>,
+}
+
+impl Reader<'_, '_> {
+    fn lookup(&mut self, ents: &[IndexEntry], pos: usize, seq: u64) -> Lookup {
+        while self.cache.front().is_some_and(|c| c.0 < seq) {
+            self.cache.pop_front();
+        }
+        if self.cache.front().is_some_and(|c| c.0 == seq) {
+            let (_, info) = self.cache.pop_front().expect("checked");
+            return Lookup::Found(info);
+        }
+        if self.st.read_buffer_size > 0 && seq != self.last {
+            if let Some(info) = self.read_ahead(ents, pos, seq) {
+                return Lookup::Found(info);
             }
-        },
-    };
-    if !info.crc_ok {
-        let p = Problem::Crc {
-            expected: info.crc_header,
-            actual: info.crc_actual,
-        };
-        return Lookup::Bad(p, info.offset);
+        }
+        self.single(ents, pos, seq)
     }
-    // The server decodes as many bytes as the INDEX says, never comparing
-    // them with the record's own size (the CRC covered the whole record).
-    if e.size < info.size {
-        let Some(Event::Record(whole)) = Record::at(data.dat, info.offset) else {
-            unreachable!("the scanner read a whole record here");
-        };
-        let prefix = whole.prefix(e.size).expect("a smaller size");
-        let mut p = examine_again(&prefix, ctx, st, scratch);
-        p.crc_ok = true;
-        return match p.parse_error {
-            Some(error) => {
-                let bad = BadRecord::IndexSizeCuts {
-                    index_size: e.size,
-                    record_size: info.size,
-                    error,
-                };
-                Lookup::Bad(Problem::BadRecord(bad), info.offset)
+
+    /// For a message the read-ahead or the cache served: what the
+    /// single-record read would have said, when its index entry's offset or
+    /// the header's size disagrees with what the batch read.
+    fn latent(
+        &mut self,
+        ents: &[IndexEntry],
+        pos: usize,
+        seq: u64,
+        served: &RecordInfo,
+    ) -> Option<(Problem, u64)> {
+        let e = ents.get(pos)?;
+        let header = Header::at(self.data.dat, served.offset as usize, false)?;
+        if e.offset == served.offset && header.size == e.size {
+            return None;
+        }
+        match self.single(ents, pos, seq) {
+            Lookup::Bad(p, offset) => Some((p, offset)),
+            Lookup::Missing(_) | Lookup::Found(_) => None,
+        }
+    }
+
+    /// `readAheadMsgs`: Some(record 0) when the whole batch reads, after
+    /// caching the others; None when it fails (what it decoded before the
+    /// failure stays cached).
+    fn read_ahead(&mut self, ents: &[IndexEntry], pos: usize, seq: u64) -> Option<RecordInfo> {
+        let rb = self.st.read_buffer_size;
+        let n_idx = (rb / ENTRY_LEN as u64)
+            .max(1)
+            .min(self.last.saturating_sub(seq).saturating_add(1));
+        // Index entries first: any bad one fails the batch before any data
+        // is read. (A trusted index's entries all passed their CRC check
+        // at start-up, or CRCs are off; zero entries ended the index there.)
+        let mut sizes: Vec<u32> = Vec::new();
+        let mut total = 0u64;
+        for i in 0..n_idx {
+            let e = ents.get(pos + i as usize)?;
+            if e.is_padding() || e.seq != seq.wrapping_add(i) {
+                return None;
             }
-            None => Lookup::Found(p),
+            let rec = e.size as u64 + HEADER_LEN as u64;
+            if i > 0 && total + rec > rb {
+                break;
+            }
+            total += rec;
+            sizes.push(e.size);
+        }
+        let start = ents[pos].offset;
+        let dat = self.data.dat;
+        let end = start.checked_add(total)?;
+        if end > dat.len() as u64 {
+            return None;
+        }
+        // The data, framed by the index's sizes; the header's size field is
+        // never looked at.
+        let mut at = start as usize;
+        let mut first = None;
+        for (i, &size) in sizes.iter().enumerate() {
+            let info = self.framed(at, size);
+            if (self.st.file_crc && !info.crc_ok) || info.parse_error.is_some() {
+                return None;
+            }
+            if i == 0 {
+                first = Some(info);
+            } else {
+                self.cache.push_back((seq + i as u64, info));
+            }
+            at += HEADER_LEN + size as usize;
+        }
+        first
+    }
+
+    /// `readMsgRecord` and the decode: the record at the entry's offset,
+    /// read as 8 + the index's size bytes.
+    fn single(&mut self, ents: &[IndexEntry], pos: usize, seq: u64) -> Lookup {
+        let Some(e) = ents.get(pos).filter(|e| e.seq == seq) else {
+            // The server walks the index back for the sequence; a trusted
+            // index with this entry elsewhere is not modelled: not found.
+            return Lookup::Missing(NotFound::NoEntryAt(seq));
         };
+        let dat = self.data.dat;
+        let bad = |b: BadRecord| Lookup::Bad(Problem::BadRecord(b), e.offset);
+        let avail = (dat.len() as u64).saturating_sub(e.offset);
+        if avail == 0 {
+            return bad(BadRecord::Eof);
+        }
+        if avail < HEADER_LEN as u64 + e.size as u64 {
+            return bad(BadRecord::UnexpectedEof);
+        }
+        let at = e.offset as usize;
+        let h = Header::at(dat, at, false).expect("8 bytes are there");
+        if h.size == 0 && h.crc == 0 {
+            return bad(BadRecord::ZeroHeader);
+        }
+        if h.size != e.size {
+            return bad(BadRecord::SizeMismatch {
+                index_size: e.size,
+                header_size: h.size,
+            });
+        }
+        let info = self.framed(at, e.size);
+        if self.st.file_crc && !info.crc_ok {
+            let p = Problem::Crc {
+                expected: info.crc_header,
+                actual: info.crc_actual,
+            };
+            return Lookup::Bad(p, info.offset);
+        }
+        if let Some(err) = &info.parse_error {
+            let payload = &dat[at + HEADER_LEN..at + HEADER_LEN + e.size as usize];
+            let gogo = crate::format::proto::gogo_msg_error(payload);
+            let bad = BadRecord::Undecodable(err.clone(), gogo);
+            return Lookup::Bad(Problem::BadRecord(bad), info.offset);
+        }
+        Lookup::Found(info)
     }
-    if let Some(err) = &info.parse_error {
-        let bad = BadRecord::Undecodable(err.clone());
-        return Lookup::Bad(Problem::BadRecord(bad), info.offset);
-    }
-    if e.size > info.size {
-        // The server decodes stale bytes past the record: unpredictable.
-        let bad = BadRecord::IndexSizeBeyond {
-            index_size: e.size,
-            record_size: info.size,
+
+    /// The record at `at` framed by `size` payload bytes (the bytes must be
+    /// there), judged by the scanner's examiner: the scanned record when it
+    /// is the same, else examined afresh.
+    fn framed(&mut self, at: usize, size: u32) -> RecordInfo {
+        let s = self.s;
+        if let Ok(i) = s.records.binary_search_by_key(&(at as u64), |r| r.offset) {
+            if s.records[i].size == size {
+                return s.records[i].clone();
+            }
+        }
+        let dat = self.data.dat;
+        let crc = Header::at(dat, at, false).expect("8 bytes are there").crc;
+        let r = Record {
+            offset: at as u64,
+            rtype: 0,
+            crc,
+            payload: &dat[at + HEADER_LEN..at + HEADER_LEN + size as usize],
         };
-        return Lookup::Bad(Problem::BadRecord(bad), info.offset);
+        examine_again(&r, self.ctx, self.st, self.scratch)
     }
-    Lookup::Found(info)
 }
 
 /// A record the sequential scan did not see as such, judged by the same
@@ -185,10 +313,10 @@ pub(super) fn deliver(
     runs: &mut Runs<'_>,
     ch: &str,
     data: &SliceData<'_>,
+    seq: u64,
     r: &RecordInfo,
     st: &Settings,
 ) {
-    let seq = r.seq;
     let problem = if !st.encryption {
         match r.kind {
             PayloadKind::Empty => None,

@@ -65,10 +65,20 @@ pub struct VerifyOptions {
     pub cipher: Cipher,
     pub crc: Crc32,
     pub truncate_on_eof: bool,
+    /// The server's `file_crc` option (`-file_crc`; default true): off, no
+    /// record or index CRC is checked, except the start-up check of each
+    /// slice's last record.
+    pub file_crc: bool,
+    /// The server's `file_read_buffer_size` in bytes (default
+    /// [`DEFAULT_READ_BUFFER_SIZE`]); 0 turns the read-ahead of lookups off.
+    pub read_buffer_size: u64,
     /// Gather one line per message (`--list`).
     pub list: bool,
     pub backend: Backend,
 }
+
+/// The server's default `file_read_buffer_size`: 2 MiB.
+pub const DEFAULT_READ_BUFFER_SIZE: u64 = 2 * 1024 * 1024;
 
 /// The options with the server's key, as every step of the prediction sees them.
 pub(crate) struct Settings<'a> {
@@ -77,6 +87,8 @@ pub(crate) struct Settings<'a> {
     pub key: Option<&'a Key>,
     pub crc: Crc32,
     pub truncate_on_eof: bool,
+    pub file_crc: bool,
+    pub read_buffer_size: u64,
     pub list: bool,
     pub backend: Backend,
 }
@@ -146,6 +158,11 @@ pub enum FindingKind {
     /// server.dat holds no ServerInfo: the server starts as a new store.
     NoServerInfo {
         stored: u64,
+    },
+    /// server.dat holds no ServerInfo but channel directories exist: the
+    /// server refuses to start ("no server state recovered but channels present").
+    NoServerButChannels {
+        channels: u64,
     },
     /// A data file's version the server refuses.
     DatVersion(FileVersion),
@@ -276,6 +293,8 @@ pub struct SettingsReport {
     pub key: Option<String>,
     pub crc_poly: String,
     pub truncate_on_eof: bool,
+    pub file_crc: bool,
+    pub file_read_buffer_size: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -508,10 +527,12 @@ pub fn run(
         key,
         crc: opts.crc.clone(),
         truncate_on_eof: opts.truncate_on_eof,
+        file_crc: opts.file_crc,
+        read_buffer_size: opts.read_buffer_size,
         list: opts.list,
         backend: opts.backend,
     };
-    let meta = side::read(layout, &st.crc)?;
+    let meta = side::read_with(layout, &st.crc, st.file_crc)?;
     let mut cfg = scan_cfg(st);
     let advance = |n| sink.advance(n);
     cfg.progress = Some(&advance);
@@ -551,7 +572,18 @@ pub fn run(
             },
         ));
     }
-    if meta.no_server_info {
+    if meta.no_server_info && !layout.channels.is_empty() {
+        // recoverServerInfo meets io.EOF, and channel directories exist:
+        // Recover returns ErrNoSrvButChannels.
+        findings.push(store_finding(
+            Severity::WillNotStart,
+            Some(crate::format::layout::SERVER_FILE),
+            None,
+            FindingKind::NoServerButChannels {
+                channels: layout.channels.len() as u64,
+            },
+        ));
+    } else if meta.no_server_info {
         // recoverServerInfo meets io.EOF: no state recovered at all.
         let stored = totals.messages;
         let mut f = store_finding(
@@ -600,6 +632,8 @@ pub fn run(
             key: st.key.as_ref().map(|k| k.origin.to_string()),
             crc_poly: format!("{:#010x}", st.crc.poly()),
             truncate_on_eof: st.truncate_on_eof,
+            file_crc: st.file_crc,
+            file_read_buffer_size: st.read_buffer_size,
         },
         verdict,
         cluster_id: meta.server.cluster_id.clone(),

@@ -18,25 +18,29 @@ pub enum Problem {
     Ciphertext,
     /// Encryption off: plaintext starting with 1 or 2, fine now, fails once it is on.
     LookalikeLater,
+    /// Delivered, but only because the server's read-ahead serves it (the
+    /// batch read frames records by the index's sizes from the batch's first
+    /// offset, and never looks at a header's size or a later entry's
+    /// offset); a lookup that reads it alone fails with this problem.
+    ReadAheadOnly(Box<Problem>),
 }
 
-/// Why the record an index entry points to cannot be delivered.
+/// Why the record an index entry points to cannot be delivered: the
+/// server's single-record read (`readMsgRecord`) and decode, in the order
+/// it checks them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BadRecord {
-    Undecodable(ProtoError),
-    /// Nothing whole at the entry's offset.
-    CutShortAt(u64),
-    /// The index's size is smaller than the record, and that prefix does not decode.
-    IndexSizeCuts {
-        index_size: u32,
-        record_size: u32,
-        error: ProtoError,
-    },
-    /// The index's size is larger than the record.
-    IndexSizeBeyond {
-        index_size: u32,
-        record_size: u32,
-    },
+    /// Nothing at the entry's offset: `EOF`.
+    Eof,
+    /// Fewer than 8 + the index's size bytes at the offset: `unexpected EOF`.
+    UnexpectedEof,
+    /// A zero header (size 0, CRC 0): `end of file padded with zeros`.
+    ZeroHeader,
+    /// The header's size is not the index's: `expected size to be I, got H`.
+    SizeMismatch { index_size: u32, header_size: u32 },
+    /// The payload does not decode; `gogo`: the server's own error, when
+    /// stanctl's reader and the server's agree on the failure.
+    Undecodable(ProtoError, Option<crate::format::proto::GogoError>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +61,7 @@ impl Problem {
     pub(super) fn severity(&self) -> Severity {
         match self {
             Problem::Ciphertext => Severity::Ciphertext,
-            Problem::LookalikeLater => Severity::Warning,
+            Problem::LookalikeLater | Problem::ReadAheadOnly(_) => Severity::Warning,
             _ => Severity::Fails,
         }
     }
@@ -67,6 +71,7 @@ impl Problem {
         match (self, o) {
             (Problem::Crc { .. }, Problem::Crc { .. }) => false,
             (Problem::BadRecord(_), Problem::BadRecord(_)) => false,
+            (Problem::ReadAheadOnly(_), Problem::ReadAheadOnly(_)) => false,
             (Problem::NotFound(_, a), Problem::NotFound(_, b)) => a == b,
             _ => self == o,
         }

@@ -12,12 +12,18 @@ pub(super) enum IndexUse<'a> {
     Rebuilt(RebuildReason),
 }
 
-pub(super) fn index_use<'a>(s: &'a SliceScan, data: &SliceData<'_>, crc: &Crc32) -> IndexUse<'a> {
+pub(super) fn index_use<'a>(
+    s: &'a SliceScan,
+    data: &SliceData<'_>,
+    crc: &Crc32,
+    file_crc: bool,
+) -> IndexUse<'a> {
     let ix = &s.index;
     if !ix.present {
         return IndexUse::Rebuilt(RebuildReason::NoIndex);
     }
-    if let Some(&i) = ix.bad_crc.first() {
+    // With file_crc off the server reads entries without checking their CRC.
+    if let Some(&i) = ix.bad_crc.first().filter(|_| file_crc) {
         return IndexUse::Rebuilt(RebuildReason::BadEntryCrc(i + 1));
     }
     if ix.partial_at.is_some() {
@@ -27,7 +33,7 @@ pub(super) fn index_use<'a>(s: &'a SliceScan, data: &SliceData<'_>, crc: &Crc32)
         return IndexUse::Trusted(&ix.entries);
     };
     // The server's last-entry check: record readable at the offset (CRC
-    // always checked), same size, decodes, same sequence.
+    // always checked, whatever file_crc says), same size, decodes, same sequence.
     let ok = match Record::at(data.dat, last.offset) {
         Some(Event::Record(r)) => {
             r.crc_ok(crc)
@@ -122,10 +128,10 @@ pub(super) fn recover<'a>(
                     FindingKind::IndexRebuilt(*why),
                 ));
             }
-            // Recovery from the data file reads every record with its CRC.
-            // The server checks each record's CRC, then decodes it.
+            // Recovery from the data file reads every record with its CRC
+            // (unless file_crc is off), then decodes it.
             for r in &s.records {
-                if r.crc_ok {
+                if r.crc_ok || !st.file_crc {
                     if let Some(e) = &r.parse_error {
                         let kind = FindingKind::RebuildUndecodable(e.clone());
                         refuse(v, &s.dat, Some(r.offset), kind);

@@ -34,7 +34,7 @@ pub(super) fn verify_slice(
     if !versions_ok(&sl, &mut v) {
         return v;
     }
-    let used = index_use(&s, &data, &st.crc);
+    let used = index_use(&s, &data, &st.crc, st.file_crc);
     let Some(entries) = recover(&sl, &used, &mut v) else {
         return v;
     };
