@@ -703,3 +703,192 @@ fn missing_index_of_a_channel_named_like_a_data_file_is_named_right() {
         .collect();
     assert_eq!(missing, vec!["orders.dat/msgs.2.idx"]);
 }
+
+/// (offset, end) of each record of a typed side file.
+fn side_records(b: &[u8]) -> Vec<(usize, usize)> {
+    Records::new(b, true)
+        .map(|ev| match ev {
+            Event::Record(r) => (r.offset as usize, r.end() as usize),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect()
+}
+
+fn clients_of(out: &str) -> &str {
+    out.lines()
+        .next()
+        .and_then(|l| l.strip_prefix("SERVER\t"))
+        .and_then(|l| l.split('\t').nth(1))
+        .unwrap_or_else(|| panic!("no SERVER line: {out}"))
+}
+
+/// recoverClients (filestore.go v0.25.6) reads clients.dat with readRecord:
+/// a record cut short is "unexpected EOF", which stops the server unless it
+/// runs with -file_truncate_bad_eof (then the file is truncated there and
+/// the record is lost); a zero header truncates the file there whatever the
+/// options, dropping every record after it; a CRC mismatch stops the server
+/// unless -file_crc=false.
+#[test]
+fn clients_dat_recovery_follows_the_server() {
+    let (_t, s) = store("plain");
+    let p = s.join("clients.dat");
+    let orig = std::fs::read(&p).unwrap();
+    let recs = side_records(&orig);
+    assert_eq!(recs.len(), 2);
+    let args = |extra: &[&str]| {
+        let mut a = vec!["store", "verify", d(&s), "--no-encrypt", "--list"];
+        a.extend_from_slice(extra);
+        run(&a)
+    };
+
+    // The last record's payload cut short.
+    std::fs::write(&p, &orig[..orig.len() - 3]).unwrap();
+    let o = args(&[]);
+    assert_eq!(o.code, WONT_START, "{}", o.stdout);
+    let o = args(&["--truncate-on-eof"]);
+    assert_eq!(o.code, OK, "{}", o.stdout);
+    assert_eq!(clients_of(&o.stdout), "clients=1");
+
+    // A zero header before the second record: truncated, one client left.
+    let mut b = orig[..recs[1].0].to_vec();
+    b.extend_from_slice(&[0u8; 8]);
+    b.extend_from_slice(&orig[recs[1].0..]);
+    std::fs::write(&p, &b).unwrap();
+    let o = args(&[]);
+    assert_eq!(o.code, OK, "{}", o.stdout);
+    assert_eq!(clients_of(&o.stdout), "clients=1");
+
+    // A damaged CRC field: the server stops, unless CRCs are off.
+    let mut b = orig.clone();
+    b[recs[0].0 + 4] ^= 0x01;
+    std::fs::write(&p, &b).unwrap();
+    let o = args(&[]);
+    assert_eq!(o.code, WONT_START, "{}", o.stdout);
+    for off in [&["--no-file-crc"][..], &["--file-crc=false"][..]] {
+        let o = args(off);
+        assert_eq!(o.code, OK, "{}", o.stdout);
+        assert_eq!(clients_of(&o.stdout), "clients=2");
+    }
+
+    // A record type that is neither 1 (add) nor 2 (delete).
+    let mut b = orig.clone();
+    b[recs[0].0 + 3] = 7;
+    std::fs::write(&p, &b).unwrap();
+    let (code, v) = verify_dir(&s, &["--no-encrypt"]);
+    assert_eq!(code, WONT_START);
+    assert_eq!(v["findings"][0]["file"], "clients.dat");
+    assert!(
+        v["findings"][0]["what"]
+            .as_str()
+            .unwrap()
+            .contains("invalid client record type: 7"),
+        "{v}"
+    );
+    // Type 1 <-> 2: both decode; the add becomes a delete.
+    let mut b = orig.clone();
+    b[recs[0].0 + 3] = 2;
+    std::fs::write(&p, &b).unwrap();
+    let o = args(&[]);
+    assert_eq!(o.code, OK, "{}", o.stdout);
+    assert_eq!(clients_of(&o.stdout), "clients=1");
+}
+
+/// recoverSubscriptions: a zero header truncates subs.dat there (the
+/// subscription records after it are dropped); a record cut short stops
+/// the server unless -file_truncate_bad_eof.
+#[test]
+fn subs_dat_recovery_follows_the_server() {
+    let (_t, s) = store("plain");
+    let p = s.join("orders/subs.dat");
+    let orig = std::fs::read(&p).unwrap();
+    let recs = side_records(&orig);
+    let subs = |out: &str| {
+        out.lines()
+            .find(|l| l.starts_with("CHANNEL\torders\t"))
+            .map(|l| l.rsplit('\t').next().unwrap().to_string())
+            .unwrap_or_else(|| panic!("{out}"))
+    };
+    let o = run(&["store", "verify", d(&s), "--no-encrypt", "--list"]);
+    assert_eq!(subs(&o.stdout), "subs=1");
+
+    // A zero header over the first record: no subscription left.
+    let mut b = orig[..recs[0].0].to_vec();
+    b.extend_from_slice(&[0u8; 8]);
+    b.extend_from_slice(&orig[recs[0].0 + 8..]);
+    std::fs::write(&p, &b).unwrap();
+    let o = run(&["store", "verify", d(&s), "--no-encrypt", "--list"]);
+    assert_eq!(o.code, OK, "{}", o.stdout);
+    assert_eq!(subs(&o.stdout), "subs=0");
+
+    // Cut inside the last record's payload.
+    let last = recs.last().unwrap();
+    std::fs::write(&p, &orig[..last.1 - 1]).unwrap();
+    let o = run(&["store", "verify", d(&s), "--no-encrypt", "--list"]);
+    assert_eq!(o.code, WONT_START, "{}", o.stdout);
+    let o = run(&[
+        "store",
+        "verify",
+        d(&s),
+        "--no-encrypt",
+        "--list",
+        "--truncate-on-eof",
+    ]);
+    assert_eq!(o.code, OK, "{}", o.stdout);
+}
+
+/// An index that holds its version and no entry: the server recovers the
+/// slice from its data file (recoverOneMsgFile: lastIndex == nil), so every
+/// message is there.
+#[test]
+fn index_without_entries_is_rebuilt_from_the_data_file() {
+    let (_t, s) = store("plain");
+    std::fs::write(s.join("orders/msgs.2.idx"), 1u32.to_le_bytes()).unwrap();
+    let (code, out) = list(&s);
+    assert_eq!(code, OK, "{out}");
+    for seq in 1..=40 {
+        let l = msg_line(&out, "orders", seq).unwrap();
+        assert!(l.contains("\tok\t"), "{l}");
+    }
+}
+
+/// `--file-read-buffer-size` takes sizes as the server's configuration does.
+#[test]
+fn read_buffer_size_takes_units() {
+    let (_t, s) = store("plain");
+    for (arg, shown) in [
+        ("64KB", "65536 bytes"),
+        ("2MB", "2097152 bytes"),
+        ("100", "100 bytes"),
+        ("0", "0 (no read-ahead)"),
+    ] {
+        let o = run(&[
+            "store",
+            "verify",
+            d(&s),
+            "--no-encrypt",
+            "--file-read-buffer-size",
+            arg,
+        ]);
+        assert_eq!(o.code, OK, "{arg}: {}", o.stderr);
+        assert!(
+            o.stdout.contains(&format!("file read buffer size {shown}")),
+            "{}",
+            o.stdout
+        );
+    }
+    let (_, v) = verify_dir(
+        &s,
+        &[
+            "--no-encrypt",
+            "--file-read-buffer-size",
+            "1KB",
+            "--no-file-crc",
+        ],
+    );
+    assert_eq!(v["settings"]["file_read_buffer_size"], 1024);
+    assert_eq!(v["settings"]["file_crc"], false);
+    let o = run(&["store", "verify", d(&s), "--file-read-buffer-size", "-1"]);
+    assert_eq!(o.code, USAGE);
+    let o = run(&["store", "verify", d(&s), "--file-read-buffer-size", "2XB"]);
+    assert_eq!(o.code, USAGE);
+}

@@ -114,3 +114,39 @@ fn list_matches_the_server_on_every_damaged_store_and_option() {
         bad.join("\n")
     );
 }
+
+/// d01: seq 26's header size is damaged, its CRC and payload intact. Any
+/// read buffer, even one smaller than a record (batches of one record),
+/// keeps the read-ahead, which never reads the header's size: served. Only
+/// 0 turns the read-ahead off and the single-record read fails it.
+#[test]
+fn a_damaged_size_field_is_served_by_any_read_ahead() {
+    let store = fixtures().join("differential/d01");
+    let k = fixtures().join("k1.key");
+    for (rb, want) in [
+        ("1", "ok"),
+        ("100", "ok"),
+        ("64KB", "ok"),
+        ("0", "err\texpected size to be 137, got 268435593"),
+    ] {
+        let o = run(&[
+            "store",
+            "verify",
+            d(&store),
+            "--key-file",
+            d(&k),
+            "--list",
+            "--file-read-buffer-size",
+            rb,
+        ]);
+        let l = o
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("MSG\torders\t26\t"))
+            .unwrap();
+        assert!(
+            l.starts_with(&format!("MSG\torders\t26\t{want}")),
+            "{rb}: {l}"
+        );
+    }
+}

@@ -162,6 +162,7 @@ pub fn damage_detail(k: &DamageKind) -> String {
 fn rebuild_reason(r: RebuildReason) -> String {
     match r {
         RebuildReason::NoIndex => "no index file".into(),
+        RebuildReason::NoEntries => "the index file holds no entry".into(),
         RebuildReason::BadEntryCrc(n) => format!("index entry {n} has a bad CRC"),
         RebuildReason::PartialEntry => "the index ends with a partial entry".into(),
         RebuildReason::LastEntryMismatch(seq) => {

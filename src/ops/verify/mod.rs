@@ -208,6 +208,8 @@ pub enum FindingKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RebuildReason {
     NoIndex,
+    /// The index holds no entry (its version only, or a zero entry first).
+    NoEntries,
     /// Entry `n` (from 1) has a bad CRC.
     BadEntryCrc(usize),
     PartialEntry,

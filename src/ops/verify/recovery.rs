@@ -29,8 +29,10 @@ pub(super) fn index_use<'a>(
     if ix.partial_at.is_some() {
         return IndexUse::Rebuilt(RebuildReason::PartialEntry);
     }
+    // No entry (the version alone, or a zero entry first): the server
+    // recovers from the data file (recoverOneMsgFile: lastIndex == nil).
     let Some(last) = ix.entries.last() else {
-        return IndexUse::Trusted(&ix.entries);
+        return IndexUse::Rebuilt(RebuildReason::NoEntries);
     };
     // The server's last-entry check: record readable at the offset (CRC
     // always checked, whatever file_crc says), same size, decodes, same sequence.
@@ -119,7 +121,8 @@ pub(super) fn recover<'a>(
             }
         }
         IndexUse::Rebuilt(why) => {
-            if s.index.present || s.counts.records > 0 {
+            let empty = matches!(why, RebuildReason::NoEntries);
+            if (s.index.present && !empty) || s.counts.records > 0 {
                 v.findings.push(finding(
                     Severity::Warning,
                     ch,
