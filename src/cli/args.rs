@@ -313,6 +313,14 @@ pub struct RewriteArgs {
     /// encrypt seals them; rekey leaves them (decrypt always does).
     #[arg(long)]
     pub assume_plaintext: bool,
+    /// Salvage a damaged store: carry every record the rewrite cannot handle
+    /// (bad CRC, undecodable, no key opens it, ...) over byte for byte with
+    /// its index entry's size, convert all the others, and list what was
+    /// kept. A slice whose records cannot be framed as the server frames
+    /// them is carried over whole. Kept records keep their old key (or
+    /// plaintext); the server gives each the verdict it had before.
+    #[arg(long)]
+    pub keep_damaged: bool,
 }
 
 #[derive(Debug, Args)]

@@ -108,6 +108,19 @@ impl Serialize for Finding {
     }
 }
 
+impl Serialize for crate::ops::rewrite::Kept {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Kept", 6)?;
+        st.serialize_field("channel", &self.channel)?;
+        st.serialize_field("file", &self.file)?;
+        st.serialize_field("seq", &self.seq)?;
+        st.serialize_field("offset", &self.offset)?;
+        st.serialize_field("bytes", &self.len)?;
+        st.serialize_field("reason", &words::kept(&self.what))?;
+        st.end()
+    }
+}
+
 impl Serialize for Refusal {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut st = s.serialize_struct("Refusal", 5)?;

@@ -44,7 +44,8 @@ pub fn table(r: &RewriteReport, out: &mut impl Write) -> io::Result<()> {
         (None, false, n) => format!("rewrote {n} slice(s) in place"),
     };
     writeln!(out, "{what}")?;
-    raft_line(r, out)
+    raft_line(r, out)?;
+    kept(r, out)
 }
 
 /// The Raft log's line of a rewrite (a node's, or a stand-alone log's).
@@ -74,6 +75,31 @@ pub fn raft_line(r: &RewriteReport, out: &mut impl Write) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// `--keep-damaged`: what was carried over byte for byte, and what that means.
+pub fn kept(r: &RewriteReport, out: &mut impl Write) -> io::Result<()> {
+    if r.kept.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "Kept byte for byte (--keep-damaged): {} item(s); {} damaged header size(s) rewritten from the index",
+        r.kept.len(),
+        r.totals.headers_repaired
+    )?;
+    for k in &r.kept {
+        let at = match (k.seq, k.offset) {
+            (Some(s), Some(o)) => format!("{} seq {s} (offset {o}, {} bytes)", k.file, k.len),
+            (None, Some(o)) => format!("{} offset {o} ({} bytes)", k.file, k.len),
+            _ => format!("{} ({} bytes)", k.file, k.len),
+        };
+        writeln!(out, "  - {} {at}: {}", k.channel, words::kept(&k.what))?;
+    }
+    writeln!(
+        out,
+        "Note: the kept records still hold what they held: envelopes under the OLD key, plaintext, or damaged bytes. The server gives each of them the verdict it gave before (a damaged record fails as it failed; an envelope no key opened still fails). Run `stanctl store verify` with the server's settings to see them; restore them from a backup if you have one."
+    )
 }
 
 /// Why a rewrite refused, grouped by reason (on stderr: the command fails).

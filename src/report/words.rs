@@ -471,6 +471,26 @@ fn raft_finding(r: &crate::ops::node::RaftFinding) -> (String, String) {
     }
 }
 
+/// Why `--keep-damaged` carried something over, and what the server does with it.
+pub fn kept(k: &crate::ops::rewrite::KeptWhat) -> String {
+    use crate::ops::rewrite::KeptWhat;
+    let why = |r: &Refused| match r {
+        Refused::Damage(d) => format!("{}: {}", damage_name(d), damage_detail(d)),
+        Refused::WrongKey => "an envelope no given key opens".into(),
+        Refused::Ambiguous => {
+            "starts with byte 1 or 2, no key opens it, no known nonce (likely plaintext)".into()
+        }
+        Refused::DataRepeated => "the payload field appears more than once".into(),
+        Refused::TooLarge => "the rewritten record would exceed 4 GiB".into(),
+        other => refused(other),
+    };
+    match k {
+        KeptWhat::Record(r) => format!("record kept byte for byte ({}); it still holds what it held (under the OLD key if it is an envelope): the server gives it exactly the verdict it had (run `stanctl store verify` before and after)", why(r)),
+        KeptWhat::Tail => "bytes after the last indexed record, kept as they were: the server never reads them while it trusts the index".into(),
+        KeptWhat::Slice(r) => format!("slice carried over whole (.dat and .idx unchanged, every record under its OLD key or in plaintext) because the server rebuilds its index and its records cannot be framed record by record: {}", why(r)),
+    }
+}
+
 // ---- inspect ----
 
 pub fn note(n: &Note) -> String {

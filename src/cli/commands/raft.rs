@@ -58,6 +58,8 @@ fn options(rule: Rule, rw: &RaftRewriteArgs, c: &RaftCommonArgs) -> RewriteOptio
         output: rw.output.clone(),
         dry_run: rw.dry_run,
         node: node::NodeOptions::default(),
+        // A Raft log has no slices to salvage.
+        keep_damaged: false,
     }
 }
 

@@ -23,6 +23,7 @@ fn options(
         output: rw.output.clone(),
         dry_run: rw.dry_run,
         node: node.options(),
+        keep_damaged: rw.keep_damaged,
     })
 }
 

@@ -73,6 +73,10 @@ pub struct RewriteOptions {
     pub dry_run: bool,
     /// Where a clustered node's Raft log is (rewritten with the store).
     pub node: crate::ops::node::NodeOptions,
+    /// Salvage (`--keep-damaged`): carry every record the rewrite cannot
+    /// handle over byte for byte (a slice that cannot be framed: whole),
+    /// convert the others, and list what was kept.
+    pub keep_damaged: bool,
 }
 
 /// Checks every record, then (unless refused or dry-run) writes.
@@ -88,6 +92,7 @@ pub fn run(
         assume_plaintext: opts.assume_plaintext,
         crc: opts.crc.clone(),
         backend: opts.backend,
+        keep_damaged: opts.keep_damaged,
         sink,
     };
     let layout = StoreLayout::discover(dir)?;
@@ -218,6 +223,7 @@ fn report(
 ) -> RewriteReport {
     let mut totals = Tally::default();
     let mut refused = Vec::new();
+    let mut kept = Vec::new();
     let channels = layout
         .channels
         .iter()
@@ -227,6 +233,7 @@ fn report(
             for p in ps {
                 tally.add(&p.tally);
                 refused.extend(p.refused.iter().cloned());
+                kept.extend(p.kept.iter().cloned());
             }
             totals.add(&tally);
             ChannelReport {
@@ -245,6 +252,8 @@ fn report(
         totals,
         refused,
         raft_log: None,
+        keep_damaged: opts.keep_damaged,
+        kept,
     }
 }
 
@@ -263,6 +272,7 @@ pub fn run_log(
         assume_plaintext: opts.assume_plaintext,
         crc: opts.crc.clone(),
         backend: opts.backend,
+        keep_damaged: false,
         sink,
     };
     if let Some(out) = &opts.output {
@@ -291,6 +301,8 @@ pub fn run_log(
             output: opts.output.as_ref().map(|p| p.display().to_string()),
             tally: plan.tally.clone(),
         }),
+        keep_damaged: false,
+        kept: Vec::new(),
     };
     let is_link = fs::symlink_metadata(log).is_ok_and(|m| m.file_type().is_symlink());
     if opts.output.is_none() && is_link {

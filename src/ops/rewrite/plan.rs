@@ -1,6 +1,7 @@
 //! The check: every record judged before the first write.
 
 use super::*;
+use crate::format::damage::DamageKind;
 
 /// The check's verdict on one slice.
 pub(super) struct SlicePlan {
@@ -10,6 +11,21 @@ pub(super) struct SlicePlan {
     /// What the write pass does with each record, in file order (only when
     /// the slice is rewritten): the check's decision, carried, not re-derived.
     pub(super) actions: Vec<Planned>,
+    /// What --keep-damaged carries over byte for byte.
+    pub(super) kept: Vec<Kept>,
+    /// Salvage: records are framed by `Planned::frame` (the index's offset
+    /// and size), not by their headers, and the bytes from here to the end
+    /// of the data file are copied as they are.
+    pub(super) tail_from: Option<u64>,
+}
+
+/// Where a record is, as the server frames it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Frame {
+    pub(super) offset: u64,
+    /// The payload's size (the index entry's).
+    pub(super) size: u32,
+    pub(super) timestamp: i64,
 }
 
 /// The check's decision on one record.
@@ -18,11 +34,15 @@ pub(super) struct Planned {
     /// The record's sequence, to tell the write pass meets the same record.
     pub(super) seq: u64,
     pub(super) action: Action,
+    /// Salvage only: where the record is.
+    pub(super) frame: Option<Frame>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Action {
     Keep,
+    /// Salvage: copy the record's bytes as they are.
+    Verbatim,
     /// Seal the plaintext with `keys[0]` and this cipher.
     Encrypt(Cipher),
     /// Open with `keys[key]`.
@@ -128,6 +148,7 @@ pub(super) fn plan_slice(
         actions.push(Planned {
             seq: info.seq,
             action: Action::of(change, job.rule, info),
+            frame: None,
         });
         let old = info.data_len as usize;
         let new = match change {
@@ -156,6 +177,9 @@ pub(super) fn plan_slice(
                 .is_some_and(|b| *b == e.to_bytes());
         }
     }
+    if job.keep_damaged && !refused.is_empty() {
+        return salvage(job, ctx, &scan, &data, refused, tally.bytes_before);
+    }
     // A zero tail is dropped: the server truncates it on an index rebuild,
     // and kept behind a trusted new index it would become a trap (the server
     // appends after it, a later rebuild loses what it appended).
@@ -174,7 +198,242 @@ pub(super) fn plan_slice(
         rewrite,
         refused,
         actions,
+        kept: Vec::new(),
+        tail_from: None,
     }
+}
+
+/// The records of a slice whose index the server trusts, framed by the
+/// index, when the index is also laid out as the server writes it (entries
+/// in sequence, each record right after the previous one): a rewrite can
+/// then move records without changing how the server frames any of them.
+/// None for anything else.
+fn trusted_frames(scan: &SliceScan, data: &SliceData<'_>) -> Option<Vec<(u64, Frame)>> {
+    let ix = &scan.index;
+    let idx_ok = data
+        .idx
+        .is_some_and(|i| record::file_version(i) == FileVersion::Supported);
+    if scan.version != FileVersion::Supported
+        || !idx_ok
+        || !ix.bad_crc.is_empty()
+        || ix.partial_at.is_some()
+        || ix.padding_at.is_some()
+    {
+        return None;
+    }
+    let first = ix.entries.first()?;
+    let mut at = VERSION_LEN as u64;
+    for (i, e) in ix.entries.iter().enumerate() {
+        if e.offset != at || e.seq != first.seq.checked_add(i as u64)? {
+            return None;
+        }
+        at = e.record_end();
+    }
+    if at > data.dat.len() as u64 {
+        return None;
+    }
+    // The server's start-up check of the last record (CRC always on).
+    let last = ix.entries.last()?;
+    match record::Record::at(data.dat, last.offset) {
+        Some(Event::Record(r))
+            if r.payload.len() as u64 == last.size as u64
+                && r.message().is_ok_and(|m| m.sequence == last.seq) => {}
+        _ => return None,
+    }
+    Some(
+        ix.entries
+            .iter()
+            .map(|e| {
+                let f = Frame {
+                    offset: e.offset,
+                    size: e.size,
+                    timestamp: e.timestamp,
+                };
+                (e.seq, f)
+            })
+            .collect(),
+    )
+}
+
+/// `--keep-damaged`: frame the slice as the server does (by a trusted
+/// index; by the headers when the server rebuilds the index and every
+/// record reads whole), convert every record the rule handles, keep the
+/// others byte for byte with their index size, and copy the tail. A slice
+/// that cannot be framed so is carried over whole.
+fn salvage(
+    job: &Job,
+    ctx: &ChannelCtx<'_>,
+    scan: &SliceScan,
+    data: &SliceData<'_>,
+    refused: Vec<Refusal>,
+    bytes_before: u64,
+) -> SlicePlan {
+    let dat = data.dat;
+    let damaged = scan.damage.iter().any(|d| d.kind.refuses_rewrite());
+    let frames = trusted_frames(scan, data)
+        .filter(|_| last_crc_ok(job, scan, data))
+        .or_else(|| {
+            (!damaged && scan.version == FileVersion::Supported).then(|| {
+                scan.records
+                    .iter()
+                    .map(|r| {
+                        let f = Frame {
+                            offset: r.offset,
+                            size: r.size,
+                            timestamp: r.timestamp,
+                        };
+                        (r.seq, f)
+                    })
+                    .collect()
+            })
+        });
+    let mut tally = Tally {
+        bytes_before,
+        bytes_after: bytes_before,
+        ..Tally::default()
+    };
+    let Some(frames) = frames else {
+        tally.records = scan.records.len() as u64;
+        tally.kept = tally.records;
+        let first = refused
+            .into_iter()
+            .next()
+            .expect("salvage runs on refusals");
+        return SlicePlan {
+            tally,
+            rewrite: false,
+            refused: Vec::new(),
+            actions: Vec::new(),
+            kept: vec![Kept {
+                channel: ctx.name.clone(),
+                file: scan.dat.clone(),
+                seq: None,
+                offset: None,
+                len: bytes_before,
+                what: KeptWhat::Slice(first.reason),
+            }],
+            tail_from: None,
+        };
+    };
+    let cfg = ScanConfig {
+        crc: job.crc.clone(),
+        keys: job.keys,
+        backend: job.backend,
+        detail: true,
+        hash: HashMode::None,
+        progress: None,
+    };
+    let mut scratch = Vec::new();
+    let mut counts = scan::Counts::with_keys(job.keys.len());
+    let mut kept = Vec::new();
+    let mut actions = Vec::with_capacity(frames.len());
+    let mut dat_after = VERSION_LEN as u64;
+    let mut tail_from = VERSION_LEN as u64;
+    for &(seq, f) in &frames {
+        let start = f.offset as usize;
+        let end = f.offset as usize + record::HEADER_LEN + f.size as usize;
+        tail_from = end as u64;
+        let header = record::Header::at(dat, start, false).expect("framed inside the file");
+        let r = record::Record {
+            offset: f.offset,
+            rtype: 0,
+            crc: header.crc,
+            payload: &dat[start + record::HEADER_LEN..end],
+        };
+        tally.records += 1;
+        let info = scan::examine(&r, ctx, &cfg, &mut scratch, &mut counts, &mut Vec::new());
+        let change = if !info.crc_ok {
+            Err(Refused::Damage(DamageKind::CrcMismatch {
+                expected: info.crc_header,
+                actual: info.crc_actual,
+            }))
+        } else if let Some(e) = &info.parse_error {
+            Err(Refused::Damage(DamageKind::BadRecord(e.clone())))
+        } else if info.data_repeated {
+            Err(Refused::DataRepeated)
+        } else {
+            decide(job.rule, seen_of(&info), job.assume_plaintext)
+        };
+        let change = change.and_then(|c| {
+            let old = info.data_len as usize;
+            let new = match c {
+                Change::Keep | Change::Rekey => old,
+                Change::Encrypt => old + OVERHEAD,
+                Change::Decrypt => info.plain_len as usize,
+            };
+            let size = info.size as usize - field4_len(old) + field4_len(new);
+            if size > u32::MAX as usize {
+                Err(Refused::TooLarge)
+            } else {
+                Ok((c, size as u64))
+            }
+        });
+        match change {
+            Ok((c, size)) => {
+                tally.count(c);
+                if header.size != f.size {
+                    tally.headers_repaired += 1;
+                }
+                dat_after += record::record_len(size);
+                actions.push(Planned {
+                    seq,
+                    action: Action::of(c, job.rule, &info),
+                    frame: Some(f),
+                });
+            }
+            Err(why) => {
+                tally.kept += 1;
+                dat_after += (end - start) as u64;
+                kept.push(Kept {
+                    channel: ctx.name.clone(),
+                    file: scan.dat.clone(),
+                    seq: Some(seq),
+                    offset: Some(f.offset),
+                    len: (end - start) as u64,
+                    what: KeptWhat::Record(why),
+                });
+                actions.push(Planned {
+                    seq,
+                    action: Action::Verbatim,
+                    frame: Some(f),
+                });
+            }
+        }
+    }
+    let tail = (dat.len() as u64).saturating_sub(tail_from);
+    if tail > 0 {
+        kept.push(Kept {
+            channel: ctx.name.clone(),
+            file: scan.dat.clone(),
+            seq: None,
+            offset: Some(tail_from),
+            len: tail,
+            what: KeptWhat::Tail,
+        });
+    }
+    let rewrite = tally.changed > 0 || tally.headers_repaired > 0;
+    if rewrite {
+        tally.slices_rewritten = 1;
+        tally.bytes_after = dat_after + tail + index::file_len(frames.len());
+    } else {
+        actions = Vec::new();
+    }
+    SlicePlan {
+        tally,
+        rewrite,
+        refused: Vec::new(),
+        actions,
+        kept,
+        tail_from: Some(tail_from),
+    }
+}
+
+/// The start-up check of the last record also checks its CRC.
+fn last_crc_ok(job: &Job, scan: &SliceScan, data: &SliceData<'_>) -> bool {
+    scan.index.entries.last().is_some_and(|last| {
+        matches!(record::Record::at(data.dat, last.offset),
+            Some(Event::Record(r)) if r.crc_ok(&job.crc))
+    })
 }
 
 pub(super) fn is_symlink(p: &Path) -> bool {

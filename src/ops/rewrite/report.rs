@@ -15,6 +15,10 @@ pub struct Tally {
     pub bytes_before: u64,
     pub bytes_after: u64,
     pub slices_rewritten: u64,
+    /// Records carried over byte for byte (--keep-damaged).
+    pub kept: u64,
+    /// Records whose damaged header size was rewritten from the index.
+    pub headers_repaired: u64,
 }
 
 impl Tally {
@@ -41,6 +45,8 @@ impl Tally {
         self.bytes_before += o.bytes_before;
         self.bytes_after += o.bytes_after;
         self.slices_rewritten += o.slices_rewritten;
+        self.kept += o.kept;
+        self.headers_repaired += o.headers_repaired;
     }
 }
 
@@ -75,6 +81,31 @@ pub enum Refused {
     RaftEntry(String),
 }
 
+/// Something `--keep-damaged` carried over byte for byte.
+#[derive(Debug, Clone)]
+pub struct Kept {
+    pub channel: String,
+    pub file: String,
+    pub seq: Option<u64>,
+    pub offset: Option<u64>,
+    /// Bytes carried over.
+    pub len: u64,
+    pub what: KeptWhat,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeptWhat {
+    /// One record of a slice framed by its index (or its headers), kept
+    /// with its index entry's size.
+    Record(Refused),
+    /// Bytes after the last framed record (the server never reads them
+    /// while it trusts the index).
+    Tail,
+    /// The whole slice (.dat and .idx), because its records cannot be
+    /// framed the way the server frames them; the first problem.
+    Slice(Refused),
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ChannelReport {
     pub name: String,
@@ -95,6 +126,9 @@ pub struct RewriteReport {
     /// A clustered node's Raft log, rewritten with the store.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub raft_log: Option<RaftLogReport>,
+    pub keep_damaged: bool,
+    /// With --keep-damaged: what was carried over byte for byte.
+    pub kept: Vec<Kept>,
 }
 
 /// The Raft log's part of a node's rewrite: `records` counts entries;

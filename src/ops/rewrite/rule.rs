@@ -32,6 +32,8 @@ pub(super) struct Job<'a> {
     pub assume_plaintext: bool,
     pub crc: Crc32,
     pub backend: Backend,
+    /// Carry records the rewrite cannot handle over byte for byte.
+    pub keep_damaged: bool,
     pub sink: &'a dyn Sink,
 }
 

@@ -158,67 +158,145 @@ pub(super) fn rewrite_records(
         let Some(p) = planned.next().filter(|p| p.seq == m.sequence) else {
             return Err(changed(format!("seq {} was not checked", m.sequence)));
         };
-        let sealer = || keys.nonces.as_ref().map(|n| (&keys.aeads[0], n));
-        let opened = |key: u8, plain: &mut Vec<u8>| -> Result<usize> {
-            let aead = keys.aeads.get(key as usize);
-            match (envelope::classify(m.data), aead) {
-                (PayloadKind::Envelope(c), Some(a)) => envelope::open(a, c, m.data, plain)
-                    .map(<[u8]>::len)
-                    .ok_or_else(|| {
-                        changed(format!(
-                            "seq {}: the checked key no longer opens it",
-                            m.sequence
-                        ))
-                    }),
-                _ => Err(changed(format!(
-                    "seq {}: no longer an envelope",
-                    m.sequence
-                ))),
-            }
-        };
-        let new_data: &[u8] = match p.action {
-            Action::Keep => m.data,
-            Action::Decrypt { key } => {
-                let n = opened(key, &mut bufs.plain)?;
-                &bufs.plain[..n]
-            }
-            Action::Encrypt(cipher) => {
-                let (aead, nonces) = sealer().expect("a sealing run derives nonces");
-                let n = nonces.nonce(m.sequence, m.data);
-                envelope::seal(aead, cipher, &n, m.data, &mut bufs.sealed);
-                &bufs.sealed
-            }
-            Action::Rekey { key, cipher } => {
-                let len = opened(key, &mut bufs.plain)?;
-                let pt = &bufs.plain[..len];
-                let (aead, nonces) = sealer().expect("a sealing run derives nonces");
-                let n = nonces.nonce(m.sequence, pt);
-                envelope::seal(aead, cipher, &n, pt, &mut bufs.sealed);
-                &bufs.sealed
-            }
-        };
-        let (payload, crc) = if p.action == Action::Keep {
-            (r.payload, r.crc)
-        } else {
-            proto::replace_data(r.payload, m.data_field.clone(), new_data, &mut bufs.payload);
-            (&bufs.payload[..], job.crc.checksum(&bufs.payload))
-        };
-        bufs.record.clear();
-        record::write_record(&mut bufs.record, 0, crc, payload);
+        let size = convert(job, keys, &r, &m, p.action, bufs, &changed)?;
         dat_out.write_all(&bufs.record).map_err(wio)?;
-        let e = IndexEntry::new(
-            m.sequence,
-            offset,
-            m.timestamp,
-            payload.len() as u32,
-            &job.crc,
-        );
+        let e = IndexEntry::new(m.sequence, offset, m.timestamp, size, &job.crc);
         idx_out.write_all(&e.to_bytes()).map_err(wio)?;
         offset += bufs.record.len() as u64;
     }
     if planned.next().is_some() {
         return Err(changed("fewer records than checked".into()));
     }
+    Ok(())
+}
+
+/// The record's new payload and CRC, as the plan decided: the record's own
+/// for `Keep`, else the payload with field 4 replaced (in `bufs.payload`).
+/// The whole new record goes to `bufs.record`; returns its payload's size.
+fn convert(
+    job: &Job,
+    keys: &ChannelKeys,
+    r: &record::Record<'_>,
+    m: &proto::MsgView<'_>,
+    action: Action,
+    bufs: &mut Bufs,
+    changed: &dyn Fn(String) -> Error,
+) -> Result<u32> {
+    let Bufs {
+        plain,
+        sealed,
+        payload,
+        record: out,
+    } = bufs;
+    out.clear();
+    let sealer = || keys.nonces.as_ref().map(|n| (&keys.aeads[0], n));
+    let opened = |key: u8, plain: &mut Vec<u8>| -> Result<usize> {
+        let aead = keys.aeads.get(key as usize);
+        match (envelope::classify(m.data), aead) {
+            (PayloadKind::Envelope(c), Some(a)) => envelope::open(a, c, m.data, plain)
+                .map(<[u8]>::len)
+                .ok_or_else(|| {
+                    changed(format!(
+                        "seq {}: the checked key no longer opens it",
+                        m.sequence
+                    ))
+                }),
+            _ => Err(changed(format!(
+                "seq {}: no longer an envelope",
+                m.sequence
+            ))),
+        }
+    };
+    let new_data: &[u8] = match action {
+        Action::Keep | Action::Verbatim => {
+            record::write_record(out, 0, r.crc, r.payload);
+            return Ok(r.payload.len() as u32);
+        }
+        Action::Decrypt { key } => {
+            let n = opened(key, plain)?;
+            &plain[..n]
+        }
+        Action::Encrypt(cipher) => {
+            let (aead, nonces) = sealer().expect("a sealing run derives nonces");
+            let n = nonces.nonce(m.sequence, m.data);
+            envelope::seal(aead, cipher, &n, m.data, sealed);
+            sealed
+        }
+        Action::Rekey { key, cipher } => {
+            let len = opened(key, plain)?;
+            let pt = &plain[..len];
+            let (aead, nonces) = sealer().expect("a sealing run derives nonces");
+            let n = nonces.nonce(m.sequence, pt);
+            envelope::seal(aead, cipher, &n, pt, sealed);
+            sealed
+        }
+    };
+    proto::replace_data(r.payload, m.data_field.clone(), new_data, payload);
+    record::write_record(out, 0, job.crc.checksum(payload), payload);
+    Ok(payload.len() as u32)
+}
+
+/// Salvage (`--keep-damaged`): the records framed where the plan says (the
+/// index's offsets and sizes), kept ones copied byte for byte with their
+/// index size, the others converted with a correct header; then the tail
+/// as it is, and an index with every record's new offset.
+pub(super) fn rewrite_framed(
+    job: &Job,
+    src: Source<'_>,
+    tail_from: u64,
+    bufs: &mut Bufs,
+    dat_out: &mut impl Write,
+    idx_out: &mut impl Write,
+) -> Result<()> {
+    let Source {
+        keys,
+        actions,
+        dat,
+        dat_path,
+    } = src;
+    let changed = |what: String| Error::Io {
+        path: dat_path.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{what}; the store changed since the check (is something else writing to it?)"),
+        ),
+    };
+    let wio = |e: std::io::Error| io(dat_path)(e);
+    dat_out.write_all(&record::version_bytes()).map_err(wio)?;
+    idx_out.write_all(&record::version_bytes()).map_err(wio)?;
+    let mut offset = VERSION_LEN as u64;
+    for p in actions {
+        let f = p.frame.expect("salvage plans frame every record");
+        let start = f.offset as usize;
+        let end = start + record::HEADER_LEN + f.size as usize;
+        let Some(bytes) = dat.get(start..end) else {
+            return Err(changed(format!("seq {}: the record is gone", p.seq)));
+        };
+        let written = if p.action == Action::Verbatim {
+            dat_out.write_all(bytes).map_err(wio)?;
+            (bytes.len() as u64, f.size)
+        } else {
+            let h = record::Header::at(dat, start, false).expect("8 bytes are there");
+            let r = record::Record {
+                offset: f.offset,
+                rtype: 0,
+                crc: h.crc,
+                payload: &bytes[record::HEADER_LEN..],
+            };
+            let m = r.message().map_err(|e| changed(e.to_string()))?;
+            if m.sequence != p.seq {
+                return Err(changed(format!("seq {} was not checked", m.sequence)));
+            }
+            let size = convert(job, keys, &r, &m, p.action, bufs, &changed)?;
+            dat_out.write_all(&bufs.record).map_err(wio)?;
+            (bufs.record.len() as u64, size)
+        };
+        let e = IndexEntry::new(p.seq, offset, f.timestamp, written.1, &job.crc);
+        idx_out.write_all(&e.to_bytes()).map_err(wio)?;
+        offset += written.0;
+    }
+    let tail = dat.get(tail_from as usize..).unwrap_or(&[]);
+    dat_out.write_all(tail).map_err(wio)?;
     Ok(())
 }
 
@@ -257,7 +335,10 @@ pub(super) fn write_slice(
         dat: dat.bytes(),
         dat_path: &sf.dat,
     };
-    rewrite_records(job, src, bufs, &mut d, &mut i)?;
+    match plan.tail_from {
+        Some(t) => rewrite_framed(job, src, t, bufs, &mut d, &mut i)?,
+        None => rewrite_records(job, src, bufs, &mut d, &mut i)?,
+    }
     finish(d, dat_to)?;
     finish(i, idx_to)
 }
@@ -513,6 +594,7 @@ mod tests {
     fn write(actions: &[Planned], dat: &[u8]) -> (Result<()>, Vec<u8>) {
         let keys = [Key::from_material("K1", KeyOrigin::CommandLine, b"k")];
         let job = Job {
+            keep_damaged: false,
             rule: Rule::Encrypt {
                 cipher: Cipher::ChaCha,
             },
@@ -556,6 +638,7 @@ mod tests {
         let plan = [Planned {
             seq: 7,
             action: Action::Encrypt(Cipher::Aes),
+            frame: None,
         }];
         let (r, _) = write(&plan, &dat);
         r.unwrap();
@@ -569,6 +652,7 @@ mod tests {
         let other = [Planned {
             seq: 8,
             action: Action::Encrypt(Cipher::Aes),
+            frame: None,
         }];
         let (r, _) = write(&other, &dat);
         let e = r.unwrap_err().to_string();
@@ -579,6 +663,7 @@ mod tests {
         let seven = Planned {
             seq: 7,
             action: Action::Encrypt(Cipher::Aes),
+            frame: None,
         };
         let (r, _) = write(&[seven, seven], &dat);
         let e = r.unwrap_err().to_string();
