@@ -1015,3 +1015,31 @@ fn keep_damaged_rekey_repairs_size_fields_and_keeps_crc_failures() {
         }
     }
 }
+
+/// In place, --keep-damaged checks its result on a scratch copy first, then
+/// rewrites the store: the kept record is byte-identical, the rest decrypted.
+#[test]
+fn keep_damaged_in_place() {
+    let (_s, src) = store("damaged-crc");
+    let (_, before) = msg_lines(&src, &["--key-file", k1()]);
+    let p = src.join("orders/msgs.2.dat");
+    let e = entry_of(&p, 18);
+    let kept = std::fs::read(&p).unwrap()[e.offset as usize..][..8 + e.size as usize].to_vec();
+    let o = run(&[
+        "store",
+        "decrypt",
+        d(&src),
+        "--key-file",
+        k1(),
+        "--keep-damaged",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.contains("Kept byte for byte"), "{}", o.stdout);
+    assert!(o.stdout.contains("OLD key"), "{}", o.stdout);
+    let e2 = entry_of(&p, 18);
+    let now = std::fs::read(&p).unwrap()[e2.offset as usize..][..8 + e2.size as usize].to_vec();
+    assert_eq!(kept, now);
+    let (_, after) = msg_lines(&src, &["--no-encrypt"]);
+    assert_eq!(before, after);
+    assert!(no_temp_files(&src));
+}

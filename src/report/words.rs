@@ -423,6 +423,12 @@ pub fn refused(r: &Refused) -> String {
         Refused::WrongKey => "an envelope no given key opens: give the key that encrypted it (--key-file, repeatable for decrypt and rekey)".into(),
         Refused::TooLarge => "the rewritten record would exceed 4 GiB, more than a record header can hold".into(),
         Refused::Symlink => "is a symbolic link: stanctl never rewrites through a symlink in place; use --output DIR, or replace the link with the real directory or file".into(),
+        Refused::VerdictWouldChange(g) => format!(
+            "--keep-damaged: the server's verdict on this kept record (or whether it starts) would change after the rewrite (checked with file CRC {}, read buffer size {}, truncate-on-EOF {}); nothing was written: restore the slice from a backup, or run without --keep-damaged to see the damage",
+            if g.file_crc { "on" } else { "off" },
+            g.read_buffer_size,
+            if g.truncate_on_eof { "on" } else { "off" }
+        ),
         Refused::RaftLogNotGiven { node_id } => format!(
             "{}; its Raft log holds the same messages encrypted with the same key, and rewriting the file store alone would leave the node unable to replay its log",
             raft_log_not_given(node_id)

@@ -39,6 +39,7 @@ pub const NODE_STORE_DIR: &str = "store";
 pub const NODE_RAFT_DIR: &str = "raft";
 use rayon::prelude::*;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -46,7 +47,9 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
+use std::time::SystemTime;
 
+mod guard;
 mod plan;
 mod raft;
 mod report;
@@ -206,6 +209,18 @@ pub fn run(
         .filter(|p| opts.output.is_some() || p.rewrite)
         .map(|p| p.tally.bytes_before)
         .sum();
+    let kept: Vec<Kept> = plans
+        .iter()
+        .flatten()
+        .flat_map(|p| p.kept.iter().cloned())
+        .collect();
+    if !kept.is_empty() {
+        if let Some(refused) = salvage_guard(&layout, &ctxs, job, &plans, opts, &kept)? {
+            let mut report = report;
+            report.refused = refused;
+            return Ok(report);
+        }
+    }
     sink.start(Phase::Write(job.rule.operation()), total);
     match &store_out {
         Some(out) => write_output(&layout, &ctxs, job, &plans, out)?,
@@ -213,6 +228,61 @@ pub fn run(
     }
     sink.finish();
     Ok(report)
+}
+
+/// Writes the salvaged store to a scratch copy (or to `--output`), runs
+/// verify's model on it and on the source, and returns the refusals if a
+/// kept record's verdict would change (the scratch copy or the output is
+/// then removed); None when the result is safe (the output is kept).
+fn salvage_guard(
+    layout: &StoreLayout,
+    ctxs: &[ChannelCtx<'_>],
+    job: &Job,
+    plans: &[Vec<SlicePlan>],
+    opts: &RewriteOptions,
+    kept: &[Kept],
+) -> Result<Option<Vec<Refusal>>> {
+    let quiet = Job {
+        rule: job.rule,
+        keys: job.keys,
+        assume_plaintext: job.assume_plaintext,
+        crc: job.crc.clone(),
+        backend: job.backend,
+        keep_damaged: true,
+        sink: &crate::ops::Silent,
+    };
+    let scratch = match &opts.output {
+        Some(out) => out.clone(),
+        None => {
+            let nanos = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            std::env::temp_dir().join(format!("stanctl-guard-{}-{nanos}", std::process::id()))
+        }
+    };
+    let outcome = write_output(layout, ctxs, &quiet, plans, &scratch)
+        .and_then(|()| guard::check_kept(&layout.root, &scratch, kept, &job.crc, job.backend));
+    let refused = match outcome {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&scratch);
+            return Err(e);
+        }
+    };
+    if opts.output.is_none() || !refused.is_empty() {
+        fs::remove_dir_all(&scratch).map_err(|e| Error::Io {
+            path: scratch.clone(),
+            source: e,
+        })?;
+    }
+    if !refused.is_empty() {
+        return Ok(Some(refused));
+    }
+    if opts.output.is_some() {
+        // The output is written and checked: nothing more to do.
+        return Ok(Some(Vec::new()));
+    }
+    Ok(None)
 }
 
 fn report(

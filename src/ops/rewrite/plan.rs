@@ -311,6 +311,10 @@ fn salvage(
                 offset: None,
                 len: bytes_before,
                 what: KeptWhat::Slice(first.reason),
+                range: scan.records.first().map(|f| {
+                    let last = scan.records.iter().map(|r| r.seq).max().unwrap_or(f.seq);
+                    (f.seq, last)
+                }),
             }],
             tail_from: None,
         };
@@ -391,6 +395,7 @@ fn salvage(
                     offset: Some(f.offset),
                     len: (end - start) as u64,
                     what: KeptWhat::Record(why),
+                    range: None,
                 });
                 actions.push(Planned {
                     seq,
@@ -409,6 +414,7 @@ fn salvage(
             offset: Some(tail_from),
             len: tail,
             what: KeptWhat::Tail,
+            range: None,
         });
     }
     let rewrite = tally.changed > 0 || tally.headers_repaired > 0;

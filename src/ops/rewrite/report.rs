@@ -79,6 +79,17 @@ pub enum Refused {
     RaftLogNotGiven { node_id: String },
     /// An item of the Raft log's `logs` bucket that does not decode.
     RaftEntry(String),
+    /// --keep-damaged: the server's verdict on a kept record (or whether it
+    /// starts) would change under these server options.
+    VerdictWouldChange(GuardSetting),
+}
+
+/// The server options a guard comparison ran under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuardSetting {
+    pub file_crc: bool,
+    pub read_buffer_size: u64,
+    pub truncate_on_eof: bool,
 }
 
 /// Something `--keep-damaged` carried over byte for byte.
@@ -91,6 +102,8 @@ pub struct Kept {
     /// Bytes carried over.
     pub len: u64,
     pub what: KeptWhat,
+    /// A whole slice: the sequences its records hold.
+    pub range: Option<(u64, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,172 @@
+//! `--keep-damaged`'s guard: before the result counts, verify's model runs
+//! on the store before and after, and the server's verdict on every kept
+//! record (and whether it starts at all) must not change.
+
+use super::*;
+use crate::ops::verify::{self, Line, Verdict, VerifyOptions};
+
+/// The server options the guard compares under: the defaults, no
+/// read-ahead, no CRC, truncate-on-EOF. Encryption off: the file store's
+/// verdict and the bytes it delivers (a kept record's bytes are the same,
+/// so any key gives it the same verdict after as before).
+fn settings(crc: &Crc32, backend: Backend) -> Vec<VerifyOptions> {
+    let base = VerifyOptions {
+        encryption: false,
+        cipher: Cipher::Aes,
+        crc: crc.clone(),
+        truncate_on_eof: false,
+        file_crc: true,
+        read_buffer_size: verify::DEFAULT_READ_BUFFER_SIZE,
+        list: true,
+        backend,
+    };
+    vec![
+        base.clone(),
+        VerifyOptions {
+            read_buffer_size: 0,
+            ..base.clone()
+        },
+        VerifyOptions {
+            file_crc: false,
+            ..base.clone()
+        },
+        VerifyOptions {
+            truncate_on_eof: true,
+            ..base
+        },
+    ]
+}
+
+/// Each message's outcome, by (channel, seq).
+type Outcomes = BTreeMap<(String, u64), String>;
+
+/// (starts, MSG outcome per (channel, seq)) under `opts`.
+fn verdicts(dir: &Path, opts: &VerifyOptions) -> Result<(bool, Outcomes)> {
+    let layout = StoreLayout::discover(dir)?;
+    let r = verify::run(&layout, None, opts, &crate::ops::Silent)?;
+    let lines = r
+        .lines
+        .into_iter()
+        .filter_map(|l| match l {
+            Line::Msg {
+                channel,
+                seq,
+                outcome,
+            } => Some(((channel, seq), format!("{outcome:?}"))),
+            _ => None,
+        })
+        .collect();
+    Ok((r.verdict != Verdict::WillNotStart, lines))
+}
+
+/// Compares the source and the rewritten copy; one refusal per kept item
+/// whose verdict changes (and one if the server would start on one and
+/// not on the other).
+pub(super) fn check_kept(
+    src: &Path,
+    out: &Path,
+    kept: &[Kept],
+    crc: &Crc32,
+    backend: Backend,
+) -> Result<Vec<Refusal>> {
+    let mut refused = Vec::new();
+    for opts in settings(crc, backend) {
+        let (start_a, a) = verdicts(src, &opts)?;
+        let (start_b, b) = verdicts(out, &opts)?;
+        let what = GuardSetting {
+            file_crc: opts.file_crc,
+            read_buffer_size: opts.read_buffer_size,
+            truncate_on_eof: opts.truncate_on_eof,
+        };
+        if start_a != start_b {
+            refused.push(Refusal {
+                channel: String::new(),
+                file: String::new(),
+                seq: None,
+                offset: None,
+                reason: Refused::VerdictWouldChange(what),
+            });
+            continue;
+        }
+        for k in kept {
+            let seqs = match (k.seq, k.range) {
+                (Some(s), _) => s..=s,
+                (None, Some((f, l))) => f..=l,
+                (None, None) => continue,
+            };
+            for seq in seqs {
+                let key = (k.channel.clone(), seq);
+                if a.get(&key) != b.get(&key) {
+                    refused.push(Refusal {
+                        channel: k.channel.clone(),
+                        file: k.file.clone(),
+                        seq: Some(seq),
+                        offset: k.offset,
+                        reason: Refused::VerdictWouldChange(what),
+                    });
+                }
+            }
+        }
+    }
+    Ok(refused)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/conformance")
+            .join(name)
+    }
+
+    fn kept_18() -> Vec<Kept> {
+        vec![Kept {
+            channel: "orders".into(),
+            file: "orders/msgs.2.dat".into(),
+            seq: Some(18),
+            offset: None,
+            len: 0,
+            what: KeptWhat::Tail,
+            range: None,
+        }]
+    }
+
+    /// The same bytes give the same verdicts; a record that reads
+    /// differently after the rewrite is refused, under every setting where
+    /// its verdict differs.
+    #[test]
+    fn a_changed_verdict_on_a_kept_record_is_refused() {
+        let crc = Crc32::ieee();
+        let b = Backend::default();
+        let same = check_kept(
+            &fixture("damaged-crc"),
+            &fixture("damaged-crc"),
+            &kept_18(),
+            &crc,
+            b,
+        )
+        .unwrap();
+        assert!(same.is_empty());
+        // aes holds seq 18 intact: with CRCs on it is delivered there, and
+        // fails in damaged-crc.
+        let changed = check_kept(
+            &fixture("damaged-crc"),
+            &fixture("aes"),
+            &kept_18(),
+            &crc,
+            b,
+        )
+        .unwrap();
+        assert!(!changed.is_empty());
+        assert!(changed.iter().all(|r| r.seq == Some(18)));
+        assert!(changed
+            .iter()
+            .any(|r| matches!(r.reason, Refused::VerdictWouldChange(g) if g.file_crc)));
+        // A store the server refuses against one it starts on.
+        let refused =
+            check_kept(&fixture("damaged-truncated"), &fixture("aes"), &[], &crc, b).unwrap();
+        assert!(!refused.is_empty());
+    }
+}
