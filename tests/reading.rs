@@ -505,8 +505,10 @@ proptest! {
             let strs = s.client_id.len() + s.queue_group.len() + s.inbox.len() + s.durable_name.len();
             prop_assert!(strs <= 3 * buf.len());
         }
-        if let Ok(id) = proto::client_id(&buf) {
-            prop_assert!(inside(&buf, id));
+        for delete in [false, true] {
+            if let Ok(id) = proto::client_id(&buf, delete) {
+                prop_assert!(inside(&buf, id));
+            }
         }
         let _ = proto::sub_update(&buf);
         let _ = proto::read_varint(&buf, 0);

@@ -372,15 +372,25 @@ impl ServerInfo {
     }
 }
 
-/// The first string field (field 1) of ClientInfo / ClientDelete.
-pub fn client_id(buf: &[u8]) -> Result<&[u8], ProtoError> {
+/// The client ID (field 1) of a ClientInfo (`delete` false) or a
+/// ClientDelete, decoded as the server's generated code does: every field it
+/// declares must have its wire type, and the last field 1 wins.
+pub fn client_id(buf: &[u8], delete: bool) -> Result<&[u8], ProtoError> {
+    let mut id = 0..0;
     for f in fields(buf) {
         let f = f?;
-        if f.number == 1 {
-            return Ok(&buf[expect_bytes(&f)?]);
+        match (f.number, delete) {
+            (1, _) => id = expect_bytes(&f)?,
+            (2 | 3, false) => {
+                expect_bytes(&f)?;
+            }
+            (4..=6, false) => {
+                expect_varint(&f)?;
+            }
+            _ => {}
         }
     }
-    Ok(&[])
+    Ok(&buf[id])
 }
 
 /// SubState from subs.dat (record type 1 and 2).
@@ -407,6 +417,12 @@ impl SubState {
                 2 => s.client_id = text(expect_bytes(&f)?),
                 3 => s.queue_group = text(expect_bytes(&f)?),
                 4 => s.inbox = text(expect_bytes(&f)?),
+                5 => {
+                    expect_bytes(&f)?;
+                }
+                6 | 7 => {
+                    expect_varint(&f)?;
+                }
                 8 => s.durable_name = text(expect_bytes(&f)?),
                 9 => s.last_sent = expect_varint(&f)?,
                 10 => s.is_durable = expect_varint(&f)? != 0,

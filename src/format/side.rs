@@ -245,10 +245,10 @@ pub fn read_with(layout: &StoreLayout, crc: &Crc32, file_crc: bool) -> Result<St
         walk(root, cp, None, crc, file_crc, &mut dmg, |t, p| {
             match t {
                 1 => {
-                    live.insert(proto::client_id(p)?.to_vec());
+                    live.insert(proto::client_id(p, false)?.to_vec());
                 }
                 2 => {
-                    live.remove(proto::client_id(p)?);
+                    live.remove(proto::client_id(p, true)?);
                 }
                 t => return Err(SideRecordError::Type(t)),
             }
