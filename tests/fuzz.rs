@@ -406,7 +406,39 @@ fn check_dry_run(dir: &Path) -> Result<(), TestCaseError> {
     let err = &o.stderr;
     prop_assert!(matches!(o.code, 0 | 4 | 74), "exit {}: {err}", o.code);
     prop_assert!(!err.contains("conformance-key"));
-    prop_assert_eq!(snapshot(dir), before, "dry run wrote");
+    prop_assert_eq!(snapshot(dir), before.clone(), "dry run wrote");
+
+    // Salvage into a copy: the source is never touched, and the run ends in
+    // a written and checked copy (0), a refusal (4: clustered, or the
+    // guard saw a kept record's verdict change) or an I/O error (74).
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("out");
+    let args = [
+        "store",
+        "rekey",
+        d(dir),
+        "--key-file",
+        k1(),
+        "--new-key-file",
+        k2(),
+        "--keep-damaged",
+        "--output",
+        d(&out),
+    ];
+    let o = exec(stanctl().args(args), &args);
+    prop_assert!(
+        matches!(o.code, 0 | 4 | 74),
+        "salvage exit {}: {}",
+        o.code,
+        o.stderr
+    );
+    prop_assert_eq!(snapshot(dir), before, "salvage wrote into its source");
+    if o.code == 4 {
+        prop_assert!(
+            !out.exists() || snapshot(&out).is_empty(),
+            "refused, but wrote"
+        );
+    }
     Ok(())
 }
 
