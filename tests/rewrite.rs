@@ -996,6 +996,18 @@ fn keep_damaged_rekey_repairs_size_fields_and_keeps_crc_failures() {
         );
         assert_eq!(kept_seqs(&v), kept, "{case}");
         assert_eq!(v["totals"]["headers_repaired"], repaired, "{case}");
+        // Every record counted once: kept, changed or unchanged.
+        let t = &v["totals"];
+        assert_eq!(t["records"], 83, "{case}: {t}");
+        assert_eq!(
+            t["records"].as_u64(),
+            Some(
+                t["kept"].as_u64().unwrap()
+                    + t["changed"].as_u64().unwrap()
+                    + t["unchanged"].as_u64().unwrap()
+            ),
+            "{case}: {t}"
+        );
         for rb in ["2MB", "0", "100"] {
             let (_, before) = msg_lines(&src, &["--key-file", k1(), "--file-read-buffer-size", rb]);
             let (_, after) = msg_lines(&out, &["--key-file", k2(), "--file-read-buffer-size", rb]);

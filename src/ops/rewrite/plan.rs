@@ -344,7 +344,6 @@ fn salvage(
             crc: header.crc,
             payload: &dat[start + record::HEADER_LEN..end],
         };
-        tally.records += 1;
         let info = scan::examine(&r, ctx, &cfg, &mut scratch, &mut counts, &mut Vec::new());
         let change = if !info.crc_ok {
             Err(Refused::Damage(DamageKind::CrcMismatch {
@@ -386,6 +385,7 @@ fn salvage(
                 });
             }
             Err(why) => {
+                tally.records += 1;
                 tally.kept += 1;
                 dat_after += (end - start) as u64;
                 kept.push(Kept {
