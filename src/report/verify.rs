@@ -57,13 +57,16 @@ pub fn list(r: &VerifyReport, out: &mut impl Write) -> io::Result<()> {
                     writeln!(out, "MSG\t{channel}\t{seq}\terr\tmessage not found")?
                 }
             },
-            Line::RecoverError(f) => writeln!(
-                out,
-                "RECOVER-ERROR\t{} ({}{})",
-                words::finding(f).0,
-                f.file.as_deref().unwrap_or("-"),
-                f.offset.map_or(String::new(), |o| format!(" offset {o}"))
-            )?,
+            Line::RecoverError(f) => match words::server_recover_error(f, &r.store) {
+                Some(text) => writeln!(out, "RECOVER-ERROR\t{text}")?,
+                None => writeln!(
+                    out,
+                    "RECOVER-ERROR\t{} ({}{})",
+                    words::finding(f).0,
+                    f.file.as_deref().unwrap_or("-"),
+                    f.offset.map_or(String::new(), |o| format!(" offset {o}"))
+                )?,
+            },
         }
     }
     Ok(())

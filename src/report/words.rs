@@ -280,6 +280,86 @@ fn lost(l: Option<u64>) -> String {
     l.map_or("the partial record".to_string(), |q| format!("seq {q}"))
 }
 
+/// The error the server itself stops with (the RECOVER-ERROR line), for
+/// the refusals whose text is known; `root` stands for the store directory
+/// where the server names a file by its full path.
+pub fn server_recover_error(f: &Finding, root: &str) -> Option<String> {
+    let root = root.trim_end_matches('/');
+    let file = f.file.as_deref().unwrap_or("");
+    let ch = f.channel.as_deref().unwrap_or("");
+    let side = |d: &DamageKind| -> Option<String> {
+        Some(match d {
+            DamageKind::Version(v) => version_error(*v),
+            DamageKind::CrcMismatch { expected, actual } => crc_error(*expected, *actual),
+            DamageKind::TruncatedRecord { .. } => "unexpected EOF".into(),
+            DamageKind::ServerDatZeroHeader => "end of file padded with zeros".into(),
+            DamageKind::ServerDatSize { size, record } => format!(
+                "incorrect file size, expected {} bytes, got {size} bytes",
+                record + 12
+            ),
+            DamageKind::BadSideRecord { error, .. } => error.to_string(),
+            DamageKind::UnknownRecordType { rtype }
+                if file == crate::format::layout::CLIENTS_FILE =>
+            {
+                format!("invalid client record type: {rtype}")
+            }
+            DamageKind::UnknownRecordType { rtype } => format!("unexpected record type: {rtype}"),
+            _ => return None,
+        })
+    };
+    let store = |err: String| {
+        let idx = file
+            .strip_suffix(".dat")
+            .map_or(file.to_string(), |b| format!("{b}.idx"));
+        format!("unable to recover message store for [{ch}](file: \"{idx}\"): {err}")
+    };
+    Some(match &f.kind {
+        FindingKind::SideFile(d @ DamageKind::Version(_)) if file == SERVER_FILE => {
+            format!("unable to recover server file \"{file}\": {}", side(d)?)
+        }
+        FindingKind::SideFile(d) if file == SERVER_FILE => {
+            format!(
+                "unable to recover server file \"{root}/{file}\": {}",
+                side(d)?
+            )
+        }
+        FindingKind::SideFile(d @ DamageKind::Version(_))
+            if file == crate::format::layout::CLIENTS_FILE =>
+        {
+            format!("unable to recover client file \"{file}\": {}", side(d)?)
+        }
+        FindingKind::SideFile(d) if file == crate::format::layout::CLIENTS_FILE => {
+            format!(
+                "unable to recover client file \"{root}/{file}\": {}",
+                side(d)?
+            )
+        }
+        FindingKind::SideFile(d) => {
+            format!(
+                "unable to recover subscription store for [{ch}]: {}",
+                side(d)?
+            )
+        }
+        FindingKind::NoServerButChannels { .. } => {
+            "no server state recovered but channels present".into()
+        }
+        FindingKind::DatVersion(v) => format!(
+            "unable to recover message store for [{ch}](file: \"{file}\"): {}",
+            version_error(*v)
+        ),
+        FindingKind::IdxVersion(v) => format!(
+            "unable to recover message store for [{ch}](file: \"{file}\"): {}",
+            version_error(*v)
+        ),
+        FindingKind::CutShortRefused { .. } => store("unexpected EOF".into()),
+        FindingKind::RebuildCrc {
+            expected, actual, ..
+        } => store(crc_error(*expected, *actual)),
+        FindingKind::RebuildUndecodable(e) => store(e.to_string()),
+        _ => return None,
+    })
+}
+
 /// What a finding says, and what to do about it.
 pub fn finding(f: &Finding) -> (String, String) {
     let file = f.file.as_deref().unwrap_or("-");

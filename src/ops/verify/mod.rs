@@ -498,6 +498,28 @@ fn channel_out(
     }
 }
 
+/// Where in the server's start-up (`FileStore.Recover`) a refusal comes
+/// from: the first one in this order is the error it reports. The key
+/// first, then the files' versions (server.dat, clients.dat), server.dat's
+/// record, no state with channels, clients.dat's records, then each channel
+/// in name order: its message slices (in directory order), then its subs.dat.
+fn recovery_order(f: &Finding) -> (u8, String, u8, String) {
+    use crate::format::layout::{CLIENTS_FILE, SERVER_FILE};
+    let file = f.file.clone().unwrap_or_default();
+    let version = matches!(f.kind, FindingKind::SideFile(DamageKind::Version(_)));
+    let phase = match &f.kind {
+        FindingKind::NoKey => 0,
+        FindingKind::SideFile(_) if file == SERVER_FILE && version => 1,
+        FindingKind::SideFile(_) if file == CLIENTS_FILE && version => 2,
+        FindingKind::SideFile(_) if file == SERVER_FILE => 3,
+        FindingKind::NoServerButChannels { .. } => 4,
+        FindingKind::SideFile(_) if file == CLIENTS_FILE => 5,
+        _ => 6,
+    };
+    let subs = u8::from(matches!(f.kind, FindingKind::SideFile(_)));
+    (phase, f.channel.clone().unwrap_or_default(), subs, file)
+}
+
 /// The verdict, from the findings.
 pub(crate) fn verdict_of(findings: &[Finding]) -> Verdict {
     if findings
@@ -611,7 +633,8 @@ pub fn run(
             // reports no server line and delivers nothing.
             findings
                 .iter()
-                .find(|f| f.severity == Severity::WillNotStart)
+                .filter(|f| f.severity == Severity::WillNotStart)
+                .min_by_key(|f| recovery_order(f))
                 .map(|f| Line::RecoverError(f.clone()))
                 .into_iter()
                 .collect()
