@@ -566,10 +566,21 @@ fn cuts_near_the_end_of_file() {
                         what,
                         format!("unexpected EOF: record cut short at offset {at}")
                     );
-                    // The server's own error names the slice's index file.
+                    // The server's log (ERR lines), then its own error,
+                    // which names the slice's index file.
+                    assert!(
+                        list.stdout.ends_with("\nRECOVER-ERROR\tunable to recover message store for [orders](file: \"orders/msgs.3.idx\"): unexpected EOF\n"),
+                        "{}", list.stdout
+                    );
+                    let err: Vec<&str> = list
+                        .stdout
+                        .lines()
+                        .filter(|l| l.starts_with("ERR: "))
+                        .collect();
+                    assert_eq!(err.len(), 5, "{}", list.stdout);
                     assert_eq!(
-                        list.stdout,
-                        "RECOVER-ERROR\tunable to recover message store for [orders](file: \"orders/msgs.3.idx\"): unexpected EOF\n"
+                        err[2],
+                        format!("ERR: Restart with the ContinueOnUnexpectedEOF flag to truncate this file to this offset: {at}.")
                     );
                 }
                 (_, true) => {
@@ -577,7 +588,13 @@ fn cuts_near_the_end_of_file() {
                     assert_eq!(f["severity"], "fails");
                     assert!(what.contains("which drops the partial record"), "{what}");
                     assert_eq!(v["totals"]["lost"], 1);
-                    assert!(list.stdout.starts_with("SERVER\t"));
+                    // With truncate-on-EOF the server logs one line, then starts.
+                    assert!(
+                        list.stdout.starts_with("ERR: Unexpected EOF for file ")
+                            && list.stdout.lines().nth(1).unwrap().starts_with("SERVER\t"),
+                        "{}",
+                        list.stdout
+                    );
                     assert!(!list.stdout.contains("\t18446744073709551615\t"));
                 }
             }

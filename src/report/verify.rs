@@ -19,6 +19,11 @@ pub fn severity_label(s: Severity) -> &'static str {
 pub fn list(r: &VerifyReport, out: &mut impl Write) -> io::Result<()> {
     for l in &r.lines {
         match l {
+            Line::Log(l) => {
+                for text in words::log_lines(l, &r.store) {
+                    writeln!(out, "ERR: {text}")?;
+                }
+            }
             Line::Server {
                 cluster_id,
                 clients,

@@ -10,7 +10,8 @@ use crate::format::record::FileVersion;
 use crate::ops::inspect::Note;
 use crate::ops::rewrite::Refused;
 use crate::ops::verify::{
-    BadRecord, Finding, FindingKind, NotFound, NotFoundRemedy, Problem, RebuildReason,
+    BadRecord, Finding, FindingKind, IndexLogError, LastMessageError, LogLine, NotFound,
+    NotFoundRemedy, Problem, RebuildReason,
 };
 
 // ---- The server's error texts ----
@@ -358,6 +359,93 @@ pub fn server_recover_error(f: &Finding, root: &str) -> Option<String> {
         FindingKind::RebuildUndecodable(e) => store(e.to_string()),
         _ => return None,
     })
+}
+
+fn last_message_error(dat: &str, e: &LastMessageError, root: &str) -> String {
+    let why = match e {
+        LastMessageError::Eof => "unable to read last record: EOF".to_string(),
+        LastMessageError::UnexpectedEof => "unable to read last record: unexpected EOF".into(),
+        LastMessageError::ZeroHeader => {
+            "unable to read last record: end of file padded with zeros".into()
+        }
+        LastMessageError::Size { expected, got } => format!(
+            "unable to read last record: expected record size to be {expected} bytes, got {got} bytes"
+        ),
+        LastMessageError::Crc { expected, actual } => {
+            format!("unable to read last record: {}", crc_error(*expected, *actual))
+        }
+        LastMessageError::Decode(e, g) => format!(
+            "error decoding message: {}",
+            g.as_ref().map_or_else(|| e.to_string(), gogo_error)
+        ),
+        LastMessageError::Sequence { index, data } => {
+            format!("last message sequence in index is {index}, data file is {data}")
+        }
+    };
+    format!("Verification of last message for file \"{root}/{dat}\" failed: {why}")
+}
+
+/// The server's log lines (its `ERR:` lines) for one event of its recovery.
+pub fn log_lines(l: &LogLine, root: &str) -> Vec<String> {
+    let root = root.trim_end_matches('/');
+    match l {
+        LogLine::LastMessage { dat, why } => vec![last_message_error(dat, why, root)],
+        LogLine::IndexError { idx, why } => {
+            let err = match why {
+                IndexLogError::Crc { expected, actual } => crc_error(*expected, *actual),
+                IndexLogError::UnexpectedEof => "unexpected EOF".into(),
+                IndexLogError::LastMessage { dat, why } => last_message_error(dat, why, root),
+            };
+            vec![format!(
+                "Error with index file \"{root}/{idx}\": {err}. Truncating and recovering from data file"
+            )]
+        }
+        LogLine::UnexpectedEof {
+            file,
+            offset,
+            expected,
+            available,
+            truncated,
+        } => {
+            let mut v = vec![format!("Unexpected EOF for file \"{root}/{file}\"")];
+            if !truncated {
+                v.push(format!(
+                    "It is recommended that you make a copy of the whole datatstore \"{root}\"."
+                ));
+                v.push(format!("Restart with the ContinueOnUnexpectedEOF flag to truncate this file to this offset: {offset}."));
+                v.push(
+                    "Dataloss may occur. Details about the first corrupted record follows..."
+                        .into(),
+                );
+                v.push(match expected {
+                    Some(size) => {
+                        format!("record payload expected to be {size} bytes, only read {available}")
+                    }
+                    None => format!("record header expected to be 8 bytes, only read {available}"),
+                });
+            }
+            v
+        }
+        LogLine::Corrupted {
+            file,
+            expected,
+            actual,
+        } => vec![format!(
+            "Corrupted record in file \"{root}/{file}\": {}",
+            crc_error(*expected, *actual)
+        )],
+        LogLine::ServerFileCorrupted(d) => {
+            let err = match d {
+                DamageKind::CrcMismatch { expected, actual } => crc_error(*expected, *actual),
+                DamageKind::ServerDatZeroHeader => "end of file padded with zeros".into(),
+                _ => "unexpected EOF".into(),
+            };
+            vec![
+                format!("Server file \"{root}/{SERVER_FILE}\" corrupted: {err}"),
+                "Follow instructions in documentation in order to recover from this".into(),
+            ]
+        }
+    }
 }
 
 /// What a finding says, and what to do about it.

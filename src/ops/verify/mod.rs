@@ -19,7 +19,7 @@ use crate::format::damage::DamageKind;
 use crate::format::index::IndexEntry;
 use crate::format::layout::StoreLayout;
 use crate::format::proto::ProtoError;
-use crate::format::record::{Event, FileVersion};
+use crate::format::record::FileVersion;
 use crate::format::side;
 use crate::ops::scan::{
     self, ChannelCtx, Counts, HashMode, KeyOutcome, RecordInfo, ScanConfig, SliceData, SliceEnd,
@@ -217,9 +217,61 @@ pub enum RebuildReason {
     LastEntryMismatch(u64),
 }
 
+/// A line of the server's recovery log (its `ERR:` lines), as typed facts;
+/// files are relative to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogLine {
+    /// `Verification of last message for file "..." failed: ...`
+    LastMessage { dat: String, why: LastMessageError },
+    /// `Error with index file "...": ... Truncating and recovering from data file`
+    IndexError { idx: String, why: IndexLogError },
+    /// handleUnexpectedEOF for a record cut short (`truncated`: with
+    /// truncate-on-EOF, which logs only the first line).
+    UnexpectedEof {
+        file: String,
+        offset: u64,
+        expected: Option<u32>,
+        available: u64,
+        truncated: bool,
+    },
+    /// handleUnexpectedEOF for a CRC mismatch: `Corrupted record in file ...`
+    Corrupted {
+        file: String,
+        expected: u32,
+        actual: u32,
+    },
+    /// recoverServerInfo: `Server file "..." corrupted: ...` and the advice.
+    ServerFileCorrupted(DamageKind),
+}
+
+/// Why the start-up check of a slice's last record fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LastMessageError {
+    Eof,
+    UnexpectedEof,
+    ZeroHeader,
+    Size { expected: u32, got: u32 },
+    Crc { expected: u32, actual: u32 },
+    Decode(ProtoError, Option<crate::format::proto::GogoError>),
+    Sequence { index: u64, data: u64 },
+}
+
+/// Why the server gives up on an index file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexLogError {
+    Crc { expected: u32, actual: u32 },
+    UnexpectedEof,
+    LastMessage { dat: String, why: LastMessageError },
+}
+
+/// Where a log line or refusal falls in the server's start-up order.
+pub(crate) type RecoveryKey = (u8, String, u8, String);
+
 /// One line of `--list`, in the conformance files' format.
 #[derive(Debug, Clone)]
 pub enum Line {
+    /// A line of the server's recovery log (`ERR:`).
+    Log(LogLine),
     Server {
         cluster_id: String,
         clients: u64,
@@ -378,6 +430,8 @@ struct ChannelOut {
     lines: Vec<Line>,
     /// Records scanned, and those whose CRC does not match.
     crc_tally: (u64, u64),
+    /// The server's log lines for this channel's slices.
+    log: Vec<(RecoveryKey, LogLine)>,
 }
 
 fn channel_out(
@@ -395,7 +449,11 @@ fn channel_out(
     let mut findings: Vec<Finding> = Vec::new();
     let mut ranges: Vec<(u64, u64)> = Vec::new();
     let mut crc_tally = (0, 0);
+    let mut log = Vec::new();
     for sv in ch.slices {
+        for l in sv.log {
+            log.push(((6, name.clone(), 0, sv.dat.clone()), l));
+        }
         d.add(&sv.delivered);
         crc_tally.0 += sv.crc_tally.0;
         crc_tally.1 += sv.crc_tally.1;
@@ -495,6 +553,7 @@ fn channel_out(
         findings,
         lines,
         crc_tally,
+        log,
     }
 }
 
@@ -503,7 +562,7 @@ fn channel_out(
 /// first, then the files' versions (server.dat, clients.dat), server.dat's
 /// record, no state with channels, clients.dat's records, then each channel
 /// in name order: its message slices (in directory order), then its subs.dat.
-fn recovery_order(f: &Finding) -> (u8, String, u8, String) {
+fn recovery_order(f: &Finding) -> RecoveryKey {
     use crate::format::layout::{CLIENTS_FILE, SERVER_FILE};
     let file = f.file.clone().unwrap_or_default();
     let version = matches!(f.kind, FindingKind::SideFile(DamageKind::Version(_)));
@@ -572,7 +631,7 @@ pub fn run(
     )?;
     sink.finish();
 
-    let mut findings = side_file_findings(&meta, st);
+    let (mut findings, mut log) = side_file_findings(&meta, st);
     let mut channels = Vec::new();
     let mut totals = Delivered::default();
     let mut crc_tally = (0u64, 0u64);
@@ -583,6 +642,7 @@ pub fn run(
         crc_tally.0 += out.crc_tally.0;
         crc_tally.1 += out.crc_tally.1;
         findings.extend(out.findings);
+        log.extend(out.log);
         lines.extend(out.lines);
         channels.push(out.verdict);
     }
@@ -628,22 +688,35 @@ pub fn run(
     findings.sort_by_key(|f| f.severity);
     let verdict = verdict_of(&findings);
     if st.list {
+        // The recovery log, in the server's order, up to where it stops.
+        log.sort_by(|a, b| a.0.cmp(&b.0));
+        let stop = findings
+            .iter()
+            .filter(|f| f.severity == Severity::WillNotStart)
+            .min_by_key(|f| recovery_order(f));
+        let stop_key = stop.map(recovery_order);
+        let log_lines: Vec<Line> = log
+            .into_iter()
+            .filter(|(k, _)| {
+                stop_key
+                    .as_ref()
+                    .is_none_or(|s| k.0 < s.0 || (k.0 == s.0 && (&k.1, k.2) <= (&s.1, s.2)))
+            })
+            .map(|(_, l)| Line::Log(l))
+            .collect();
         lines = if verdict == Verdict::WillNotStart {
             // The server stops at the first channel it cannot recover; it
             // reports no server line and delivers nothing.
-            findings
-                .iter()
-                .filter(|f| f.severity == Severity::WillNotStart)
-                .min_by_key(|f| recovery_order(f))
-                .map(|f| Line::RecoverError(f.clone()))
-                .into_iter()
-                .collect()
+            let mut all = log_lines;
+            all.extend(stop.map(|f| Line::RecoverError(f.clone())));
+            all
         } else {
             let clients = if meta.no_server_info { 0 } else { meta.clients };
-            let mut all = vec![Line::Server {
+            let mut all = log_lines;
+            all.push(Line::Server {
                 cluster_id: meta.server.cluster_id.clone(),
                 clients,
-            }];
+            });
             all.extend(lines);
             all
         };

@@ -4,7 +4,6 @@
 
 use super::verdict::{finding, refuse, Slice, SliceVerdict};
 use super::*;
-use crate::format::record::Record;
 
 /// How the server will come by the slice's index.
 pub(super) enum IndexUse<'a> {
@@ -36,19 +35,106 @@ pub(super) fn index_use<'a>(
     };
     // The server's last-entry check: record readable at the offset (CRC
     // always checked, whatever file_crc says), same size, decodes, same sequence.
-    let ok = match Record::at(data.dat, last.offset) {
-        Some(Event::Record(r)) => {
-            r.crc_ok(crc)
-                && r.payload.len() as u64 == last.size as u64
-                && r.message().is_ok_and(|m| m.sequence == last.seq)
-        }
-        _ => false,
-    };
+    let ok = last_message_error(data.dat, last, crc).is_none();
     if ok {
         IndexUse::Trusted(&ix.entries)
     } else {
         IndexUse::Rebuilt(RebuildReason::LastEntryMismatch(last.seq))
     }
+}
+
+/// `ensureLastMsgAndIndexMatch`: why the record the last entry points to
+/// fails the start-up check (readRecord with the entry's size and the CRC
+/// always checked, then the decode and the sequence), or None.
+pub(super) fn last_message_error(
+    dat: &[u8],
+    e: &IndexEntry,
+    crc: &Crc32,
+) -> Option<LastMessageError> {
+    use crate::format::record::{Header, HEADER_LEN};
+    let at = usize::try_from(e.offset).ok().filter(|&o| o <= dat.len());
+    let rest = at.map_or(&[][..], |o| &dat[o..]);
+    if rest.is_empty() {
+        return Some(LastMessageError::Eof);
+    }
+    let Some(h) = Header::at(rest, 0, false) else {
+        return Some(LastMessageError::UnexpectedEof);
+    };
+    if h.size == 0 && h.crc == 0 {
+        return Some(LastMessageError::ZeroHeader);
+    }
+    if e.size > 0 && h.size != e.size {
+        return Some(LastMessageError::Size {
+            expected: e.size,
+            got: h.size,
+        });
+    }
+    let avail = rest.len() - HEADER_LEN;
+    if h.size > 0 && avail == 0 {
+        return Some(LastMessageError::Eof);
+    }
+    if (h.size as usize) > avail {
+        return Some(LastMessageError::UnexpectedEof);
+    }
+    let payload = &rest[HEADER_LEN..HEADER_LEN + h.size as usize];
+    let actual = crc.checksum(payload);
+    if actual != h.crc {
+        return Some(LastMessageError::Crc {
+            expected: h.crc,
+            actual,
+        });
+    }
+    match crate::format::proto::MsgView::parse(payload) {
+        Err(err) => Some(LastMessageError::Decode(
+            err,
+            crate::format::proto::gogo_msg_error(payload),
+        )),
+        Ok(m) if m.sequence != e.seq => Some(LastMessageError::Sequence {
+            index: e.seq,
+            data: m.sequence,
+        }),
+        Ok(_) => None,
+    }
+}
+
+/// The server's log lines when it gives up on a slice's index.
+fn index_log(sl: &Slice<'_>, why: RebuildReason, v: &mut SliceVerdict) {
+    let (s, idx) = (sl.s, sl.idx_file.clone());
+    let why = match why {
+        RebuildReason::NoIndex | RebuildReason::NoEntries => return,
+        RebuildReason::PartialEntry => IndexLogError::UnexpectedEof,
+        RebuildReason::BadEntryCrc(n) => {
+            let Some(b) = sl
+                .data
+                .idx
+                .and_then(|i| crate::format::index::entry_bytes(i, n - 1))
+            else {
+                return;
+            };
+            let e = IndexEntry::parse(b);
+            IndexLogError::Crc {
+                expected: e.crc,
+                actual: sl.st.crc.checksum(IndexEntry::crc_input(b)),
+            }
+        }
+        RebuildReason::LastEntryMismatch(_) => {
+            let Some(last) = s.index.entries.last() else {
+                return;
+            };
+            let Some(e) = last_message_error(sl.data.dat, last, &sl.st.crc) else {
+                return;
+            };
+            v.log.push(LogLine::LastMessage {
+                dat: s.dat.clone(),
+                why: e.clone(),
+            });
+            IndexLogError::LastMessage {
+                dat: s.dat.clone(),
+                why: e,
+            }
+        }
+    };
+    v.log.push(LogLine::IndexError { idx, why });
 }
 
 /// The seq of a record cut short, when its first field made it to disk.
@@ -121,6 +207,7 @@ pub(super) fn recover<'a>(
             }
         }
         IndexUse::Rebuilt(why) => {
+            index_log(sl, *why, v);
             let empty = matches!(why, RebuildReason::NoEntries);
             if (s.index.present && !empty) || s.counts.records > 0 {
                 v.findings.push(finding(
@@ -142,6 +229,11 @@ pub(super) fn recover<'a>(
                     }
                     continue;
                 }
+                v.log.push(LogLine::Corrupted {
+                    file: s.dat.clone(),
+                    expected: r.crc_header,
+                    actual: r.crc_actual,
+                });
                 let kind = FindingKind::RebuildCrc {
                     seq: r.seq,
                     expected: r.crc_header,
@@ -166,7 +258,18 @@ pub(super) fn recover<'a>(
                         FindingKind::DanglingHeader,
                     ));
                 }
-                SliceEnd::Truncated { offset, .. } => {
+                SliceEnd::Truncated {
+                    offset,
+                    expected,
+                    available,
+                } => {
+                    v.log.push(LogLine::UnexpectedEof {
+                        file: s.dat.clone(),
+                        offset,
+                        expected,
+                        available,
+                        truncated: st.truncate_on_eof,
+                    });
                     let lost = cut_seq(data.dat, offset);
                     if st.truncate_on_eof {
                         v.delivered.lost += 1;

@@ -3,9 +3,14 @@
 
 use super::*;
 
-/// server.dat, clients.dat and subs.dat as the server recovers them, and the key.
-pub(super) fn side_file_findings(meta: &side::StoreMeta, st: &Settings) -> Vec<Finding> {
+/// server.dat, clients.dat and subs.dat as the server recovers them, and the
+/// key; with the server's log lines about them.
+pub(super) fn side_file_findings(
+    meta: &side::StoreMeta,
+    st: &Settings,
+) -> (Vec<Finding>, Vec<(RecoveryKey, LogLine)>) {
     let mut out = Vec::new();
+    let mut log = Vec::new();
     for d in &meta.damage {
         let server_dat = d.file == crate::format::layout::SERVER_FILE;
         if meta.no_server_info && !server_dat {
@@ -26,6 +31,36 @@ pub(super) fn side_file_findings(meta: &side::StoreMeta, st: &Settings) -> Vec<F
         let kind = FindingKind::SideFile(d.kind.clone());
         let mut f = store_finding(sev, Some(&d.file), d.offset, kind);
         f.channel = d.channel.clone();
+        let key = recovery_order(&f);
+        let offset = d.offset.unwrap_or(0);
+        let line = match &d.kind {
+            DamageKind::Version(_) | DamageKind::ServerDatSize { .. } => None,
+            k @ (DamageKind::CrcMismatch { .. }
+            | DamageKind::TruncatedRecord { .. }
+            | DamageKind::ServerDatZeroHeader)
+                if server_dat =>
+            {
+                Some(LogLine::ServerFileCorrupted(k.clone()))
+            }
+            _ if server_dat => None,
+            DamageKind::CrcMismatch { expected, actual } => Some(LogLine::Corrupted {
+                file: d.file.clone(),
+                expected: *expected,
+                actual: *actual,
+            }),
+            DamageKind::TruncatedRecord {
+                expected,
+                available,
+            } => Some(LogLine::UnexpectedEof {
+                file: d.file.clone(),
+                offset,
+                expected: *expected,
+                available: *available,
+                truncated: st.truncate_on_eof,
+            }),
+            _ => None,
+        };
+        log.extend(line.map(|l| (key, l)));
         out.push(f);
     }
     if st.encryption && st.key.is_none() {
@@ -36,5 +71,5 @@ pub(super) fn side_file_findings(meta: &side::StoreMeta, st: &Settings) -> Vec<F
             FindingKind::NoKey,
         ));
     }
-    out
+    (out, log)
 }

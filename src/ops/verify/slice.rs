@@ -23,6 +23,8 @@ pub(super) fn verify_slice(
         lines: Vec::new(),
         crc_tally: (s.counts.records, s.counts.crc_errors),
         nonces: std::mem::take(&mut s.nonces),
+        dat: s.dat.clone(),
+        log: Vec::new(),
     };
     let sl = Slice {
         ch: ctx.name.as_str(),

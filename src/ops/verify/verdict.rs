@@ -14,6 +14,9 @@ pub(super) struct SliceVerdict {
     /// Records scanned and records whose CRC does not match.
     pub(super) crc_tally: (u64, u64),
     pub(super) nonces: Vec<NonceRun>,
+    /// The data file (relative), and the server's log lines for this slice.
+    pub(super) dat: String,
+    pub(super) log: Vec<LogLine>,
 }
 
 pub(super) fn finding(
