@@ -394,3 +394,53 @@ fn crash_at_every_step_of_encrypt_with_zero_tail() {
         assert!(n < 1000);
     }
 }
+
+/// The crash hook exists only in test builds. The binary `cargo build` and
+/// `cargo install` make (no `test-hooks` feature) must not know the
+/// variable. This builds the feature-less binary in debug, in its own target
+/// directory (so it neither waits for nor replaces the test binary), and
+/// searches its bytes. A debug build is the stricter check: the hook is
+/// removed by `cfg`, before any optimisation, and opt-level 0 removes less
+/// dead code than release with LTO, so a string absent here is absent from
+/// the release binary too; and it reuses the debug dependencies instead of
+/// an LTO build of everything.
+#[test]
+fn the_installed_binary_has_no_crash_hook() {
+    const HOOK: &[u8] = b"STANCTL_TEST_ABORT_AT_STEP";
+    let has = |p: &Path| {
+        let b = std::fs::read(p).unwrap();
+        b.windows(HOOK.len()).any(|w| w == HOOK)
+    };
+    // The control: the test build has it.
+    assert!(has(Path::new(env!("CARGO_BIN_EXE_stanctl"))));
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = manifest.join("target").join("hookless");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let o = std::process::Command::new(cargo)
+        .current_dir(manifest)
+        .args(["build", "--quiet", "--bin", "stanctl", "--target-dir"])
+        .arg(&target)
+        .env_remove("RUSTFLAGS")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bin = target.join("debug").join("stanctl");
+    assert!(!has(&bin), "{} holds the crash hook", bin.display());
+    // And the variable does nothing there.
+    let (_t, s) = store("aes");
+    let o = std::process::Command::new(&bin)
+        .args(["store", "decrypt"])
+        .arg(&s)
+        .arg("--key-file")
+        .arg(k1())
+        .env("STANCTL_TEST_ABORT_AT_STEP", "3")
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_same_store(&s, &conformance("plain"));
+}

@@ -16,10 +16,6 @@ fn man_extra(pages: &[String], this: &str) -> String {
     }
     r.push_str(".SH ENVIRONMENT\n.TP\n\\fBNATS_STREAMING_ENCRYPTION_KEY\\fR\n");
     r.push_str(&esc("A key, as the server reads it: when set and non-empty. inspect, decrypt and rekey (as an old key) add it to the keys given; encrypt counts it as its one key; verify uses it instead of the configured key when encryption is on (it does not turn encryption on by itself)."));
-    r.push_str("\n.TP\n\\fBSTANCTL_TEST_ABORT_AT_STEP\\fR\n");
-    r.push_str(&esc(
-        "Test hook: aborts a rewrite before its N-th write step. For crash-safety tests only.",
-    ));
     r.push_str("\n.SH \"SEE ALSO\"\n");
     let refs: Vec<String> = pages
         .iter()

@@ -2,22 +2,34 @@
 
 use super::*;
 
-/// Test-only crash hook: with `STANCTL_TEST_ABORT_AT_STEP=N` in the
-/// environment the process aborts right before its N-th write step (each
-/// create, write+fsync, unlink, rename and directory fsync counts one, from
-/// 1). The crash-safety tests use it to stop the run at every step; nothing
-/// else should set it.
-pub(super) const ABORT_ENV: &str = "STANCTL_TEST_ABORT_AT_STEP";
-pub(super) static STEPS: AtomicU64 = AtomicU64::new(0);
-
+/// Test-only crash hook, compiled only with the `test-hooks` feature (on in
+/// `cargo test` builds, never in `cargo build`/`install`): with
+/// `STANCTL_TEST_ABORT_AT_STEP=N` in the environment the process aborts right
+/// before its N-th write step (each create, write+fsync, unlink, rename and
+/// directory fsync counts one, from 1). The crash-safety tests use it to stop
+/// the run at every step.
+#[cfg(feature = "test-hooks")]
 pub(super) fn step() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static STEPS: AtomicU64 = AtomicU64::new(0);
     static ABORT_AT: OnceLock<Option<u64>> = OnceLock::new();
-    let at = *ABORT_AT.get_or_init(|| std::env::var(ABORT_ENV).ok()?.parse().ok());
+    let at = *ABORT_AT.get_or_init(|| {
+        std::env::var("STANCTL_TEST_ABORT_AT_STEP")
+            .ok()?
+            .parse()
+            .ok()
+    });
     let n = STEPS.fetch_add(1, Ordering::SeqCst) + 1;
     if at == Some(n) {
         std::process::abort();
     }
 }
+
+/// Without the `test-hooks` feature a write step is just the step.
+#[cfg(not(feature = "test-hooks"))]
+#[inline(always)]
+pub(super) fn step() {}
 
 pub(super) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io {
