@@ -36,24 +36,25 @@ pub fn backend_of(common: &CommonArgs) -> Backend {
 }
 
 /// What kind of command failed, for the advice that follows an error.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 enum Kind {
     Read,
     InPlace,
-    Output,
+    /// A copy to this directory (which the run found missing or empty).
+    Output(std::path::PathBuf),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
     let rewrite_kind = |r: &args::RewriteArgs| {
-        if r.output.is_some() {
-            Kind::Output
+        if let Some(o) = &r.output {
+            Kind::Output(o.clone())
         } else {
             Kind::InPlace
         }
     };
     let raft_kind = |r: &args::RaftRewriteArgs| {
-        if r.output.is_some() {
-            Kind::Output
+        if let Some(o) = &r.output {
+            Kind::Output(o.clone())
         } else {
             Kind::InPlace
         }
@@ -91,7 +92,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "stanctl: error: {e}");
-            if let Some(hint) = hint(&e, kind) {
+            if let Some(hint) = hint(&e, &kind) {
                 let _ = writeln!(std::io::stderr(), "stanctl: {hint}");
             }
             ExitCode::of_error(&e)
@@ -99,25 +100,41 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-fn hint(e: &Error, kind: Kind) -> Option<&'static str> {
+fn hint(e: &Error, kind: &Kind) -> Option<String> {
+    let s = |t: &str| Some(t.to_string());
     match e {
         Error::NotAStore { .. } => {
-            Some("give the directory the server runs with -dir (it holds server.dat)")
+            s("give the directory the server runs with -dir (it holds server.dat)")
         }
         Error::Locked { .. } => {
-            Some("stop nats-streaming-server (or the other stanctl) and run this again")
+            s("stop nats-streaming-server (or the other stanctl) and run this again")
         }
         Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
-            Some("run as the user that owns the store, or fix the file permissions")
+            s("run as the user that owns the store, or fix the file permissions")
         }
-        Error::Io { .. } => Some(match kind {
-            Kind::Read => "fix the problem with the file named above (its type, permissions), then run the command again",
-            Kind::InPlace => "fix the problem named above (space, permissions, a file's type), then run the same command again: an interrupted encrypt/decrypt/rekey leaves every slice readable, and a rerun finishes it",
-            Kind::Output => "the source store is untouched; fix the problem named above, delete the partial --output directory, and run the command again",
-        }),
+        Error::Io { .. } => match kind {
+            Kind::Read => s("fix the problem with the file named above (its type, permissions), then run the command again"),
+            Kind::InPlace => s("fix the problem named above (space, permissions, a file's type), then run the same command again: an interrupted encrypt/decrypt/rekey leaves every slice readable, and a rerun finishes it"),
+            // The run refuses an --output that is not new or empty, so
+            // anything in it now was written by this run.
+            Kind::Output(out) if has_entries(out) => Some(format!(
+                "the source store is untouched; {} holds a partial copy written by this run: delete that directory, fix the problem named above, and run the command again",
+                out.display()
+            )),
+            Kind::Output(out) => Some(format!(
+                "the source store is untouched and nothing was written to {}; fix the problem named above and run the command again",
+                out.display()
+            )),
+        },
         Error::Key(KeyError::Read { .. }) => {
-            Some("give --key-file the path of a readable regular file that holds the key")
+            s("give --key-file the path of a readable regular file that holds the key")
         }
         _ => None,
     }
+}
+
+/// A directory with at least one entry (false for anything else).
+fn has_entries(dir: &std::path::Path) -> bool {
+    std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir())
+        && std::fs::read_dir(dir).is_ok_and(|mut r| r.next().is_some())
 }

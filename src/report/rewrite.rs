@@ -102,6 +102,19 @@ pub fn kept(r: &RewriteReport, out: &mut impl Write) -> io::Result<()> {
     )
 }
 
+/// The warning when a finished rewrite's report could not be printed.
+pub fn unprinted(r: &RewriteReport, e: &crate::error::Error) -> String {
+    let done = match &r.output {
+        Some(o) => format!("wrote a converted copy to {o}"),
+        None => format!("rewrote {} slice(s) in place", r.totals.slices_rewritten),
+    };
+    format!(
+        "the {} finished ({done}; {} record(s) changed), but its report could not be printed ({e}); run `stanctl store inspect` to see the result",
+        super::operation_name(r.operation),
+        r.totals.changed
+    )
+}
+
 /// Why a rewrite refused, grouped by reason (on stderr: the command fails).
 pub fn refusals(r: &RewriteReport, err: &mut impl Write) {
     let _ = writeln!(

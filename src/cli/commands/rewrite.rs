@@ -15,6 +15,16 @@ fn options(
     common: &CommonArgs,
     node: &NodeArgs,
 ) -> Result<RewriteOptions, Error> {
+    if let Some(out) = &rw.output {
+        // A file there (a key file given by mistake) is never the user's
+        // output directory: refuse before anything reads or writes it.
+        if std::fs::symlink_metadata(out).is_ok_and(|m| !m.is_dir()) {
+            return Err(Error::Usage(format!(
+                "--output {} exists and is not a directory; give a new directory (stanctl creates it) or an empty one",
+                out.display()
+            )));
+        }
+    }
     Ok(RewriteOptions {
         rule,
         assume_plaintext: rw.assume_plaintext,
@@ -29,6 +39,19 @@ fn options(
 
 fn finish(common: &CommonArgs, keys: &[Key], opts: &RewriteOptions) -> Result<ExitCode, Error> {
     let r = rewrite::run(&common.dir, keys, opts, &Terminal::default())?;
+    if r.refused.is_empty() && !r.dry_run {
+        // The store is converted: a report that cannot be printed (a full
+        // disk behind stdout) must not read as a failed rewrite.
+        let printed = if common.json {
+            report::json::print(&report::json::Rewrite(&r))
+        } else {
+            report::stdout(|out| report::rewrite::table(&r, out))
+        };
+        if let Err(e) = printed {
+            crate::cli::warn(&report::rewrite::unprinted(&r, &e));
+        }
+        return Ok(ExitCode::Ok);
+    }
     if common.json {
         report::json::print(&report::json::Rewrite(&r))?;
     }
