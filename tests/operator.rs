@@ -83,3 +83,41 @@ fn finished_rewrite_with_unprintable_report_exits_zero() {
         assert_same_store(&s, &conformance("plain"));
     }
 }
+
+/// A refused run's JSON says nothing was written, and its counts add up.
+#[test]
+fn refusal_json_reads_as_nothing_done() {
+    let (_t, s) = store("damaged-crc");
+    let (code, v) = json(&["store", "decrypt", d(&s), "--key-file", k1()]);
+    assert_eq!(code, REFUSED);
+    assert_eq!(v["written"], false);
+    let t = &v["totals"];
+    assert_eq!(t["changed"], 0);
+    assert_eq!(t["decrypted"], 0);
+    assert_eq!(t["slices_rewritten"], 0);
+    assert_eq!(t["bytes_after"], t["bytes_before"]);
+    assert_eq!(t["refused_records"], 1);
+    let n = |k: &str| t[k].as_u64().unwrap();
+    assert_eq!(
+        n("records"),
+        n("changed") + n("unchanged") + n("refused_records")
+    );
+    for c in v["channels"].as_array().unwrap() {
+        let n = |k: &str| c[k].as_u64().unwrap();
+        assert_eq!(
+            n("records"),
+            n("changed") + n("unchanged") + n("refused_records")
+        );
+    }
+    assert_same_store(&s, &conformance("damaged-crc"));
+    // A run that writes says so, and its counts add up too.
+    let (_t, s) = store("aes");
+    let (code, v) = json(&["store", "decrypt", d(&s), "--key-file", k1()]);
+    assert_eq!(code, OK);
+    assert_eq!(v["written"], true);
+    let t = &v["totals"];
+    assert_eq!(t["refused_records"], 0);
+    let n = |k: &str| t[k].as_u64().unwrap();
+    assert_eq!(n("records"), n("changed") + n("unchanged"));
+    assert!(n("changed") > 0);
+}

@@ -135,6 +135,6 @@ fn hint(e: &Error, kind: &Kind) -> Option<String> {
 
 /// A directory with at least one entry (false for anything else).
 fn has_entries(dir: &std::path::Path) -> bool {
-    std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir())
+    std::fs::metadata(dir).is_ok_and(|m| m.is_dir())
         && std::fs::read_dir(dir).is_ok_and(|mut r| r.next().is_some())
 }

@@ -5,7 +5,7 @@ use crate::error::Error;
 use crate::format::damage::Damage;
 use crate::ops::inspect::{InspectReport, Note};
 use crate::ops::rewrite::Refusal;
-use crate::ops::rewrite::RewriteReport;
+use crate::ops::rewrite::{RewriteReport, Tally};
 use crate::ops::verify::Finding;
 use crate::ops::verify::VerifyReport;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
@@ -72,9 +72,82 @@ impl Serialize for RaftVerify<'_> {
 
 pub struct Rewrite<'a>(pub &'a RewriteReport);
 
+/// A tally as the JSON shows it: what was done. A refused run wrote
+/// nothing, so every record counts as unchanged there; `refused_records`
+/// counts the records the check could not handle (in `records`, but neither
+/// changed nor unchanged on a run that was not refused).
+#[derive(serde::Serialize)]
+struct TallyOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    records: u64,
+    changed: u64,
+    unchanged: u64,
+    encrypted: u64,
+    decrypted: u64,
+    rekeyed: u64,
+    bytes_before: u64,
+    bytes_after: u64,
+    slices_rewritten: u64,
+    refused_records: u64,
+}
+
+fn tally_out<'a>(name: Option<&'a str>, t: &Tally, refused: bool) -> TallyOut<'a> {
+    let refused_records = t.records.saturating_sub(t.changed + t.unchanged);
+    if refused {
+        TallyOut {
+            name,
+            records: t.records,
+            changed: 0,
+            unchanged: t.records - refused_records,
+            encrypted: 0,
+            decrypted: 0,
+            rekeyed: 0,
+            bytes_before: t.bytes_before,
+            bytes_after: t.bytes_before,
+            slices_rewritten: 0,
+            refused_records,
+        }
+    } else {
+        TallyOut {
+            name,
+            records: t.records,
+            changed: t.changed,
+            unchanged: t.unchanged,
+            encrypted: t.encrypted,
+            decrypted: t.decrypted,
+            rekeyed: t.rekeyed,
+            bytes_before: t.bytes_before,
+            bytes_after: t.bytes_after,
+            slices_rewritten: t.slices_rewritten,
+            refused_records,
+        }
+    }
+}
+
 impl Serialize for Rewrite<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
+        let r = self.0;
+        let refused = !r.refused.is_empty();
+        let channels: Vec<TallyOut> = r
+            .channels
+            .iter()
+            .map(|c| tally_out(Some(&c.name), &c.tally, refused))
+            .collect();
+        let mut st = s.serialize_struct("RewriteReport", 10)?;
+        st.serialize_field("schema", r.schema)?;
+        st.serialize_field("operation", &r.operation)?;
+        st.serialize_field("store", &r.store)?;
+        st.serialize_field("output", &r.output)?;
+        st.serialize_field("dry_run", &r.dry_run)?;
+        st.serialize_field("written", &(!refused && !r.dry_run))?;
+        st.serialize_field("channels", &channels)?;
+        st.serialize_field("totals", &tally_out(None, &r.totals, refused))?;
+        st.serialize_field("refused", &r.refused)?;
+        if let Some(l) = &r.raft_log {
+            st.serialize_field("raft_log", l)?;
+        }
+        st.end()
     }
 }
 

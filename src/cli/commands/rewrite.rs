@@ -18,7 +18,7 @@ fn options(
     if let Some(out) = &rw.output {
         // A file there (a key file given by mistake) is never the user's
         // output directory: refuse before anything reads or writes it.
-        if std::fs::symlink_metadata(out).is_ok_and(|m| !m.is_dir()) {
+        if std::fs::metadata(out).is_ok_and(|m| !m.is_dir()) {
             return Err(Error::Usage(format!(
                 "--output {} exists and is not a directory; give a new directory (stanctl creates it) or an empty one",
                 out.display()
