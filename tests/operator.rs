@@ -121,3 +121,130 @@ fn refusal_json_reads_as_nothing_done() {
     assert_eq!(n("records"), n("changed") + n("unchanged"));
     assert!(n("changed") > 0);
 }
+
+/// Slices of the generated store: enough that the write is still running
+/// when the signal arrives (it comes a few milliseconds after the first
+/// temp file appears; a slice takes about that long to write).
+const SLICES: u64 = 40;
+
+/// A generated plaintext store of `slices` slices of about 1 MiB each.
+fn generated_store(slices: u64) -> (tempfile::TempDir, std::path::PathBuf) {
+    let (t, s) = bare_store("plain");
+    let mut seq = 1;
+    for n in 1..=slices {
+        let parts: Vec<Part> = (0..16)
+            .map(|i| {
+                seq += 1;
+                Part::Msg(seq - 1, bytes(64 << 10, (n + i) as u8))
+            })
+            .collect();
+        write_slice(&s.join("gen"), n, &parts);
+    }
+    (t, s)
+}
+
+/// SIGINT (and SIGTERM) to a running rewrite: it stops between slices,
+/// leaves no temp file, says what it did and the exact command that
+/// finishes, and exits 130; that command finishes the job.
+#[test]
+fn signal_mid_rewrite_stops_cleanly_and_names_the_next_step() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        let (_t, s) = generated_store(SLICES);
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stanctl"))
+            .args([
+                "store",
+                "encrypt",
+                d(&s),
+                "--cipher",
+                "AES",
+                "--key-file",
+                k1(),
+            ])
+            .env_remove(ENV_KEY)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until the write has begun (a temp file appears), then signal.
+        let gen = s.join("gen");
+        let start = std::time::Instant::now();
+        loop {
+            let writing = std::fs::read_dir(&gen)
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().ends_with(".stanctl-tmp"));
+            if writing {
+                break;
+            }
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the run ended before it was signalled"
+            );
+            assert!(start.elapsed().as_secs() < 60, "the write never started");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        // SAFETY: kill has no memory preconditions; the pid is our child's.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(130), "signal {sig}: {err}");
+        assert!(err.contains("interrupted: encrypt rewrote"), "{err}");
+        assert!(err.contains("no temporary file is left"), "{err}");
+        assert!(no_temp_files(&s), "temp files left");
+        // Partly done: some slices sealed, some not.
+        let v = inspect(&s, k1());
+        let done = v["totals"]["payloads"]["aes"].as_u64().unwrap();
+        let plain = v["totals"]["payloads"]["plaintext"].as_u64().unwrap();
+        assert!(done > 0 && plain > 0, "aes {done}, plaintext {plain}");
+        // The server reads it: verify with the key delivers every message.
+        let (code, _) = verify_json(&s, Some(k1()));
+        assert_eq!(code, OK, "{err}");
+        // The command it names finishes the job.
+        let line = err
+            .lines()
+            .skip_while(|l| !l.contains("to finish, run"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no command in {err}"))
+            .trim();
+        assert!(
+            line.contains("store encrypt") && line.contains(k1()),
+            "{line}"
+        );
+        let words: Vec<&str> = line.split_whitespace().skip(1).collect();
+        let o = run(&words);
+        assert!(o.success(), "{line}: {}", o.stderr);
+        let v = inspect(&s, k1());
+        assert_eq!(v["totals"]["payloads"]["plaintext"], 0, "{v}");
+        assert_eq!(v["totals"]["payloads"]["aes"], SLICES * 16);
+    }
+}
+
+/// inspect and verify give the same advice about leftover temp files.
+#[test]
+fn leftover_temp_files_get_one_advice() {
+    let (_t, s) = store("plain");
+    std::fs::write(s.join("orders/msgs.1.dat.stanctl-tmp"), b"partial").unwrap();
+    let i = run(&["store", "inspect", d(&s)]);
+    let (_, v) = verify_json(&s, None);
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| {
+            f["file"]
+                .as_str()
+                .is_some_and(|p| p.ends_with(".stanctl-tmp"))
+        })
+        .unwrap_or_else(|| panic!("no finding for the temp file: {v}"));
+    let remedy = f["remedy"].as_str().unwrap();
+    assert!(
+        remedy.contains("run that encrypt, decrypt or rekey again"),
+        "{remedy}"
+    );
+    assert!(
+        i.stdout.contains(remedy),
+        "inspect says otherwise: {}",
+        i.stdout
+    );
+    assert!(!remedy.contains("none needed"));
+}

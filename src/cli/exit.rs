@@ -13,10 +13,11 @@ pub enum ExitCode {
     Refused,
     Usage,
     Io,
+    Interrupted,
 }
 
 impl ExitCode {
-    pub const ALL: [ExitCode; 7] = [
+    pub const ALL: [ExitCode; 8] = [
         ExitCode::Ok,
         ExitCode::AtRisk,
         ExitCode::WontStart,
@@ -24,6 +25,7 @@ impl ExitCode {
         ExitCode::Refused,
         ExitCode::Usage,
         ExitCode::Io,
+        ExitCode::Interrupted,
     ];
 
     pub const fn code(self) -> i32 {
@@ -35,6 +37,7 @@ impl ExitCode {
             ExitCode::Refused => 4,
             ExitCode::Usage => 64,
             ExitCode::Io => 74,
+            ExitCode::Interrupted => 130,
         }
     }
 
@@ -47,6 +50,7 @@ impl ExitCode {
             ExitCode::Refused => "a rewrite was refused before writing anything (records or Raft log entries it cannot handle, a clustered store whose Raft log was not given)",
             ExitCode::Usage => "usage error (bad option or value, wrong number of keys, empty key, non-empty --output)",
             ExitCode::Io => "I/O error (missing file, permission denied, disk full, a file of the wrong type), or the directory is not a store",
+            ExitCode::Interrupted => "a rewrite stopped on SIGINT or SIGTERM (Ctrl-C): every slice is converted or as it was; stderr gives the command that finishes the job",
         }
     }
 

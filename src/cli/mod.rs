@@ -21,6 +21,11 @@ pub fn warn(msg: &str) {
     let _ = writeln!(std::io::stderr(), "stanctl: warning: {msg}");
 }
 
+/// A line for the operator on stderr (what happens, what to do next).
+pub fn note(msg: &str) {
+    let _ = writeln!(std::io::stderr(), "stanctl: {msg}");
+}
+
 pub fn crc_of(common: &CommonArgs) -> Result<Crc32, Error> {
     crc::parse_poly(&common.crc_poly)
         .map(Crc32::new)

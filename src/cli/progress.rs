@@ -1,25 +1,109 @@
 //! The terminal's sink: a progress bar on stderr (only when stderr is a
-//! terminal and the work is large) and warnings on stderr.
+//! terminal and the work is large), warnings on stderr, and for rewrites
+//! SIGINT/SIGTERM turned into a request to stop at the next safe point.
 
+use crate::cli::exit::ExitCode;
 use crate::ops::{Phase, Sink, Warning};
 use crate::report;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
 pub struct Terminal {
-    bar: Mutex<Option<ProgressBar>>,
+    bar: Arc<Mutex<Option<ProgressBar>>>,
+    signals: Option<Arc<Signals>>,
+}
+
+/// Where a rewrite is, for what a signal does.
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Nothing written yet (checking): stop at once.
+    #[default]
+    Before,
+    /// Writing: finish the slices in hand, start no other.
+    Writing,
+    /// The write is over: let the run print its report.
+    After,
+}
+
+#[derive(Default)]
+struct Signals {
+    stage: Mutex<Stage>,
+    cancel: AtomicBool,
 }
 
 impl Terminal {
     fn bar(&self) -> Option<ProgressBar> {
         self.bar.lock().ok()?.clone()
     }
+
+    /// A sink for a rewrite: SIGINT and SIGTERM no longer kill the process.
+    /// Before the write, they end it at once (nothing was written); while
+    /// it writes, the first asks the rewrite to stop between slices and a
+    /// second one ends the process at once (the store stays readable, as
+    /// after any crash).
+    pub fn for_rewrite() -> Terminal {
+        let mut t = Terminal::default();
+        let Ok(mut sigs) = signal_hook::iterator::Signals::new([
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGTERM,
+        ]) else {
+            return t;
+        };
+        let state = Arc::new(Signals::default());
+        let (st, bar) = (state.clone(), t.bar.clone());
+        std::thread::spawn(move || {
+            for _ in sigs.forever() {
+                let say = |m: &str| {
+                    let b = bar.lock().ok().and_then(|b| b.clone());
+                    match b {
+                        Some(b) => b.suspend(|| super::note(m)),
+                        None => super::note(m),
+                    }
+                };
+                // Held while deciding, so the write cannot start meanwhile.
+                let Ok(stage) = st.stage.lock() else { continue };
+                match *stage {
+                    Stage::Before => {
+                        say(report::rewrite::INTERRUPTED_BEFORE_WRITE);
+                        std::process::exit(ExitCode::Interrupted.code());
+                    }
+                    Stage::Writing if st.cancel.swap(true, Ordering::SeqCst) => {
+                        say(report::rewrite::INTERRUPTED_TWICE);
+                        std::process::exit(ExitCode::Interrupted.code());
+                    }
+                    Stage::Writing => say(report::rewrite::STOPPING),
+                    Stage::After => {}
+                }
+            }
+        });
+        t.signals = Some(state);
+        t
+    }
+
+    /// Whether the operator asked to stop.
+    pub fn interrupted(&self) -> bool {
+        self.signals
+            .as_ref()
+            .is_some_and(|s| s.cancel.load(Ordering::SeqCst))
+    }
+
+    fn stage(&self, to: Stage) {
+        if let Some(s) = &self.signals {
+            if let Ok(mut st) = s.stage.lock() {
+                *st = to;
+            }
+        }
+    }
 }
 
 impl Sink for Terminal {
     fn start(&self, phase: Phase, total: u64) {
+        if let Phase::Write(_) = phase {
+            self.stage(Stage::Writing);
+        }
         if !std::io::stderr().is_terminal() || total < 64 * 1024 * 1024 {
             return;
         }
@@ -47,6 +131,17 @@ impl Sink for Terminal {
         if let Some(b) = self.bar.lock().ok().and_then(|mut b| b.take()) {
             b.finish_and_clear();
         }
+        if let Some(s) = &self.signals {
+            if let Ok(mut st) = s.stage.lock() {
+                if *st == Stage::Writing {
+                    *st = Stage::After;
+                }
+            }
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.interrupted()
     }
 
     fn warn(&self, w: Warning) {

@@ -16,6 +16,11 @@ pub trait Sink: Sync {
     fn advance(&self, _bytes: u64) {}
     fn finish(&self) {}
     fn warn(&self, _w: Warning) {}
+    /// The operator asked to stop (SIGINT/SIGTERM). A rewrite checks this
+    /// between slices: the slices in hand are finished, no new one starts.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// A sink that drops everything (tests, library callers).

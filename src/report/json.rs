@@ -134,19 +134,23 @@ impl Serialize for Rewrite<'_> {
             .iter()
             .map(|c| tally_out(Some(&c.name), &c.tally, refused))
             .collect();
-        let mut st = s.serialize_struct("RewriteReport", 10)?;
+        let mut st = s.serialize_struct("RewriteReport", 11)?;
         st.serialize_field("schema", r.schema)?;
         st.serialize_field("operation", &r.operation)?;
         st.serialize_field("store", &r.store)?;
         st.serialize_field("output", &r.output)?;
         st.serialize_field("dry_run", &r.dry_run)?;
-        st.serialize_field("written", &(!refused && !r.dry_run))?;
+        st.serialize_field(
+            "written",
+            &(!refused && !r.dry_run && r.interrupted.is_none_or(|i| i.slices_done > 0)),
+        )?;
         st.serialize_field("channels", &channels)?;
         st.serialize_field("totals", &tally_out(None, &r.totals, refused))?;
         st.serialize_field("refused", &r.refused)?;
         if let Some(l) = &r.raft_log {
             st.serialize_field("raft_log", l)?;
         }
+        st.serialize_field("interrupted", &r.interrupted)?;
         st.end()
     }
 }

@@ -102,6 +102,63 @@ pub fn kept(r: &RewriteReport, out: &mut impl Write) -> io::Result<()> {
     )
 }
 
+/// A signal before anything was written.
+pub const INTERRUPTED_BEFORE_WRITE: &str =
+    "interrupted before anything was written; the store is unchanged";
+/// The first signal during the write.
+pub const STOPPING: &str = "stopping after the slice(s) being written (press Ctrl-C again to stop at once; the store stays readable either way)";
+/// A second signal during the write.
+pub const INTERRUPTED_TWICE: &str = "stopped at once: every slice is converted or as it was, so the server can read the store; temporary files (*.stanctl-tmp) may be left: rerunning the same command removes them and finishes the job";
+
+/// What an interrupted rewrite did, and the command that finishes it
+/// (`rerun`: the command line as given, keys named by their sources).
+pub fn interrupted(
+    r: &RewriteReport,
+    i: &crate::ops::rewrite::Interrupted,
+    rerun: &str,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    let op = super::operation_name(r.operation);
+    match &r.output {
+        None => {
+            writeln!(
+                out,
+                "stanctl: interrupted: {op} rewrote {} of {} slice(s) in place and stopped between slices; every slice is either converted or as it was, the server can read the store, and no temporary file is left",
+                i.slices_done, i.slices_total
+            )?;
+            writeln!(
+                out,
+                "stanctl: to finish, run the same command again (it skips the finished slices):"
+            )?;
+            writeln!(out, "  {rerun}")
+        }
+        Some(o) => {
+            writeln!(
+                out,
+                "stanctl: interrupted: {op} wrote {} of {} slice(s) to {o}; the source is untouched and the copy is incomplete",
+                i.slices_done, i.slices_total
+            )?;
+            writeln!(
+                out,
+                "stanctl: to finish, delete the partial copy and run the same command again:"
+            )?;
+            writeln!(out, "  rm -r -- {} && {rerun}", shell_word(o))
+        }
+    }
+}
+
+/// A word as a POSIX shell reads it back.
+pub fn shell_word(w: &str) -> String {
+    let plain = !w.is_empty()
+        && w.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+    if plain {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', "'\\''"))
+    }
+}
+
 /// The warning when a finished rewrite's report could not be printed.
 pub fn unprinted(r: &RewriteReport, e: &crate::error::Error) -> String {
     let done = match &r.output {

@@ -449,6 +449,10 @@ pub fn log_lines(l: &LogLine, root: &str) -> Vec<String> {
 }
 
 /// What a finding says, and what to do about it.
+/// A `*.stanctl-tmp` file, as inspect and verify both put it.
+pub const LEFTOVER_WHAT: &str = "temporary file of an interrupted stanctl encrypt, decrypt or rekey (the server does not read it; the slice beside it is complete, old or new)";
+pub const LEFTOVER_REMEDY: &str = "to finish the job, run that encrypt, decrypt or rekey again with the same keys and options (it removes these files first and skips the finished slices); not finishing is safe too: the file can then be deleted";
+
 pub fn finding(f: &Finding) -> (String, String) {
     let file = f.file.as_deref().unwrap_or("-");
     let offset = f.offset.unwrap_or(0);
@@ -486,6 +490,9 @@ pub fn finding(f: &Finding) -> (String, String) {
             ),
             "`stanctl store rekey` this channel (it writes fresh nonces)".into(),
         ),
+        FindingKind::NotRead if file.ends_with(crate::format::layout::TEMP_SUFFIX) => {
+            s(LEFTOVER_WHAT, LEFTOVER_REMEDY)
+        }
         FindingKind::NotRead => s(
             "not read by the server",
             "none needed; remove it when you no longer need it",
@@ -673,7 +680,7 @@ pub fn note(n: &Note) -> String {
             "{p}: a slice being archived (.bak); the server does not read it, and neither does inspect"
         ),
         Note::Temp(p) => {
-            format!("{p}: left by an interrupted stanctl run; rerun the same command to finish it")
+            format!("{p}: {LEFTOVER_WHAT}; {LEFTOVER_REMEDY}")
         }
         Note::NoCrcMatches { poly } => format!("no record's CRC matches polynomial {poly:#010x}: is that the server's -file_crc_poly? (the default is IEEE, 0xedb88320)"),
         Note::NoServerInfo => "server.dat holds no ServerInfo record: the server would start as a NEW store and recover none of these channels (run verify)".into(),

@@ -38,7 +38,15 @@ fn options(
 }
 
 fn finish(common: &CommonArgs, keys: &[Key], opts: &RewriteOptions) -> Result<ExitCode, Error> {
-    let r = rewrite::run(&common.dir, keys, opts, &Terminal::default())?;
+    let sink = Terminal::for_rewrite();
+    let r = rewrite::run(&common.dir, keys, opts, &sink)?;
+    if let Some(i) = &r.interrupted {
+        if common.json {
+            let _ = report::json::print(&report::json::Rewrite(&r));
+        }
+        let _ = report::rewrite::interrupted(&r, i, &rerun_command(), &mut std::io::stderr());
+        return Ok(ExitCode::Interrupted);
+    }
     if r.refused.is_empty() && !r.dry_run {
         // The store is converted: a report that cannot be printed (a full
         // disk behind stdout) must not read as a failed rewrite.
@@ -126,4 +134,82 @@ pub fn rekey(a: RekeyArgs) -> Result<ExitCode, Error> {
         &all,
         &options(rule, &a.rewrite, &a.common, &a.node)?,
     )
+}
+
+/// The command line as given, for the operator to run again: key files
+/// are named by their paths; a key given on the command line is replaced
+/// by `KEY` (never printed); the environment's key is mentioned, not shown.
+fn rerun_command() -> String {
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    rerun_words(&args, keys::env_key().is_some())
+}
+
+fn rerun_words(args: &[String], env_key: bool) -> String {
+    let mut words = Vec::with_capacity(args.len());
+    let mut secret_next = false;
+    for a in args {
+        if secret_next {
+            words.push("KEY".to_string());
+            secret_next = false;
+            continue;
+        }
+        match a.split_once('=') {
+            Some((flag @ ("--key" | "--new-key"), _)) => words.push(format!("{flag}=KEY")),
+            _ => {
+                secret_next = a == "--key" || a == "--new-key";
+                words.push(report::rewrite::shell_word(a));
+            }
+        }
+    }
+    let mut cmd = words.join(" ");
+    if args.iter().any(|a| {
+        a.starts_with("--key") && !a.starts_with("--key-file")
+            || a.starts_with("--new-key") && !a.starts_with("--new-key-file")
+    }) {
+        cmd.push_str("    # KEY: the key you gave on the command line");
+    }
+    if env_key {
+        cmd = format!("{cmd}    # with NATS_STREAMING_ENCRYPTION_KEY set as now");
+    }
+    cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rerun_words;
+
+    #[test]
+    fn rerun_names_keys_by_source_never_by_value() {
+        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let c = rerun_words(
+            &a(&[
+                "stanctl",
+                "store",
+                "rekey",
+                "/s t",
+                "--key",
+                "sekrit",
+                "--new-key=other",
+                "--key-file",
+                "k1.key",
+            ]),
+            false,
+        );
+        assert!(!c.contains("sekrit") && !c.contains("other"), "{c}");
+        assert!(
+            c.starts_with("stanctl store rekey '/s t' --key KEY --new-key=KEY --key-file k1.key"),
+            "{c}"
+        );
+        assert!(c.contains("# KEY: the key you gave"), "{c}");
+        let c = rerun_words(
+            &a(&["stanctl", "store", "decrypt", "s", "-k", "k1.key"]),
+            true,
+        );
+        assert_eq!(
+            c,
+            "stanctl store decrypt s -k k1.key    # with NATS_STREAMING_ENCRYPTION_KEY set as now"
+        );
+    }
 }

@@ -219,12 +219,31 @@ pub fn run(
             return Ok(report);
         }
     }
+    // Slices the write pass will write (every slice is copied with --output).
+    let slices_total = plans
+        .iter()
+        .flatten()
+        .filter(|p| opts.output.is_some() || p.rewrite)
+        .count() as u64;
+    if sink.cancelled() {
+        report.interrupted = Some(Interrupted {
+            slices_done: 0,
+            slices_total,
+        });
+        return Ok(report);
+    }
     sink.start(Phase::Write(job.rule.operation()), total);
-    match &store_out {
+    let slices_done = match &store_out {
         Some(out) => write_output(&layout, &ctxs, job, &plans, out)?,
         None => write_in_place(&layout, &ctxs, job, &plans)?,
-    }
+    };
     sink.finish();
+    if slices_done < slices_total {
+        report.interrupted = Some(Interrupted {
+            slices_done,
+            slices_total,
+        });
+    }
     Ok(report)
 }
 
@@ -259,7 +278,7 @@ fn salvage_guard(
         }
     };
     let outcome = write_output(layout, ctxs, &quiet, plans, &scratch)
-        .and_then(|()| guard::check_kept(&layout.root, &scratch, kept, &job.crc, job.backend));
+        .and_then(|_| guard::check_kept(&layout.root, &scratch, kept, &job.crc, job.backend));
     let refused = match outcome {
         Ok(r) => r,
         Err(e) => {
@@ -322,6 +341,7 @@ fn report(
         raft_log: None,
         keep_damaged: opts.keep_damaged,
         kept,
+        interrupted: None,
     }
 }
 
@@ -371,6 +391,7 @@ pub fn run_log(
         }),
         keep_damaged: false,
         kept: Vec::new(),
+        interrupted: None,
     };
     let is_link = fs::symlink_metadata(log).is_ok_and(|m| m.file_type().is_symlink());
     if opts.output.is_none() && is_link {

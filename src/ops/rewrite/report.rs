@@ -142,6 +142,8 @@ pub struct RewriteReport {
     pub keep_damaged: bool,
     /// With --keep-damaged: what was carried over byte for byte.
     pub kept: Vec<Kept>,
+    /// The write stopped early because the operator asked (`Sink::cancelled`).
+    pub interrupted: Option<Interrupted>,
 }
 
 /// The Raft log's part of a node's rewrite: `records` counts entries;
@@ -152,6 +154,14 @@ pub struct RaftLogReport {
     pub output: Option<String>,
     #[serde(flatten)]
     pub tally: Tally,
+}
+
+/// How far an interrupted write got: every slice is either finished or
+/// untouched, and no temp file is left.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Interrupted {
+    pub slices_done: u64,
+    pub slices_total: u64,
 }
 
 pub const SCHEMA: &str = "stanctl.rewrite/1";

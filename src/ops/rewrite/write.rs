@@ -1,6 +1,7 @@
 //! The write: temp files, fsync, and the swap that keeps the store readable.
 
 use super::*;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Test-only crash hook, compiled only with the `test-hooks` feature (on in
 /// `cargo test` builds, never in `cargo build`/`install`): with
@@ -433,21 +434,31 @@ pub(super) fn work<'a, 'c>(
         .collect()
 }
 
+/// Rewrites the slices that change, in place; returns how many were done
+/// (fewer than planned only when the operator asked to stop).
 pub(super) fn write_in_place(
     layout: &StoreLayout,
     ctxs: &[ChannelCtx<'_>],
     job: &Job,
     plans: &[Vec<SlicePlan>],
-) -> Result<()> {
+) -> Result<u64> {
     remove_stale_temps(layout)?;
+    let done = AtomicU64::new(0);
     work(ctxs, plans)
         .into_par_iter()
         .filter(|w| w.2.rewrite)
         .try_for_each_init(Bufs::default, |bufs, (ctx, sf, plan)| {
+            // The safe point: between slices. A slice in hand is finished
+            // (and swapped in); none starts after the operator asked to stop.
+            if job.sink.cancelled() {
+                return Ok(());
+            }
             rewrite_in_place(job, ctx, sf, plan, bufs)?;
+            done.fetch_add(1, Ordering::Relaxed);
             job.sink.advance(plan.tally.bytes_before);
-            Ok(())
-        })
+            Ok::<(), Error>(())
+        })?;
+    Ok(done.into_inner())
 }
 
 /// Copies a file with its permissions and owner (like `cp -p`), fsynced.
@@ -544,7 +555,7 @@ pub(super) fn write_output(
     job: &Job,
     plans: &[Vec<SlicePlan>],
     out: &Path,
-) -> Result<()> {
+) -> Result<u64> {
     make_dir(out, &layout.root)?;
     copy_side_files(&layout.root, out, &[], job.sink)?;
     for ch in &layout.channels {
@@ -557,9 +568,13 @@ pub(super) fn write_output(
             .collect();
         copy_side_files(&ch.dir, &to, &slices, job.sink)?;
     }
+    let done = AtomicU64::new(0);
     work(ctxs, plans).into_par_iter().try_for_each_init(
         Bufs::default,
         |bufs, (ctx, sf, plan)| {
+            if job.sink.cancelled() {
+                return Ok(());
+            }
             let to = out.join(ctx.layout.dir.file_name().unwrap_or_default());
             let name = |p: &Path| to.join(p.file_name().unwrap_or_default());
             if plan.rewrite {
@@ -571,6 +586,7 @@ pub(super) fn write_output(
                     copy_file(i, &name(i), job.sink)?;
                 }
             }
+            done.fetch_add(1, Ordering::Relaxed);
             job.sink.advance(plan.tally.bytes_before);
             Ok::<(), Error>(())
         },
@@ -582,7 +598,7 @@ pub(super) fn write_output(
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         fsync_dir(parent)?;
     }
-    Ok(())
+    Ok(done.into_inner())
 }
 
 #[cfg(test)]
