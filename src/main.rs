@@ -10,7 +10,13 @@ fn main() {
             } else {
                 ExitCode::Ok
             };
-            let _ = e.print();
+            // One prefix for every error: clap's own say "stanctl: error:"
+            // like ours (help and version are printed as they are).
+            if e.use_stderr() {
+                eprint!("stanctl: {}", e.render());
+            } else {
+                let _ = e.print();
+            }
             std::process::exit(code.code());
         }
     };

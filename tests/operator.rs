@@ -248,3 +248,62 @@ fn leftover_temp_files_get_one_advice() {
     );
     assert!(!remedy.contains("none needed"));
 }
+
+/// Verify with encryption on and no key: the reason it will not start,
+/// alone, with a fix that reads; no per-message failures blamed on a key.
+#[test]
+fn will_not_start_comes_alone_with_a_readable_fix() {
+    let o = run(&["store", "verify", d(&conformance("aes")), "--encrypt"]);
+    assert_eq!(o.code, WONT_START);
+    assert!(o.stdout.contains("Findings (1):"), "{}", o.stdout);
+    assert!(!o.stdout.contains("FAILS"), "{}", o.stdout);
+    assert!(
+        !o.stdout.contains("this command --key-file"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout
+            .contains("stanctl store verify DIR --key-file FILE"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("other finding(s)"), "{}", o.stdout);
+    // --json still has every finding.
+    let (_, v) = json(&["store", "verify", d(&conformance("aes")), "--encrypt"]);
+    assert!(v["findings"].as_array().unwrap().len() > 1);
+}
+
+/// inspect's next step keeps the key the user gave.
+#[test]
+fn inspect_next_step_keeps_the_key() {
+    let s = conformance("damaged-crc");
+    let o = run(&["store", "inspect", d(&s), "--key-file", k1()]);
+    let want = format!("`stanctl store verify {} --key-file {}`", d(&s), k1());
+    assert!(o.stdout.contains(&want), "{}", o.stdout);
+}
+
+/// A finding that runs over several slices names its first plainly.
+#[test]
+fn findings_over_several_slices_say_so() {
+    let o = run(&[
+        "store",
+        "verify",
+        d(&conformance("aes")),
+        "--key-file",
+        k2(),
+    ]);
+    assert!(!o.stdout.contains(" ..."), "{}", o.stdout);
+    assert!(o.stdout.contains("on (several slices)"), "{}", o.stdout);
+}
+
+/// One prefix for every error line, clap's included, and for hints.
+#[test]
+fn errors_and_hints_share_one_prefix() {
+    let o = run(&["store", "verify", "x", "--bogus"]);
+    assert_eq!(o.code, USAGE);
+    assert!(o.stderr.starts_with("stanctl: error:"), "{}", o.stderr);
+    let o = run(&["store", "verify", "/nonexistent-store"]);
+    assert!(o.stderr.starts_with("stanctl: error:"), "{}", o.stderr);
+    assert!(o.stderr.contains("\nstanctl: hint: "), "{}", o.stderr);
+}

@@ -98,7 +98,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "stanctl: error: {e}");
             if let Some(hint) = hint(&e, &kind) {
-                let _ = writeln!(std::io::stderr(), "stanctl: {hint}");
+                let _ = writeln!(std::io::stderr(), "stanctl: hint: {hint}");
             }
             ExitCode::of_error(&e)
         }

@@ -184,11 +184,49 @@ pub fn table(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::Res
     }
     writeln!(out, "{summary}")?;
     if !r.damage.is_empty() {
+        let (cmd, note) = verify_command(r);
         writeln!(
             out,
-            "Next: run `stanctl store verify {}` to see what the server will do with this damage.",
-            r.store
+            "Next: run `{cmd}`{note} to see what the server will do with this damage."
         )?;
     }
     Ok(())
+}
+
+/// The verify command for this store, with the key the server runs with
+/// (verify takes the server's one key: of several, the operator picks it),
+/// and a note on it.
+fn verify_command(r: &InspectReport) -> (String, String) {
+    use super::rewrite::shell_word;
+    let files: Vec<&str> = r
+        .keys
+        .iter()
+        .filter_map(|k| k.source.strip_prefix("key file "))
+        .collect();
+    let env = r.keys.iter().any(|k| k.source.starts_with('$'));
+    let base = format!("stanctl store verify {}", shell_word(&r.store));
+    match (files.as_slice(), env) {
+        ([], false) => (
+            base,
+            " (add --key-file FILE if the server runs with encryption)".into(),
+        ),
+        ([], true) => (
+            format!("{base} --encrypt"),
+            " (with NATS_STREAMING_ENCRYPTION_KEY set as now)".into(),
+        ),
+        ([f], _) => (
+            format!("{base} --key-file {}", shell_word(f)),
+            String::new(),
+        ),
+        (many, _) => (
+            format!("{base} --key-file FILE"),
+            format!(
+                " (FILE: the key the server runs with, of {})",
+                many.iter()
+                    .map(|f| shell_word(f))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+    }
 }

@@ -159,8 +159,21 @@ pub fn table(r: &VerifyReport, out: &mut impl Write) -> io::Result<()> {
     // Findings as a list: a table with sentences in two columns is
     // unreadable at terminal width.
     if !r.findings.is_empty() {
-        writeln!(out, "Findings ({}):", r.findings.len())?;
-        for f in &r.findings {
+        // When the server will not start, what would happen to single
+        // messages after a start is beside the point (and often caused by
+        // the same mistake): the reasons it will not start come alone.
+        let stops = r
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::WillNotStart)
+            .count();
+        let shown: Vec<_> = r
+            .findings
+            .iter()
+            .filter(|f| stops == 0 || f.severity == Severity::WillNotStart)
+            .collect();
+        writeln!(out, "Findings ({}):", shown.len())?;
+        for f in shown {
             let mut head = format!("  {:<14}", severity_label(f.severity));
             let (unit, units) = match f.kind {
                 crate::ops::verify::FindingKind::Raft(_) => ("entry", "entries"),
@@ -179,7 +192,11 @@ pub fn table(r: &VerifyReport, out: &mut impl Write) -> io::Result<()> {
                 _ => {}
             }
             if let Some(file) = &f.file {
-                head.push_str(&format!("  {file}"));
+                // A problem that runs on into the next slices names its first.
+                match file.strip_suffix(" ...") {
+                    Some(first) => head.push_str(&format!("  from {first} on (several slices)")),
+                    None => head.push_str(&format!("  {file}")),
+                }
                 if let Some(o) = f.offset {
                     head.push_str(&format!(" offset {o}"));
                 }
@@ -188,6 +205,13 @@ pub fn table(r: &VerifyReport, out: &mut impl Write) -> io::Result<()> {
             writeln!(out, "{head}")?;
             writeln!(out, "      what: {what}")?;
             writeln!(out, "      fix:  {remedy}")?;
+        }
+        let hidden = r.findings.len() - stops;
+        if stops > 0 && hidden > 0 {
+            writeln!(
+                out,
+                "  ({hidden} other finding(s) about messages after a start are not shown: fix the above and run verify again; --json lists them all)"
+            )?;
         }
         // The verdict again, where the eye ends up.
         writeln!(out, "{verdict}")?;

@@ -474,7 +474,7 @@ pub fn finding(f: &Finding) -> (String, String) {
         }
         FindingKind::NoKey => s(
             "encryption is on but no key is configured",
-            "give the server its key (NATS_STREAMING_ENCRYPTION_KEY or the configured key), and this command --key-file",
+            "configure the server's key (NATS_STREAMING_ENCRYPTION_KEY or -encryption_key) and give the same key to this check: `stanctl store verify DIR --key-file FILE`",
         ),
         FindingKind::MissingBetweenSlices => s(
             "message not found: between the last sequence of one slice and the first of the next",

@@ -160,8 +160,8 @@ pub fn exec(cmd: &mut assert_cmd::Command, what: &dyn std::fmt::Debug) -> Out {
         std::os::unix::process::ExitStatusExt::signal(&o.status),
         out.stderr
     );
-    // clap reports its own usage errors ("error: ..."); ours say stanctl.
-    if out.code >= LOCKED && !out.stderr.starts_with("error:") {
+    // Every error, clap's usage errors included, says "stanctl: error:".
+    if out.code >= LOCKED {
         assert!(
             out.stderr
                 .lines()
