@@ -307,3 +307,83 @@ fn errors_and_hints_share_one_prefix() {
     assert!(o.stderr.starts_with("stanctl: error:"), "{}", o.stderr);
     assert!(o.stderr.contains("\nstanctl: hint: "), "{}", o.stderr);
 }
+
+/// Key files: `\r\n` is one newline; whitespace after it is kept and
+/// warned about; a key that opens nothing is said to in one line; `-`
+/// reads standard input.
+#[test]
+fn key_files_whitespace_wrong_keys_and_stdin() {
+    let t = tempfile::TempDir::new().unwrap();
+    let mut m = material(k1());
+    let crlf = t.path().join("crlf.key");
+    std::fs::write(&crlf, [&m[..], b"\r\n"].concat()).unwrap();
+    let (code, _) = verify_json(&conformance("aes"), Some(d(&crlf)));
+    assert_eq!(code, OK, "\\r\\n is one newline");
+    for (tail, what) in [(&b"\n\n"[..], "a second newline"), (b" ", "a space")] {
+        let f = t.path().join("ws.key");
+        std::fs::write(&f, [&m[..], tail].concat()).unwrap();
+        let o = run(&[
+            "store",
+            "verify",
+            d(&conformance("aes")),
+            "--key-file",
+            d(&f),
+        ]);
+        assert_eq!(o.code, AT_RISK);
+        assert!(
+            o.stderr.contains(&format!("ends with {what}")),
+            "{}",
+            o.stderr
+        );
+        assert!(
+            o.stdout.contains(&format!(
+                "The key (key file {}) opens none of the 75 envelope(s)",
+                d(&f)
+            )),
+            "{}",
+            o.stdout
+        );
+        let o = run(&[
+            "store",
+            "inspect",
+            d(&conformance("aes")),
+            "--key-file",
+            d(&f),
+        ]);
+        assert!(o.stdout.contains("Key K1 (key file "), "{}", o.stdout);
+        assert!(
+            o.stdout.contains("opens none of the 75 envelope(s)"),
+            "{}",
+            o.stdout
+        );
+    }
+    // One damaged message is not a wrong key.
+    let o = run(&[
+        "store",
+        "verify",
+        d(&conformance("aes")),
+        "--key-file",
+        k1(),
+    ]);
+    assert!(!o.stdout.contains("opens none"), "{}", o.stdout);
+    // Standard input.
+    m.push(b'\n');
+    let o = stanctl()
+        .args([
+            "store",
+            "verify",
+            d(&conformance("aes")),
+            "--key-file",
+            "-",
+            "--json",
+        ])
+        .write_stdin(m)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(OK),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

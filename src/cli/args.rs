@@ -206,7 +206,8 @@ impl NodeArgs {
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct KeyArgs {
-    /// Read a key from FILE (its bytes, one trailing newline removed). Repeatable.
+    /// Read a key from FILE (its bytes, one trailing newline, \n or \r\n,
+    /// removed; `-` reads standard input). Repeatable.
     #[arg(long = "key-file", value_name = "FILE")]
     pub key_files: Vec<PathBuf>,
     /// A key on the command line. Works, but other users can see it in the
@@ -217,7 +218,7 @@ pub struct KeyArgs {
 
 #[derive(Debug, Args)]
 #[command(after_help = super::exit::help_text())]
-#[command(mut_arg("key_files", |a| a.help("A key to try, from FILE (its bytes, one trailing newline removed). Repeatable; NATS_STREAMING_ENCRYPTION_KEY adds one more")))]
+#[command(mut_arg("key_files", |a| a.help("A key to try, from FILE (its bytes, one trailing newline, \\n or \\r\\n, removed; - reads standard input). Repeatable; NATS_STREAMING_ENCRYPTION_KEY adds one more")))]
 pub struct InspectArgs {
     #[command(flatten)]
     pub common: CommonArgs,

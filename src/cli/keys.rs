@@ -100,17 +100,27 @@ pub fn new_key(new_key_file: &Option<PathBuf>, new_key: &Option<String>) -> Resu
     }
 }
 
-/// Reads a key file: its bytes with one trailing newline removed.
+/// Reads a key file (`-`: standard input): its bytes with one trailing
+/// newline (`\n` or `\r\n`) removed. Whitespace left at the end after that
+/// is part of the key; a warning says so, since editors and `echo` add it.
 pub fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     let err = |source| KeyError::Read {
         path: path.to_path_buf(),
         source,
     };
-    let f = std::fs::File::open(path).map_err(err)?;
     let mut buf = Zeroizing::new(Vec::with_capacity(64));
-    f.take(MAX_KEY_FILE + 1)
-        .read_to_end(&mut buf)
-        .map_err(err)?;
+    if path.as_os_str() == "-" {
+        std::io::stdin()
+            .lock()
+            .take(MAX_KEY_FILE + 1)
+            .read_to_end(&mut buf)
+            .map_err(err)?;
+    } else {
+        let f = std::fs::File::open(path).map_err(err)?;
+        f.take(MAX_KEY_FILE + 1)
+            .read_to_end(&mut buf)
+            .map_err(err)?;
+    }
     if buf.len() as u64 > MAX_KEY_FILE {
         return Err(KeyError::TooLarge(path.to_path_buf()));
     }
@@ -122,6 +132,18 @@ pub fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     }
     if buf.is_empty() {
         return Err(KeyError::Empty(path.to_path_buf()));
+    }
+    if let Some(&b) = buf.last().filter(|b| b.is_ascii_whitespace()) {
+        let what = match b {
+            b'\n' => "a second newline",
+            b'\r' => "a carriage return",
+            b'\t' => "a tab",
+            _ => "a space",
+        };
+        warn(&format!(
+            "key file {}: the key ends with {what} (after the one trailing newline stanctl removes); it is kept as part of the key. If that is not meant, remove it from the file",
+            path.display()
+        ));
     }
     Ok(buf)
 }

@@ -183,6 +183,16 @@ pub fn table(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::Res
         ));
     }
     writeln!(out, "{summary}")?;
+    let envelopes = t.payloads.aes + t.payloads.chacha;
+    for (k, o) in r.keys.iter().zip(&t.opened) {
+        if o.opened == 0 && envelopes > 0 {
+            writeln!(
+                out,
+                "Key {} ({}) opens none of the {envelopes} envelope(s): it is not a key that wrote them (a key file with stray whitespace at its end gives a different key).",
+                k.id, k.source
+            )?;
+        }
+    }
     if !r.damage.is_empty() {
         let (cmd, note) = verify_command(r);
         writeln!(

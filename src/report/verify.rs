@@ -3,7 +3,7 @@
 use super::words;
 use super::{align_numbers, table as new_table};
 use crate::format::hex;
-use crate::ops::verify::{Line, Outcome, Severity, Verdict, VerifyReport};
+use crate::ops::verify::{FindingKind, Line, Outcome, Problem, Severity, Verdict, VerifyReport};
 use std::io::{self, Write};
 
 pub fn severity_label(s: Severity) -> &'static str {
@@ -102,6 +102,19 @@ pub fn table(r: &VerifyReport, out: &mut impl Write) -> io::Result<()> {
     };
     writeln!(out, "{verdict}")?;
     let s = &r.settings;
+    // A wrong key is one cause, not many damaged messages: say it plainly.
+    let wrong_key: u64 = r
+        .findings
+        .iter()
+        .filter(|f| matches!(f.kind, FindingKind::Delivery(Problem::WrongKey(_))))
+        .map(|f| f.count)
+        .sum();
+    if let (Some(k), true, 0, 1..) = (&s.key, s.encryption, t.opened, wrong_key) {
+        writeln!(
+            out,
+            "The key ({k}) opens none of the {wrong_key} envelope(s): it is not the key that wrote them (a key file with stray whitespace at its end gives a different key)."
+        )?;
+    }
     writeln!(
         out,
         "Settings: encryption {}{}",

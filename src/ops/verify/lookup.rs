@@ -346,6 +346,9 @@ pub(super) fn deliver(
         (Some(Problem::Ciphertext | Problem::LookalikeLater), _) => (true, r.data_len),
         (Some(_), _) => (false, r.data_len),
     };
+    if problem.is_none() && matches!(r.kind, PayloadKind::Envelope(_)) {
+        v.delivered.opened += 1;
+    }
     if ok {
         match (&problem, r.kind) {
             (Some(Problem::Ciphertext), _) => v.delivered.ciphertext += 1,

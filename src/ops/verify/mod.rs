@@ -313,6 +313,8 @@ pub struct Delivered {
     pub empty: u64,
     pub ciphertext: u64,
     pub failed: u64,
+    /// Envelopes the server's key opens (delivered, counted in `plaintext`).
+    pub opened: u64,
     /// Records the server drops at start-up (truncate-on-EOF): not delivered,
     /// not reported, gone.
     pub lost: u64,
@@ -323,6 +325,7 @@ impl Delivered {
         // Saturating: a hostile sequence range can count up to u64::MAX.
         self.messages = self.messages.saturating_add(o.messages);
         self.plaintext = self.plaintext.saturating_add(o.plaintext);
+        self.opened = self.opened.saturating_add(o.opened);
         self.empty = self.empty.saturating_add(o.empty);
         self.ciphertext = self.ciphertext.saturating_add(o.ciphertext);
         self.failed = self.failed.saturating_add(o.failed);
