@@ -387,3 +387,90 @@ fn key_files_whitespace_wrong_keys_and_stdin() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// Refusals and no-ops say what was not done and which command does it.
+#[test]
+fn refusals_name_the_way_out() {
+    // Envelopes under two keys: encrypt with one is refused, with the
+    // hint to rekey to it first; two keys are refused with both commands.
+    let (_t, s) = store("mixed");
+    let o = run(&[
+        "store",
+        "encrypt",
+        d(&s),
+        "--key-file",
+        k1(),
+        "--cipher",
+        "AES",
+    ]);
+    assert_eq!(o.code, REFUSED);
+    assert!(
+        o.stderr
+            .contains("stanctl: hint: encrypt seals with one key"),
+        "{}",
+        o.stderr
+    );
+    assert!(o.stderr.contains("stanctl store rekey"), "{}", o.stderr);
+    let o = run(&[
+        "store",
+        "encrypt",
+        d(&s),
+        "--key-file",
+        k1(),
+        "--key-file",
+        k2(),
+        "--cipher",
+        "AES",
+    ]);
+    assert_eq!(o.code, USAGE);
+    let rekey = format!(
+        "stanctl store rekey {} --key-file {} --new-key-file {}",
+        d(&s),
+        k2(),
+        k1()
+    );
+    assert!(o.stderr.contains(&rekey), "{}", o.stderr);
+    // Following that advice works.
+    let words: Vec<&str> = rekey.split(' ').skip(1).collect();
+    ok(&words);
+    ok(&[
+        "store",
+        "encrypt",
+        d(&s),
+        "--key-file",
+        k1(),
+        "--cipher",
+        "AES",
+    ]);
+    // A ChaCha store with --cipher AES: not "already as requested".
+    let (_t, s) = store("chacha");
+    let o = run(&[
+        "store",
+        "encrypt",
+        d(&s),
+        "--key-file",
+        k1(),
+        "--cipher",
+        "AES",
+    ]);
+    assert_eq!(o.code, OK);
+    assert!(!o.stdout.contains("already as requested"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("NOT done: 75 envelope(s)"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("stanctl store decrypt"), "{}", o.stdout);
+    let (_, v) = json(&[
+        "store",
+        "rekey",
+        d(&s),
+        "--key-file",
+        k1(),
+        "--new-key-file",
+        k1(),
+        "--cipher",
+        "AES",
+    ]);
+    assert_eq!(v["totals"]["kept_other_cipher"], 75, "{v}");
+}

@@ -90,6 +90,7 @@ struct TallyOut<'a> {
     bytes_after: u64,
     slices_rewritten: u64,
     refused_records: u64,
+    kept_other_cipher: u64,
 }
 
 fn tally_out<'a>(name: Option<&'a str>, t: &Tally, refused: bool) -> TallyOut<'a> {
@@ -107,6 +108,7 @@ fn tally_out<'a>(name: Option<&'a str>, t: &Tally, refused: bool) -> TallyOut<'a
             bytes_after: t.bytes_before,
             slices_rewritten: 0,
             refused_records,
+            kept_other_cipher: 0,
         }
     } else {
         TallyOut {
@@ -121,6 +123,7 @@ fn tally_out<'a>(name: Option<&'a str>, t: &Tally, refused: bool) -> TallyOut<'a
             bytes_after: t.bytes_after,
             slices_rewritten: t.slices_rewritten,
             refused_records,
+            kept_other_cipher: t.kept_other_cipher,
         }
     }
 }

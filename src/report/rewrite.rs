@@ -37,13 +37,23 @@ pub fn table(r: &RewriteReport, out: &mut impl Write) -> io::Result<()> {
     t.add_row(row("total", &r.totals));
     align_numbers(&mut t, 1);
     writeln!(out, "{t}")?;
+    let other_cipher = r.totals.kept_other_cipher;
     let what = match (&r.output, r.dry_run, r.totals.slices_rewritten) {
         (_, true, n) => format!("dry run: {n} slice(s) would be rewritten; nothing was written"),
         (Some(o), false, _) => format!("wrote a converted copy to {o}; the source is untouched"),
+        (None, false, 0) if other_cipher > 0 => "nothing was rewritten".to_string(),
         (None, false, 0) => "nothing to do: the store is already as requested".to_string(),
         (None, false, n) => format!("rewrote {n} slice(s) in place"),
     };
     writeln!(out, "{what}")?;
+    if other_cipher > 0 {
+        let op = super::operation_name(r.operation);
+        writeln!(
+            out,
+            "NOT done: {other_cipher} envelope(s) already under the target key keep their cipher, not the --cipher asked for: {op} never re-seals an envelope the target key opens. To change their cipher, decrypt and encrypt again: `stanctl store decrypt {s} --key-file KEY` then `stanctl store encrypt {s} --key-file KEY --cipher CIPHER` (the messages are plaintext on disk in between).",
+            s = shell_word(&r.store)
+        )?;
+    }
     raft_line(r, out)?;
     kept(r, out)
 }
@@ -208,5 +218,17 @@ pub fn refusals(r: &RewriteReport, err: &mut impl Write) {
         };
         let _ = writeln!(err, "    at {}{more}", places.join(", "));
         i += n;
+    }
+    // The way out, when there is one the tool knows.
+    let wrong_key = r
+        .refused
+        .iter()
+        .any(|f| f.reason == crate::ops::rewrite::Refused::WrongKey);
+    if wrong_key && r.operation == Operation::Encrypt {
+        let _ = writeln!(
+            err,
+            "stanctl: hint: encrypt seals with one key and keeps the envelopes already under it; to bring envelopes under other keys to this key first, run `stanctl store rekey {s} --key-file OTHER_KEY... --new-key-file KEY`, then this encrypt again",
+            s = shell_word(&r.store)
+        );
     }
 }

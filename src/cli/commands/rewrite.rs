@@ -83,12 +83,31 @@ pub fn encrypt(a: EncryptArgs) -> Result<ExitCode, Error> {
             .iter()
             .map(|k| format!("{} = {}", k.id, k.origin))
             .collect();
-        return Err(Error::Usage(format!(
+        let mut msg = format!(
             "encrypt takes exactly one key (--key-file, --key or NATS_STREAMING_ENCRYPTION_KEY); got {}{}{}",
             keys.len(),
             if given.is_empty() { "" } else { ": " },
             given.join(", ")
-        )));
+        );
+        if keys.len() > 1 {
+            // Envelopes under several keys: the way out is rekey to one.
+            let files: Vec<String> = a
+                .keys
+                .key_files
+                .iter()
+                .map(|p| report::rewrite::shell_word(&p.to_string_lossy()))
+                .collect();
+            let dir = report::rewrite::shell_word(&a.common.dir.to_string_lossy());
+            let (target, others) = match files.split_first() {
+                Some((t, o)) if !o.is_empty() => (t.clone(), o.join(" --key-file ")),
+                _ => ("KEY".into(), "OTHER_KEY".into()),
+            };
+            msg.push_str(&format!(
+                ". If the store holds envelopes under several keys, bring them under one first, then encrypt with it: `stanctl store rekey {dir} --key-file {others} --new-key-file {target}` and then `stanctl store encrypt {dir} --key-file {target} --cipher {}`",
+                match a.cipher { crate::cli::args::CipherArg::Aes => "AES", crate::cli::args::CipherArg::Chacha => "CHACHA" }
+            ));
+        }
+        return Err(Error::Usage(msg));
     }
     let rule = Rule::Encrypt {
         cipher: a.cipher.into(),

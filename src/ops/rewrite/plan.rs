@@ -145,6 +145,20 @@ pub(super) fn plan_slice(
             }
         };
         tally.count(change);
+        let asked = match job.rule {
+            Rule::Encrypt { cipher }
+            | Rule::Rekey {
+                cipher: Some(cipher),
+            } => Some(cipher),
+            _ => None,
+        };
+        if let (Change::Keep, KeyOutcome::Opened(0), PayloadKind::Envelope(c), Some(a)) =
+            (change, info.key, info.kind, asked)
+        {
+            if c != a {
+                tally.kept_other_cipher += 1;
+            }
+        }
         actions.push(Planned {
             seq: info.seq,
             action: Action::of(change, job.rule, info),

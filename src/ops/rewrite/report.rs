@@ -19,6 +19,9 @@ pub struct Tally {
     pub kept: u64,
     /// Records whose damaged header size was rewritten from the index.
     pub headers_repaired: u64,
+    /// Envelopes the target key already opens, kept in a cipher other than
+    /// the one asked for (encrypt and rekey never re-seal those).
+    pub kept_other_cipher: u64,
 }
 
 impl Tally {
@@ -47,6 +50,7 @@ impl Tally {
         self.slices_rewritten += o.slices_rewritten;
         self.kept += o.kept;
         self.headers_repaired += o.headers_repaired;
+        self.kept_other_cipher += o.kept_other_cipher;
     }
 }
 
