@@ -474,3 +474,108 @@ fn refusals_name_the_way_out() {
     ]);
     assert_eq!(v["totals"]["kept_other_cipher"], 75, "{v}");
 }
+
+/// The human outputs of a store's commands, for the width tests.
+fn width_cases() -> Vec<Vec<String>> {
+    let f = |n: &str| d(&conformance(n)).to_string();
+    let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    vec![
+        v(&[
+            "store",
+            "inspect",
+            &f("mixed"),
+            "--key-file",
+            k1(),
+            "--key-file",
+            k2(),
+        ]),
+        v(&["store", "inspect", &f("damaged-crc"), "--by-slice"]),
+        v(&["store", "inspect", &f("damaged-truncated")]),
+        v(&["store", "verify", &f("aes"), "--key-file", k2()]),
+        v(&["store", "verify", &f("damaged-crc"), "--key-file", k1()]),
+        v(&["store", "verify", &f("aes"), "--encrypt"]),
+        v(&[
+            "store",
+            "decrypt",
+            &f("aes"),
+            "--key-file",
+            k1(),
+            "--dry-run",
+        ]),
+        v(&["store", "decrypt", &f("damaged-crc"), "--key-file", k1()]),
+        v(&[
+            "store",
+            "encrypt",
+            &f("chacha"),
+            "--key-file",
+            k1(),
+            "--cipher",
+            "AES",
+            "--dry-run",
+        ]),
+    ]
+}
+
+fn widest(text: &str) -> usize {
+    text.lines().map(|l| l.chars().count()).max().unwrap_or(0)
+}
+
+/// Piped output with COLUMNS=80: every line fits, ASCII only, byte counts
+/// for people.
+#[test]
+fn piped_output_fits_80_columns_in_ascii() {
+    for args in width_cases() {
+        let o = exec(stanctl().args(&args).env("COLUMNS", "80"), &args);
+        for text in [&o.stdout, &o.stderr] {
+            assert!(
+                widest(text) <= 80,
+                "{args:?}: {} columns:\n{text}",
+                widest(text)
+            );
+            assert!(
+                text.is_ascii() || !text.contains('│'),
+                "{args:?}: box drawing in a pipe:\n{text}"
+            );
+            assert!(
+                !text.contains('┌') && !text.contains('│'),
+                "{args:?}:\n{text}"
+            );
+        }
+    }
+    let o = run(&["store", "inspect", d(&conformance("aes"))]);
+    assert!(o.stdout.contains(" KiB"), "{}", o.stdout);
+}
+
+/// On a terminal of 80 columns (a pseudo-terminal through util-linux
+/// `script`): every line fits, with the terminal's box drawing.
+#[test]
+fn terminal_output_fits_80_columns() {
+    let bin = env!("CARGO_BIN_EXE_stanctl");
+    for args in width_cases() {
+        let cmd = format!(
+            "stty cols 80 rows 50; {bin} {}",
+            args.iter()
+                .map(|a| format!("'{a}'"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let o = std::process::Command::new("script")
+            .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+            .env_remove("COLUMNS")
+            .env_remove(ENV_KEY)
+            .output()
+            .expect("util-linux script");
+        let text = String::from_utf8_lossy(&o.stdout).replace('\r', "");
+        assert!(
+            widest(&text) <= 80,
+            "{args:?}: {} columns:\n{text}",
+            widest(&text)
+        );
+        if args[1] == "inspect" {
+            assert!(
+                text.contains('│'),
+                "{args:?}: a terminal gets box drawing:\n{text}"
+            );
+        }
+    }
+}

@@ -18,12 +18,14 @@ use exit::ExitCode;
 use std::io::Write;
 
 pub fn warn(msg: &str) {
-    let _ = writeln!(std::io::stderr(), "stanctl: warning: {msg}");
+    let line = crate::report::wrap(&format!("stanctl: warning: {msg}"), "  ");
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// A line for the operator on stderr (what happens, what to do next).
 pub fn note(msg: &str) {
-    let _ = writeln!(std::io::stderr(), "stanctl: {msg}");
+    let line = crate::report::wrap(&format!("stanctl: {msg}"), "  ");
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 pub fn crc_of(common: &CommonArgs) -> Result<Crc32, Error> {
@@ -96,9 +98,9 @@ pub fn run(cli: Cli) -> ExitCode {
     match r {
         Ok(code) => code,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "stanctl: error: {e}");
+            note(&format!("error: {e}"));
             if let Some(hint) = hint(&e, &kind) {
-                let _ = writeln!(std::io::stderr(), "stanctl: hint: {hint}");
+                note(&format!("hint: {hint}"));
             }
             ExitCode::of_error(&e)
         }

@@ -110,7 +110,7 @@ impl Sink for Terminal {
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         bar.set_style(
             ProgressStyle::with_template(
-                "{msg:>9} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+                "{msg:>7} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
             )
             .expect("static template")
             .progress_chars("=> "),

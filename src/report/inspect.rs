@@ -14,7 +14,7 @@ fn stat_cells(s: &Stats, slices: Option<usize>) -> Vec<String> {
         v.push(n.to_string());
     }
     v.extend([
-        s.bytes.to_string(),
+        super::human_bytes(s.bytes),
         s.payloads.empty.to_string(),
         s.payloads.plaintext.to_string(),
         s.payloads.aes.to_string(),
@@ -31,8 +31,7 @@ fn stat_cells(s: &Stats, slices: Option<usize>) -> Vec<String> {
 }
 
 pub fn table(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::Result<()> {
-    writeln!(
-        out,
+    let line = format!(
         "Store {}: cluster {:?}, {} client(s){}",
         r.store,
         r.cluster_id,
@@ -41,7 +40,8 @@ pub fn table(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::Res
             Some(n) => format!(", clustered node {n:?}"),
             None => String::new(),
         }
-    )?;
+    );
+    writeln!(out, "{}", super::wrap(&line, "  "))?;
     if let Some(pid) = r.locked_by_pid {
         writeln!(out, "LOCKED by a running process (pid {pid})")?;
     }
@@ -64,23 +64,24 @@ pub fn table(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::Res
     if !r.keys.is_empty() {
         header.push("Unopened".into());
     }
-    let hdr: Vec<&str> = header.iter().map(|s| s.as_str()).collect();
-    let mut t = new_table(&hdr);
+    let mut rows = Vec::new();
     for c in &r.channels {
         if by_slice {
             for s in &c.slices {
                 let mut row = vec![c.name.clone(), s.slice.to_string()];
                 row.extend(stat_cells(&s.stats, None));
-                t.add_row(row);
+                rows.push(row);
             }
         } else {
             let mut row = vec![c.name.clone()];
             row.extend(stat_cells(&c.stats, Some(c.slices.len())));
-            t.add_row(row);
+            rows.push(row);
         }
     }
-    align_numbers(&mut t, 1);
-    writeln!(out, "{t}")?;
+    let lead = if by_slice { 2 } else { 1 };
+    for t in super::fitted_tables(&header, &rows, lead, 1) {
+        writeln!(out, "{t}")?;
+    }
 
     let subs: Vec<_> = r
         .channels
@@ -126,8 +127,7 @@ pub fn table(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::Res
         writeln!(out, "Damage:\n{t}")?;
     }
     for n in &r.reused_nonces {
-        writeln!(
-            out,
+        let line = format!(
             "REUSED NONCE in {} ({} {}): {} at seqs {:?}{}: a nonce used twice under one key breaks the cipher's secrecy and integrity; rekey this channel",
             n.channel,
             words::cipher_name(n.cipher),
@@ -135,10 +135,12 @@ pub fn table(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::Res
             n.nonce,
             n.seqs,
             if n.count > 1 { format!(" (and the {} nonces after it)", n.count - 1) } else { String::new() }
-        )?;
+        );
+        writeln!(out, "{}", super::wrap(&line, "  "))?;
     }
     for note in &r.notes {
-        writeln!(out, "Note: {}", words::note(note))?;
+        let line = format!("Note: {}", words::note(note));
+        writeln!(out, "{}", super::wrap(&line, "  "))?;
     }
     for c in &r.channels {
         if let Some(recs) = &c.records {
@@ -163,10 +165,10 @@ pub fn table(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::Res
     let t = &r.totals;
     let enc = t.payloads.aes + t.payloads.chacha;
     let mut summary = format!(
-        "Summary: {} channel(s), {} message(s) in {} bytes: {} plaintext, {} empty, {} that the server takes for envelopes ({} AES, {} ChaCha), {} too short to be one; {} damage finding(s)",
+        "Summary: {} channel(s), {} message(s) in {}: {} plaintext, {} empty, {} that the server takes for envelopes ({} AES, {} ChaCha), {} too short to be one; {} damage finding(s)",
         r.channels.len(),
         t.messages,
-        t.bytes,
+        super::human_bytes(t.bytes),
         t.payloads.plaintext,
         t.payloads.empty,
         enc,
@@ -182,23 +184,22 @@ pub fn table(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::Res
             u.wrong_key, u.plaintext_lookalike
         ));
     }
-    writeln!(out, "{summary}")?;
+    writeln!(out, "{}", super::wrap(&summary, "  "))?;
     let envelopes = t.payloads.aes + t.payloads.chacha;
     for (k, o) in r.keys.iter().zip(&t.opened) {
         if o.opened == 0 && envelopes > 0 {
-            writeln!(
-                out,
+            let line = format!(
                 "Key {} ({}) opens none of the {envelopes} envelope(s): it is not a key that wrote them (a key file with stray whitespace at its end gives a different key).",
                 k.id, k.source
-            )?;
+            );
+            writeln!(out, "{}", super::wrap(&line, "  "))?;
         }
     }
     if !r.damage.is_empty() {
         let (cmd, note) = verify_command(r);
-        writeln!(
-            out,
-            "Next: run `{cmd}`{note} to see what the server will do with this damage."
-        )?;
+        let line =
+            format!("Next: run `{cmd}`{note} to see what the server will do with this damage.");
+        writeln!(out, "{}", super::wrap(&line, "  "))?;
     }
     Ok(())
 }

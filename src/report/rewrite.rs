@@ -1,6 +1,6 @@
 //! The rewrites' human output.
 
-use super::{align_numbers, table as new_table, words};
+use super::words;
 use crate::ops::rewrite::{Operation, RewriteReport, Tally};
 use std::io::{self, Write};
 
@@ -10,33 +10,38 @@ pub fn table(r: &RewriteReport, out: &mut impl Write) -> io::Result<()> {
         Operation::Decrypt => "Decrypted",
         Operation::Rekey => "Rekeyed",
     };
-    let header = [
-        "Channel",
-        "Records",
-        class,
-        "Unchanged",
-        "Slice file bytes before",
-        "after",
-        "Slices rewritten",
-    ];
-    let mut t = new_table(&header);
+    let header: Vec<String> = [
+        "Channel", "Records", class, "Same", "Before", "After", "Slices",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut rows = Vec::new();
     let row = |name: &str, s: &Tally| {
         vec![
             name.to_string(),
             s.records.to_string(),
             s.changed.to_string(),
             s.unchanged.to_string(),
-            s.bytes_before.to_string(),
-            s.bytes_after.to_string(),
+            super::human_bytes(s.bytes_before),
+            super::human_bytes(s.bytes_after),
             s.slices_rewritten.to_string(),
         ]
     };
     for c in &r.channels {
-        t.add_row(row(&c.name, &c.tally));
+        rows.push(row(&c.name, &c.tally));
     }
-    t.add_row(row("total", &r.totals));
-    align_numbers(&mut t, 1);
-    writeln!(out, "{t}")?;
+    rows.push(row("total", &r.totals));
+    for t in super::fitted_tables(&header, &rows, 1, 1) {
+        writeln!(out, "{t}")?;
+    }
+    writeln!(
+        out,
+        "{}",
+        super::wrap(
+            "(Same: records left as they were; Before, After: size of the slice files; Slices: slices rewritten)",
+            " "
+        )
+    )?;
     let other_cipher = r.totals.kept_other_cipher;
     let what = match (&r.output, r.dry_run, r.totals.slices_rewritten) {
         (_, true, n) => format!("dry run: {n} slice(s) would be rewritten; nothing was written"),
@@ -48,11 +53,11 @@ pub fn table(r: &RewriteReport, out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "{what}")?;
     if other_cipher > 0 {
         let op = super::operation_name(r.operation);
-        writeln!(
-            out,
+        let line = format!(
             "NOT done: {other_cipher} envelope(s) already under the target key keep their cipher, not the --cipher asked for: {op} never re-seals an envelope the target key opens. To change their cipher, decrypt and encrypt again: `stanctl store decrypt {s} --key-file KEY` then `stanctl store encrypt {s} --key-file KEY --cipher CIPHER` (the messages are plaintext on disk in between).",
             s = shell_word(&r.store)
-        )?;
+        );
+        writeln!(out, "{}", super::wrap(&line, "  "))?;
     }
     raft_line(r, out)?;
     kept(r, out)
@@ -200,7 +205,7 @@ pub fn refusals(r: &RewriteReport, err: &mut impl Write) {
             .iter()
             .take_while(|f| words::refused(&f.reason) == reason)
             .count();
-        let _ = writeln!(err, "  - {reason}");
+        let _ = writeln!(err, "{}", super::wrap(&format!("  - {reason}"), "    "));
         let places: Vec<String> = r.refused[i..i + n]
             .iter()
             .take(SHOWN)
@@ -216,7 +221,11 @@ pub fn refusals(r: &RewriteReport, err: &mut impl Write) {
         } else {
             String::new()
         };
-        let _ = writeln!(err, "    at {}{more}", places.join(", "));
+        let _ = writeln!(
+            err,
+            "{}",
+            super::wrap(&format!("    at {}{more}", places.join(", ")), "      ")
+        );
         i += n;
     }
     // The way out, when there is one the tool knows.

@@ -100,7 +100,7 @@ pub fn table(r: &VerifyReport, out: &mut impl Write) -> io::Result<()> {
             t.messages, t.empty
         ),
     };
-    writeln!(out, "{verdict}")?;
+    writeln!(out, "{}", super::wrap(&verdict, "  "))?;
     let s = &r.settings;
     // A wrong key is one cause, not many damaged messages: say it plainly.
     let wrong_key: u64 = r
@@ -110,13 +110,12 @@ pub fn table(r: &VerifyReport, out: &mut impl Write) -> io::Result<()> {
         .map(|f| f.count)
         .sum();
     if let (Some(k), true, 0, 1..) = (&s.key, s.encryption, t.opened, wrong_key) {
-        writeln!(
-            out,
+        let line = format!(
             "The key ({k}) opens none of the {wrong_key} envelope(s): it is not the key that wrote them (a key file with stray whitespace at its end gives a different key)."
-        )?;
+        );
+        writeln!(out, "{}", super::wrap(&line, "  "))?;
     }
-    writeln!(
-        out,
+    let line = format!(
         "Settings: encryption {}{}",
         if s.encryption { "on" } else { "off" },
         match (&s.key, s.encryption) {
@@ -126,7 +125,8 @@ pub fn table(r: &VerifyReport, out: &mut impl Write) -> io::Result<()> {
             ),
             _ => String::new(),
         }
-    )?;
+    );
+    writeln!(out, "{}", super::wrap(&line, "          "))?;
     writeln!(
         out,
         "          CRC polynomial {}, truncate-on-EOF {}",
@@ -143,15 +143,7 @@ pub fn table(r: &VerifyReport, out: &mut impl Write) -> io::Result<()> {
         }
     )?;
     let mut tb = new_table(&[
-        "Channel",
-        "First",
-        "Last",
-        "Msgs",
-        "Plaintext",
-        "Empty",
-        "Ciphertext",
-        "Fail",
-        "Subs",
+        "Channel", "First", "Last", "Msgs", "Plain", "Empty", "Cipher", "Fail", "Subs",
     ]);
     for c in &r.channels {
         let d = &c.delivered;
@@ -215,19 +207,27 @@ pub fn table(r: &VerifyReport, out: &mut impl Write) -> io::Result<()> {
                 }
             }
             let (what, remedy) = words::finding(f);
-            writeln!(out, "{head}")?;
-            writeln!(out, "      what: {what}")?;
-            writeln!(out, "      fix:  {remedy}")?;
+            writeln!(out, "{}", super::wrap(&head, "      "))?;
+            writeln!(
+                out,
+                "{}",
+                super::wrap(&format!("      what: {what}"), "            ")
+            )?;
+            writeln!(
+                out,
+                "{}",
+                super::wrap(&format!("      fix:  {remedy}"), "            ")
+            )?;
         }
         let hidden = r.findings.len() - stops;
         if stops > 0 && hidden > 0 {
-            writeln!(
-                out,
+            let line = format!(
                 "  ({hidden} other finding(s) about messages after a start are not shown: fix the above and run verify again; --json lists them all)"
-            )?;
+            );
+            writeln!(out, "{}", super::wrap(&line, "   "))?;
         }
         // The verdict again, where the eye ends up.
-        writeln!(out, "{verdict}")?;
+        writeln!(out, "{}", super::wrap(&verdict, "  "))?;
     }
     Ok(())
 }
