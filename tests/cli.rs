@@ -100,14 +100,23 @@ fn man_pages_describe_the_options() {
     assert!(
         inspect.contains("stanctl store inspect") || inspect.contains("stanctl\\-store\\-inspect")
     );
-    // Every page documents every exit code, the key variable, and the others.
+    // Every page documents the exit codes its command can return, the key
+    // variable, and the others.
     for (name, _) in &pages {
         let text = page(name);
         assert!(
             text.contains(".SH \"EXIT STATUS\""),
             "{name} lacks EXIT STATUS"
         );
-        for code in stanctl::cli::exit::ExitCode::ALL.map(|c| c.code()) {
+        let command = name
+            .trim_end_matches(".1")
+            .rsplit('-')
+            .next()
+            .unwrap_or("stanctl");
+        for code in stanctl::cli::exit::codes_of(command)
+            .iter()
+            .map(|c| c.code())
+        {
             assert!(
                 text.contains(&format!("\\fB{code}\\fR")),
                 "{name} lacks exit code {code}"
@@ -133,8 +142,102 @@ fn help_lists_every_exit_code_with_its_meaning() {
     let words = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
     let help = words(&String::from_utf8(out.stdout).unwrap());
     assert!(
-        help.contains(&words(&stanctl::cli::exit::help_text())),
+        help.contains(&words(&stanctl::cli::exit::help_text("stanctl"))),
         "--help lacks the exit codes:\n{help}"
+    );
+}
+
+/// Each command's --help and man page list only the codes it can return.
+#[test]
+fn each_command_lists_its_own_exit_codes() {
+    let words = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    for (cmd, has, lacks) in [
+        ("inspect", vec![0, 74], vec![1, 2, 4, 130]),
+        ("verify", vec![0, 1, 2, 3], vec![4, 130]),
+        ("decrypt", vec![0, 3, 4, 130], vec![1, 2]),
+    ] {
+        let out = assert_cmd::Command::cargo_bin("stanctl")
+            .unwrap()
+            .args(["store", cmd, "--help"])
+            .output()
+            .unwrap();
+        let help = words(&String::from_utf8(out.stdout).unwrap());
+        assert!(
+            help.contains(&words(&stanctl::cli::exit::help_text(cmd))),
+            "{help}"
+        );
+        let page =
+            std::fs::read_to_string(man_dir().join(format!("stanctl-store-{cmd}.1"))).unwrap();
+        let codes = page.split(".SH \"EXIT STATUS\"").nth(1).unwrap();
+        let codes = codes.split(".SH").next().unwrap();
+        for c in has {
+            assert!(codes.contains(&format!("\\fB{c}\\fR")), "{cmd} lacks {c}");
+        }
+        for c in lacks {
+            assert!(!codes.contains(&format!("\\fB{c}\\fR")), "{cmd} lists {c}");
+        }
+    }
+}
+
+/// The man pages: option values in the SYNOPSIS, EXAMPLES, and no page or
+/// file an installed binary does not have.
+#[test]
+fn man_pages_are_self_contained() {
+    for (name, bytes) in stanctl::cli::man::man_pages() {
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.contains(".SH EXAMPLES"), "{name} lacks EXAMPLES");
+        for bad in [
+            "README",
+            "FORMAT.md",
+            "stanctl\\-store(1)",
+            "stanctl\\-help(1)",
+        ] {
+            assert!(!text.contains(bad), "{name} refers to {bad}");
+        }
+        if name != "stanctl.1" {
+            assert!(
+                text.contains("\\fB\\-k\\fR|\\fB\\-\\-key\\-file\\fR \\fIFILE\\fR"),
+                "{name}: SYNOPSIS without values"
+            );
+        }
+    }
+}
+
+/// Completion scripts for bash, zsh and fish, generated and checked.
+#[test]
+fn completions_for_three_shells() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef stanctl"),
+        ("fish", "complete -c stanctl"),
+    ] {
+        let out = assert_cmd::Command::cargo_bin("stanctl")
+            .unwrap()
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains(marker), "{shell}: {text}");
+        assert!(
+            text.contains("key-file") && text.contains("rekey"),
+            "{shell}"
+        );
+    }
+    // bash parses it.
+    let out = assert_cmd::Command::cargo_bin("stanctl")
+        .unwrap()
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    let check = std::process::Command::new("bash")
+        .args(["-n", "-c", &String::from_utf8(out.stdout).unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
     );
 }
 

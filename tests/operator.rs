@@ -579,3 +579,38 @@ fn terminal_output_fits_80_columns() {
         }
     }
 }
+
+/// Short options for the frequent flags, and --quiet.
+#[test]
+fn short_options_and_quiet() {
+    let (_t, s) = store("aes");
+    let o = run(&["store", "decrypt", d(&s), "-k", k1(), "-n"]);
+    assert!(o.success(), "{}", o.stderr);
+    assert!(o.stdout.contains("dry run"), "{}", o.stdout);
+    assert_same_store(&s, &conformance("aes"));
+    let (t, s) = store("aes");
+    let out = t.path().join("copy");
+    let o = run(&["store", "decrypt", d(&s), "-k", k1(), "-o", d(&out), "-q"]);
+    assert!(o.success(), "{}", o.stderr);
+    assert_eq!(o.stdout, "", "--quiet prints nothing");
+    assert_same_store(&out, &conformance("plain"));
+    let o = run(&["store", "verify", d(&s), "-k", k1(), "--quiet"]);
+    assert_eq!((o.code, o.stdout.as_str()), (OK, ""));
+    // decrypt's --assume-plaintext is ignored, with a warning, and hidden.
+    let o = run(&[
+        "store",
+        "decrypt",
+        d(&s),
+        "-k",
+        k1(),
+        "-n",
+        "--assume-plaintext",
+    ]);
+    assert!(
+        o.success() && o.stderr.contains("does nothing with decrypt"),
+        "{}",
+        o.stderr
+    );
+    let o = run(&["store", "decrypt", "--help"]);
+    assert!(!o.stdout.contains("assume-plaintext"), "{}", o.stdout);
+}

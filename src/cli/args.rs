@@ -11,7 +11,7 @@ use std::path::PathBuf;
     about = "Offline maintenance for NATS Streaming file datastores",
     long_about = "Offline maintenance for NATS Streaming file datastores: inspect, verify, \
 encrypt, decrypt and rekey a store while the server is stopped.",
-    after_help = super::exit::help_text()
+    after_help = super::exit::help_text("stanctl")
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -27,12 +27,26 @@ pub enum Command {
     /// without its store; for a node, use `store ... --cluster-log-path`).
     #[command(subcommand)]
     Raft(RaftCommand),
+    /// Print a shell completion script (bash, zsh or fish) on stdout.
+    #[command(after_help = super::exit::help_text("completions"))]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: ShellArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShellArg {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum RaftCommand {
     /// Print what the server's log store returns for every entry. Never writes.
-    #[command(after_help = super::exit::help_text())]
+    #[command(after_help = super::exit::help_text("verify"))]
     Verify(RaftVerifyArgs),
     /// Encrypt plaintext command entries with one key.
     Encrypt(RaftEncryptArgs),
@@ -88,7 +102,7 @@ pub struct RaftVerifyArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = super::exit::help_text())]
+#[command(after_help = super::exit::help_text("encrypt"))]
 pub struct RaftEncryptArgs {
     #[command(flatten)]
     pub common: RaftCommonArgs,
@@ -102,7 +116,7 @@ pub struct RaftEncryptArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = super::exit::help_text())]
+#[command(after_help = super::exit::help_text("decrypt"))]
 pub struct RaftDecryptArgs {
     #[command(flatten)]
     pub common: RaftCommonArgs,
@@ -113,7 +127,7 @@ pub struct RaftDecryptArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = super::exit::help_text())]
+#[command(after_help = super::exit::help_text("rekey"))]
 pub struct RaftRekeyArgs {
     #[command(flatten)]
     pub common: RaftCommonArgs,
@@ -137,7 +151,6 @@ pub enum StoreCommand {
     /// Report what the store holds: channels, slices, payload classes, damage. Never writes.
     Inspect(InspectArgs),
     /// Predict what the server will do with this store and these settings. Never writes.
-    #[command(after_help = super::exit::help_text())]
     Verify(VerifyArgs),
     /// Encrypt plaintext payloads with one key.
     Encrypt(EncryptArgs),
@@ -172,9 +185,13 @@ pub struct CommonArgs {
     /// (0xedb88320 IEEE, the default; 0x82f63b78 Castagnoli), decimal, or a name.
     #[arg(long, value_name = "POLY", default_value = "0xedb88320")]
     pub crc_poly: String,
-    /// Print machine-readable JSON on stdout (schema in README.md).
+    /// Print machine-readable JSON on stdout (its "schema" field names the format and version).
     #[arg(long)]
     pub json: bool,
+    /// Print nothing on stdout but --json output, and no progress bar;
+    /// errors and warnings still go to stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Use the portable RustCrypto AEAD backend instead of ring (about 2x
     /// slower; it wipes its key schedules when done).
     #[arg(long)]
@@ -208,7 +225,7 @@ impl NodeArgs {
 pub struct KeyArgs {
     /// Read a key from FILE (its bytes, one trailing newline, \n or \r\n,
     /// removed; `-` reads standard input). Repeatable.
-    #[arg(long = "key-file", value_name = "FILE")]
+    #[arg(short = 'k', long = "key-file", value_name = "FILE")]
     pub key_files: Vec<PathBuf>,
     /// A key on the command line. Works, but other users can see it in the
     /// process list: prefer --key-file or NATS_STREAMING_ENCRYPTION_KEY.
@@ -217,7 +234,7 @@ pub struct KeyArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = super::exit::help_text())]
+#[command(after_help = super::exit::help_text("inspect"))]
 #[command(mut_arg("key_files", |a| a.help("A key to try, from FILE (its bytes, one trailing newline, \\n or \\r\\n, removed; - reads standard input). Repeatable; NATS_STREAMING_ENCRYPTION_KEY adds one more")))]
 pub struct InspectArgs {
     #[command(flatten)]
@@ -235,6 +252,7 @@ pub struct InspectArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = super::exit::help_text("verify"))]
 #[command(mut_arg("key_files", |a| a.help("The key the server is configured with, from FILE (one key). With encryption on, NATS_STREAMING_ENCRYPTION_KEY, when set and non-empty, wins over it, as in the server")))]
 #[command(mut_arg("keys", |a| a.help("The configured key on the command line (other users can see it: prefer --key-file)")))]
 pub struct VerifyArgs {
@@ -304,16 +322,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 #[derive(Debug, Clone, Args)]
 pub struct RewriteArgs {
     /// Write a converted copy to DIR and leave the source untouched.
-    #[arg(long, value_name = "DIR")]
+    #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
     /// Report what would change; write nothing.
-    #[arg(long)]
+    #[arg(short = 'n', long)]
     pub dry_run: bool,
-    /// Declare payloads that start with byte 1 or 2, that no key opens and
-    /// whose nonce is neither the server's nor stanctl's, to be plaintext:
-    /// encrypt seals them; rekey leaves them (decrypt always does).
-    #[arg(long)]
-    pub assume_plaintext: bool,
     /// Salvage a damaged store: carry every record the rewrite cannot handle
     /// (bad CRC, undecodable, no key opens it, ...) over byte for byte with
     /// its index entry's size, convert all the others, and list what was
@@ -324,8 +337,17 @@ pub struct RewriteArgs {
     pub keep_damaged: bool,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct AssumeArgs {
+    /// Declare payloads that start with byte 1 or 2, that no key opens and
+    /// whose nonce is neither the server's nor stanctl's, to be plaintext:
+    /// encrypt seals them; rekey leaves them.
+    #[arg(long)]
+    pub assume_plaintext: bool,
+}
+
 #[derive(Debug, Args)]
-#[command(after_help = super::exit::help_text())]
+#[command(after_help = super::exit::help_text("encrypt"))]
 #[command(mut_arg("key_files", |a| a.help("The key to encrypt with, from FILE. Exactly one key in all: --key-file, --key or NATS_STREAMING_ENCRYPTION_KEY")))]
 pub struct EncryptArgs {
     #[command(flatten)]
@@ -336,13 +358,15 @@ pub struct EncryptArgs {
     pub node: NodeArgs,
     #[command(flatten)]
     pub rewrite: RewriteArgs,
+    #[command(flatten)]
+    pub assume: AssumeArgs,
     /// Cipher for the new envelopes.
     #[arg(long, value_enum, ignore_case = true)]
     pub cipher: CipherArg,
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = super::exit::help_text())]
+#[command(after_help = super::exit::help_text("decrypt"))]
 #[command(mut_arg("key_files", |a| a.help("A key to decrypt with, from FILE. Repeatable; NATS_STREAMING_ENCRYPTION_KEY adds one more")))]
 pub struct DecryptArgs {
     #[command(flatten)]
@@ -353,10 +377,14 @@ pub struct DecryptArgs {
     pub node: NodeArgs,
     #[command(flatten)]
     pub rewrite: RewriteArgs,
+    /// Accepted for old scripts and ignored with a warning: decrypt keeps
+    /// payloads that only look like envelopes anyway.
+    #[arg(long, hide = true)]
+    pub assume_plaintext: bool,
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = super::exit::help_text())]
+#[command(after_help = super::exit::help_text("rekey"))]
 #[command(mut_arg("key_files", |a| a.help("An OLD key, from FILE. Repeatable; NATS_STREAMING_ENCRYPTION_KEY adds one more")))]
 #[command(mut_arg("keys", |a| a.help("An OLD key on the command line (other users can see it: prefer --key-file)")))]
 pub struct RekeyArgs {
@@ -374,6 +402,8 @@ pub struct RekeyArgs {
     pub new_key: Option<String>,
     #[command(flatten)]
     pub rewrite: RewriteArgs,
+    #[command(flatten)]
+    pub assume: AssumeArgs,
     /// Cipher for the envelopes rekey re-seals (default: each keeps its own).
     /// Envelopes already under the new key are left as they are.
     #[arg(long, value_enum, ignore_case = true)]

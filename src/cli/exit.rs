@@ -80,10 +80,23 @@ impl ExitCode {
     }
 }
 
-/// The "EXIT CODES" section of `--help`.
-pub fn help_text() -> String {
+/// The codes a command can return (`stanctl`: all of them).
+pub fn codes_of(command: &str) -> Vec<ExitCode> {
+    use ExitCode::*;
+    match command {
+        "inspect" => vec![Ok, Usage, Io],
+        "verify" => vec![Ok, AtRisk, WontStart, Locked, Usage, Io],
+        "encrypt" | "decrypt" | "rekey" => vec![Ok, Locked, Refused, Usage, Io, Interrupted],
+        "completions" => vec![Ok, Usage],
+        _ => ExitCode::ALL.to_vec(),
+    }
+}
+
+/// The "EXIT CODES" section of `--help` for a command (`inspect`,
+/// `verify`, ...; `stanctl` for the top level).
+pub fn help_text(command: &str) -> String {
     let mut s = String::from("EXIT CODES:");
-    for c in ExitCode::ALL {
+    for c in codes_of(command) {
         s.push_str(&format!("\n  {:<3} {}", c.code(), c.meaning()));
     }
     s

@@ -22,6 +22,21 @@ pub fn warn(msg: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
+/// A completion script on stdout.
+fn completions(shell: args::ShellArg) -> Result<ExitCode, Error> {
+    use clap::CommandFactory;
+    use clap_complete::Shell;
+    let sh = match shell {
+        args::ShellArg::Bash => Shell::Bash,
+        args::ShellArg::Zsh => Shell::Zsh,
+        args::ShellArg::Fish => Shell::Fish,
+    };
+    let mut buf = Vec::new();
+    clap_complete::generate(sh, &mut Cli::command(), "stanctl", &mut buf);
+    crate::report::stdout(|out| out.write_all(&buf))?;
+    Ok(ExitCode::Ok)
+}
+
 /// A line for the operator on stderr (what happens, what to do next).
 pub fn note(msg: &str) {
     let line = crate::report::wrap(&format!("stanctl: {msg}"), "  ");
@@ -80,6 +95,7 @@ pub fn run(cli: Cli) -> ExitCode {
             let k = raft_kind(&a.rewrite);
             (commands::raft::rekey(a), k)
         }
+        Command::Completions { shell } => (completions(shell), Kind::Read),
         Command::Store(StoreCommand::Inspect(a)) => (commands::inspect::run(a), Kind::Read),
         Command::Store(StoreCommand::Verify(a)) => (commands::verify::run(a), Kind::Read),
         Command::Store(StoreCommand::Encrypt(a)) => {

@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 pub struct Terminal {
     bar: Arc<Mutex<Option<ProgressBar>>>,
     signals: Option<Arc<Signals>>,
+    /// --quiet: no progress bar.
+    quiet: bool,
 }
 
 /// Where a rewrite is, for what a signal does.
@@ -35,6 +37,13 @@ struct Signals {
 }
 
 impl Terminal {
+    pub fn new(quiet: bool) -> Terminal {
+        Terminal {
+            quiet,
+            ..Terminal::default()
+        }
+    }
+
     fn bar(&self) -> Option<ProgressBar> {
         self.bar.lock().ok()?.clone()
     }
@@ -44,8 +53,8 @@ impl Terminal {
     /// it writes, the first asks the rewrite to stop between slices and a
     /// second one ends the process at once (the store stays readable, as
     /// after any crash).
-    pub fn for_rewrite() -> Terminal {
-        let mut t = Terminal::default();
+    pub fn for_rewrite(quiet: bool) -> Terminal {
+        let mut t = Terminal::new(quiet);
         let Ok(mut sigs) = signal_hook::iterator::Signals::new([
             signal_hook::consts::SIGINT,
             signal_hook::consts::SIGTERM,
@@ -104,7 +113,7 @@ impl Sink for Terminal {
         if let Phase::Write(_) = phase {
             self.stage(Stage::Writing);
         }
-        if !std::io::stderr().is_terminal() || total < 64 * 1024 * 1024 {
+        if self.quiet || !std::io::stderr().is_terminal() || total < 64 * 1024 * 1024 {
             return;
         }
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());

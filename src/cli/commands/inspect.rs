@@ -27,11 +27,11 @@ pub fn run(a: InspectArgs) -> Result<ExitCode, Error> {
         &keys,
         &opts,
         &a.node.options(),
-        &Terminal::default(),
+        &Terminal::new(a.common.quiet),
     )?;
     if a.common.json {
         report::json::print(&report::json::Inspect(&r))?;
-    } else {
+    } else if !a.common.quiet {
         report::stdout(|out| report::inspect::table(&r, a.by_slice, out))?;
         if let Some(l) = &r.raft_log {
             report::stdout(|out| report::raft::inspect_section(l, out))?;

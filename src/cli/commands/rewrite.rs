@@ -12,6 +12,7 @@ use crate::report;
 fn options(
     rule: Rule,
     rw: &RewriteArgs,
+    assume_plaintext: bool,
     common: &CommonArgs,
     node: &NodeArgs,
 ) -> Result<RewriteOptions, Error> {
@@ -27,7 +28,7 @@ fn options(
     }
     Ok(RewriteOptions {
         rule,
-        assume_plaintext: rw.assume_plaintext,
+        assume_plaintext,
         crc: crc_of(common)?,
         backend: backend_of(common),
         output: rw.output.clone(),
@@ -38,7 +39,7 @@ fn options(
 }
 
 fn finish(common: &CommonArgs, keys: &[Key], opts: &RewriteOptions) -> Result<ExitCode, Error> {
-    let sink = Terminal::for_rewrite();
+    let sink = Terminal::for_rewrite(common.quiet);
     let r = rewrite::run(&common.dir, keys, opts, &sink)?;
     if let Some(i) = &r.interrupted {
         if common.json {
@@ -52,6 +53,8 @@ fn finish(common: &CommonArgs, keys: &[Key], opts: &RewriteOptions) -> Result<Ex
         // disk behind stdout) must not read as a failed rewrite.
         let printed = if common.json {
             report::json::print(&report::json::Rewrite(&r))
+        } else if common.quiet {
+            Ok(())
         } else {
             report::stdout(|out| report::rewrite::table(&r, out))
         };
@@ -70,7 +73,7 @@ fn finish(common: &CommonArgs, keys: &[Key], opts: &RewriteOptions) -> Result<Ex
             r.refused.len()
         )));
     }
-    if !common.json {
+    if !common.json && !common.quiet {
         report::stdout(|out| report::rewrite::table(&r, out))?;
     }
     Ok(ExitCode::Ok)
@@ -115,11 +118,20 @@ pub fn encrypt(a: EncryptArgs) -> Result<ExitCode, Error> {
     finish(
         &a.common,
         &keys,
-        &options(rule, &a.rewrite, &a.common, &a.node)?,
+        &options(
+            rule,
+            &a.rewrite,
+            a.assume.assume_plaintext,
+            &a.common,
+            &a.node,
+        )?,
     )
 }
 
 pub fn decrypt(a: DecryptArgs) -> Result<ExitCode, Error> {
+    if a.assume_plaintext {
+        crate::cli::warn("--assume-plaintext does nothing with decrypt (it keeps payloads that only look like envelopes anyway); drop it");
+    }
     let keys = keys::load_keys(&a.keys, true)?;
     if keys.is_empty() {
         return Err(Error::Usage(
@@ -130,7 +142,7 @@ pub fn decrypt(a: DecryptArgs) -> Result<ExitCode, Error> {
     finish(
         &a.common,
         &keys,
-        &options(Rule::Decrypt, &a.rewrite, &a.common, &a.node)?,
+        &options(Rule::Decrypt, &a.rewrite, false, &a.common, &a.node)?,
     )
 }
 
@@ -151,7 +163,13 @@ pub fn rekey(a: RekeyArgs) -> Result<ExitCode, Error> {
     finish(
         &a.common,
         &all,
-        &options(rule, &a.rewrite, &a.common, &a.node)?,
+        &options(
+            rule,
+            &a.rewrite,
+            a.assume.assume_plaintext,
+            &a.common,
+            &a.node,
+        )?,
     )
 }
 

@@ -49,11 +49,12 @@ pub fn run(a: VerifyArgs) -> Result<ExitCode, Error> {
         key.as_ref(),
         &opts,
         &a.node.options(),
-        &Terminal::default(),
+        &Terminal::new(a.common.quiet),
     )?;
     let code = ExitCode::of_verdict(r.verdict);
     if a.common.json {
         report::json::print(&report::json::Verify(&r, code.code()))?;
+    } else if a.common.quiet {
     } else if a.list {
         report::stdout(|out| report::verify::list(&r, out))?;
         if let Some(raft) = &r.raft {
