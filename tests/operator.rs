@@ -614,3 +614,43 @@ fn short_options_and_quiet() {
     let o = run(&["store", "decrypt", "--help"]);
     assert!(!o.stdout.contains("assume-plaintext"), "{}", o.stdout);
 }
+
+/// Archived slices are not converted, and every rewrite report says how
+/// much plaintext they still hold, and where.
+#[test]
+fn encrypt_reports_plaintext_left_in_archived_slices() {
+    let (_t, s) = store("plain");
+    for ext in ["dat", "idx"] {
+        std::fs::copy(
+            s.join(format!("orders/msgs.1.{ext}")),
+            s.join(format!("orders/msgs.1.{ext}.bak")),
+        )
+        .unwrap();
+    }
+    let bak = std::fs::read(s.join("orders/msgs.1.dat.bak")).unwrap();
+    let o = run(&[
+        "store",
+        "encrypt",
+        d(&s),
+        "-k",
+        k1(),
+        "--cipher",
+        "AES",
+        "--assume-plaintext",
+    ]);
+    assert!(o.success(), "{}", o.stderr);
+    assert!(
+        o.stdout.contains("NOT converted: 13 plaintext message(s)"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("orders/msgs.1.dat.bak (13)"),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(std::fs::read(s.join("orders/msgs.1.dat.bak")).unwrap(), bak);
+    let (_, v) = json(&["store", "decrypt", d(&s), "-k", k1(), "-n"]);
+    assert_eq!(v["archived"][0]["file"], "orders/msgs.1.dat.bak");
+    assert_eq!(v["archived"][0]["plaintext"], 13);
+}

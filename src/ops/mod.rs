@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+pub mod archived;
 pub mod inspect;
 pub mod rewrite;
 pub mod scan;

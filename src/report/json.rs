@@ -137,7 +137,7 @@ impl Serialize for Rewrite<'_> {
             .iter()
             .map(|c| tally_out(Some(&c.name), &c.tally, refused))
             .collect();
-        let mut st = s.serialize_struct("RewriteReport", 11)?;
+        let mut st = s.serialize_struct("RewriteReport", 12)?;
         st.serialize_field("schema", r.schema)?;
         st.serialize_field("operation", &r.operation)?;
         st.serialize_field("store", &r.store)?;
@@ -154,6 +154,7 @@ impl Serialize for Rewrite<'_> {
             st.serialize_field("raft_log", l)?;
         }
         st.serialize_field("interrupted", &r.interrupted)?;
+        st.serialize_field("archived", &r.archived)?;
         st.end()
     }
 }

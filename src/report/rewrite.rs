@@ -51,6 +51,9 @@ pub fn table(r: &RewriteReport, out: &mut impl Write) -> io::Result<()> {
         (None, false, n) => format!("rewrote {n} slice(s) in place"),
     };
     writeln!(out, "{what}")?;
+    if let Some(line) = archived(r) {
+        writeln!(out, "{}", super::wrap(&line, "  "))?;
+    }
     if other_cipher > 0 {
         let op = super::operation_name(r.operation);
         let line = format!(
@@ -115,6 +118,23 @@ pub fn kept(r: &RewriteReport, out: &mut impl Write) -> io::Result<()> {
         out,
         "Note: the kept records still hold what they held: envelopes under the OLD key, plaintext, or damaged bytes. The server gives each of them the verdict it gave before (a damaged record fails as it failed; an envelope no key opened still fails). Run `stanctl store verify` with the server's settings to see them; restore them from a backup if you have one."
     )
+}
+
+/// The plaintext the run leaves on disk in archived slices, if any.
+pub fn archived(r: &RewriteReport) -> Option<String> {
+    let with: Vec<_> = r.archived.iter().filter(|a| a.plaintext > 0).collect();
+    if with.is_empty() {
+        return None;
+    }
+    let total: u64 = with.iter().map(|a| a.plaintext).sum();
+    let files: Vec<String> = with
+        .iter()
+        .map(|a| format!("{} ({})", a.file, a.plaintext))
+        .collect();
+    Some(format!(
+        "NOT converted: {total} plaintext message(s) remain on disk in archived slices, which the server does not read and no stanctl rewrite converts: {}. Delete them, or move them out of the store and protect them, if the data at rest must be encrypted.",
+        files.join(", ")
+    ))
 }
 
 /// A signal before anything was written.
@@ -227,6 +247,9 @@ pub fn refusals(r: &RewriteReport, err: &mut impl Write) {
             super::wrap(&format!("    at {}{more}", places.join(", ")), "      ")
         );
         i += n;
+    }
+    if let Some(line) = archived(r) {
+        let _ = writeln!(err, "{}", super::wrap(&format!("stanctl: {line}"), "  "));
     }
     // The way out, when there is one the tool knows.
     let wrong_key = r

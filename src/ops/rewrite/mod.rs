@@ -342,6 +342,7 @@ fn report(
         keep_damaged: opts.keep_damaged,
         kept,
         interrupted: None,
+        archived: crate::ops::archived::census(layout),
     }
 }
 
@@ -392,6 +393,7 @@ pub fn run_log(
         keep_damaged: false,
         kept: Vec::new(),
         interrupted: None,
+        archived: Vec::new(),
     };
     let is_link = fs::symlink_metadata(log).is_ok_and(|m| m.file_type().is_symlink());
     if opts.output.is_none() && is_link {

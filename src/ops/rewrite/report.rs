@@ -148,6 +148,8 @@ pub struct RewriteReport {
     pub kept: Vec<Kept>,
     /// The write stopped early because the operator asked (`Sink::cancelled`).
     pub interrupted: Option<Interrupted>,
+    /// Archived slices (`*.dat.bak`), which no rewrite converts.
+    pub archived: Vec<crate::ops::archived::Archived>,
 }
 
 /// The Raft log's part of a node's rewrite: `records` counts entries;
