@@ -650,6 +650,12 @@ fn encrypt_reports_plaintext_left_in_archived_slices() {
         o.stdout
     );
     assert_eq!(std::fs::read(s.join("orders/msgs.1.dat.bak")).unwrap(), bak);
+    let o = run(&["store", "inspect", d(&s)]);
+    assert!(
+        o.stdout.contains("NOT converted: 13 plaintext message(s)"),
+        "{}",
+        o.stdout
+    );
     let (_, v) = json(&["store", "decrypt", d(&s), "-k", k1(), "-n"]);
     assert_eq!(v["archived"][0]["file"], "orders/msgs.1.dat.bak");
     assert_eq!(v["archived"][0]["plaintext"], 13);

@@ -122,7 +122,12 @@ pub fn kept(r: &RewriteReport, out: &mut impl Write) -> io::Result<()> {
 
 /// The plaintext the run leaves on disk in archived slices, if any.
 pub fn archived(r: &RewriteReport) -> Option<String> {
-    let with: Vec<_> = r.archived.iter().filter(|a| a.plaintext > 0).collect();
+    archived_line(&r.archived)
+}
+
+/// The line for archived slices that hold plaintext (inspect and the rewrites).
+pub fn archived_line(archived: &[crate::ops::archived::Archived]) -> Option<String> {
+    let with: Vec<_> = archived.iter().filter(|a| a.plaintext > 0).collect();
     if with.is_empty() {
         return None;
     }
