@@ -660,3 +660,28 @@ fn encrypt_reports_plaintext_left_in_archived_slices() {
     assert_eq!(v["archived"][0]["file"], "orders/msgs.1.dat.bak");
     assert_eq!(v["archived"][0]["plaintext"], 13);
 }
+
+/// The rewrite JSON keeps --keep-damaged's fields, and its counts add up.
+#[test]
+fn keep_damaged_json_counts_add_up() {
+    let (_t, s) = store("damaged-crc");
+    let (code, v) = json(&[
+        "store",
+        "decrypt",
+        d(&s),
+        "-k",
+        k1(),
+        "-n",
+        "--keep-damaged",
+    ]);
+    assert_eq!(code, OK, "{v}");
+    let t = &v["totals"];
+    assert_eq!(t["kept"], 1, "{v}");
+    assert_eq!(v["kept"].as_array().unwrap().len(), 1, "{v}");
+    let n = |k: &str| t[k].as_u64().unwrap();
+    assert_eq!(
+        n("records"),
+        n("changed") + n("unchanged") + n("kept") + n("refused_records")
+    );
+    assert_eq!(n("refused_records"), 0);
+}

@@ -89,12 +89,14 @@ struct TallyOut<'a> {
     bytes_before: u64,
     bytes_after: u64,
     slices_rewritten: u64,
+    kept: u64,
+    headers_repaired: u64,
     refused_records: u64,
     kept_other_cipher: u64,
 }
 
 fn tally_out<'a>(name: Option<&'a str>, t: &Tally, refused: bool) -> TallyOut<'a> {
-    let refused_records = t.records.saturating_sub(t.changed + t.unchanged);
+    let refused_records = t.records.saturating_sub(t.changed + t.unchanged + t.kept);
     if refused {
         TallyOut {
             name,
@@ -107,6 +109,8 @@ fn tally_out<'a>(name: Option<&'a str>, t: &Tally, refused: bool) -> TallyOut<'a
             bytes_before: t.bytes_before,
             bytes_after: t.bytes_before,
             slices_rewritten: 0,
+            kept: 0,
+            headers_repaired: 0,
             refused_records,
             kept_other_cipher: 0,
         }
@@ -122,6 +126,8 @@ fn tally_out<'a>(name: Option<&'a str>, t: &Tally, refused: bool) -> TallyOut<'a
             bytes_before: t.bytes_before,
             bytes_after: t.bytes_after,
             slices_rewritten: t.slices_rewritten,
+            kept: t.kept,
+            headers_repaired: t.headers_repaired,
             refused_records,
             kept_other_cipher: t.kept_other_cipher,
         }
@@ -137,7 +143,7 @@ impl Serialize for Rewrite<'_> {
             .iter()
             .map(|c| tally_out(Some(&c.name), &c.tally, refused))
             .collect();
-        let mut st = s.serialize_struct("RewriteReport", 12)?;
+        let mut st = s.serialize_struct("RewriteReport", 13)?;
         st.serialize_field("schema", r.schema)?;
         st.serialize_field("operation", &r.operation)?;
         st.serialize_field("store", &r.store)?;
@@ -153,6 +159,7 @@ impl Serialize for Rewrite<'_> {
         if let Some(l) = &r.raft_log {
             st.serialize_field("raft_log", l)?;
         }
+        st.serialize_field("kept", &r.kept)?;
         st.serialize_field("interrupted", &r.interrupted)?;
         st.serialize_field("archived", &r.archived)?;
         st.end()
