@@ -14,6 +14,10 @@ pub enum Error {
     NotAStore { path: PathBuf, why: String },
     #[error(transparent)]
     Key(#[from] crate::crypto::keys::KeyError),
+    /// The server's configuration file (--config) cannot be read or the
+    /// server would reject it; the message points at file, line and column.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error("the store {path} is locked by a running process (pid {pid}); stop the server first")]
     Locked { path: PathBuf, pid: i64 },
     #[error("{0}")]

@@ -379,7 +379,8 @@ fn check_library(dir: &Path, files: &Files) -> Result<(), TestCaseError> {
                     .any(|f| f.severity == Severity::WillNotStart);
                 prop_assert_eq!(refused, r.verdict == Verdict::WillNotStart);
                 prop_assert!(r.totals.failed <= r.totals.messages);
-                serde_json::to_string(&stanctl::report::json::Verify(&r, code)).unwrap();
+                let block = stanctl::report::settings::Block::default();
+                serde_json::to_string(&stanctl::report::json::Verify(&r, code, &block)).unwrap();
             }
             Err(e) => prop_assert!(matches!(e, stanctl::Error::Io { .. }), "verify: {e}"),
         }

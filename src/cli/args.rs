@@ -178,13 +178,21 @@ impl From<CipherArg> for crate::crypto::aead::Cipher {
 
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
-    /// The store directory (the server's -dir).
+    /// The store directory (the server's -dir). Optional with --config when the
+    /// file sets `dir`; given, it wins over the file.
     #[arg(value_name = "DIR")]
-    pub dir: PathBuf,
+    pub dir: Option<PathBuf>,
+    /// Read the server's settings from its configuration file, as the server
+    /// reads it (includes, variables, the `streaming` map): the store
+    /// directory, encryption, cipher, key, CRC options. Flags given win over
+    /// the file; NATS_STREAMING_ENCRYPTION_KEY wins over its `encryption_key`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// CRC-32 polynomial the server runs with (-file_crc_poly), in Go's reversed form
     /// (0xedb88320 IEEE, the default; 0x82f63b78 Castagnoli), decimal, or a name.
-    #[arg(long, value_name = "POLY", default_value = "0xedb88320")]
-    pub crc_poly: String,
+    /// Default: the configuration file's `crc_poly`, else 0xedb88320.
+    #[arg(long, value_name = "POLY")]
+    pub crc_poly: Option<String>,
     /// Print machine-readable JSON on stdout (its "schema" field names the format and version).
     #[arg(long)]
     pub json: bool,
@@ -271,8 +279,9 @@ pub struct VerifyArgs {
     pub no_encrypt: bool,
     /// The server's cipher (-encryption_cipher). It only chooses how NEW
     /// messages are written: both ciphers are always readable with the key.
-    #[arg(long, value_enum, ignore_case = true, default_value = "AES")]
-    pub cipher: CipherArg,
+    /// Default: the configuration file's `encryption_cipher`, else AES.
+    #[arg(long, value_enum, ignore_case = true)]
+    pub cipher: Option<CipherArg>,
     /// The server runs with -file_truncate_bad_eof (truncate a record cut
     /// short at the end of a file, losing it, instead of refusing to start).
     #[arg(long)]
@@ -280,17 +289,19 @@ pub struct VerifyArgs {
     /// The server's -file_crc (file_options { crc }): false, the server
     /// checks no record or index CRC (only each slice's last record at
     /// start-up), and damaged records are decoded and delivered as they are.
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
-    pub file_crc: bool,
+    /// Default: the --config file's `crc`, else true.
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub file_crc: Option<bool>,
     /// Same as --file-crc=false.
     #[arg(long)]
     pub no_file_crc: bool,
     /// The server's -file_read_buffer_size (file_options { file_read_buffer_size }),
     /// in bytes or with a unit like the server's (64KB, 2MB); 0 turns the
     /// read-ahead of lookups off, which makes every lookup compare the
-    /// record's header size with the index. Default 2MB.
-    #[arg(long, value_name = "SIZE", default_value = "2MB", value_parser = parse_size)]
-    pub file_read_buffer_size: u64,
+    /// record's header size with the index. Default: the --config file's
+    /// `read_buffer_size`, else 2MB.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub file_read_buffer_size: Option<u64>,
     /// Print one line per message, like the MSG lines of the conformance files.
     #[arg(long, conflicts_with = "json")]
     pub list: bool,
@@ -360,9 +371,10 @@ pub struct EncryptArgs {
     pub rewrite: RewriteArgs,
     #[command(flatten)]
     pub assume: AssumeArgs,
-    /// Cipher for the new envelopes.
+    /// Cipher for the new envelopes. Required unless the configuration file
+    /// (--config) names one (`encryption_cipher`).
     #[arg(long, value_enum, ignore_case = true)]
-    pub cipher: CipherArg,
+    pub cipher: Option<CipherArg>,
 }
 
 #[derive(Debug, Args)]

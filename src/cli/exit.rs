@@ -48,17 +48,20 @@ impl ExitCode {
             ExitCode::WontStart => "verify: the server will refuse to start on this store",
             ExitCode::Locked => "the store is locked by a running server (or another stanctl)",
             ExitCode::Refused => "a rewrite was refused before writing anything (records or Raft log entries it cannot handle, a clustered store whose Raft log was not given)",
-            ExitCode::Usage => "usage error (bad option or value, wrong number of keys, empty key, non-empty --output)",
-            ExitCode::Io => "I/O error (missing file, permission denied, disk full, a file of the wrong type), or the directory is not a store",
+            ExitCode::Usage => "usage error (bad option or value, wrong number of keys, empty key, non-empty --output), or a --config file the server would reject (syntax, include, type, store type: the error names file:line:column)",
+            ExitCode::Io => "I/O error (missing file, permission denied, disk full, a file of the wrong type; an unreadable --config file), or the directory is not a store",
             ExitCode::Interrupted => "a rewrite stopped on SIGINT or SIGTERM (Ctrl-C): every slice is converted or as it was; stderr gives the command that finishes the job",
         }
     }
 
     /// The outcome of a failed command.
     pub fn of_error(e: &Error) -> ExitCode {
+        use crate::config::ConfigError;
         use crate::crypto::keys::KeyError;
         use crate::format::raft::RaftError;
         match e {
+            Error::Config(ConfigError::Read { .. }) => ExitCode::Io,
+            Error::Config(_) => ExitCode::Usage,
             Error::Locked { .. } | Error::Raft(RaftError::Locked { .. }) => ExitCode::Locked,
             Error::Refused(_) => ExitCode::Refused,
             Error::Usage(_) => ExitCode::Usage,

@@ -15,9 +15,11 @@ const CMDLINE_WARNING: &str = "a key given with --key is visible to other users 
 pub const MAX_KEYS: usize = 254;
 
 /// Every key the user gave, numbered K1, K2, ... in this order: key files,
-/// --key values, then NATS_STREAMING_ENCRYPTION_KEY (when `with_env`).
-pub fn load_keys(args: &KeyArgs, with_env: bool) -> Result<Vec<Key>, Error> {
-    let given = args.key_files.len() + args.keys.len();
+/// --key values, the configuration file's `encryption_key` (`config`, built
+/// by `cli::settings::config_key`; renumbered here), then
+/// NATS_STREAMING_ENCRYPTION_KEY (when `with_env`).
+pub fn load_keys(args: &KeyArgs, with_env: bool, config: Option<Key>) -> Result<Vec<Key>, Error> {
+    let given = args.key_files.len() + args.keys.len() + usize::from(config.is_some());
     if given > MAX_KEYS {
         return Err(Error::Usage(format!(
             "at most {MAX_KEYS} keys at once; got {given}"
@@ -42,6 +44,10 @@ pub fn load_keys(args: &KeyArgs, with_env: bool) -> Result<Vec<Key>, Error> {
         }
         next(KeyOrigin::CommandLine, &m, &mut out);
     }
+    if let Some(mut k) = config {
+        k.id = format!("K{}", out.len() + 1);
+        out.push(k);
+    }
     if with_env {
         if let Some(m) = env_key() {
             if out.len() == MAX_KEYS {
@@ -56,9 +62,10 @@ pub fn load_keys(args: &KeyArgs, with_env: bool) -> Result<Vec<Key>, Error> {
 }
 
 /// The one key the server would use: NATS_STREAMING_ENCRYPTION_KEY when set
-/// and non-empty, else the configured key (--key-file or --key).
-pub fn server_key(args: &KeyArgs) -> Result<Option<Key>, Error> {
-    let configured = args.key_files.len() + args.keys.len();
+/// and non-empty, else the configured key (--key-file or --key, or the
+/// configuration file's `encryption_key` given as `config`).
+pub fn server_key(args: &KeyArgs, config: Option<Key>) -> Result<Option<Key>, Error> {
+    let configured = args.key_files.len() + args.keys.len() + usize::from(config.is_some());
     if configured > 1 {
         return Err(Error::Usage(
             "the server runs with one key: give at most one --key-file or --key".into(),
@@ -70,7 +77,7 @@ pub fn server_key(args: &KeyArgs) -> Result<Option<Key>, Error> {
         }
         return Ok(Some(Key::from_material("K1", KeyOrigin::Env, &m)));
     }
-    let mut ks = load_keys(args, false)?;
+    let mut ks = load_keys(args, false, config)?;
     Ok(ks.pop())
 }
 

@@ -125,7 +125,7 @@ fn man_extra(pages: &[String], this: &str, command: &str) -> String {
         ));
     }
     r.push_str(".SH ENVIRONMENT\n.TP\n\\fBNATS_STREAMING_ENCRYPTION_KEY\\fR\n");
-    r.push_str(&esc("A key, as the server reads it: when set and non-empty. inspect, decrypt and rekey (as an old key) add it to the keys given; encrypt counts it as its one key; verify uses it instead of the configured key when encryption is on (it does not turn encryption on by itself)."));
+    r.push_str(&esc("A key, as the server reads it: when set and non-empty. inspect, decrypt and rekey (as an old key) add it to the keys given; encrypt counts it as its one key (it replaces the --config file's encryption_key); verify uses it instead of the configured key (--key-file, --key or the --config file's encryption_key) when encryption is on (it does not turn encryption on by itself)."));
     r.push_str("\n.TP\n\\fBCOLUMNS\\fR\n");
     r.push_str(&esc(
         "The width tables and text are fitted to when stdout is not a terminal.",

@@ -8,11 +8,11 @@ pub mod exit;
 pub mod keys;
 pub mod man;
 pub mod progress;
+pub mod settings;
 
 use crate::crypto::aead::Backend;
 use crate::crypto::keys::KeyError;
 use crate::error::Error;
-use crate::format::crc::{self, Crc32};
 use args::{Cli, Command, CommonArgs, RaftCommand, StoreCommand};
 use exit::ExitCode;
 use std::io::Write;
@@ -41,12 +41,6 @@ fn completions(shell: args::ShellArg) -> Result<ExitCode, Error> {
 pub fn note(msg: &str) {
     let line = crate::report::wrap(&format!("stanctl: {msg}"), "  ");
     let _ = writeln!(std::io::stderr(), "{line}");
-}
-
-pub fn crc_of(common: &CommonArgs) -> Result<Crc32, Error> {
-    crc::parse_poly(&common.crc_poly)
-        .map(Crc32::new)
-        .map_err(Error::Usage)
 }
 
 pub fn backend_of(common: &CommonArgs) -> Backend {
@@ -151,6 +145,12 @@ fn hint(e: &Error, kind: &Kind) -> Option<String> {
         },
         Error::Key(KeyError::Read { .. }) => {
             s("give --key-file the path of a readable regular file that holds the key")
+        }
+        Error::Config(crate::config::ConfigError::Read { .. }) => {
+            s("give --config the path of the server's configuration file, readable by this user")
+        }
+        Error::Config(_) => {
+            s("fix the configuration file at the place named above, then run the command again")
         }
         _ => None,
     }

@@ -20,6 +20,12 @@ pub enum KeyOrigin {
     File(PathBuf),
     Env,
     CommandLine,
+    /// `encryption_key` in the server's configuration file (the file that
+    /// holds the key, which may be an included one, and its line).
+    Config {
+        file: PathBuf,
+        line: u32,
+    },
 }
 
 impl fmt::Display for KeyOrigin {
@@ -28,6 +34,9 @@ impl fmt::Display for KeyOrigin {
             KeyOrigin::File(p) => write!(f, "key file {}", p.display()),
             KeyOrigin::Env => write!(f, "${ENV_VAR}"),
             KeyOrigin::CommandLine => write!(f, "--key"),
+            KeyOrigin::Config { file, line } => {
+                write!(f, "configuration file {} line {line}", file.display())
+            }
         }
     }
 }

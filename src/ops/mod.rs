@@ -59,6 +59,10 @@ pub enum Warning {
     },
     /// With --output, a side file that is not a regular file is not copied.
     NotCopied { path: PathBuf },
+    /// A configuration file read for a key (the server's `encryption_key`)
+    /// that users other than its owner may read. Raised by the command
+    /// layer, which reads configuration files, through the same sink.
+    SecretReadableByOthers { path: PathBuf },
 }
 
 /// Bytes of all slice files, for a progress total.

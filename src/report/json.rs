@@ -27,16 +27,26 @@ impl Serialize for Inspect<'_> {
     }
 }
 
-/// The verify report with the exit code the command returns.
-pub struct Verify<'a>(pub &'a VerifyReport, pub i32);
+/// The verify report with the exit code the command returns and the
+/// settings with their sources (`setting_sources`, added to schema 1).
+pub struct Verify<'a>(
+    pub &'a VerifyReport,
+    pub i32,
+    pub &'a super::settings::Block,
+);
 
 impl Serialize for Verify<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let r = self.0;
-        let mut st = s.serialize_struct("VerifyReport", 11)?;
+        let mut st = s.serialize_struct("VerifyReport", 13)?;
         st.serialize_field("schema", r.schema)?;
         st.serialize_field("store", &r.store)?;
         st.serialize_field("settings", &r.settings)?;
+        st.serialize_field(
+            "config",
+            &self.2.config.as_ref().map(|p| p.display().to_string()),
+        )?;
+        st.serialize_field("setting_sources", &self.2.rows)?;
         st.serialize_field("verdict", &r.verdict)?;
         st.serialize_field("exit_code", &self.1)?;
         st.serialize_field("cluster_id", &r.cluster_id)?;

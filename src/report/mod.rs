@@ -5,6 +5,7 @@
 pub mod inspect;
 pub mod json;
 pub mod rewrite;
+pub mod settings;
 pub mod verify;
 pub mod words;
 
@@ -229,6 +230,11 @@ pub fn warning(w: &Warning) -> String {
         Warning::NotCopied { path } => {
             format!("{}: not a regular file; not copied", path.display())
         }
+        Warning::SecretReadableByOthers { path } => format!(
+            "{}: holds an encryption key (or is read with one) and other users may read it; restrict it to its owner (chmod go-rwx {})",
+            path.display(),
+            path.display()
+        ),
     }
 }
 pub mod raft;

@@ -77,7 +77,13 @@ pub fn list(r: &VerifyReport, out: &mut impl Write) -> io::Result<()> {
     Ok(())
 }
 
-pub fn table(r: &VerifyReport, out: &mut impl Write) -> io::Result<()> {
+/// The human report: verdict, the Settings block (each setting with its
+/// source), the channels, the findings.
+pub fn table(
+    r: &VerifyReport,
+    settings: &super::settings::Block,
+    out: &mut impl Write,
+) -> io::Result<()> {
     let t = &r.totals;
     let verdict = match r.verdict {
         Verdict::WillNotStart => "VERDICT: WILL NOT START: the server refuses to start on this store".to_string(),
@@ -115,33 +121,7 @@ pub fn table(r: &VerifyReport, out: &mut impl Write) -> io::Result<()> {
         );
         writeln!(out, "{}", super::wrap(&line, "  "))?;
     }
-    let line = format!(
-        "Settings: encryption {}{}",
-        if s.encryption { "on" } else { "off" },
-        match (&s.key, s.encryption) {
-            (Some(k), true) => format!(
-                ", key from {k}; the cipher ({}) only chooses how new messages are written",
-                words::cipher_name(s.cipher)
-            ),
-            _ => String::new(),
-        }
-    );
-    writeln!(out, "{}", super::wrap(&line, "          "))?;
-    writeln!(
-        out,
-        "          CRC polynomial {}, truncate-on-EOF {}",
-        s.crc_poly,
-        if s.truncate_on_eof { "on" } else { "off" }
-    )?;
-    writeln!(
-        out,
-        "          file CRC {}, file read buffer size {}",
-        if s.file_crc { "on" } else { "off" },
-        match s.file_read_buffer_size {
-            0 => "0 (no read-ahead)".to_string(),
-            n => format!("{n} bytes"),
-        }
-    )?;
+    super::settings::block(settings, out)?;
     let mut tb = new_table(&[
         "Channel", "First", "Last", "Msgs", "Plain", "Empty", "Cipher", "Fail", "Subs",
     ]);

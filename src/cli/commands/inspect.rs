@@ -3,7 +3,7 @@
 use crate::cli::args::InspectArgs;
 use crate::cli::exit::ExitCode;
 use crate::cli::progress::Terminal;
-use crate::cli::{backend_of, crc_of, keys, warn};
+use crate::cli::{backend_of, keys, settings, warn};
 use crate::error::Error;
 use crate::format::layout::StoreLayout;
 use crate::ops::inspect::InspectOptions;
@@ -11,13 +11,15 @@ use crate::report;
 use std::io::Write;
 
 pub fn run(a: InspectArgs) -> Result<ExitCode, Error> {
+    let sink = Terminal::new(a.common.quiet);
+    let common = settings::common(&a.common, &sink)?;
     let opts = InspectOptions {
-        crc: crc_of(&a.common)?,
+        crc: common.crc.value.clone(),
         backend: backend_of(&a.common),
         records: a.records,
     };
-    let keys = keys::load_keys(&a.keys, true)?;
-    let layout = StoreLayout::discover(&a.common.dir)?;
+    let keys = keys::load_keys(&a.keys, true, settings::config_key(&common))?;
+    let layout = StoreLayout::discover(&common.dir.value)?;
     if let Some(pid) = crate::format::lock::holder(&layout.root)? {
         warn(&format!(
             "a running process (pid {pid}) holds the store's lock: what you see may change under you; stop the server for a stable view"
@@ -27,8 +29,8 @@ pub fn run(a: InspectArgs) -> Result<ExitCode, Error> {
         &layout,
         &keys,
         &opts,
-        &a.node.options(),
-        &Terminal::new(a.common.quiet),
+        &settings::node(&a.node, &common).options,
+        &sink,
     )?;
     if a.common.json {
         report::json::print(&report::json::Inspect(&r))?;

@@ -28,7 +28,7 @@ pub fn verify(a: RaftVerifyArgs) -> Result<ExitCode, Error> {
     let configured = !a.keys.key_files.is_empty() || !a.keys.keys.is_empty();
     let encryption = !a.no_encrypt && (a.encrypt || configured);
     let key = if encryption {
-        keys::server_key(&a.keys)?
+        keys::server_key(&a.keys, None)?
     } else {
         None
     };
@@ -82,7 +82,7 @@ fn finish(c: &RaftCommonArgs, keys: &[Key], opts: &RewriteOptions) -> Result<Exi
 }
 
 pub fn encrypt(a: RaftEncryptArgs) -> Result<ExitCode, Error> {
-    let keys = keys::load_keys(&a.keys, true)?;
+    let keys = keys::load_keys(&a.keys, true, None)?;
     if keys.len() != 1 {
         return Err(Error::Usage(format!(
             "encrypt takes exactly one key (--key-file, --key or NATS_STREAMING_ENCRYPTION_KEY); got {}",
@@ -95,7 +95,7 @@ pub fn encrypt(a: RaftEncryptArgs) -> Result<ExitCode, Error> {
 }
 
 pub fn decrypt(a: RaftDecryptArgs) -> Result<ExitCode, Error> {
-    let keys = keys::load_keys(&a.keys, true)?;
+    let keys = keys::load_keys(&a.keys, true, None)?;
     if keys.is_empty() {
         return Err(Error::Usage(
             "decrypt needs at least one key (--key-file, --key or NATS_STREAMING_ENCRYPTION_KEY)"
@@ -107,7 +107,7 @@ pub fn decrypt(a: RaftDecryptArgs) -> Result<ExitCode, Error> {
 }
 
 pub fn rekey(a: RaftRekeyArgs) -> Result<ExitCode, Error> {
-    let old = keys::load_keys(&a.keys, true)?;
+    let old = keys::load_keys(&a.keys, true, None)?;
     if old.is_empty() {
         return Err(Error::Usage(
             "rekey needs at least one old key (--key-file, --key or NATS_STREAMING_ENCRYPTION_KEY)"

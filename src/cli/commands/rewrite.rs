@@ -3,7 +3,8 @@
 use crate::cli::args::{CommonArgs, DecryptArgs, EncryptArgs, NodeArgs, RekeyArgs, RewriteArgs};
 use crate::cli::exit::ExitCode;
 use crate::cli::progress::Terminal;
-use crate::cli::{backend_of, crc_of, keys};
+use crate::cli::settings::{self, Common};
+use crate::cli::{backend_of, keys, warn};
 use crate::crypto::keys::Key;
 use crate::error::Error;
 use crate::ops::rewrite::{self, RewriteOptions, Rule};
@@ -13,7 +14,8 @@ fn options(
     rule: Rule,
     rw: &RewriteArgs,
     assume_plaintext: bool,
-    common: &CommonArgs,
+    args: &CommonArgs,
+    common: &Common,
     node: &NodeArgs,
 ) -> Result<RewriteOptions, Error> {
     if let Some(out) = &rw.output {
@@ -29,20 +31,25 @@ fn options(
     Ok(RewriteOptions {
         rule,
         assume_plaintext,
-        crc: crc_of(common)?,
-        backend: backend_of(common),
+        crc: common.crc.value.clone(),
+        backend: backend_of(args),
         output: rw.output.clone(),
         dry_run: rw.dry_run,
-        node: node.options(),
+        node: settings::node(node, common).options,
         keep_damaged: rw.keep_damaged,
     })
 }
 
-fn finish(common: &CommonArgs, keys: &[Key], opts: &RewriteOptions) -> Result<ExitCode, Error> {
-    let sink = Terminal::for_rewrite(common.quiet);
-    let r = rewrite::run(&common.dir, keys, opts, &sink)?;
+fn finish(
+    args: &CommonArgs,
+    common: &Common,
+    keys: &[Key],
+    opts: &RewriteOptions,
+) -> Result<ExitCode, Error> {
+    let sink = Terminal::for_rewrite(args.quiet);
+    let r = rewrite::run(&common.dir.value, keys, opts, &sink)?;
     if let Some(i) = &r.interrupted {
-        if common.json {
+        if args.json {
             let _ = report::json::print(&report::json::Rewrite(&r));
         }
         let _ = report::rewrite::interrupted(&r, i, &rerun_command(), &mut std::io::stderr());
@@ -51,9 +58,9 @@ fn finish(common: &CommonArgs, keys: &[Key], opts: &RewriteOptions) -> Result<Ex
     if r.refused.is_empty() && !r.dry_run {
         // The store is converted: a report that cannot be printed (a full
         // disk behind stdout) must not read as a failed rewrite.
-        let printed = if common.json {
+        let printed = if args.json {
             report::json::print(&report::json::Rewrite(&r))
-        } else if common.quiet {
+        } else if args.quiet {
             Ok(())
         } else {
             report::stdout(|out| report::rewrite::table(&r, out))
@@ -63,7 +70,7 @@ fn finish(common: &CommonArgs, keys: &[Key], opts: &RewriteOptions) -> Result<Ex
         }
         return Ok(ExitCode::Ok);
     }
-    if common.json {
+    if args.json {
         report::json::print(&report::json::Rewrite(&r))?;
     }
     if !r.refused.is_empty() {
@@ -73,21 +80,29 @@ fn finish(common: &CommonArgs, keys: &[Key], opts: &RewriteOptions) -> Result<Ex
             r.refused.len()
         )));
     }
-    if !common.json && !common.quiet {
+    if !args.json && !args.quiet {
         report::stdout(|out| report::rewrite::table(&r, out))?;
     }
     Ok(ExitCode::Ok)
 }
 
 pub fn encrypt(a: EncryptArgs) -> Result<ExitCode, Error> {
-    let keys = keys::load_keys(&a.keys, true)?;
+    let common = settings::common(&a.common, &Terminal::new(a.common.quiet))?;
+    let mut file_key = settings::config_key(&common);
+    let flag_keys = !a.keys.key_files.is_empty() || !a.keys.keys.is_empty();
+    if file_key.is_some() && !flag_keys && keys::env_key().is_some() {
+        // The server encrypts with the variable, not with encryption_key.
+        warn("NATS_STREAMING_ENCRYPTION_KEY is set: the server uses it and ignores the configuration file's encryption_key, and so does encrypt");
+        file_key = None;
+    }
+    let keys = keys::load_keys(&a.keys, true, file_key)?;
     if keys.len() != 1 {
         let given: Vec<String> = keys
             .iter()
             .map(|k| format!("{} = {}", k.id, k.origin))
             .collect();
         let mut msg = format!(
-            "encrypt takes exactly one key (--key-file, --key or NATS_STREAMING_ENCRYPTION_KEY); got {}{}{}",
+            "encrypt takes exactly one key (--key-file, --key, the configuration file's encryption_key or NATS_STREAMING_ENCRYPTION_KEY); got {}{}{}",
             keys.len(),
             if given.is_empty() { "" } else { ": " },
             given.join(", ")
@@ -100,57 +115,70 @@ pub fn encrypt(a: EncryptArgs) -> Result<ExitCode, Error> {
                 .iter()
                 .map(|p| report::rewrite::shell_word(&p.to_string_lossy()))
                 .collect();
-            let dir = report::rewrite::shell_word(&a.common.dir.to_string_lossy());
+            let dir = report::rewrite::shell_word(&common.dir.value.to_string_lossy());
             let (target, others) = match files.split_first() {
                 Some((t, o)) if !o.is_empty() => (t.clone(), o.join(" --key-file ")),
                 _ => ("KEY".into(), "OTHER_KEY".into()),
             };
             msg.push_str(&format!(
                 ". If the store holds envelopes under several keys, bring them under one first, then encrypt with it: `stanctl store rekey {dir} --key-file {others} --new-key-file {target}` and then `stanctl store encrypt {dir} --key-file {target} --cipher {}`",
-                match a.cipher { crate::cli::args::CipherArg::Aes => "AES", crate::cli::args::CipherArg::Chacha => "CHACHA" }
+                match a.cipher {
+                    Some(crate::cli::args::CipherArg::Chacha) => "CHACHA",
+                    _ => "AES",
+                }
             ));
         }
         return Err(Error::Usage(msg));
     }
-    let rule = Rule::Encrypt {
-        cipher: a.cipher.into(),
+    let Some(cipher) = settings::cipher(a.cipher, &common)? else {
+        return Err(Error::Usage(
+            "encrypt needs a cipher: give --cipher AES|CHACHA (or --config with encryption_cipher)"
+                .into(),
+        ));
     };
-    finish(
+    let rule = Rule::Encrypt {
+        cipher: cipher.value,
+    };
+    let opts = options(
+        rule,
+        &a.rewrite,
+        a.assume.assume_plaintext,
         &a.common,
-        &keys,
-        &options(
-            rule,
-            &a.rewrite,
-            a.assume.assume_plaintext,
-            &a.common,
-            &a.node,
-        )?,
-    )
+        &common,
+        &a.node,
+    )?;
+    finish(&a.common, &common, &keys, &opts)
 }
 
 pub fn decrypt(a: DecryptArgs) -> Result<ExitCode, Error> {
     if a.assume_plaintext {
         crate::cli::warn("--assume-plaintext does nothing with decrypt (it keeps payloads that only look like envelopes anyway); drop it");
     }
-    let keys = keys::load_keys(&a.keys, true)?;
+    let common = settings::common(&a.common, &Terminal::new(a.common.quiet))?;
+    let keys = keys::load_keys(&a.keys, true, settings::config_key(&common))?;
     if keys.is_empty() {
         return Err(Error::Usage(
-            "decrypt needs at least one key (--key-file, --key or NATS_STREAMING_ENCRYPTION_KEY)"
+            "decrypt needs at least one key (--key-file, --key, --config with encryption_key, or NATS_STREAMING_ENCRYPTION_KEY)"
                 .into(),
         ));
     }
-    finish(
+    let opts = options(
+        Rule::Decrypt,
+        &a.rewrite,
+        false,
         &a.common,
-        &keys,
-        &options(Rule::Decrypt, &a.rewrite, false, &a.common, &a.node)?,
-    )
+        &common,
+        &a.node,
+    )?;
+    finish(&a.common, &common, &keys, &opts)
 }
 
 pub fn rekey(a: RekeyArgs) -> Result<ExitCode, Error> {
-    let old = keys::load_keys(&a.keys, true)?;
+    let common = settings::common(&a.common, &Terminal::new(a.common.quiet))?;
+    let old = keys::load_keys(&a.keys, true, settings::config_key(&common))?;
     if old.is_empty() {
         return Err(Error::Usage(
-            "rekey needs at least one old key (--key-file, --key or NATS_STREAMING_ENCRYPTION_KEY)"
+            "rekey needs at least one old key (--key-file, --key, --config with encryption_key, or NATS_STREAMING_ENCRYPTION_KEY)"
                 .into(),
         ));
     }
@@ -160,17 +188,15 @@ pub fn rekey(a: RekeyArgs) -> Result<ExitCode, Error> {
     let rule = Rule::Rekey {
         cipher: a.cipher.map(Into::into),
     };
-    finish(
+    let opts = options(
+        rule,
+        &a.rewrite,
+        a.assume.assume_plaintext,
         &a.common,
-        &all,
-        &options(
-            rule,
-            &a.rewrite,
-            a.assume.assume_plaintext,
-            &a.common,
-            &a.node,
-        )?,
-    )
+        &common,
+        &a.node,
+    )?;
+    finish(&a.common, &common, &all, &opts)
 }
 
 /// The command line as given, for the operator to run again: key files
