@@ -172,13 +172,13 @@ pub fn block(b: &Block, out: &mut impl Write) -> io::Result<()> {
             ));
         }
     }
-    writeln!(out, "{head}")?;
+    writeln!(out, "{}", super::wrap(&head, "  "))?;
     if let Some(c) = &b.config {
-        writeln!(
-            out,
+        let line = format!(
             "  (configuration file {}: flags win over it, and NATS_STREAMING_ENCRYPTION_KEY over its key)",
             c.display()
-        )?;
+        );
+        writeln!(out, "{}", super::wrap(&line, "   "))?;
     }
     // "name value", then the source in a column.
     let cells: Vec<(String, String)> = b
@@ -197,8 +197,16 @@ pub fn block(b: &Block, out: &mut impl Write) -> io::Result<()> {
         .max()
         .unwrap_or(0)
         .min(44);
+    let width = super::fit().width;
     for (nv, s) in cells {
-        writeln!(out, "  {nv:<w$}  from {s}")?;
+        let line = format!("  {nv:<w$}  from {s}");
+        if width.is_some_and(|wd| line.chars().count() > wd) {
+            // Too wide for the output: the source on a line of its own.
+            writeln!(out, "{}", super::wrap(&format!("  {nv}"), "    "))?;
+            writeln!(out, "{}", super::wrap(&format!("    from {s}"), "      "))?;
+        } else {
+            writeln!(out, "{line}")?;
+        }
     }
     Ok(())
 }
