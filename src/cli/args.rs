@@ -69,6 +69,17 @@ pub struct RaftCommonArgs {
     pub rustcrypto: bool,
 }
 
+/// rekey's new key (store and raft): --new-key-file or --new-key.
+#[derive(Debug, Clone, Args)]
+pub struct NewKeyArgs {
+    /// The new key, from a file.
+    #[arg(long, value_name = "FILE", required_unless_present = "new_key")]
+    pub new_key_file: Option<PathBuf>,
+    /// The new key on the command line (visible to other users; warns).
+    #[arg(long, value_name = "KEY")]
+    pub new_key: Option<String>,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct RaftRewriteArgs {
     /// Write the converted log to FILE (new) and leave LOG untouched.
@@ -133,12 +144,8 @@ pub struct RaftRekeyArgs {
     pub common: RaftCommonArgs,
     #[command(flatten)]
     pub keys: KeyArgs,
-    /// The new key, from a file.
-    #[arg(long, value_name = "FILE", required_unless_present = "new_key")]
-    pub new_key_file: Option<PathBuf>,
-    /// The new key on the command line (visible to other users; warns).
-    #[arg(long, value_name = "KEY")]
-    pub new_key: Option<String>,
+    #[command(flatten)]
+    pub new_key: NewKeyArgs,
     #[command(flatten)]
     pub rewrite: RaftRewriteArgs,
     /// Cipher for the envelopes rekey re-seals (default: each keeps its own).
@@ -406,12 +413,8 @@ pub struct RekeyArgs {
     pub keys: KeyArgs,
     #[command(flatten)]
     pub node: NodeArgs,
-    /// The new key, from a file.
-    #[arg(long, value_name = "FILE", required_unless_present = "new_key")]
-    pub new_key_file: Option<PathBuf>,
-    /// The new key on the command line (visible to other users; warns).
-    #[arg(long, value_name = "KEY")]
-    pub new_key: Option<String>,
+    #[command(flatten)]
+    pub new_key: NewKeyArgs,
     #[command(flatten)]
     pub rewrite: RewriteArgs,
     #[command(flatten)]

@@ -1,12 +1,12 @@
 //! Every key the user gives, read from its source: key files, --key values
 //! and NATS_STREAMING_ENCRYPTION_KEY. The only place that reads key material.
 
-use super::args::KeyArgs;
+use super::args::{KeyArgs, NewKeyArgs};
 use super::warn;
 use crate::crypto::keys::{Key, KeyError, KeyOrigin, ENV_VAR, MAX_KEY_FILE};
 use crate::error::Error;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use zeroize::Zeroizing;
 
 const CMDLINE_WARNING: &str = "a key given with --key is visible to other users of this machine (process list, shell history); prefer --key-file or NATS_STREAMING_ENCRYPTION_KEY";
@@ -82,8 +82,8 @@ pub fn server_key(args: &KeyArgs, config: Option<Key>) -> Result<Option<Key>, Er
 }
 
 /// rekey's new key: --new-key-file or --new-key.
-pub fn new_key(new_key_file: &Option<PathBuf>, new_key: &Option<String>) -> Result<Key, Error> {
-    match (new_key_file, new_key) {
+pub fn new_key(a: &NewKeyArgs) -> Result<Key, Error> {
+    match (&a.new_key_file, &a.new_key) {
         (Some(p), None) => {
             let m = read_key_file(p)?;
             Ok(Key::from_material(

@@ -114,7 +114,7 @@ pub fn rekey(a: RaftRekeyArgs) -> Result<ExitCode, Error> {
                 .into(),
         ));
     }
-    let mut all = vec![keys::new_key(&a.new_key_file, &a.new_key)?];
+    let mut all = vec![keys::new_key(&a.new_key)?];
     all.extend(old);
     let rule = Rule::Rekey {
         cipher: a.cipher.map(Into::into),

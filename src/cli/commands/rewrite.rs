@@ -183,7 +183,7 @@ pub fn rekey(a: RekeyArgs) -> Result<ExitCode, Error> {
         ));
     }
     // keys[0] is the key new envelopes are sealed with.
-    let mut all = vec![keys::new_key(&a.new_key_file, &a.new_key)?];
+    let mut all = vec![keys::new_key(&a.new_key)?];
     all.extend(old);
     let rule = Rule::Rekey {
         cipher: a.cipher.map(Into::into),
