@@ -40,6 +40,20 @@ fn options(
     })
 }
 
+/// Runs `rule` as the arguments ask, with these keys, and reports.
+fn convert(
+    rule: Rule,
+    rw: &RewriteArgs,
+    assume_plaintext: bool,
+    args: &CommonArgs,
+    common: &Common,
+    node: &NodeArgs,
+    keys: &[Key],
+) -> Result<ExitCode, Error> {
+    let opts = options(rule, rw, assume_plaintext, args, common, node)?;
+    finish(args, common, keys, &opts)
+}
+
 fn finish(
     args: &CommonArgs,
     common: &Common,
@@ -139,15 +153,15 @@ pub fn encrypt(a: EncryptArgs) -> Result<ExitCode, Error> {
     let rule = Rule::Encrypt {
         cipher: cipher.value,
     };
-    let opts = options(
+    convert(
         rule,
         &a.rewrite,
         a.assume.assume_plaintext,
         &a.common,
         &common,
         &a.node,
-    )?;
-    finish(&a.common, &common, &keys, &opts)
+        &keys,
+    )
 }
 
 pub fn decrypt(a: DecryptArgs) -> Result<ExitCode, Error> {
@@ -162,15 +176,15 @@ pub fn decrypt(a: DecryptArgs) -> Result<ExitCode, Error> {
                 .into(),
         ));
     }
-    let opts = options(
+    convert(
         Rule::Decrypt,
         &a.rewrite,
         false,
         &a.common,
         &common,
         &a.node,
-    )?;
-    finish(&a.common, &common, &keys, &opts)
+        &keys,
+    )
 }
 
 pub fn rekey(a: RekeyArgs) -> Result<ExitCode, Error> {
@@ -188,15 +202,15 @@ pub fn rekey(a: RekeyArgs) -> Result<ExitCode, Error> {
     let rule = Rule::Rekey {
         cipher: a.cipher.map(Into::into),
     };
-    let opts = options(
+    convert(
         rule,
         &a.rewrite,
         a.assume.assume_plaintext,
         &a.common,
         &common,
         &a.node,
-    )?;
-    finish(&a.common, &common, &all, &opts)
+        &all,
+    )
 }
 
 /// The command line as given, for the operator to run again: key files

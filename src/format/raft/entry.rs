@@ -103,6 +103,11 @@ pub fn index_of_key(key: &[u8]) -> Option<u64> {
 /// Decodes one `logs` item.
 pub fn decode_entry<'a>(key: &'a [u8], value: &'a [u8]) -> Result<EntryView<'a>, BadEntry<'a>> {
     let index = index_of_key(key).ok_or(BadEntry::Key { key })?;
+    decode_value(index, value)
+}
+
+/// Decodes the value of the `logs` item at `index`.
+fn decode_value(index: u64, value: &[u8]) -> Result<EntryView<'_>, BadEntry<'_>> {
     match decode_log(value) {
         Ok(record) => Ok(EntryView {
             index,
@@ -181,18 +186,7 @@ impl RaftLog {
         Ok(self
             .db
             .get(&logs, &key)?
-            .map(|value| match decode_log(value) {
-                Ok(record) => Ok(EntryView {
-                    index,
-                    value,
-                    record,
-                }),
-                Err(error) => Err(BadEntry::Value {
-                    index,
-                    value,
-                    error,
-                }),
-            }))
+            .map(|value| decode_value(index, value)))
     }
 
     /// A `conf` value read as the server's `GetUint64` (e.g. `CurrentTerm`).

@@ -87,15 +87,7 @@ pub fn run(
     opts: &RewriteOptions,
     sink: &dyn Sink,
 ) -> Result<RewriteReport> {
-    let job = &Job {
-        rule: opts.rule,
-        keys,
-        assume_plaintext: opts.assume_plaintext,
-        crc: opts.crc.clone(),
-        backend: opts.backend,
-        keep_damaged: opts.keep_damaged,
-        sink,
-    };
+    let job = &Job::new(opts, keys, opts.keep_damaged, sink);
     let layout = StoreLayout::discover(dir)?;
     if let Some(out) = &opts.output {
         check_output(&layout.root, out)?;
@@ -355,15 +347,7 @@ pub fn run_log(
     opts: &RewriteOptions,
     sink: &dyn Sink,
 ) -> Result<RewriteReport> {
-    let job = &Job {
-        rule: opts.rule,
-        keys,
-        assume_plaintext: opts.assume_plaintext,
-        crc: opts.crc.clone(),
-        backend: opts.backend,
-        keep_damaged: false,
-        sink,
-    };
+    let job = &Job::new(opts, keys, false, sink);
     if let Some(out) = &opts.output {
         if out.exists() {
             return Err(Error::Usage(format!(

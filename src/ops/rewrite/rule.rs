@@ -37,6 +37,27 @@ pub(super) struct Job<'a> {
     pub sink: &'a dyn Sink,
 }
 
+impl<'a> Job<'a> {
+    /// The job `opts` describes, with these keys and sink; `keep_damaged`
+    /// is the caller's (a stand-alone Raft log never salvages).
+    pub fn new(
+        opts: &RewriteOptions,
+        keys: &'a [Key],
+        keep_damaged: bool,
+        sink: &'a dyn Sink,
+    ) -> Self {
+        Job {
+            rule: opts.rule,
+            keys,
+            assume_plaintext: opts.assume_plaintext,
+            crc: opts.crc.clone(),
+            backend: opts.backend,
+            keep_damaged,
+            sink,
+        }
+    }
+}
+
 /// What a payload is, as far as the given keys can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Seen {

@@ -81,16 +81,17 @@ pub struct VerifyOptions {
 pub const DEFAULT_READ_BUFFER_SIZE: u64 = 2 * 1024 * 1024;
 
 /// The options with the server's key, as every step of the prediction sees them.
+/// Reads through to the options (`st.encryption`, `st.crc`, ...).
 pub(crate) struct Settings<'a> {
-    pub encryption: bool,
-    pub cipher: Cipher,
+    pub options: &'a VerifyOptions,
     pub key: Option<&'a Key>,
-    pub crc: Crc32,
-    pub truncate_on_eof: bool,
-    pub file_crc: bool,
-    pub read_buffer_size: u64,
-    pub list: bool,
-    pub backend: Backend,
+}
+
+impl std::ops::Deref for Settings<'_> {
+    type Target = VerifyOptions;
+    fn deref(&self) -> &VerifyOptions {
+        self.options
+    }
 }
 
 impl Settings<'_> {
@@ -607,17 +608,7 @@ pub fn run(
     opts: &VerifyOptions,
     sink: &dyn Sink,
 ) -> Result<VerifyReport> {
-    let st = &Settings {
-        encryption: opts.encryption,
-        cipher: opts.cipher,
-        key,
-        crc: opts.crc.clone(),
-        truncate_on_eof: opts.truncate_on_eof,
-        file_crc: opts.file_crc,
-        read_buffer_size: opts.read_buffer_size,
-        list: opts.list,
-        backend: opts.backend,
-    };
+    let st = &Settings { options: opts, key };
     let meta = side::read_with(layout, &st.crc, st.file_crc)?;
     let mut cfg = scan_cfg(st);
     let advance = |n| sink.advance(n);
