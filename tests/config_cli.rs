@@ -558,7 +558,7 @@ fn the_files_key_works_for_inspect_and_the_rewrites() {
         &[],
     );
     assert_eq!(o.code, USAGE);
-    assert!(o.stderr.contains("--cipher"), "{}", o.stderr);
+    o.expect_stderr("--cipher");
 }
 
 #[test]
@@ -566,7 +566,7 @@ fn no_store_directory_is_a_usage_error() {
     let (_t, conf) = private("streaming { encrypt: false }\n");
     let o = run_in(&["store", "verify", "--config", d(&conf)], &[]);
     assert_eq!(o.code, USAGE);
-    assert!(o.stderr.contains("no store directory"), "{}", o.stderr);
+    o.expect_stderr("no store directory");
     let o = run_in(&["store", "inspect"], &[]);
     assert_eq!(o.code, USAGE);
 }
@@ -724,7 +724,7 @@ fn bad_files_point_at_file_line_and_column() {
 #[test]
 fn the_help_and_man_page_name_the_option() {
     let o = run_in(&["store", "verify", "--help"], &[]);
-    assert!(o.stdout.contains("--config <FILE>"), "{}", o.stdout);
+    o.expect_stdout("--config <FILE>");
     let page = std::fs::read_to_string(root().join("man/stanctl-store-verify.1")).unwrap();
     assert!(page.contains("\\-\\-config"), "man page lacks --config");
 }
@@ -810,7 +810,7 @@ fn node_rewrites_take_the_log_path_from_the_file() {
         &[],
     );
     assert_eq!(o.code, REFUSED, "{}", o.stderr);
-    assert!(o.stderr.contains("--cluster-log-path"), "{}", o.stderr);
+    o.expect_stderr("--cluster-log-path");
 }
 
 /// `file_options { crc: false, read_buffer_size: 0 }` predicts what

@@ -59,16 +59,8 @@ fn temp_path_is_a_directory_so_the_write_fails() {
         "--assume-plaintext",
     ]);
     assert_eq!(o.code, IO, "{}", o.stderr);
-    assert!(
-        o.stderr.contains("big/msgs.1.dat.stanctl-tmp"),
-        "{}",
-        o.stderr
-    );
-    assert!(
-        o.stderr.contains("run the same command again"),
-        "{}",
-        o.stderr
-    );
+    o.expect_stderr("big/msgs.1.dat.stanctl-tmp");
+    o.expect_stderr("run the same command again");
     // The slice it could not write is untouched; the others are whole.
     assert_eq!(
         std::fs::read(s.join("big/msgs.1.dat")).unwrap(),

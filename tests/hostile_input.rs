@@ -92,7 +92,7 @@ fn writes_refused(s: &Path, want: i32, needle: &str) {
         if c[1] == "encrypt" && o.code == 0 {
             // Every envelope is already under K1: nothing to write, so
             // nothing to refuse either.
-            assert!(o.stdout.contains("nothing to do"), "{}", o.stdout);
+            o.expect_stdout("nothing to do");
         } else {
             assert_eq!(o.code, want, "{c:?}: {}", o.stderr);
             assert!(
@@ -332,11 +332,7 @@ fn index_entries_with_extreme_fields() {
         // Nothing to decrypt in a plain store: only the slice whose index
         // disagrees with its data file gets a fresh index.
         assert_eq!(o.code, OK, "{}", o.stderr);
-        assert!(
-            o.stdout.contains("dry run: 1 slice(s) would be rewritten"),
-            "{}",
-            o.stdout
-        );
+        o.expect_stdout("dry run: 1 slice(s) would be rewritten");
     }
 }
 
@@ -382,11 +378,7 @@ fn sequences_wrap_inside_a_slice() {
         let o = run(&["store", "verify", d(&s), "--no-encrypt", "--list"]);
         assert_eq!(o.code, want);
         let first = seqs[0];
-        assert!(
-            o.stdout.contains(&format!("MSG\tx\t{first}\tok\t2\t")),
-            "{}",
-            o.stdout
-        );
+        o.expect_stdout(&format!("MSG\tx\t{first}\tok\t2\t"));
         let (code, v) = json(&["store", "inspect", d(&s), "--records"]);
         assert_eq!(code, OK);
         let got: Vec<u64> = channel(&v, "x")["records"]
@@ -700,16 +692,8 @@ fn nonce_counter_extremes() {
     // A real envelope under an unknown key: decrypt refuses it.
     let o = run(&["store", "decrypt", d(&s), "--key-file", k1(), "--dry-run"]);
     assert_eq!(o.code, REFUSED);
-    assert!(
-        o.stderr.contains("an envelope no given key opens"),
-        "{}",
-        o.stderr
-    );
-    assert!(
-        o.stderr.contains("seq 18446744073709551615 (offset 4)"),
-        "{}",
-        o.stderr
-    );
+    o.expect_stderr("an envelope no given key opens");
+    o.expect_stderr("seq 18446744073709551615 (offset 4)");
 }
 
 // ------------------------------------------ not a panic: plaintext left behind
@@ -744,7 +728,7 @@ fn encrypt_refuses_a_record_with_a_repeated_data_field() {
         &key(1),
     ]);
     assert_eq!(o.code, 4, "{}", o.stderr);
-    assert!(o.stderr.contains("more than once"), "{}", o.stderr);
+    o.expect_stderr("more than once");
     assert_eq!(std::fs::read(&p).unwrap(), before);
 }
 
@@ -773,8 +757,8 @@ fn dat_size_field_up_to_u32_max() {
         // read-ahead the single-record read compares the sizes and fails.
         let o = run(&["store", "verify", d(&s), "--key-file", k1()]);
         assert_eq!(o.code, OK, "{}", o.stdout);
-        assert!(o.stdout.contains("orders/msgs.2.dat"), "{}", o.stdout);
-        assert!(o.stdout.contains("read-ahead"), "{}", o.stdout);
+        o.expect_stdout("orders/msgs.2.dat");
+        o.expect_stdout("read-ahead");
         let o = run(&[
             "store",
             "verify",
@@ -794,7 +778,7 @@ fn dat_size_field_up_to_u32_max() {
         std::fs::remove_file(s.join("orders/msgs.2.idx")).unwrap();
         let o = run(&["store", "verify", d(&s), "--key-file", k1()]);
         assert_eq!(o.code, WONT_START, "{}", o.stdout);
-        assert!(o.stdout.contains("offset 4"), "{}", o.stdout);
+        o.expect_stdout("offset 4");
         assert!(o.stdout.contains("truncate"), "remedy named: {}", o.stdout);
         writes_refused(&s, REFUSED, "orders/msgs.2.dat offset 4");
     }
@@ -845,8 +829,8 @@ fn wrong_file_version_in_idx() {
         assert_eq!(code, 0);
         let o = run(&["store", "verify", d(&s), "--key-file", k1()]);
         assert_eq!(o.code, WONT_START, "{}", o.stdout);
-        assert!(o.stdout.contains("orders/msgs.1.idx"), "{}", o.stdout);
-        assert!(o.stdout.contains("remove the .idx"), "{}", o.stdout);
+        o.expect_stdout("orders/msgs.1.idx");
+        o.expect_stdout("remove the .idx");
         // A rewrite replaces the index anyway: decrypting writes a good one.
         let o = run(&["store", "decrypt", d(&s), "--key-file", k1()]);
         assert_eq!(o.code, 0, "{}", o.stderr);
@@ -923,7 +907,7 @@ fn idx_pointing_past_the_end_of_the_dat() {
             "{}",
             o.stdout
         );
-        assert!(o.stdout.contains("orders/msgs.1.dat"), "{}", o.stdout);
+        o.expect_stdout("orders/msgs.1.dat");
         let o = run(&[
             "store",
             "verify",
@@ -1248,7 +1232,7 @@ fn two_processes_on_one_store() {
     // inspect only reads: it warns and goes on.
     let o = run(&["store", "inspect", d(&s)]);
     assert_eq!(o.code, 0);
-    assert!(o.stderr.contains("holds the store's lock"), "{}", o.stderr);
+    o.expect_stderr("holds the store's lock");
     drop(h);
     let o = run(&["store", "verify", d(&s), "--no-encrypt"]);
     assert_eq!(o.code, 0, "lock released: {}", o.stderr);

@@ -87,7 +87,7 @@ fn inspect_with_more_than_254_keys_is_refused_not_misattributed() {
     args.extend(["--key-file", k1.as_str()]);
     let o = run(&args);
     assert_eq!(o.code, 64, "{}", o.stderr);
-    assert!(o.stderr.contains("at most 254 keys"), "{}", o.stderr);
+    o.expect_stderr("at most 254 keys");
     // 253 dummies + K1 = 254 keys: every envelope credited to the right key.
     let mut args: Vec<&str> = vec!["store", "inspect", d(&s)];
     for k in &dummies[..253] {

@@ -275,7 +275,7 @@ fn node_without_its_log_is_named_and_refused() {
     let (_t, store, raft) = node_copy("node-a");
     let o = run(&["store", "verify", d(&store), "--key-file", k1()]);
     assert_eq!(o.code, OK);
-    assert!(o.stdout.contains("--cluster-log-path"), "{}", o.stdout);
+    o.expect_stdout("--cluster-log-path");
     let before = snapshot(store.parent().unwrap());
     for op in ["decrypt", "rekey"] {
         let mut args = vec!["store", op, d(&store), "--key-file", k1()];
@@ -284,7 +284,7 @@ fn node_without_its_log_is_named_and_refused() {
         }
         let o = run(&args);
         assert_eq!(o.code, REFUSED, "{op}");
-        assert!(o.stderr.contains("--cluster-log-path"), "{}", o.stderr);
+        o.expect_stderr("--cluster-log-path");
     }
     // A log entry no key opens refuses the whole node: nothing written.
     let o = run(&[
@@ -344,17 +344,8 @@ fn verify_of_a_node_combines_store_and_log() {
         d(&raft),
     ]);
     assert_eq!(o.code, AT_RISK);
-    assert!(
-        o.stdout
-            .contains("the Raft log holds 24 entr(ies) the node cannot apply"),
-        "{}",
-        o.stdout
-    );
-    assert!(
-        o.stdout.contains("entries 12-40 (24 entries)"),
-        "{}",
-        o.stdout
-    );
+    o.expect_stdout("the Raft log holds 24 entr(ies) the node cannot apply");
+    o.expect_stdout("entries 12-40 (24 entries)");
 }
 
 #[test]
@@ -572,12 +563,7 @@ fn inspect_of_a_node_reports_its_log() {
         "--cluster-log-path",
         d(&raft),
     ]);
-    assert!(
-        o.stdout
-            .contains("command data: empty 0  plaintext 5  AES 0  ChaCha 24  short 0"),
-        "{}",
-        o.stdout
-    );
+    o.expect_stdout("command data: empty 0  plaintext 5  AES 0  ChaCha 24  short 0");
 }
 
 #[test]
@@ -651,7 +637,7 @@ fn a_symlinked_log_is_not_replaced_in_place() {
         d(&raft),
     ]);
     assert_eq!(o.code, REFUSED, "{}", o.stderr);
-    assert!(o.stderr.contains("symbolic link"), "{}", o.stderr);
+    o.expect_stderr("symbolic link");
     assert_eq!(snapshot(store.parent().unwrap()), before);
     assert!(std::fs::symlink_metadata(&log)
         .unwrap()

@@ -23,11 +23,7 @@ fn output_that_is_a_file_is_refused_without_advice_to_delete_it() {
         d(&key),
     ]);
     assert_eq!(o.code, USAGE, "{}", o.stderr);
-    assert!(
-        o.stderr.contains("exists and is not a directory"),
-        "{}",
-        o.stderr
-    );
+    o.expect_stderr("exists and is not a directory");
     assert!(!o.stderr.contains("delete"), "{}", o.stderr);
     assert_eq!(std::fs::read(&key).unwrap(), before);
     assert_same_store(&s, &conformance("aes"));
@@ -58,7 +54,7 @@ fn output_errors_say_whether_a_partial_copy_exists() {
     ]);
     assert_eq!(o.code, IO, "{}", o.stderr);
     assert!(!o.stderr.contains("partial"), "{}", o.stderr);
-    assert!(o.stderr.contains("nothing was written to"), "{}", o.stderr);
+    o.expect_stderr("nothing was written to");
 }
 
 /// A rewrite that finished is a success even when its report cannot be
@@ -255,20 +251,15 @@ fn leftover_temp_files_get_one_advice() {
 fn will_not_start_comes_alone_with_a_readable_fix() {
     let o = run(&["store", "verify", d(&conformance("aes")), "--encrypt"]);
     assert_eq!(o.code, WONT_START);
-    assert!(o.stdout.contains("Findings (1):"), "{}", o.stdout);
+    o.expect_stdout("Findings (1):");
     assert!(!o.stdout.contains("FAILS"), "{}", o.stdout);
     assert!(
         !o.stdout.contains("this command --key-file"),
         "{}",
         o.stdout
     );
-    assert!(
-        o.stdout
-            .contains("stanctl store verify DIR --key-file FILE"),
-        "{}",
-        o.stdout
-    );
-    assert!(o.stdout.contains("other finding(s)"), "{}", o.stdout);
+    o.expect_stdout("stanctl store verify DIR --key-file FILE");
+    o.expect_stdout("other finding(s)");
     // --json still has every finding.
     let (_, v) = json(&["store", "verify", d(&conformance("aes")), "--encrypt"]);
     assert!(v["findings"].as_array().unwrap().len() > 1);
@@ -280,7 +271,7 @@ fn inspect_next_step_keeps_the_key() {
     let s = conformance("damaged-crc");
     let o = run(&["store", "inspect", d(&s), "--key-file", k1()]);
     let want = format!("`stanctl store verify {} --key-file {}`", d(&s), k1());
-    assert!(o.stdout.contains(&want), "{}", o.stdout);
+    o.expect_stdout(&want);
 }
 
 /// A finding that runs over several slices names its first plainly.
@@ -294,7 +285,7 @@ fn findings_over_several_slices_say_so() {
         k2(),
     ]);
     assert!(!o.stdout.contains(" ..."), "{}", o.stdout);
-    assert!(o.stdout.contains("on (several slices)"), "{}", o.stdout);
+    o.expect_stdout("on (several slices)");
 }
 
 /// One prefix for every error line, clap's included, and for hints.
@@ -305,7 +296,7 @@ fn errors_and_hints_share_one_prefix() {
     assert!(o.stderr.starts_with("stanctl: error:"), "{}", o.stderr);
     let o = run(&["store", "verify", "/nonexistent-store"]);
     assert!(o.stderr.starts_with("stanctl: error:"), "{}", o.stderr);
-    assert!(o.stderr.contains("\nstanctl: hint: "), "{}", o.stderr);
+    o.expect_stderr("\nstanctl: hint: ");
 }
 
 /// Key files: `\r\n` is one newline; whitespace after it is kept and
@@ -330,11 +321,7 @@ fn key_files_whitespace_wrong_keys_and_stdin() {
             d(&f),
         ]);
         assert_eq!(o.code, AT_RISK);
-        assert!(
-            o.stderr.contains(&format!("ends with {what}")),
-            "{}",
-            o.stderr
-        );
+        o.expect_stderr(&format!("ends with {what}"));
         assert!(
             o.stdout.contains(&format!(
                 "The key (key file {}) opens none of the 75 envelope(s)",
@@ -351,11 +338,7 @@ fn key_files_whitespace_wrong_keys_and_stdin() {
             d(&f),
         ]);
         assert!(o.stdout.contains("Key K1 (key file "), "{}", o.stdout);
-        assert!(
-            o.stdout.contains("opens none of the 75 envelope(s)"),
-            "{}",
-            o.stdout
-        );
+        o.expect_stdout("opens none of the 75 envelope(s)");
     }
     // One damaged message is not a wrong key.
     let o = run(&[
@@ -404,13 +387,8 @@ fn refusals_name_the_way_out() {
         "AES",
     ]);
     assert_eq!(o.code, REFUSED);
-    assert!(
-        o.stderr
-            .contains("stanctl: hint: encrypt seals with one key"),
-        "{}",
-        o.stderr
-    );
-    assert!(o.stderr.contains("stanctl store rekey"), "{}", o.stderr);
+    o.expect_stderr("stanctl: hint: encrypt seals with one key");
+    o.expect_stderr("stanctl store rekey");
     let o = run(&[
         "store",
         "encrypt",
@@ -429,7 +407,7 @@ fn refusals_name_the_way_out() {
         k2(),
         k1()
     );
-    assert!(o.stderr.contains(&rekey), "{}", o.stderr);
+    o.expect_stderr(&rekey);
     // Following that advice works.
     let words: Vec<&str> = rekey.split(' ').skip(1).collect();
     ok(&words);
@@ -455,12 +433,8 @@ fn refusals_name_the_way_out() {
     ]);
     assert_eq!(o.code, OK);
     assert!(!o.stdout.contains("already as requested"), "{}", o.stdout);
-    assert!(
-        o.stdout.contains("NOT done: 75 envelope(s)"),
-        "{}",
-        o.stdout
-    );
-    assert!(o.stdout.contains("stanctl store decrypt"), "{}", o.stdout);
+    o.expect_stdout("NOT done: 75 envelope(s)");
+    o.expect_stdout("stanctl store decrypt");
     let (_, v) = json(&[
         "store",
         "rekey",
@@ -543,7 +517,7 @@ fn piped_output_fits_80_columns_in_ascii() {
         }
     }
     let o = run(&["store", "inspect", d(&conformance("aes"))]);
-    assert!(o.stdout.contains(" KiB"), "{}", o.stdout);
+    o.expect_stdout(" KiB");
 }
 
 /// On a terminal of 80 columns (a pseudo-terminal through util-linux
@@ -586,7 +560,7 @@ fn short_options_and_quiet() {
     let (_t, s) = store("aes");
     let o = run(&["store", "decrypt", d(&s), "-k", k1(), "-n"]);
     assert!(o.success(), "{}", o.stderr);
-    assert!(o.stdout.contains("dry run"), "{}", o.stdout);
+    o.expect_stdout("dry run");
     assert_same_store(&s, &conformance("aes"));
     let (t, s) = store("aes");
     let out = t.path().join("copy");
@@ -639,23 +613,11 @@ fn encrypt_reports_plaintext_left_in_archived_slices() {
         "--assume-plaintext",
     ]);
     assert!(o.success(), "{}", o.stderr);
-    assert!(
-        o.stdout.contains("NOT converted: 13 plaintext message(s)"),
-        "{}",
-        o.stdout
-    );
-    assert!(
-        o.stdout.contains("orders/msgs.1.dat.bak (13)"),
-        "{}",
-        o.stdout
-    );
+    o.expect_stdout("NOT converted: 13 plaintext message(s)");
+    o.expect_stdout("orders/msgs.1.dat.bak (13)");
     assert_eq!(std::fs::read(s.join("orders/msgs.1.dat.bak")).unwrap(), bak);
     let o = run(&["store", "inspect", d(&s)]);
-    assert!(
-        o.stdout.contains("NOT converted: 13 plaintext message(s)"),
-        "{}",
-        o.stdout
-    );
+    o.expect_stdout("NOT converted: 13 plaintext message(s)");
     let (_, v) = json(&["store", "decrypt", d(&s), "-k", k1(), "-n"]);
     assert_eq!(v["archived"][0]["file"], "orders/msgs.1.dat.bak");
     assert_eq!(v["archived"][0]["plaintext"], 13);

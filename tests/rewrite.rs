@@ -487,11 +487,7 @@ fn output_with_a_fifo_side_file_does_not_hang() {
     ];
     let o = exec(stanctl().args(args).timeout(Duration::from_secs(20)), &args);
     assert_eq!(o.code, OK, "{}", o.stderr);
-    assert!(
-        o.stderr.contains("not a regular file; not copied"),
-        "{}",
-        o.stderr
-    );
+    o.expect_stderr("not a regular file; not copied");
 }
 
 /// A zero tail on a slice without an index: the server rebuilds the index
@@ -1046,8 +1042,8 @@ fn keep_damaged_in_place() {
         "--keep-damaged",
     ]);
     assert_eq!(o.code, 0, "{}", o.stderr);
-    assert!(o.stdout.contains("Kept byte for byte"), "{}", o.stdout);
-    assert!(o.stdout.contains("OLD key"), "{}", o.stdout);
+    o.expect_stdout("Kept byte for byte");
+    o.expect_stdout("OLD key");
     let e2 = entry_of(&p, 18);
     let now = std::fs::read(&p).unwrap()[e2.offset as usize..][..8 + e2.size as usize].to_vec();
     assert_eq!(kept, now);

@@ -874,11 +874,7 @@ fn read_buffer_size_takes_units() {
             arg,
         ]);
         assert_eq!(o.code, OK, "{arg}: {}", o.stderr);
-        assert!(
-            o.stdout.contains(&format!("file read buffer size {shown}")),
-            "{}",
-            o.stdout
-        );
+        o.expect_stdout(&format!("file read buffer size {shown}"));
     }
     let (_, v) = verify_dir(
         &s,

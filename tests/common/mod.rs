@@ -132,6 +132,18 @@ impl Out {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.stdout, self.stderr))
     }
+
+    /// Asserts that stderr contains `needle` (and shows stderr if not).
+    #[track_caller]
+    pub fn expect_stderr(&self, needle: &str) {
+        assert!(self.stderr.contains(needle), "{}", self.stderr);
+    }
+
+    /// Asserts that stdout contains `needle` (and shows stdout if not).
+    #[track_caller]
+    pub fn expect_stdout(&self, needle: &str) {
+        assert!(self.stdout.contains(needle), "{}", self.stdout);
+    }
 }
 
 /// Runs a prepared command. Whatever the test is about, every run must end
