@@ -617,46 +617,46 @@ fn bad_files_point_at_file_line_and_column() {
         std::fs::write(&p, text).unwrap();
         p
     };
-    let cases: Vec<(PathBuf, String, &str)> = vec![
+    let cases: Vec<(PathBuf, &str, &str)> = vec![
         (
             bad.join("unterminated.conf"),
-            format!("{}:1:6:", bad.join("unterminated.conf").display()),
+            "1:6",
             "dir: \"/var/lib/stan",
         ),
         (
             write("map.conf", "streaming {\n  dir: \"/x\"\n  encrypt: true\n"),
-            format!("{}:1:", t.path().join("map.conf").display()),
+            "1",
             "streaming",
         ),
         (
             // The include line in the top file, then the cycle where it closes.
             bad.join("cycle_a.conf"),
-            format!("{}:2:3:", bad.join("cycle_a.conf").display()),
+            "2:3",
             "cycle_b.conf:3:3: include cycle",
         ),
         (
             bad.join("missing_include.conf"),
-            format!("{}:3:3:", bad.join("missing_include.conf").display()),
+            "3:3",
             "not-there.conf",
         ),
         (
             write("type.conf", "streaming {\n  dir: \"/x\"\n  encrypt: \"yes\"\n}\n"),
-            format!("{}:3:3:", t.path().join("type.conf").display()),
+            "3:3",
             "parameter \"encrypt\" value is expected to be bool, got string",
         ),
         (
             write("store.conf", "streaming {\n  store: memory\n  dir: \"/x\"\n}\n"),
-            format!("{}:2:3:", t.path().join("store.conf").display()),
+            "2:3",
             "stanctl works on file stores only (store: file)",
         ),
         (
             write("sql.conf", "streaming {\n  dir: \"/x\"\n  store_type: \"SQL\"\n}\n"),
-            format!("{}:3:3:", t.path().join("sql.conf").display()),
+            "3:3",
             "store type \"SQL\" is not supported",
         ),
         (
             write("unknown.conf", "streaming {\n  store: \"redis\"\n}\n"),
-            format!("{}:2:3:", t.path().join("unknown.conf").display()),
+            "2:3",
             "unknown store type: redis",
         ),
         (
@@ -664,17 +664,17 @@ fn bad_files_point_at_file_line_and_column() {
                 "cipher.conf",
                 "dir: \"/x\"\nencryption_cipher: \"des\"\nencrypt: true\n",
             ),
-            format!("{}:2:1:", t.path().join("cipher.conf").display()),
+            "2:1",
             "encryption cipher not supported",
         ),
         (
             write("rbs.conf", "dir: \"/x\"\nfile { read_buffer_size: -1 }\n"),
-            format!("{}:2:8:", t.path().join("rbs.conf").display()),
+            "2:8",
             "read buffer size value must be a positive number",
         ),
         (
             write("poly.conf", "dir: \"/x\"\nfile { crc_poly: -1 }\n"),
-            format!("{}:2:8:", t.path().join("poly.conf").display()),
+            "2:8",
             "crc_poly must be a CRC-32 polynomial",
         ),
         (
@@ -683,11 +683,12 @@ fn bad_files_point_at_file_line_and_column() {
                 "keys.conf",
                 "dir: \"/x\"\nencryption_key: \"conformance-key-1\"\nENCRYPTION_KEY: \"conformance-key-2\"\n",
             ),
-            format!("{}:3:1:", t.path().join("keys.conf").display()),
+            "3:1",
             "<redacted>",
         ),
     ];
-    for (file, at, text) in &cases {
+    for (file, pos, text) in &cases {
+        let at = format!("{}:{pos}:", file.display());
         for cmd in ["verify", "inspect", "decrypt", "encrypt", "rekey"] {
             let mut a = vec!["store", cmd, "--config", d(file)];
             if cmd == "rekey" {

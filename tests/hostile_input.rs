@@ -388,7 +388,7 @@ fn sequences_wrap_inside_a_slice() {
             .map(|r| r["seq"].as_u64().unwrap())
             .collect();
         assert_eq!(got, seqs);
-        let o = run(&[
+        run_ok(&[
             "store",
             "encrypt",
             d(&s),
@@ -397,7 +397,6 @@ fn sequences_wrap_inside_a_slice() {
             "--key-file",
             &key(1),
         ]);
-        assert_eq!(o.code, 0, "{}", o.stderr);
         let o = run(&["store", "verify", d(&s), "--key-file", &key(1), "--list"]);
         assert_eq!(o.code, want, "{}", o.stderr);
         assert!(o.stdout.contains(&format!("MSG\tx\t{first}\tok\t2\t")));
@@ -832,8 +831,7 @@ fn wrong_file_version_in_idx() {
         o.expect_stdout("orders/msgs.1.idx");
         o.expect_stdout("remove the .idx");
         // A rewrite replaces the index anyway: decrypting writes a good one.
-        let o = run(&["store", "decrypt", d(&s), "--key-file", k1()]);
-        assert_eq!(o.code, 0, "{}", o.stderr);
+        run_ok(&["store", "decrypt", d(&s), "--key-file", k1()]);
         let (code, _) = json(&["store", "verify", d(&s), "--no-encrypt"]);
         assert_eq!(code, 0);
     }
@@ -882,8 +880,7 @@ fn dat_without_idx_and_idx_without_dat() {
     assert!(kinds.contains(&"orphan-index".into()), "{v}");
     let (code, _) = json(&["store", "verify", d(&s), "--key-file", k1()]);
     assert_eq!(code, 0, "a missing index is rebuilt; an orphan one ignored");
-    let o = run(&["store", "decrypt", d(&s), "--key-file", k1()]);
-    assert_eq!(o.code, 0, "{}", o.stderr);
+    run_ok(&["store", "decrypt", d(&s), "--key-file", k1()]);
     assert!(s.join("orders/msgs.2.idx").exists(), "index rebuilt");
     assert_decrypted(&s);
 }
@@ -919,8 +916,7 @@ fn idx_pointing_past_the_end_of_the_dat() {
         ]);
         assert_eq!(o.code, AT_RISK, "{}", o.stdout);
         // The records are fine: a rewrite writes a correct index.
-        let o = run(&["store", "decrypt", d(&s), "--key-file", k1(), "--dry-run"]);
-        assert_eq!(o.code, 0, "{}", o.stderr);
+        run_ok(&["store", "decrypt", d(&s), "--key-file", k1(), "--dry-run"]);
     }
     // The last entry is the one the server checks: it rebuilds, all is well.
     let (_t, s) = store("aes");
@@ -1055,7 +1051,7 @@ fn non_utf8_channel_name() {
     assert_eq!(ch["failed"], 0);
     // --output copies the odd name as it is.
     let out = t.path().join("copy");
-    let o = run(&[
+    run_ok(&[
         "store",
         "decrypt",
         d(&s),
@@ -1064,9 +1060,8 @@ fn non_utf8_channel_name() {
         "--output",
         d(&out),
     ]);
-    assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(out.join(raw).join("msgs.1.dat").exists());
-    let o = run(&[
+    run_ok(&[
         "store",
         "decrypt",
         d(&s),
@@ -1074,7 +1069,6 @@ fn non_utf8_channel_name() {
         k1(),
         "--assume-plaintext",
     ]);
-    assert_eq!(o.code, 0, "{}", o.stderr);
     assert_eq!(snapshot(&s), before);
 }
 
@@ -1094,7 +1088,7 @@ fn symlinked_channel_dir_reads_but_never_writes_through() {
     assert_eq!(snapshot(&real), outside);
     // --output reads through it and writes a real directory.
     let out = t.path().join("copy");
-    let o = run(&[
+    run_ok(&[
         "store",
         "decrypt",
         d(&s),
@@ -1103,7 +1097,6 @@ fn symlinked_channel_dir_reads_but_never_writes_through() {
         "--output",
         d(&out),
     ]);
-    assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(std::fs::symlink_metadata(out.join("orders"))
         .unwrap()
         .is_dir());

@@ -1033,7 +1033,7 @@ fn keep_damaged_in_place() {
     let p = src.join("orders/msgs.2.dat");
     let e = entry_of(&p, 18);
     let kept = std::fs::read(&p).unwrap()[e.offset as usize..][..8 + e.size as usize].to_vec();
-    let o = run(&[
+    let o = run_ok(&[
         "store",
         "decrypt",
         d(&src),
@@ -1041,7 +1041,6 @@ fn keep_damaged_in_place() {
         k1(),
         "--keep-damaged",
     ]);
-    assert_eq!(o.code, 0, "{}", o.stderr);
     o.expect_stdout("Kept byte for byte");
     o.expect_stdout("OLD key");
     let e2 = entry_of(&p, 18);

@@ -192,6 +192,14 @@ pub fn run<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> Out {
     exec(stanctl().args(args), &args)
 }
 
+/// Runs the binary, which must exit 0 (stderr shown if not).
+#[track_caller]
+pub fn run_ok<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> Out {
+    let o = run(args);
+    assert_eq!(o.code, OK, "{}", o.stderr);
+    o
+}
+
 /// Runs the binary with NATS_STREAMING_ENCRYPTION_KEY set (or not).
 #[track_caller]
 pub fn run_env<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(
