@@ -48,7 +48,7 @@ fn temp_path_is_a_directory_so_the_write_fails() {
     let (_t, s) = store("plain");
     let blocker = s.join("big/msgs.1.dat.stanctl-tmp");
     std::fs::create_dir(&blocker).unwrap();
-    let o = run(&[
+    let encrypt = [
         "store",
         "encrypt",
         d(&s),
@@ -57,7 +57,8 @@ fn temp_path_is_a_directory_so_the_write_fails() {
         "--cipher",
         "AES",
         "--assume-plaintext",
-    ]);
+    ];
+    let o = run(&encrypt);
     assert_eq!(o.code, IO, "{}", o.stderr);
     o.expect_stderr("big/msgs.1.dat.stanctl-tmp");
     o.expect_stderr("run the same command again");
@@ -78,16 +79,7 @@ fn temp_path_is_a_directory_so_the_write_fails() {
     }
     std::fs::remove_dir(&blocker).unwrap();
     assert!(no_temp_files(&s));
-    let o = run(&[
-        "store",
-        "encrypt",
-        d(&s),
-        "--key-file",
-        k1(),
-        "--cipher",
-        "AES",
-        "--assume-plaintext",
-    ]);
+    let o = run(&encrypt);
     assert_eq!(o.code, 0, "rerun finishes: {}", o.stderr);
     let (code, v) = json(&["store", "inspect", d(&s), "--key-file", k1()]);
     assert_eq!(code, 0);

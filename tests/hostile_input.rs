@@ -218,23 +218,18 @@ fn verify_render_with_lost_record_and_saturated_count() {
     push_record(&mut cut, &msg(7, b"cut short"));
     b.extend_from_slice(&cut[..cut.len() - 3]);
     std::fs::write(&p, b).unwrap();
-    let (code, v) = json(&[
+    let verify_eof = [
         "store",
         "verify",
         d(&s),
         "--no-encrypt",
         "--truncate-on-eof",
-    ]);
+    ];
+    let (code, v) = json(&verify_eof);
     assert_eq!(code, AT_RISK, "{v}");
     assert_eq!(v["totals"]["lost"].as_u64(), Some(1), "{v}");
     // The table output: where the overflow is.
-    let o = run(&[
-        "store",
-        "verify",
-        d(&s),
-        "--no-encrypt",
-        "--truncate-on-eof",
-    ]);
+    let o = run(&verify_eof);
     assert_eq!(o.code, AT_RISK, "{}", o.stdout);
 }
 

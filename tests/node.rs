@@ -121,7 +121,7 @@ fn served_plain(store: &Path, raft: &Path) -> (Vec<String>, Vec<String>) {
 fn decrypting_a_node_serves_what_the_server_served_with_the_key() {
     for (node, key, setting) in [("node-a", k1(), "key1"), ("node-b", k2(), "key2")] {
         let (_t, store, raft) = node_copy(node);
-        ok(&[
+        let decrypt = [
             "store",
             "decrypt",
             d(&store),
@@ -129,7 +129,8 @@ fn decrypting_a_node_serves_what_the_server_served_with_the_key() {
             key,
             "--cluster-log-path",
             d(&raft),
-        ]);
+        ];
+        ok(&decrypt);
         let (s, r) = served_plain(&store, &raft);
         assert_eq!(
             r,
@@ -143,15 +144,7 @@ fn decrypting_a_node_serves_what_the_server_served_with_the_key() {
         );
         // A rerun changes nothing.
         let before = snapshot(store.parent().unwrap());
-        ok(&[
-            "store",
-            "decrypt",
-            d(&store),
-            "--key-file",
-            key,
-            "--cluster-log-path",
-            d(&raft),
-        ]);
+        ok(&decrypt);
         assert_eq!(snapshot(store.parent().unwrap()), before, "{node}: rerun");
     }
 }
@@ -316,7 +309,7 @@ fn verify_of_a_node_combines_store_and_log() {
     assert_eq!(c, OK, "{v}");
     assert_eq!(v["raft_log"]["failed"], 0);
     // The wrong key: the store's envelopes fail and so do the log's.
-    let (c, v) = json(&[
+    let verify_k1 = [
         "store",
         "verify",
         d(&store),
@@ -324,7 +317,8 @@ fn verify_of_a_node_combines_store_and_log() {
         k1(),
         "--cluster-log-path",
         d(&raft),
-    ]);
+    ];
+    let (c, v) = json(&verify_k1);
     assert_eq!(c, AT_RISK);
     // Commands 11-40 under K2, less configurations (11, 21, 31) and noops (15, 25, 35).
     assert_eq!(v["raft_log"]["failed"], 24, "{v}");
@@ -334,15 +328,7 @@ fn verify_of_a_node_combines_store_and_log() {
         .iter()
         .any(|f| f["what"].as_str().unwrap().contains("cannot apply")));
     // The table's verdict counts the log's entries too, by entry number.
-    let o = run(&[
-        "store",
-        "verify",
-        d(&store),
-        "--key-file",
-        k1(),
-        "--cluster-log-path",
-        d(&raft),
-    ]);
+    let o = run(&verify_k1);
     assert_eq!(o.code, AT_RISK);
     o.expect_stdout("the Raft log holds 24 entr(ies) the node cannot apply");
     o.expect_stdout("entries 12-40 (24 entries)");

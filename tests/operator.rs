@@ -377,7 +377,7 @@ fn refusals_name_the_way_out() {
     // Envelopes under two keys: encrypt with one is refused, with the
     // hint to rekey to it first; two keys are refused with both commands.
     let (_t, s) = store("mixed");
-    let o = run(&[
+    let encrypt_k1 = [
         "store",
         "encrypt",
         d(&s),
@@ -385,7 +385,8 @@ fn refusals_name_the_way_out() {
         k1(),
         "--cipher",
         "AES",
-    ]);
+    ];
+    let o = run(&encrypt_k1);
     assert_eq!(o.code, REFUSED);
     o.expect_stderr("stanctl: hint: encrypt seals with one key");
     o.expect_stderr("stanctl store rekey");
@@ -411,15 +412,7 @@ fn refusals_name_the_way_out() {
     // Following that advice works.
     let words: Vec<&str> = rekey.split(' ').skip(1).collect();
     ok(&words);
-    ok(&[
-        "store",
-        "encrypt",
-        d(&s),
-        "--key-file",
-        k1(),
-        "--cipher",
-        "AES",
-    ]);
+    ok(&encrypt_k1);
     // A ChaCha store with --cipher AES: not "already as requested".
     let (_t, s) = store("chacha");
     let o = run(&[

@@ -135,7 +135,7 @@ fn encrypt_refuses_lookalikes_then_round_trips() {
 #[test]
 fn rekey_back_and_forth_then_decrypt() {
     let (_t, s) = store("aes");
-    ok(&[
+    let to_k2 = [
         "store",
         "rekey",
         d(&s),
@@ -143,7 +143,8 @@ fn rekey_back_and_forth_then_decrypt() {
         k1(),
         "--new-key-file",
         k2(),
-    ]);
+    ];
+    ok(&to_k2);
     assert_no_nonce_reuse(&s, k2());
     let o = run(&["store", "decrypt", d(&s), "--key-file", k1()]);
     assert_eq!(code(&o), REFUSED, "K1 no longer opens anything");
@@ -161,15 +162,7 @@ fn rekey_back_and_forth_then_decrypt() {
     assert_no_nonce_reuse(&s, k1());
     let v = inspect(&s, k1());
     assert_eq!(v["totals"]["payloads"]["aes"], 0);
-    ok(&[
-        "store",
-        "rekey",
-        d(&s),
-        "--key-file",
-        k1(),
-        "--new-key-file",
-        k2(),
-    ]);
+    ok(&to_k2);
     assert_no_nonce_reuse(&s, k2());
     ok(&["store", "decrypt", d(&s), "--key-file", k2()]);
     assert_same_store(&s, &conformance("plain"));
