@@ -207,11 +207,28 @@ pub struct Reuse {
 /// all): runs of one key, cipher and prefix whose counters overlap. One
 /// entry per overlap, naming its first nonce and the two sequences using it.
 pub fn find_reuse(runs: &mut [NonceRun]) -> Vec<Reuse> {
-    runs.sort_unstable_by_key(|r| (r.key, r.cipher, r.prefix, r.first, r.first_seq));
+    runs.sort_unstable_by_key(NonceRun::sort_key);
+    sweep(runs.iter().copied())
+}
+
+impl NonceRun {
+    fn sort_key(&self) -> (u8, Cipher, [u8; 4], u64, u64) {
+        (
+            self.key,
+            self.cipher,
+            self.prefix,
+            self.first,
+            self.first_seq,
+        )
+    }
+}
+
+/// `find_reuse` over runs already in `sort_key` order.
+fn sweep(runs: impl Iterator<Item = NonceRun>) -> Vec<Reuse> {
     let mut out = Vec::new();
     // The run reaching furthest so far in the current (key, cipher, prefix) group.
     let mut reach: Option<NonceRun> = None;
-    for r in runs.iter() {
+    for r in runs {
         match reach {
             Some(p)
                 if (p.key, p.cipher, p.prefix) == (r.key, r.cipher, r.prefix)
@@ -226,13 +243,237 @@ pub fn find_reuse(runs: &mut [NonceRun]) -> Vec<Reuse> {
                     count: shared,
                 });
                 if r.last() > p.last() {
-                    reach = Some(*r);
+                    reach = Some(r);
                 }
             }
-            _ => reach = Some(*r),
+            _ => reach = Some(r),
         }
     }
     out
+}
+
+/// Bytes of a run in a spill file.
+const RUN_BYTES: usize = 32;
+
+impl NonceRun {
+    fn to_bytes(self) -> [u8; RUN_BYTES] {
+        let mut b = [0u8; RUN_BYTES];
+        b[0] = self.key;
+        b[1] = self.cipher.code();
+        b[2..6].copy_from_slice(&self.prefix);
+        b[8..16].copy_from_slice(&self.first.to_le_bytes());
+        b[16..24].copy_from_slice(&self.len.to_le_bytes());
+        b[24..32].copy_from_slice(&self.first_seq.to_le_bytes());
+        b
+    }
+
+    fn from_bytes(b: &[u8]) -> NonceRun {
+        let u = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        NonceRun {
+            key: b[0],
+            cipher: Cipher::from_code(b[1]).expect("written by to_bytes"),
+            prefix: b[2..6].try_into().expect("4 bytes"),
+            first: u(8),
+            len: u(16),
+            first_seq: u(24),
+        }
+    }
+}
+
+/// Runs held in memory by all channels together before they spill: 64 MiB.
+pub const SPILL_BUDGET_RUNS: usize = 2 << 20;
+/// A channel never spills fewer runs than this (bounds the number of chunks).
+const MIN_SPILL_RUNS: usize = 64 << 10;
+
+/// The nonce runs of every channel of a store, for the nonce-reuse check,
+/// in bounded memory: each channel keeps its runs in memory up to its share
+/// of `SPILL_BUDGET_RUNS` (at least 64 Ki runs), then sorts them and appends
+/// them as one chunk to an unnamed temporary file (in `$TMPDIR`, gone when
+/// the process ends) shared by all channels; `reuse` merges a channel's
+/// chunks. Envelopes the server wrote compress into a few runs per channel
+/// and never spill; stanctl's own nonces (and random ones) are one run per
+/// envelope: 32 bytes each, in memory or in the file.
+pub struct NonceLogs {
+    channels: Vec<std::sync::Mutex<ChannelLog>>,
+    spill_at: usize,
+    file: std::sync::Mutex<Option<(std::fs::File, u64)>>,
+}
+
+#[derive(Default)]
+struct ChannelLog {
+    runs: Vec<NonceRun>,
+    /// (byte offset, runs) of each sorted chunk in the spill file.
+    chunks: Vec<(u64, u64)>,
+}
+
+impl NonceLogs {
+    pub fn new(channels: usize) -> Self {
+        Self::with_budget(channels, SPILL_BUDGET_RUNS)
+    }
+
+    fn with_budget(channels: usize, budget: usize) -> Self {
+        NonceLogs {
+            channels: (0..channels).map(|_| Default::default()).collect(),
+            spill_at: (budget / channels.max(1)).max(MIN_SPILL_RUNS.min(budget)),
+            file: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Adds a slice's runs to channel `ch` (any order, from any thread).
+    pub fn add(&self, ch: usize, runs: &[NonceRun]) -> std::io::Result<()> {
+        let mut log = self.channels[ch].lock().expect("not poisoned");
+        for chunk in runs.chunks(self.spill_at) {
+            if log.runs.len() + chunk.len() > self.spill_at {
+                self.spill(&mut log)?;
+            }
+            log.runs.extend_from_slice(chunk);
+        }
+        Ok(())
+    }
+
+    fn spill(&self, log: &mut ChannelLog) -> std::io::Result<()> {
+        use std::io::Write;
+        if log.runs.is_empty() {
+            return Ok(());
+        }
+        log.runs.sort_unstable_by_key(NonceRun::sort_key);
+        let mut f = self.file.lock().expect("not poisoned");
+        if f.is_none() {
+            *f = Some((spill_file()?, 0));
+        }
+        let (file, end) = f.as_mut().expect("just opened");
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, &*file);
+        for r in &log.runs {
+            w.write_all(&r.to_bytes())?;
+        }
+        w.flush()?;
+        log.chunks.push((*end, log.runs.len() as u64));
+        *end += (log.runs.len() * RUN_BYTES) as u64;
+        log.runs.clear();
+        Ok(())
+    }
+
+    /// The nonces channel `ch` uses twice, as `find_reuse` finds them; its
+    /// runs are dropped.
+    pub fn reuse(&self, ch: usize) -> std::io::Result<Vec<Reuse>> {
+        let mut log = std::mem::take(&mut *self.channels[ch].lock().expect("not poisoned"));
+        if log.chunks.is_empty() {
+            return Ok(find_reuse(&mut log.runs));
+        }
+        log.runs.sort_unstable_by_key(NonceRun::sort_key);
+        let f = self.file.lock().expect("not poisoned");
+        let file = &f.as_ref().expect("chunks were written").0;
+        let mut sources: Vec<Chunk<'_>> = log
+            .chunks
+            .iter()
+            .map(|&(at, n)| Chunk::new(file, at, n))
+            .collect();
+        // The smallest unread run of each chunk, and a heap of their keys.
+        let mut current: Vec<Option<NonceRun>> = Vec::with_capacity(sources.len());
+        let mut heads = std::collections::BinaryHeap::new();
+        for (i, c) in sources.iter_mut().enumerate() {
+            let r = c.next()?;
+            if let Some(r) = r {
+                heads.push(std::cmp::Reverse((r.sort_key(), i)));
+            }
+            current.push(r);
+        }
+        let mut mem = log.runs.iter().copied().peekable();
+        let mut merged = Vec::new();
+        let mut err = None;
+        let iter = std::iter::from_fn(|| {
+            let from_file = heads.peek().map(|h| h.0 .0);
+            match (mem.peek(), from_file) {
+                (Some(m), Some(k)) if m.sort_key() <= k => mem.next(),
+                (Some(_), None) => mem.next(),
+                (_, Some(_)) => {
+                    let std::cmp::Reverse((_, i)) = heads.pop().expect("peeked");
+                    let r = current[i].take();
+                    match sources[i].next() {
+                        Ok(Some(n)) => {
+                            heads.push(std::cmp::Reverse((n.sort_key(), i)));
+                            current[i] = Some(n);
+                        }
+                        Ok(None) => {}
+                        Err(e) => err = Some(e),
+                    }
+                    r
+                }
+                (None, None) => None,
+            }
+        });
+        merged.extend(sweep(iter));
+        match err {
+            Some(e) => Err(e),
+            None => Ok(merged),
+        }
+    }
+}
+
+/// An unnamed file in the temporary directory, removed when closed.
+fn spill_file() -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = std::env::temp_dir();
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE)
+        .open(&dir)
+    {
+        Ok(f) => Ok(f),
+        Err(_) => {
+            // No O_TMPFILE on this file system: create, then unlink.
+            let p = dir.join(format!(".stanctl-nonces-{}", std::process::id()));
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&p)?;
+            std::fs::remove_file(&p)?;
+            Ok(f)
+        }
+    }
+}
+
+/// Reads one sorted chunk of a spill file, 64 KiB at a time.
+struct Chunk<'f> {
+    file: &'f std::fs::File,
+    at: u64,
+    left: u64,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl<'f> Chunk<'f> {
+    fn new(file: &'f std::fs::File, at: u64, runs: u64) -> Self {
+        Chunk {
+            file,
+            at,
+            left: runs,
+            buf: Vec::new(),
+            pos: 0,
+        }
+    }
+
+    fn next(&mut self) -> std::io::Result<Option<NonceRun>> {
+        use std::os::unix::fs::FileExt;
+        if self.pos == self.buf.len() {
+            if self.left == 0 {
+                return Ok(None);
+            }
+            let n = self.left.min(2048);
+            self.buf.resize(n as usize * RUN_BYTES, 0);
+            self.file.read_exact_at(&mut self.buf, self.at)?;
+            self.at += n * RUN_BYTES as u64;
+            self.left -= n;
+            self.pos = 0;
+        }
+        let r = NonceRun::from_bytes(&self.buf[self.pos..self.pos + RUN_BYTES]);
+        self.pos += RUN_BYTES;
+        Ok(Some(r))
+    }
 }
 
 #[cfg(test)]
@@ -350,5 +591,74 @@ mod tests {
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].seqs, [3, 9]);
         assert_eq!(r[1].seqs, [3, 15]);
+    }
+
+    /// Spilled or not, the logs find what `find_reuse` finds, in its order.
+    #[test]
+    fn spilled_logs_find_the_same_reuse() {
+        let mut all = Vec::new();
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rnd = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        // Two channels; server-style runs, random singletons and planted reuse.
+        let mut slices: Vec<(usize, Vec<NonceRun>)> = Vec::new();
+        for slice in 0..40u64 {
+            let ch = (slice % 2) as usize;
+            let mut runs = Vec::new();
+            for i in 0..500u64 {
+                let seq = slice * 1000 + i + 1;
+                let n = match rnd() % 4 {
+                    0 => nonce(7, seq + 3),
+                    1 => nonce((rnd() % 3) as u8, rnd() % 200),
+                    _ => {
+                        let mut n = [0u8; 12];
+                        n.iter_mut().for_each(|b| *b = rnd() as u8);
+                        n
+                    }
+                };
+                let cipher = if rnd() % 5 == 0 {
+                    Cipher::ChaCha
+                } else {
+                    Cipher::Aes
+                };
+                push_nonce(&mut runs, (rnd() % 2) as u8, cipher, &n, seq);
+            }
+            slices.push((ch, runs));
+        }
+        for ch in 0..2 {
+            let mut runs: Vec<NonceRun> = slices
+                .iter()
+                .filter(|s| s.0 == ch)
+                .flat_map(|s| s.1.iter().copied())
+                .collect();
+            all.push(find_reuse(&mut runs));
+        }
+        assert!(all.iter().all(|r| r.len() > 10), "the test plants reuse");
+        for budget in [50, 700, 1 << 20] {
+            let logs = NonceLogs::with_budget(2, budget);
+            for (ch, runs) in &slices {
+                logs.add(*ch, runs).unwrap();
+            }
+            for (ch, expected) in all.iter().enumerate() {
+                assert_eq!(&logs.reuse(ch).unwrap(), expected, "budget {budget}");
+            }
+        }
+    }
+
+    #[test]
+    fn runs_round_trip_through_the_spill_format() {
+        let r = NonceRun {
+            key: 250,
+            cipher: Cipher::ChaCha,
+            prefix: [1, 2, 3, 4],
+            first: u64::MAX - 5,
+            len: 6,
+            first_seq: 1 << 60,
+        };
+        assert_eq!(NonceRun::from_bytes(&r.to_bytes()), r);
     }
 }

@@ -3,7 +3,7 @@
 use crate::crypto::aead::Backend;
 use crate::crypto::envelope::PayloadKind;
 use crate::crypto::keys::Key;
-use crate::crypto::nonce::{find_reuse, NonceRun};
+use crate::crypto::nonce::NonceLogs;
 use crate::error::Result;
 use crate::format::crc::Crc32;
 use crate::format::damage::{Damage, DamageKind};
@@ -159,8 +159,14 @@ pub struct InspectOptions {
     pub records: bool,
 }
 
+/// What the report needs of a slice, kept while the other slices are
+/// scanned: not the slice's index entries or record table, which grow with
+/// its records (a million-message slice has 32 MB of entries).
 struct SliceOut {
     scan: SliceScan,
+    /// The index problems, worked out while the entries were at hand.
+    index_damage: Vec<Damage>,
+    index_entries: Option<u64>,
     records: Option<Vec<RecordReport>>,
 }
 
@@ -236,18 +242,41 @@ pub fn run(
         progress: Some(&advance),
     };
     sink.start(Phase::Inspect, crate::ops::store_bytes(layout));
+    let ctxs = scan::channels(layout, keys, opts.backend, false);
+    // Every channel's nonces, for the reuse check: spilled to a temporary
+    // file beyond a budget instead of growing with the store.
+    let nonce_logs = NonceLogs::new(ctxs.len());
+    let spill_err = |e| crate::error::Error::Io {
+        path: std::env::temp_dir(),
+        source: e,
+    };
     let scanned = scan::scan_channels(
         layout,
-        &scan::channels(layout, keys, opts.backend, false),
+        &ctxs,
         &cfg,
-        |_ctx, mut s, _data| {
+        |ctx, mut s, _data| -> Result<SliceOut> {
             let records = opts.records.then(|| {
                 let recs = std::mem::take(&mut s.records);
                 recs.iter()
                     .map(|r| record_report(s.n, r, keys))
                     .collect::<Vec<_>>()
             });
-            SliceOut { scan: s, records }
+            let index_damage = index_damage(&ctx.name, &s);
+            let index_entries = s.index.present.then_some(s.index.entries.len() as u64);
+            s.index.entries = Vec::new();
+            s.index.bad_crc = Vec::new();
+            let ci = ctxs
+                .iter()
+                .position(|c| std::ptr::eq(c, ctx))
+                .expect("one of ctxs");
+            nonce_logs.add(ci, &s.nonces).map_err(spill_err)?;
+            s.nonces = Vec::new();
+            Ok(SliceOut {
+                scan: s,
+                index_damage,
+                index_entries,
+                records,
+            })
         },
     )?;
     sink.finish();
@@ -258,19 +287,18 @@ pub fn run(
     let (mut tf, mut tl) = (0, 0);
     let mut reused = Vec::new();
     let mut notes = Vec::new();
-    for (ch, layout_ch) in scanned.into_iter().zip(&layout.channels) {
+    for (ci, (ch, layout_ch)) in scanned.into_iter().zip(&layout.channels).enumerate() {
         let mut c = Counts::with_keys(keys.len());
         let (mut first, mut last) = (0, 0);
         let mut slices = Vec::new();
-        let mut nonces: Vec<NonceRun> = Vec::new();
         let mut records = opts.records.then(Vec::new);
         for so in ch.slices {
+            let so = so?;
             let s = so.scan;
             c.add(&s.counts);
             merge_range(&mut first, &mut last, s.first_seq, s.last_seq);
             damage.extend(s.damage.iter().cloned());
-            damage.extend(index_damage(&ch.name, &s));
-            nonces.extend_from_slice(&s.nonces);
+            damage.extend(so.index_damage);
             if let (Some(all), Some(r)) = (records.as_mut(), so.records) {
                 all.extend(r);
             }
@@ -278,11 +306,12 @@ pub fn run(
                 slice: s.n,
                 file: s.dat.clone(),
                 index_file: s.idx.clone(),
-                index_entries: s.index.present.then_some(s.index.entries.len() as u64),
+                index_entries: so.index_entries,
                 stats: stats(&s.counts, s.first_seq, s.last_seq, keys),
             });
         }
-        reused.extend(find_reuse(&mut nonces).into_iter().map(|r| NonceReuse {
+        let channel_reuse = nonce_logs.reuse(ci).map_err(spill_err)?;
+        reused.extend(channel_reuse.into_iter().map(|r| NonceReuse {
             channel: ch.name.clone(),
             key: keys.get(r.key as usize).map(|k| k.id.clone()),
             cipher: r.cipher,
