@@ -251,6 +251,26 @@ impl Mapped {
     pub fn bytes(&self) -> &[u8] {
         self.map.as_deref().unwrap_or(&[])
     }
+
+    /// Unmaps from this process the whole pages before `offset`, so a
+    /// sequential reader's resident memory stays bounded instead of growing
+    /// to the size of the file. The bytes stay valid: the pages stay in the
+    /// page cache and a later read maps them back (a minor fault).
+    pub fn release_before(&self, offset: u64) {
+        let Some(m) = &self.map else { return };
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
+        let end = offset.min(m.len() as u64) / page * page;
+        if end > 0 {
+            // SAFETY: a read-only shared mapping of a file: MADV_DONTNEED
+            // only drops page-table entries, the contents are read again
+            // from the file on the next access (never zero-filled, which only
+            // happens to private anonymous memory).
+            let _ = unsafe {
+                m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, 0, end as usize)
+            };
+        }
+    }
 }
 
 /// Path relative to the store root, for reports.

@@ -220,6 +220,23 @@ pub struct ChannelScan<T> {
     pub slices: Vec<T>,
 }
 
+/// Receives the facts of each record, in file order, while a slice is
+/// scanned: a consumer that needs every record, but not all of them at once,
+/// uses this instead of `ScanConfig::detail`'s table (which grows with the
+/// slice: a million-message slice is a million `RecordInfo`s).
+pub trait RecordSink {
+    fn record(&mut self, info: &RecordInfo);
+}
+
+impl RecordSink for () {
+    fn record(&mut self, _: &RecordInfo) {}
+}
+
+/// How far apart the scanner gives back the pages it has read (see
+/// `Mapped::release_before`): the mapped part of a slice a thread holds stays
+/// under this, whatever the slice's size.
+const RELEASE_EVERY: u64 = 8 << 20;
+
 /// Scans every slice of these channels in parallel and hands each one to
 /// `consume` while its files are still mapped.
 pub fn scan_channels<T, F>(
@@ -231,6 +248,30 @@ pub fn scan_channels<T, F>(
 where
     T: Send,
     F: Fn(&ChannelCtx<'_>, SliceScan, SliceData<'_>) -> T + Sync,
+{
+    scan_channels_with(
+        layout,
+        ctxs,
+        cfg,
+        |_, _| (),
+        |ctx, scan, data, ()| consume(ctx, scan, data),
+    )
+}
+
+/// `scan_channels`, with a `RecordSink` per slice (made by `begin` before
+/// the slice is read) that sees every record and is then handed to `consume`.
+pub fn scan_channels_with<T, S, B, F>(
+    layout: &StoreLayout,
+    ctxs: &[ChannelCtx<'_>],
+    cfg: &ScanConfig<'_>,
+    begin: B,
+    consume: F,
+) -> Result<Vec<ChannelScan<T>>>
+where
+    T: Send,
+    S: RecordSink,
+    B: Fn(&ChannelCtx<'_>, &SliceFiles) -> S + Sync,
+    F: Fn(&ChannelCtx<'_>, SliceScan, SliceData<'_>, S) -> T + Sync,
 {
     let jobs: Vec<(usize, &SliceFiles)> = ctxs
         .iter()
@@ -246,14 +287,16 @@ where
                 Some(p) => Some(Mapped::open(p)?),
                 None => None,
             };
-            let scan = scan_slice(
+            let mut sink = begin(ctx, sf);
+            let scan = scan_slice_to(
                 &layout.root,
                 ctx,
                 sf,
-                dat.bytes(),
+                (dat.bytes(), &|at| dat.release_before(at)),
                 idx.as_ref().map(|m| m.bytes()),
                 cfg,
                 scratch,
+                &mut sink,
             );
             if let Some(p) = cfg.progress {
                 p(dat.bytes().len() as u64 + idx.as_ref().map_or(0, |m| m.bytes().len() as u64));
@@ -262,7 +305,7 @@ where
                 dat: dat.bytes(),
                 idx: idx.as_ref().map(|m| m.bytes()),
             };
-            Ok((ci, consume(ctx, scan, data)))
+            Ok((ci, consume(ctx, scan, data, sink)))
         })
         .collect();
     let mut out: Vec<ChannelScan<T>> = ctxs
@@ -289,6 +332,23 @@ pub fn scan_slice(
     idx: Option<&[u8]>,
     cfg: &ScanConfig<'_>,
     scratch: &mut Vec<u8>,
+) -> SliceScan {
+    scan_slice_to(root, ctx, sf, (dat, &|_| {}), idx, cfg, scratch, &mut ())
+}
+
+/// `scan_slice` with a sink for each record; `dat.1` is called with the
+/// offset the scan has read up to, now and then, so the caller can give
+/// back the pages behind it.
+#[allow(clippy::too_many_arguments)]
+fn scan_slice_to(
+    root: &Path,
+    ctx: &ChannelCtx<'_>,
+    sf: &SliceFiles,
+    (dat, release): (&[u8], &dyn Fn(u64)),
+    idx: Option<&[u8]>,
+    cfg: &ScanConfig<'_>,
+    scratch: &mut Vec<u8>,
+    sink: &mut dyn RecordSink,
 ) -> SliceScan {
     let dat_rel = rel(root, &sf.dat);
     let mut s = SliceScan {
@@ -336,6 +396,7 @@ pub fn scan_slice(
         s.records.reserve(guess.min(1 << 16));
     }
     let mut prev_seq: Option<u64> = None;
+    let mut released = 0u64;
     for ev in Records::new(dat, false) {
         let r = match ev {
             Event::Record(r) => r,
@@ -437,8 +498,13 @@ pub fn scan_slice(
                 }
             }
         }
+        sink.record(&info);
         if cfg.detail {
             s.records.push(info);
+        }
+        if r.offset - released >= RELEASE_EVERY {
+            release(r.offset);
+            released = r.offset;
         }
     }
     s

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::format::damage::DamageKind;
+use crate::ops::scan::RecordSink;
 
 /// The check's verdict on one slice.
 pub(super) struct SlicePlan {
@@ -10,7 +11,7 @@ pub(super) struct SlicePlan {
     pub(super) refused: Vec<Refusal>,
     /// What the write pass does with each record, in file order (only when
     /// the slice is rewritten): the check's decision, carried, not re-derived.
-    pub(super) actions: Vec<Planned>,
+    pub(super) actions: Actions,
     /// What --keep-damaged carries over byte for byte.
     pub(super) kept: Vec<Kept>,
     /// Salvage: records are framed by `Planned::frame` (the index's offset
@@ -26,6 +27,68 @@ pub(super) struct Frame {
     /// The payload's size (the index entry's).
     pub(super) size: u32,
     pub(super) timestamp: i64,
+}
+
+/// The planned records of a slice as runs of consecutive sequences with one
+/// action: kept for every slice between the check and the write, so they
+/// must not grow with the records (a slice the rule treats alike, the
+/// usual case, is one run; the worst case, alternating actions, is 24 bytes
+/// a record). Salvage's frames, one per record, are kept beside them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Actions {
+    runs: Vec<ActionRun>,
+    /// Salvage only: the frame of every planned record, in order.
+    frames: Vec<Frame>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ActionRun {
+    first_seq: u64,
+    len: u64,
+    action: Action,
+}
+
+impl Actions {
+    /// Adds the next record. Either every record has a frame or none has.
+    pub(super) fn push(&mut self, p: Planned) {
+        if let Some(f) = p.frame {
+            self.frames.push(f);
+        }
+        if let Some(r) = self.runs.last_mut() {
+            if r.action == p.action && r.first_seq.checked_add(r.len) == Some(p.seq) {
+                r.len += 1;
+                return;
+            }
+        }
+        self.runs.push(ActionRun {
+            first_seq: p.seq,
+            len: 1,
+            action: p.action,
+        });
+    }
+
+    /// Every planned record, in file order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = Planned> + '_ {
+        self.runs
+            .iter()
+            .flat_map(|r| (0..r.len).map(move |i| (r.first_seq + i, r.action)))
+            .enumerate()
+            .map(|(i, (seq, action))| Planned {
+                seq,
+                action,
+                frame: self.frames.get(i).copied(),
+            })
+    }
+}
+
+impl FromIterator<Planned> for Actions {
+    fn from_iter<I: IntoIterator<Item = Planned>>(it: I) -> Self {
+        let mut a = Actions::default();
+        for p in it {
+            a.push(p);
+        }
+        a
+    }
 }
 
 /// The check's decision on one record.
@@ -81,70 +144,69 @@ impl Action {
     }
 }
 
-pub(super) fn plan_slice(
-    job: &Job,
-    ctx: &ChannelCtx<'_>,
-    scan: SliceScan,
-    data: SliceData<'_>,
-) -> SlicePlan {
-    let idx_len = data.idx.map_or(0, |i| i.len() as u64);
-    let mut tally = Tally {
-        bytes_before: scan.dat_len + idx_len,
-        ..Tally::default()
-    };
-    let mut refused: Vec<Refusal> = scan
-        .damage
-        .iter()
-        .filter(|d| d.kind.refuses_rewrite())
-        .map(|d| Refusal {
-            channel: ctx.name.clone(),
-            file: d.file.clone(),
-            seq: d.seq,
-            offset: d.offset,
-            reason: Refused::Damage(d.kind.clone()),
-        })
-        .collect();
-    // The new .dat: version, records (field 4 resized), then any zero tail
-    // copied as it is.
-    let mut dat_after = VERSION_LEN as u64;
-    let mut actions = Vec::with_capacity(scan.records.len());
-    let mut index_matches = idx_len == index::file_len(scan.records.len())
-        && data
-            .idx
-            .is_some_and(|i| record::file_version(i) == FileVersion::Supported);
-    for (i, info) in scan.records.iter().enumerate() {
+/// The check of one slice, fed one record at a time by the scanner (no
+/// table of the slice's records is kept, except for `--keep-damaged`'s
+/// salvage), then finished with the scan's damage and index facts.
+pub(super) struct PlanSink<'j> {
+    job: &'j Job<'j>,
+    channel: String,
+    file: String,
+    tally: Tally,
+    /// Refusals of single records, in file order.
+    refused: Vec<Refusal>,
+    actions: Actions,
+    /// Length of the new .dat: version, records (field 4 resized); any zero
+    /// tail is dropped.
+    dat_after: u64,
+}
+
+impl<'j> PlanSink<'j> {
+    pub(super) fn new(job: &'j Job<'j>, channel: String, file: String) -> Self {
+        PlanSink {
+            job,
+            channel,
+            file,
+            tally: Tally::default(),
+            refused: Vec::new(),
+            actions: Actions::default(),
+            dat_after: VERSION_LEN as u64,
+        }
+    }
+
+    fn refuse(&mut self, info: &RecordInfo, reason: Refused) {
+        self.refused.push(Refusal {
+            channel: self.channel.clone(),
+            file: self.file.clone(),
+            seq: Some(info.seq),
+            offset: Some(info.offset),
+            reason,
+        });
+    }
+}
+
+impl RecordSink for PlanSink<'_> {
+    fn record(&mut self, info: &RecordInfo) {
+        let job = self.job;
         if !info.crc_ok || info.parse_error.is_some() {
-            tally.records += 1;
-            continue; // already refused as damage
+            self.tally.records += 1;
+            return; // already refused as damage
         }
         if info.data_repeated {
             // Only the last copy would be rewritten; an earlier one could
             // stay behind in plaintext.
-            tally.records += 1;
-            refused.push(Refusal {
-                channel: ctx.name.clone(),
-                file: scan.dat.clone(),
-                seq: Some(info.seq),
-                offset: Some(info.offset),
-                reason: Refused::DataRepeated,
-            });
-            continue;
+            self.tally.records += 1;
+            self.refuse(info, Refused::DataRepeated);
+            return;
         }
         let change = match decide(job.rule, seen_of(info), job.assume_plaintext) {
             Ok(c) => c,
             Err(why) => {
-                tally.records += 1;
-                refused.push(Refusal {
-                    channel: ctx.name.clone(),
-                    file: scan.dat.clone(),
-                    seq: Some(info.seq),
-                    offset: Some(info.offset),
-                    reason: why,
-                });
-                continue;
+                self.tally.records += 1;
+                self.refuse(info, why);
+                return;
             }
         };
-        tally.count(change);
+        self.tally.count(change);
         let asked = match job.rule {
             Rule::Encrypt { cipher }
             | Rule::Rekey {
@@ -156,10 +218,10 @@ pub(super) fn plan_slice(
             (change, info.key, info.kind, asked)
         {
             if c != a {
-                tally.kept_other_cipher += 1;
+                self.tally.kept_other_cipher += 1;
             }
         }
-        actions.push(Planned {
+        self.actions.push(Planned {
             seq: info.seq,
             action: Action::of(change, job.rule, info),
             frame: None,
@@ -173,27 +235,57 @@ pub(super) fn plan_slice(
         let size = info.size as usize - field4_len(old) + field4_len(new);
         if size > u32::MAX as usize {
             // The record header holds a u32 size.
-            refused.push(Refusal {
-                channel: ctx.name.clone(),
-                file: scan.dat.clone(),
-                seq: Some(info.seq),
-                offset: Some(info.offset),
-                reason: Refused::TooLarge,
-            });
-            continue;
+            self.refuse(info, Refused::TooLarge);
+            return;
         }
-        dat_after += record::record_len(size as u64);
-        if index_matches {
-            let e = IndexEntry::new(info.seq, info.offset, info.timestamp, info.size, &job.crc);
-            index_matches = data
-                .idx
-                .and_then(|b| index::entry_bytes(b, i))
-                .is_some_and(|b| *b == e.to_bytes());
-        }
+        self.dat_after += record::record_len(size as u64);
     }
+}
+
+/// The check's verdict on one slice, from what its sink saw of each record.
+pub(super) fn plan_slice(
+    ctx: &ChannelCtx<'_>,
+    scan: SliceScan,
+    data: SliceData<'_>,
+    sink: PlanSink<'_>,
+) -> SlicePlan {
+    let idx_len = data.idx.map_or(0, |i| i.len() as u64);
+    let PlanSink {
+        job,
+        mut tally,
+        refused: record_refusals,
+        mut actions,
+        dat_after,
+        ..
+    } = sink;
+    tally.bytes_before = scan.dat_len + idx_len;
+    let mut refused: Vec<Refusal> = scan
+        .damage
+        .iter()
+        .filter(|d| d.kind.refuses_rewrite())
+        .map(|d| Refusal {
+            channel: ctx.name.clone(),
+            file: d.file.clone(),
+            seq: d.seq,
+            offset: d.offset,
+            reason: Refused::Damage(d.kind.clone()),
+        })
+        .collect();
+    refused.extend(record_refusals);
     if job.keep_damaged && !refused.is_empty() {
         return salvage(job, ctx, &scan, &data, refused, tally.bytes_before);
     }
+    // The index is kept only if it is byte for byte the one the write would
+    // make: one entry per record, each with the record's seq, offset, time
+    // and size and a good CRC (the scan compared them as it went). With any
+    // refusal the slice is not rewritten, whatever the index holds.
+    let records = scan.counts.records as usize;
+    let ix = &scan.index;
+    let index_matches = ix.version == Some(FileVersion::Supported)
+        && idx_len == index::file_len(records)
+        && ix.entries.len() == records
+        && ix.bad_crc.is_empty()
+        && ix.mismatch.is_none();
     // A zero tail is dropped: the server truncates it on an index rebuild,
     // and kept behind a trusted new index it would become a trap (the server
     // appends after it, a later rebuild loses what it appended).
@@ -202,10 +294,10 @@ pub(super) fn plan_slice(
         && (tally.changed > 0 || !index_matches);
     if rewrite {
         tally.slices_rewritten = 1;
-        tally.bytes_after = dat_after + index::file_len(scan.records.len());
+        tally.bytes_after = dat_after + index::file_len(records);
     } else {
         tally.bytes_after = tally.bytes_before;
-        actions = Vec::new();
+        actions = Actions::default();
     }
     SlicePlan {
         tally,
@@ -317,7 +409,7 @@ fn salvage(
             tally,
             rewrite: false,
             refused: Vec::new(),
-            actions: Vec::new(),
+            actions: Actions::default(),
             kept: vec![Kept {
                 channel: ctx.name.clone(),
                 file: scan.dat.clone(),
@@ -344,7 +436,7 @@ fn salvage(
     let mut scratch = Vec::new();
     let mut counts = scan::Counts::with_keys(job.keys.len());
     let mut kept = Vec::new();
-    let mut actions = Vec::with_capacity(frames.len());
+    let mut actions = Actions::default();
     let mut dat_after = VERSION_LEN as u64;
     let mut tail_from = VERSION_LEN as u64;
     for &(seq, f) in &frames {
@@ -436,7 +528,7 @@ fn salvage(
         tally.slices_rewritten = 1;
         tally.bytes_after = dat_after + tail + index::file_len(frames.len());
     } else {
-        actions = Vec::new();
+        actions = Actions::default();
     }
     SlicePlan {
         tally,
@@ -490,15 +582,20 @@ pub(super) fn check(
         crc: job.crc.clone(),
         keys: job.keys,
         backend: job.backend,
-        detail: true,
+        // The salvage of --keep-damaged reads the slice's record table.
+        detail: job.keep_damaged,
         hash: HashMode::None,
         progress: Some(&advance),
     };
     job.sink
         .start(Phase::Check, crate::ops::store_bytes(layout));
-    let scans = scan::scan_channels(layout, ctxs, &cfg, |ctx, scan, data| {
-        plan_slice(job, ctx, scan, data)
-    })?;
+    let scans = scan::scan_channels_with(
+        layout,
+        ctxs,
+        &cfg,
+        |ctx, sf| PlanSink::new(job, ctx.name.clone(), layout::rel(&layout.root, &sf.dat)),
+        plan_slice,
+    )?;
     job.sink.finish();
     let mut plans: Vec<Vec<SlicePlan>> = scans.into_iter().map(|c| c.slices).collect();
     if in_place {

@@ -123,7 +123,9 @@ pub(super) struct Bufs {
 /// A slice to rewrite: its mapped data file and the check's decisions.
 pub(super) struct Source<'a> {
     pub(super) keys: &'a ChannelKeys,
-    pub(super) actions: &'a [Planned],
+    pub(super) actions: &'a Actions,
+    /// Called with the offset read up to, to give back the pages behind it.
+    pub(super) release: &'a dyn Fn(u64),
     pub(super) dat: &'a [u8],
     pub(super) dat_path: &'a Path,
 }
@@ -141,6 +143,7 @@ pub(super) fn rewrite_records(
     let Source {
         keys,
         actions,
+        release,
         dat,
         dat_path,
     } = src;
@@ -158,6 +161,7 @@ pub(super) fn rewrite_records(
     idx_out.write_all(&record::version_bytes()).map_err(wio)?;
     let mut offset = VERSION_LEN as u64;
     let mut planned = actions.iter();
+    let mut released = 0u64;
     for ev in Records::new(dat, false) {
         let r = match ev {
             Event::Record(r) => r,
@@ -168,6 +172,10 @@ pub(super) fn rewrite_records(
             }
         };
         let m = r.message().map_err(|e| changed(e.to_string()))?;
+        if r.offset - released >= 8 << 20 {
+            release(r.offset);
+            released = r.offset;
+        }
         let Some(p) = planned.next().filter(|p| p.seq == m.sequence) else {
             return Err(changed(format!("seq {} was not checked", m.sequence)));
         };
@@ -266,6 +274,7 @@ pub(super) fn rewrite_framed(
         actions,
         dat,
         dat_path,
+        ..
     } = src;
     let changed = |what: String| Error::Io {
         path: dat_path.to_path_buf(),
@@ -278,7 +287,7 @@ pub(super) fn rewrite_framed(
     dat_out.write_all(&record::version_bytes()).map_err(wio)?;
     idx_out.write_all(&record::version_bytes()).map_err(wio)?;
     let mut offset = VERSION_LEN as u64;
-    for p in actions {
+    for p in actions.iter() {
         let f = p.frame.expect("salvage plans frame every record");
         let start = f.offset as usize;
         let end = start + record::HEADER_LEN + f.size as usize;
@@ -345,6 +354,7 @@ pub(super) fn write_slice(
     let src = Source {
         keys: &ctx.keys,
         actions: &plan.actions,
+        release: &|at| dat.release_before(at),
         dat: dat.bytes(),
         dat_path: &sf.dat,
     };
@@ -635,7 +645,8 @@ mod tests {
         let ck = ChannelKeys::derive(&keys, b"ch", job.backend, true);
         let src = Source {
             keys: &ck,
-            actions,
+            actions: &actions.iter().copied().collect(),
+            release: &|_| {},
             dat,
             dat_path: Path::new("ch/msgs.1.dat"),
         };
