@@ -288,12 +288,18 @@ where
                 None => None,
             };
             let mut sink = begin(ctx, sf);
+            let release_idx = |at| {
+                if let Some(m) = &idx {
+                    m.release_before(at)
+                }
+            };
             let scan = scan_slice_to(
                 &layout.root,
                 ctx,
                 sf,
                 (dat.bytes(), &|at| dat.release_before(at)),
-                idx.as_ref().map(|m| m.bytes()),
+                idx.as_ref()
+                    .map(|m| (m.bytes(), &release_idx as &dyn Fn(u64))),
                 cfg,
                 scratch,
                 &mut sink,
@@ -333,19 +339,23 @@ pub fn scan_slice(
     cfg: &ScanConfig<'_>,
     scratch: &mut Vec<u8>,
 ) -> SliceScan {
+    let idx = idx.map(|i| (i, &(|_| {}) as &dyn Fn(u64)));
     scan_slice_to(root, ctx, sf, (dat, &|_| {}), idx, cfg, scratch, &mut ())
 }
 
+/// Bytes of a mapped file, and how to give back its pages before an offset.
+type Releasing<'a> = (&'a [u8], &'a dyn Fn(u64));
+
 /// `scan_slice` with a sink for each record; `dat.1` is called with the
-/// offset the scan has read up to, now and then, so the caller can give
-/// back the pages behind it.
+/// offset the scan has read up to, now and then, and `idx.1` once the index
+/// has been read, so the caller can give back the pages behind it.
 #[allow(clippy::too_many_arguments)]
 fn scan_slice_to(
     root: &Path,
     ctx: &ChannelCtx<'_>,
     sf: &SliceFiles,
-    (dat, release): (&[u8], &dyn Fn(u64)),
-    idx: Option<&[u8]>,
+    (dat, release): Releasing<'_>,
+    idx: Option<Releasing<'_>>,
     cfg: &ScanConfig<'_>,
     scratch: &mut Vec<u8>,
     sink: &mut dyn RecordSink,
@@ -379,8 +389,9 @@ fn scan_slice_to(
     if let Some(kind) = DamageKind::of_version(s.version) {
         damage(&mut s, Some(0), None, kind);
     }
-    if let Some(idx) = idx {
+    if let Some((idx, release_idx)) = idx {
         s.index = scan_index(idx, &cfg.crc);
+        release_idx(idx.len() as u64);
     }
     if s.version != FileVersion::Supported {
         return s;
