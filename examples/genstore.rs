@@ -45,10 +45,12 @@ use stanctl::format::record::{write_record, FILE_VERSION};
 
 const USAGE: &str = "\
 usage: genstore --out DIR [--channels N] [--messages M] [--size-min B] [--size-max B]
-                [--slice-bytes B] [--mix plain=60,aes=30,chacha=10] [--key-file F]
-                [--seed S] [--raft-dir D --raft-entries N [--raft-big-every K]
-                [--raft-deleted D]]
+                [--slice-bytes B] [--slice-messages N] [--mix plain=60,aes=30,chacha=10]
+                [--key-file F] [--seed S] [--raft-dir D --raft-entries N
+                [--raft-big-every K] [--raft-deleted D]]
   --messages is per channel; payload sizes are uniform in [size-min, size-max];
+  a slice ends after --slice-bytes or --slice-messages (0: no limit), whichever
+  comes first (tiny messages: --size-min 40 --size-max 40 --slice-messages 1000000);
   --key-file is required when the mix has aes or chacha records.";
 
 struct Opts {
@@ -58,6 +60,8 @@ struct Opts {
     size_min: usize,
     size_max: usize,
     slice_bytes: u64,
+    /// Messages per slice at most; 0 = no limit.
+    slice_messages: u64,
     /// Percent of plaintext, AES and ChaCha records.
     mix: [u32; 3],
     key_file: Option<PathBuf>,
@@ -76,6 +80,7 @@ fn parse_args() -> Result<Opts, String> {
         size_min: 4096,
         size_max: 4096,
         slice_bytes: 64 << 20,
+        slice_messages: 0,
         mix: [100, 0, 0],
         key_file: None,
         seed: 1,
@@ -110,6 +115,7 @@ fn parse_args() -> Result<Opts, String> {
             "--size-min" => o.size_min = num(val()?)? as usize,
             "--size-max" => o.size_max = num(val()?)? as usize,
             "--slice-bytes" => o.slice_bytes = num(val()?)?,
+            "--slice-messages" => o.slice_messages = num(val()?)?,
             "--mix" => o.mix = parse_mix(&val()?)?,
             "--key-file" => o.key_file = Some(PathBuf::from(val()?)),
             "--seed" => o.seed = num(val()?)?,
@@ -274,8 +280,10 @@ fn write_channel(
     // 2023-11-14T22:13:20Z, one message per millisecond.
     let ts0: i64 = 1_700_000_000_000_000_000;
 
+    let mut in_slice = 0u64;
     for seq in 1..=o.messages {
-        if slice.len > o.slice_bytes {
+        if slice.len > o.slice_bytes || (o.slice_messages > 0 && in_slice >= o.slice_messages) {
+            in_slice = 0;
             slice.finish()?;
             slice_no += 1;
             slice = Slice::open(&dir, slice_no)?;
@@ -334,6 +342,7 @@ fn write_channel(
         slice.idx.write_all(&entry.to_bytes())?;
         slice.len += rec.len() as u64;
         t.records += 1;
+        in_slice += 1;
         t.bytes += rec.len() as u64;
     }
     slice.finish()
