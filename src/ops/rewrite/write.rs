@@ -105,10 +105,39 @@ pub(super) fn create(path: &Path, like: Like, sink: &dyn Sink) -> Result<BufWrit
     Ok(BufWriter::with_capacity(1 << 20, f))
 }
 
-pub(super) fn finish(w: BufWriter<File>, path: &Path) -> Result<()> {
+/// Flushes the file and, with `Durability::EachFile`, fsyncs it.
+pub(super) fn finish(w: BufWriter<File>, path: &Path, sync: Durability) -> Result<()> {
     step();
     let f = w.into_inner().map_err(|e| io(path)(e.into_error()))?;
-    f.sync_all().map_err(io(path))
+    match sync {
+        Durability::EachFile => f.sync_all().map_err(io(path)),
+        Durability::AtEnd => Ok(()),
+    }
+}
+
+/// When written files reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Durability {
+    /// fsync each file before going on: in place, where a slice is swapped
+    /// in only once its new files are on disk.
+    EachFile,
+    /// One `syncfs` of the output's file system when everything is written
+    /// (`--output`, which is not resumable: a partial copy is deleted, so the
+    /// order in which its files reach the disk does not matter). One journal
+    /// commit instead of one per file, and the writeback overlaps the work.
+    AtEnd,
+}
+
+/// Makes everything written to the file system holding `dir` durable.
+pub(super) fn syncfs(dir: &Path) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    step();
+    let d = File::open(dir).map_err(io(dir))?;
+    // SAFETY: a valid open descriptor; syncfs has no other precondition.
+    if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
+        return Err(io(dir)(std::io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 /// Buffers reused for every record a thread rewrites.
@@ -339,8 +368,8 @@ pub(super) fn write_slice(
     ctx: &ChannelCtx<'_>,
     sf: &SliceFiles,
     plan: &SlicePlan,
-    dat_to: &Path,
-    idx_to: &Path,
+    (dat_to, idx_to): (&Path, &Path),
+    sync: Durability,
     bufs: &mut Bufs,
 ) -> Result<()> {
     let dat = Mapped::open(&sf.dat)?;
@@ -362,8 +391,8 @@ pub(super) fn write_slice(
         Some(t) => rewrite_framed(job, src, t, bufs, &mut d, &mut i)?,
         None => rewrite_records(job, src, bufs, &mut d, &mut i)?,
     }
-    finish(d, dat_to)?;
-    finish(i, idx_to)
+    finish(d, dat_to, sync)?;
+    finish(i, idx_to, sync)
 }
 
 /// Swaps the new files in. At every instant the server can read the slice:
@@ -402,7 +431,15 @@ pub(super) fn rewrite_in_place(
     let ch = ctx.layout;
     let dat_tmp = with_suffix(&sf.dat, TEMP_SUFFIX);
     let idx_tmp = with_suffix(&idx_path(sf), TEMP_SUFFIX);
-    if let Err(e) = write_slice(job, ctx, sf, plan, &dat_tmp, &idx_tmp, bufs) {
+    if let Err(e) = write_slice(
+        job,
+        ctx,
+        sf,
+        plan,
+        (&dat_tmp, &idx_tmp),
+        Durability::EachFile,
+        bufs,
+    ) {
         // Best effort: a failed write (disk full) leaves the originals as
         // they were; the next run would remove these anyway.
         let _ = fs::remove_file(&dat_tmp);
@@ -471,14 +508,15 @@ pub(super) fn write_in_place(
     Ok(done.into_inner())
 }
 
-/// Copies a file with its permissions and owner (like `cp -p`), fsynced.
+/// Copies a file with its permissions and owner (like `cp -p`); for
+/// `--output`, made durable by the final `syncfs`.
 pub(super) fn copy_file(from: &Path, to: &Path, sink: &dyn Sink) -> Result<()> {
     step();
     fs::copy(from, to).map_err(io(to))?;
     step();
     let f = File::open(to).map_err(io(to))?;
     keep_owner(&f, to, like(from)?, sink);
-    f.sync_all().map_err(io(to))
+    Ok(())
 }
 
 pub(super) fn make_dir(to: &Path, like: &Path) -> Result<()> {
@@ -589,7 +627,8 @@ pub(super) fn write_output(
             let name = |p: &Path| to.join(p.file_name().unwrap_or_default());
             if plan.rewrite {
                 let (dat_to, idx_to) = (name(&sf.dat), name(&idx_path(sf)));
-                write_slice(job, ctx, sf, plan, &dat_to, &idx_to, bufs)?;
+                let to = (dat_to.as_path(), idx_to.as_path());
+                write_slice(job, ctx, sf, plan, to, Durability::AtEnd, bufs)?;
             } else {
                 copy_file(&sf.dat, &name(&sf.dat), job.sink)?;
                 if let Some(i) = &sf.idx {
@@ -601,6 +640,7 @@ pub(super) fn write_output(
             Ok::<(), Error>(())
         },
     )?;
+    syncfs(out)?;
     for ch in &layout.channels {
         fsync_dir(&out.join(ch.dir.file_name().unwrap_or_default()))?;
     }
