@@ -580,6 +580,53 @@ fn short_options_and_quiet() {
     );
     let o = run(&["store", "decrypt", "--help"]);
     assert!(!o.stdout.contains("assume-plaintext"), "{}", o.stdout);
+    // The raft commands take the same short options and --quiet.
+    let t = tempfile::TempDir::new().unwrap();
+    let log = t.path().join("raft.log");
+    let original = fixtures().join("clustered").join("raft").join("aes.log");
+    std::fs::copy(&original, &log).unwrap();
+    let before = std::fs::read(&log).unwrap();
+    let o = run(&["raft", "decrypt", d(&log), "-k", k1(), "-n"]);
+    assert!(o.success(), "{}", o.stderr);
+    assert_ne!(o.stdout, "", "a dry run says what it would do");
+    assert_eq!(std::fs::read(&log).unwrap(), before, "-n writes nothing");
+    let copy = t.path().join("copy.log");
+    let o = run(&["raft", "decrypt", d(&log), "-k", k1(), "-o", d(&copy), "-q"]);
+    assert!(o.success(), "{}", o.stderr);
+    assert_eq!(o.stdout, "", "--quiet prints nothing");
+    assert_eq!(
+        std::fs::read(&log).unwrap(),
+        before,
+        "-o leaves LOG as it is"
+    );
+    let o = run(&["raft", "verify", d(&copy), "-q"]);
+    assert_eq!((o.code, o.stdout.as_str()), (OK, ""));
+    let o = run(&["raft", "verify", d(&copy), "--quiet", "--json"]);
+    assert_eq!(o.json()["exit_code"], OK, "--json still prints");
+    let o = run(&[
+        "raft",
+        "rekey",
+        d(&log),
+        "-k",
+        k1(),
+        "--new-key-file",
+        k2(),
+        "-q",
+    ]);
+    assert!(o.success(), "{}", o.stderr);
+    assert_eq!(o.stdout, "", "--quiet prints nothing");
+    let o = run(&[
+        "raft",
+        "encrypt",
+        d(&copy),
+        "-k",
+        k2(),
+        "--cipher",
+        "AES",
+        "--quiet",
+    ]);
+    assert!(o.success(), "{}", o.stderr);
+    assert_eq!(o.stdout, "", "--quiet prints nothing");
 }
 
 /// Archived slices are not converted, and every rewrite report says how

@@ -64,6 +64,10 @@ pub struct RaftCommonArgs {
     /// Print machine-readable JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Print nothing on stdout but --json output, and no progress bar;
+    /// errors and warnings still go to stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Use the portable RustCrypto AEAD backend instead of ring.
     #[arg(long)]
     pub rustcrypto: bool,
@@ -83,10 +87,10 @@ pub struct NewKeyArgs {
 #[derive(Debug, Clone, Args)]
 pub struct RaftRewriteArgs {
     /// Write the converted log to FILE (new) and leave LOG untouched.
-    #[arg(long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Report what would change; write nothing.
-    #[arg(long)]
+    #[arg(short = 'n', long)]
     pub dry_run: bool,
     /// Declare command data that starts with byte 1 or 2, that no key opens
     /// and whose nonce is neither the server's nor stanctl's, to be plaintext.

@@ -41,6 +41,7 @@ pub fn verify(a: RaftVerifyArgs) -> Result<ExitCode, Error> {
     let code = ExitCode::of_verdict(verdict);
     if a.common.json {
         report::json::print(&report::json::RaftVerify(&v, verdict, code.code()))?;
+    } else if a.common.quiet {
     } else if a.list {
         report::raft::list(&v, rk.as_ref())?;
     } else {
@@ -64,7 +65,7 @@ fn options(rule: Rule, rw: &RaftRewriteArgs, c: &RaftCommonArgs) -> RewriteOptio
 }
 
 fn finish(c: &RaftCommonArgs, keys: &[Key], opts: &RewriteOptions) -> Result<ExitCode, Error> {
-    let r = rewrite::run_log(&c.log, keys, opts, &Terminal::default())?;
+    let r = rewrite::run_log(&c.log, keys, opts, &Terminal::new(c.quiet))?;
     if c.json {
         report::json::print(&report::json::Rewrite(&r))?;
     }
@@ -75,7 +76,7 @@ fn finish(c: &RaftCommonArgs, keys: &[Key], opts: &RewriteOptions) -> Result<Exi
             r.refused.len()
         )));
     }
-    if !c.json {
+    if !c.json && !c.quiet {
         report::stdout(|out| report::rewrite::raft_line(&r, out))?;
     }
     Ok(ExitCode::Ok)
