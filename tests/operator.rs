@@ -371,6 +371,54 @@ fn key_files_whitespace_wrong_keys_and_stdin() {
     );
 }
 
+/// decrypt and rekey refused for envelopes no key opens name the given key
+/// that opens none of them, with inspect's words, and in --json.
+#[test]
+fn wrong_key_refusals_name_the_key() {
+    let (t, s) = store("aes");
+    let k3 = t.path().join("k3.key");
+    std::fs::write(&k3, "a third key, which wrote nothing").unwrap();
+    let line = |k: &str| {
+        format!("Key K1 (key file {k}) opens none of the 75 envelope(s): it is not a key that wrote them")
+    };
+    let o = run(&["store", "inspect", d(&s), "-k", k2()]);
+    o.expect_stdout(&line(k2()));
+    let o = run(&["store", "decrypt", d(&s), "-k", k2()]);
+    assert_eq!(o.code, REFUSED);
+    o.expect_stderr(&line(k2()));
+    let (code, v) = json(&["store", "decrypt", d(&s), "-k", k2(), "-n"]);
+    assert_eq!(code, REFUSED);
+    assert_eq!(v["keys_opening_none"][0]["key"], "K1", "{v}");
+    assert_eq!(v["keys_opening_none"][0]["envelopes"], 75, "{v}");
+    let o = run(&[
+        "store",
+        "rekey",
+        d(&s),
+        "-k",
+        k2(),
+        "--new-key-file",
+        d(&k3),
+    ]);
+    assert_eq!(o.code, REFUSED);
+    o.expect_stderr(&line(k2()));
+    assert_same_store(&s, &conformance("aes"));
+    // A key that opens some of them is not named.
+    let o = run(&["store", "decrypt", d(&s), "-k", k2(), "-k", k1(), "-n"]);
+    assert!(o.success(), "{}", o.stderr);
+    assert!(!o.stderr.contains("opens none"), "{}", o.stderr);
+    // The same for a Raft log.
+    let log = t.path().join("raft.log");
+    let original = fixtures().join("clustered").join("raft").join("aes.log");
+    std::fs::copy(&original, &log).unwrap();
+    let o = run(&["raft", "decrypt", d(&log), "-k", k2()]);
+    assert_eq!(o.code, REFUSED);
+    o.expect_stderr(&format!("Key K1 (key file {}) opens none of the", k2()));
+    assert_eq!(
+        std::fs::read(&log).unwrap(),
+        std::fs::read(&original).unwrap()
+    );
+}
+
 /// Refusals and no-ops say what was not done and which command does it.
 #[test]
 fn refusals_name_the_way_out() {

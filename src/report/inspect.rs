@@ -188,10 +188,7 @@ pub fn table(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::Res
     let envelopes = t.payloads.aes + t.payloads.chacha;
     for (k, o) in r.keys.iter().zip(&t.opened) {
         if o.opened == 0 && envelopes > 0 {
-            let line = format!(
-                "Key {} ({}) opens none of the {envelopes} envelope(s): it is not a key that wrote them (a key file with stray whitespace at its end gives a different key).",
-                k.id, k.source
-            );
+            let line = words::key_opens_none(&k.id, &k.source, envelopes);
             writeln!(out, "{}", super::wrap(&line, "  "))?;
         }
     }

@@ -153,7 +153,7 @@ impl Serialize for Rewrite<'_> {
             .iter()
             .map(|c| tally_out(Some(&c.name), &c.tally, refused))
             .collect();
-        let mut st = s.serialize_struct("RewriteReport", 13)?;
+        let mut st = s.serialize_struct("RewriteReport", 14)?;
         st.serialize_field("schema", r.schema)?;
         st.serialize_field("operation", &r.operation)?;
         st.serialize_field("store", &r.store)?;
@@ -166,6 +166,9 @@ impl Serialize for Rewrite<'_> {
         st.serialize_field("channels", &channels)?;
         st.serialize_field("totals", &tally_out(None, &r.totals, refused))?;
         st.serialize_field("refused", &r.refused)?;
+        if !r.keys_opening_none.is_empty() {
+            st.serialize_field("keys_opening_none", &r.keys_opening_none)?;
+        }
         if let Some(l) = &r.raft_log {
             st.serialize_field("raft_log", l)?;
         }

@@ -256,6 +256,10 @@ pub fn refusals(r: &RewriteReport, err: &mut impl Write) {
     if let Some(line) = archived(r) {
         let _ = writeln!(err, "{}", super::wrap(&format!("stanctl: {line}"), "  "));
     }
+    for k in &r.keys_opening_none {
+        let line = words::key_opens_none(&k.key, &k.origin, k.envelopes);
+        let _ = writeln!(err, "{}", super::wrap(&format!("stanctl: {line}"), "  "));
+    }
     // The way out, when there is one the tool knows.
     let wrong_key = r
         .refused

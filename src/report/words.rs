@@ -586,6 +586,14 @@ pub fn finding(f: &Finding) -> (String, String) {
 // ---- rewrites ----
 
 /// Why a rewrite refuses a record or file.
+/// A given key that opens none of the envelopes (inspect, and decrypt's
+/// and rekey's refusals): `key` is K1, K2, ...; `origin` where it came from.
+pub fn key_opens_none(key: &str, origin: &dyn std::fmt::Display, envelopes: u64) -> String {
+    format!(
+        "Key {key} ({origin}) opens none of the {envelopes} envelope(s): it is not a key that wrote them (a key file with stray whitespace at its end gives a different key)."
+    )
+}
+
 pub fn refused(r: &Refused) -> String {
     match r {
         Refused::Damage(d) => format!(

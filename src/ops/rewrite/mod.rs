@@ -171,6 +171,11 @@ pub fn run(
             tally: lp.tally.clone(),
         });
     }
+    let mut checked = report.totals.clone();
+    if let Some(lp) = &log_plan {
+        checked.add(&lp.tally);
+    }
+    report.keys_opening_none = keys_opening_none(job, &checked, &report.refused);
     if !report.refused.is_empty() || opts.dry_run {
         return Ok(report);
     }
@@ -330,6 +335,7 @@ fn report(
         channels,
         totals,
         refused,
+        keys_opening_none: Vec::new(),
         raft_log: None,
         keep_damaged: opts.keep_damaged,
         kept,
@@ -369,6 +375,7 @@ pub fn run_log(
         channels: Vec::new(),
         totals: Tally::default(),
         refused: plan.refused.clone(),
+        keys_opening_none: keys_opening_none(job, &plan.tally, &plan.refused),
         raft_log: Some(RaftLogReport {
             path: log.display().to_string(),
             output: opts.output.as_ref().map(|p| p.display().to_string()),

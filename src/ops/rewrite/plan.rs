@@ -198,7 +198,9 @@ impl RecordSink for PlanSink<'_> {
             self.refuse(info, Refused::DataRepeated);
             return;
         }
-        let change = match decide(job.rule, seen_of(info), job.assume_plaintext) {
+        let seen = seen_of(info);
+        self.tally.saw(seen);
+        let change = match decide(job.rule, seen, job.assume_plaintext) {
             Ok(c) => c,
             Err(why) => {
                 self.tally.records += 1;

@@ -71,6 +71,7 @@ pub(super) fn check_log(path: &Path, keys: &[RaftKey], job: &Job) -> Result<LogP
             }
         };
         let seen = seen_of_entry(&view, keys, &mut scratch);
+        plan.tally.saw(seen);
         match decide(job.rule, seen, job.assume_plaintext) {
             Ok(c) => plan.tally.count(c),
             Err(r) => {

@@ -22,9 +22,36 @@ pub struct Tally {
     /// Envelopes the target key already opens, kept in a cipher other than
     /// the one asked for (encrypt and rekey never re-seal those).
     pub kept_other_cipher: u64,
+    /// Envelopes judged (opened or not), and which keys (by index, a
+    /// bitset) opened at least one: for "key K opens none of them".
+    #[serde(skip)]
+    pub envelopes: u64,
+    #[serde(skip)]
+    pub opened_keys: [u64; 4],
 }
 
 impl Tally {
+    /// Note what a payload was, for the per-key facts.
+    pub(super) fn saw(&mut self, seen: Seen) {
+        match seen {
+            Seen::Opened(i) => {
+                self.envelopes += 1;
+                if let Some(w) = self.opened_keys.get_mut(i / 64) {
+                    *w |= 1 << (i % 64);
+                }
+            }
+            Seen::Unopened(_) => self.envelopes += 1,
+            Seen::Empty | Seen::Plain | Seen::Short => {}
+        }
+    }
+
+    /// Whether `keys[i]` opened at least one envelope.
+    pub fn opened_any(&self, i: usize) -> bool {
+        self.opened_keys
+            .get(i / 64)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+
     pub(super) fn count(&mut self, c: Change) {
         self.records += 1;
         match c {
@@ -51,7 +78,52 @@ impl Tally {
         self.kept += o.kept;
         self.headers_repaired += o.headers_repaired;
         self.kept_other_cipher += o.kept_other_cipher;
+        self.envelopes += o.envelopes;
+        for (a, b) in self.opened_keys.iter_mut().zip(o.opened_keys) {
+            *a |= b;
+        }
     }
+}
+
+/// A given key that opens none of the envelopes checked, in a run refused
+/// for envelopes no key opens (it is likely not a key that wrote them).
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyOpensNone {
+    /// K1, K2, ... as the keys were given.
+    pub key: String,
+    pub origin: crate::crypto::keys::KeyOrigin,
+    pub envelopes: u64,
+}
+
+/// The keys of `job` that open none of `tally`'s envelopes, when some
+/// envelope was refused for no key opening it (decrypt and rekey); rekey's new key (`keys[0]`)
+/// is not one the envelopes are expected under.
+pub(super) fn keys_opening_none(
+    job: &Job,
+    tally: &Tally,
+    refused: &[Refusal],
+) -> Vec<KeyOpensNone> {
+    let wrong_key = refused.iter().any(|f| f.reason == Refused::WrongKey);
+    if !wrong_key || tally.envelopes == 0 {
+        return Vec::new();
+    }
+    let first_old = match job.rule {
+        Rule::Rekey { .. } => 1,
+        Rule::Decrypt => 0,
+        // encrypt's refusal has its own advice (rekey to the key first).
+        Rule::Encrypt { .. } => return Vec::new(),
+    };
+    job.keys
+        .iter()
+        .enumerate()
+        .skip(first_old)
+        .filter(|(i, _)| !tally.opened_any(*i))
+        .map(|(_, k)| KeyOpensNone {
+            key: k.id.clone(),
+            origin: k.origin.clone(),
+            envelopes: tally.envelopes,
+        })
+        .collect()
 }
 
 /// One record (or file) the run cannot handle.
@@ -140,6 +212,10 @@ pub struct RewriteReport {
     pub channels: Vec<ChannelReport>,
     pub totals: Tally,
     pub refused: Vec<Refusal>,
+    /// With envelopes refused for no key opening them: the given keys
+    /// that open none of the envelopes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys_opening_none: Vec<KeyOpensNone>,
     /// A clustered node's Raft log, rewritten with the store.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub raft_log: Option<RaftLogReport>,
