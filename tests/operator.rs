@@ -260,9 +260,22 @@ fn will_not_start_comes_alone_with_a_readable_fix() {
     );
     o.expect_stdout("stanctl store verify DIR --key-file FILE");
     o.expect_stdout("other finding(s)");
+    // The table's Fail column does not count failures of a server that
+    // does not start; --json keeps them.
+    let row = o
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("| orders "))
+        .unwrap_or_else(|| panic!("{}", o.stdout));
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert_eq!(cells[8], "-", "{row}");
+    assert_eq!(cells[4], "40", "{row}");
+    o.expect_stdout("(Fail: - as the server does not start");
     // --json still has every finding.
     let (_, v) = json(&["store", "verify", d(&conformance("aes")), "--encrypt"]);
     assert!(v["findings"].as_array().unwrap().len() > 1);
+    let orders = channel(&v, "orders");
+    assert_eq!(orders["failed"], 36, "{v}");
 }
 
 /// inspect's next step keeps the key the user gave.

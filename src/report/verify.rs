@@ -125,6 +125,9 @@ pub fn table(
     let mut tb = new_table(&[
         "Channel", "First", "Last", "Msgs", "Plain", "Empty", "Cipher", "Fail", "Subs",
     ]);
+    // Per-message failures presume a start: a server that will not start
+    // fails none of them one by one (--json keeps the counts).
+    let stops = matches!(r.verdict, Verdict::WillNotStart);
     for c in &r.channels {
         let d = &c.delivered;
         tb.add_row(vec![
@@ -135,12 +138,22 @@ pub fn table(
             d.plaintext.to_string(),
             d.empty.to_string(),
             d.ciphertext.to_string(),
-            d.failed.to_string(),
+            if stops {
+                "-".to_string()
+            } else {
+                d.failed.to_string()
+            },
             c.subscriptions.to_string(),
         ]);
     }
     align_numbers(&mut tb, 1);
     writeln!(out, "{tb}")?;
+    if stops && !r.channels.is_empty() {
+        writeln!(
+            out,
+            "(Fail: - as the server does not start; --json counts failures after a start)"
+        )?;
+    }
     // Findings as a list: a table with sentences in two columns is
     // unreadable at terminal width.
     if !r.findings.is_empty() {
