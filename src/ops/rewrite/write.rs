@@ -159,6 +159,25 @@ pub(super) struct Source<'a> {
     pub(super) dat_path: &'a Path,
 }
 
+/// The write pass met a record the check did not see. Not a refusal: other
+/// slices may already be written, so an I/O-class error (exit 74) whose
+/// message says what happened.
+fn store_changed(dat_path: &Path, what: String) -> Error {
+    Error::Io {
+        path: dat_path.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{what}; the store changed since the check (is something else writing to it?)"),
+        ),
+    }
+}
+
+/// Both new files start with the file version.
+fn write_versions(dat_out: &mut impl Write, idx_out: &mut impl Write) -> std::io::Result<()> {
+    dat_out.write_all(&record::version_bytes())?;
+    idx_out.write_all(&record::version_bytes())
+}
+
 /// Streams the rewritten slice: each record with only field 4 changed as the
 /// check decided, then their index. Returns an error only if the store
 /// changed since the check.
@@ -176,18 +195,9 @@ pub(super) fn rewrite_records(
         dat,
         dat_path,
     } = src;
-    // Not a refusal: other slices may already be written. An I/O-class
-    // error (exit 74) whose message says what happened.
-    let changed = |what: String| Error::Io {
-        path: dat_path.to_path_buf(),
-        source: std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("{what}; the store changed since the check (is something else writing to it?)"),
-        ),
-    };
+    let changed = |what: String| store_changed(dat_path, what);
     let wio = |e: std::io::Error| io(dat_path)(e);
-    dat_out.write_all(&record::version_bytes()).map_err(wio)?;
-    idx_out.write_all(&record::version_bytes()).map_err(wio)?;
+    write_versions(dat_out, idx_out).map_err(wio)?;
     let mut offset = VERSION_LEN as u64;
     let mut planned = actions.iter();
     let mut released = 0u64;
@@ -305,16 +315,9 @@ pub(super) fn rewrite_framed(
         dat_path,
         ..
     } = src;
-    let changed = |what: String| Error::Io {
-        path: dat_path.to_path_buf(),
-        source: std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("{what}; the store changed since the check (is something else writing to it?)"),
-        ),
-    };
+    let changed = |what: String| store_changed(dat_path, what);
     let wio = |e: std::io::Error| io(dat_path)(e);
-    dat_out.write_all(&record::version_bytes()).map_err(wio)?;
-    idx_out.write_all(&record::version_bytes()).map_err(wio)?;
+    write_versions(dat_out, idx_out).map_err(wio)?;
     let mut offset = VERSION_LEN as u64;
     for p in actions.iter() {
         let f = p.frame.expect("salvage plans frame every record");
