@@ -313,7 +313,7 @@ fn write_channel(
             } else {
                 Cipher::ChaCha
             };
-            let nonce = nonces.as_ref().unwrap().nonce(seq, data);
+            let nonce = nonces.as_ref().unwrap().nonce(cipher, seq, data);
             envelope::seal(aead.as_ref().unwrap(), cipher, &nonce, data, &mut sealed);
             &sealed
         };

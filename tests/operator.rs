@@ -487,20 +487,135 @@ fn refusals_name_the_way_out() {
     ]);
     assert_eq!(o.code, OK);
     assert!(!o.stdout.contains("already as requested"), "{}", o.stdout);
-    o.expect_stdout("NOT done: 75 envelope(s)");
-    o.expect_stdout("stanctl store decrypt");
+    o.expect_stdout("NOT done: 75 envelope(s) already under K1");
+    // The one command that converts them, keys named by their file.
+    let flat = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    let command = format!(
+        "stanctl store rekey {} --key-file {k} --new-key-file {k} --cipher AES",
+        d(&s),
+        k = k1()
+    );
+    assert!(flat.contains(&format!("`{command}`")), "{flat}");
+    assert!(
+        !flat.contains("decrypt"),
+        "no detour through plaintext: {flat}"
+    );
     let (_, v) = json(&[
         "store",
-        "rekey",
+        "encrypt",
         d(&s),
         "--key-file",
-        k1(),
-        "--new-key-file",
         k1(),
         "--cipher",
         "AES",
     ]);
     assert_eq!(v["totals"]["kept_other_cipher"], 75, "{v}");
+    assert_eq!(v["other_cipher"]["envelopes"], 75, "{v}");
+    assert_eq!(v["other_cipher"]["key"], "K1", "{v}");
+}
+
+/// Every payload of a store as inspect counts them with `key`:
+/// (aes, chacha, opened by the key).
+fn ciphers(s: &std::path::Path, key: &str) -> (u64, u64, u64) {
+    let (code, v) = json(&["store", "inspect", d(s), "--key-file", key]);
+    assert_eq!(code, OK, "{v}");
+    let t = &v["totals"];
+    (
+        t["payloads"]["aes"].as_u64().unwrap(),
+        t["payloads"]["chacha"].as_u64().unwrap(),
+        t["opened"][0]["opened"].as_u64().unwrap(),
+    )
+}
+
+/// A cipher change under the same key is one command: rekey with the key
+/// as old and new key and --cipher; encrypt's report names exactly it.
+#[test]
+fn cipher_change_under_the_same_key_is_one_rekey() {
+    let (_t, s) = store("chacha");
+    assert_eq!(ciphers(&s, k1()), (0, 75, 75));
+    let o = run(&["store", "encrypt", d(&s), "-k", k1(), "--cipher", "AES"]);
+    assert_eq!(o.code, OK);
+    // Follow the advice as printed.
+    let flat = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    let command = flat
+        .split('`')
+        .find(|w| w.starts_with("stanctl store rekey"))
+        .unwrap_or_else(|| panic!("no rekey command in {flat}"));
+    let words: Vec<&str> = command.split(' ').skip(1).collect();
+    let o = run(&words);
+    assert_eq!(o.code, OK, "{}", o.stderr);
+    o.expect_stdout("rewrote");
+    assert_eq!(
+        ciphers(&s, k1()),
+        (75, 0, 75),
+        "every envelope AES under K1"
+    );
+    ok(&["store", "verify", d(&s), "-k", k1()]);
+    // Done: the same command again has nothing to do, and encrypt agrees.
+    let o = run(&words);
+    o.expect_stdout("nothing to do");
+    let o = run(&["store", "encrypt", d(&s), "-k", k1(), "--cipher", "AES"]);
+    o.expect_stdout("nothing to do");
+    assert!(!o.stdout.contains("NOT done"), "{}", o.stdout);
+    // And back: rekey to another key and cipher at once converts all.
+    let o = run(&[
+        "store",
+        "rekey",
+        d(&s),
+        "-k",
+        k1(),
+        "--new-key-file",
+        k2(),
+        "--cipher",
+        "CHACHA",
+    ]);
+    assert_eq!(o.code, OK, "{}", o.stderr);
+    assert_eq!(ciphers(&s, k2()), (0, 75, 75));
+    // rekey without --cipher keeps the envelopes under the new key as they are.
+    let (_, v) = json(&["store", "rekey", d(&s), "-k", k2(), "--new-key-file", k2()]);
+    assert_eq!(v["totals"]["changed"], 0, "{v}");
+    // A Raft log: the same rule.
+    let t = tempfile::tempdir().unwrap();
+    let log = t.path().join("raft.log");
+    let original = fixtures().join("clustered").join("raft").join("aes.log");
+    std::fs::copy(&original, &log).unwrap();
+    let (code, v) = json(&[
+        "raft",
+        "rekey",
+        d(&log),
+        "-k",
+        k1(),
+        "--new-key-file",
+        k1(),
+        "--cipher",
+        "CHACHA",
+    ]);
+    assert_eq!(code, OK, "{v}");
+    let changed = v["raft_log"]["changed"].as_u64().unwrap();
+    assert!(changed > 0, "{v}");
+    let (_, v) = json(&[
+        "raft",
+        "rekey",
+        d(&log),
+        "-k",
+        k1(),
+        "--new-key-file",
+        k1(),
+        "--cipher",
+        "CHACHA",
+    ]);
+    assert_eq!(v["raft_log"]["changed"], 0, "{v}");
+    let o = run(&["raft", "encrypt", d(&log), "-k", k1(), "--cipher", "AES"]);
+    assert_eq!(o.code, OK, "{}", o.stderr);
+    let flat = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains(&format!(
+            "`stanctl raft rekey {} --key-file {k} --new-key-file {k} --cipher AES`",
+            d(&log),
+            k = k1()
+        )),
+        "{flat}"
+    );
 }
 
 /// The human outputs of a store's commands, for the width tests.

@@ -505,9 +505,13 @@ fn census_counts_kinds_and_keys() {
 #[test]
 fn nonces_from_the_raft_key_never_look_like_the_servers() {
     let k = key(1);
-    let n = k.nonce_gen().nonce(7, b"payload");
+    use stanctl::crypto::aead::Cipher;
+    let n = k.nonce_gen().nonce(Cipher::Aes, 7, b"payload");
     assert_eq!(n[4..6], stanctl::crypto::nonce::MARKER);
-    assert_eq!(n, k.nonce_gen().nonce(7, b"payload"));
+    assert_eq!(n, k.nonce_gen().nonce(Cipher::Aes, 7, b"payload"));
+    let c = k.nonce_gen().nonce(Cipher::ChaCha, 7, b"payload");
+    assert_eq!(c[4..6], stanctl::crypto::nonce::MARKER);
+    assert_ne!(n, c, "the nonces differ by cipher");
 }
 
 #[test]

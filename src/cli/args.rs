@@ -153,6 +153,9 @@ pub struct RaftRekeyArgs {
     #[command(flatten)]
     pub rewrite: RaftRewriteArgs,
     /// Cipher for the envelopes rekey re-seals (default: each keeps its own).
+    /// With --cipher, envelopes already under the new key but in the other
+    /// cipher are re-sealed too: give the same key as old and new key to
+    /// change only the cipher.
     #[arg(long, value_enum, ignore_case = true)]
     pub cipher: Option<CipherArg>,
 }
@@ -424,7 +427,9 @@ pub struct RekeyArgs {
     #[command(flatten)]
     pub assume: AssumeArgs,
     /// Cipher for the envelopes rekey re-seals (default: each keeps its own).
-    /// Envelopes already under the new key are left as they are.
+    /// With --cipher, envelopes already under the new key but in the other
+    /// cipher are re-sealed too: give the same key as old and new key to
+    /// change only the cipher.
     #[arg(long, value_enum, ignore_case = true)]
     pub cipher: Option<CipherArg>,
 }

@@ -3,8 +3,10 @@
 //!
 //! ## The nonces stanctl writes
 //!
-//! `nonce = H[0..4] || MARKER || H[4..10]`, `H = SHA-256(NK || seq_be || plaintext)`
-//! with `NK = SHA-256("stanctl nonce v1" || K_c)`.
+//! `nonce = H[0..4] || MARKER || H[4..10]`,
+//! `H = SHA-256(NK || c || seq_be || plaintext)` with
+//! `NK = SHA-256("stanctl nonce v1" || K_c)` and `c` the envelope's cipher
+//! byte (1 AES-256-GCM, 2 ChaCha20-Poly1305).
 //!
 //! Why it is safe:
 //! - The server's nonces end in a big-endian counter that starts at the
@@ -13,9 +15,17 @@
 //!   with 0xF5, never there, so no nonce of ours equals one the server wrote
 //!   or will write. Two marker bytes also make plaintext that merely starts
 //!   with 1 or 2 unlikely (2^-16) to pass for one of our envelopes.
-//! - Among ours, a nonce repeats under a key only if `(seq, plaintext)`
-//!   repeats (then the ciphertext is identical too, which leaks nothing new)
-//!   or if 80 bits of SHA-256 collide.
+//! - Among ours, a nonce repeats under a key only if `(cipher, seq,
+//!   plaintext)` repeats (then the ciphertext is identical too, which leaks
+//!   nothing new) or if 80 bits of SHA-256 collide.
+//! - The cipher byte: the server uses one channel key `K_c` for both ciphers,
+//!   and `rekey --cipher` re-seals an envelope under the key that already
+//!   holds it. Without the byte, the same message would be sealed under the
+//!   same key and the same nonce by AES-GCM and by ChaCha20-Poly1305 (the old
+//!   envelope may survive in a backup). No attack on that is known (the two
+//!   key streams and authenticators are unrelated functions of the key), but
+//!   neither AEAD's security proof covers its key being used by the other
+//!   with the same nonce, so the nonces differ by cipher.
 //! - It is deterministic, so a rerun after a crash writes the same bytes as
 //!   an uninterrupted run, and the hash is keyed so the nonce reveals nothing
 //!   about the plaintext to whoever lacks the key.
@@ -43,8 +53,9 @@ impl Keyed {
         Keyed(c)
     }
 
-    fn digest(&self, seq: u64, plaintext: &[u8]) -> [u8; 32] {
+    fn digest(&self, cipher: u8, seq: u64, plaintext: &[u8]) -> [u8; 32] {
         let mut h = self.0.clone();
+        h.update(&[cipher]);
         h.update(&seq.to_be_bytes());
         h.update(plaintext);
         h.finish().as_ref().try_into().expect("32-byte SHA-256")
@@ -63,8 +74,9 @@ impl Keyed {
         Keyed(h)
     }
 
-    fn digest(&self, seq: u64, plaintext: &[u8]) -> [u8; 32] {
+    fn digest(&self, cipher: u8, seq: u64, plaintext: &[u8]) -> [u8; 32] {
         let mut h = self.0.clone();
+        h.update([cipher]);
         h.update(seq.to_be_bytes());
         h.update(plaintext);
         h.finalize().into()
@@ -88,8 +100,9 @@ impl NonceGen {
         }
     }
 
-    pub fn nonce(&self, seq: u64, plaintext: &[u8]) -> [u8; NONCE_LEN] {
-        let d = Zeroizing::new(self.keyed.digest(seq, plaintext));
+    /// The nonce for `plaintext` at `seq` sealed with `cipher`.
+    pub fn nonce(&self, cipher: Cipher, seq: u64, plaintext: &[u8]) -> [u8; NONCE_LEN] {
+        let d = Zeroizing::new(self.keyed.digest(cipher.code(), seq, plaintext));
         let mut n = [0u8; NONCE_LEN];
         n[..4].copy_from_slice(&d[..4]);
         n[4..6].copy_from_slice(&MARKER);
@@ -482,7 +495,7 @@ mod tests {
 
     /// The scheme written out with the `sha2` crate, whichever backend the
     /// build uses: rewrites stay byte-for-byte reproducible across builds.
-    fn reference(ck: &[u8; 32], seq: u64, pt: &[u8]) -> [u8; 12] {
+    fn reference(ck: &[u8; 32], cipher: Cipher, seq: u64, pt: &[u8]) -> [u8; 12] {
         let nk: [u8; 32] = Sha256::new()
             .chain_update(b"stanctl nonce v1")
             .chain_update(ck)
@@ -490,6 +503,7 @@ mod tests {
             .into();
         let d = Sha256::new()
             .chain_update(nk)
+            .chain_update([cipher.code()])
             .chain_update(seq.to_be_bytes())
             .chain_update(pt)
             .finalize();
@@ -510,26 +524,51 @@ mod tests {
         let g = NonceGen::new(&Zeroizing::new(ck));
         // Known answers (computed independently, Python hashlib).
         let long: Vec<u8> = (0..20).flat_map(|_| 0..=255u8).collect();
-        assert_eq!(hex(&g.nonce(1, b"")), "d7234293f57af64cbc15073e");
+        let (aes, chacha) = (Cipher::Aes, Cipher::ChaCha);
+        assert_eq!(hex(&g.nonce(aes, 1, b"")), "25ca261bf57a336fdca17961");
         assert_eq!(
-            hex(&g.nonce(42, b"hello world")),
-            "b4d380d6f57a24b3806b6f85"
+            hex(&g.nonce(aes, 42, b"hello world")),
+            "14913a46f57aff128a03445a"
         );
         assert_eq!(
-            hex(&g.nonce((1 << 63) - 1, &long)),
-            "06954d17f57ab143234e9e85"
+            hex(&g.nonce(aes, (1 << 63) - 1, &long)),
+            "b01d4df0f57a073af8f76463"
+        );
+        assert_eq!(hex(&g.nonce(chacha, 1, b"")), "510244d9f57a50e8565efe90");
+        assert_eq!(
+            hex(&g.nonce(chacha, 42, b"hello world")),
+            "87f4aaabf57aa009c8368d2d"
+        );
+        assert_eq!(
+            hex(&g.nonce(chacha, (1 << 63) - 1, &long)),
+            "37db0ad6f57a11ee10a59bfc"
         );
         // Every length around SHA-256's 64-byte blocks, against sha2.
         let data: Vec<u8> = (0..300u32).map(|i| (i * 7 + 3) as u8).collect();
         for len in 0..data.len() {
             let seq = len as u64 * 0x0101_0101 + 1;
-            assert_eq!(
-                g.nonce(seq, &data[..len]),
-                reference(&ck, seq, &data[..len])
-            );
+            for c in [aes, chacha] {
+                assert_eq!(
+                    g.nonce(c, seq, &data[..len]),
+                    reference(&ck, c, seq, &data[..len])
+                );
+            }
         }
         // Clones derive the same nonces (the rewrite shares one per channel).
-        assert_eq!(g.clone().nonce(7, b"x"), g.nonce(7, b"x"));
+        assert_eq!(g.clone().nonce(aes, 7, b"x"), g.nonce(aes, 7, b"x"));
+    }
+
+    /// The same message under the same key gets another nonce in the other
+    /// cipher (`rekey --cipher` re-seals envelopes already under its key).
+    #[test]
+    fn nonces_differ_by_cipher() {
+        let g = NonceGen::new(&Zeroizing::new([7u8; 32]));
+        for seq in [1, 2, 1000] {
+            assert_ne!(
+                g.nonce(Cipher::Aes, seq, b"same"),
+                g.nonce(Cipher::ChaCha, seq, b"same")
+            );
+        }
     }
 
     #[test]

@@ -411,10 +411,10 @@ pub(crate) fn seen_of_entry(
         DataKind::NotCommand | DataKind::Command(PayloadKind::Empty) => Seen::Empty,
         DataKind::Command(PayloadKind::Plain) => Seen::Plain,
         DataKind::Command(PayloadKind::Short(_)) => Seen::Short,
-        DataKind::Command(PayloadKind::Envelope(_)) => {
+        DataKind::Command(PayloadKind::Envelope(cipher)) => {
             for (i, k) in keys.iter().enumerate() {
                 if let Ok(Served::Opened(_)) = serve(view, Some(k), scratch) {
-                    return Seen::Opened(i);
+                    return Seen::Opened(i, cipher);
                 }
             }
             Seen::Unopened(nonce_origin(view).unwrap_or(NonceOrigin::Unknown))

@@ -169,6 +169,9 @@ impl Serialize for Rewrite<'_> {
         if !r.keys_opening_none.is_empty() {
             st.serialize_field("keys_opening_none", &r.keys_opening_none)?;
         }
+        if let Some(oc) = &r.other_cipher {
+            st.serialize_field("other_cipher", oc)?;
+        }
         if let Some(l) = &r.raft_log {
             st.serialize_field("raft_log", l)?;
         }

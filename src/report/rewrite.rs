@@ -1,6 +1,8 @@
 //! The rewrites' human output.
 
 use super::words;
+use crate::crypto::aead::Cipher;
+use crate::crypto::keys::KeyOrigin;
 use crate::ops::rewrite::{Operation, RewriteReport, Tally};
 use std::io::{self, Write};
 
@@ -42,11 +44,11 @@ pub fn table(r: &RewriteReport, out: &mut impl Write) -> io::Result<()> {
             " "
         )
     )?;
-    let other_cipher = r.totals.kept_other_cipher;
+    let left_other_cipher = r.other_cipher.is_some();
     let what = match (&r.output, r.dry_run, r.totals.slices_rewritten) {
         (_, true, n) => format!("dry run: {n} slice(s) would be rewritten; nothing was written"),
         (Some(o), false, _) => format!("wrote a converted copy to {o}; the source is untouched"),
-        (None, false, 0) if other_cipher > 0 => "nothing was rewritten".to_string(),
+        (None, false, 0) if left_other_cipher => "nothing was rewritten".to_string(),
         (None, false, 0) => "nothing to do: the store is already as requested".to_string(),
         (None, false, n) => format!("rewrote {n} slice(s) in place"),
     };
@@ -54,16 +56,64 @@ pub fn table(r: &RewriteReport, out: &mut impl Write) -> io::Result<()> {
     if let Some(line) = archived(r) {
         writeln!(out, "{}", super::wrap(&line, "  "))?;
     }
-    if other_cipher > 0 {
-        let op = super::operation_name(r.operation);
-        let line = format!(
-            "NOT done: {other_cipher} envelope(s) already under the target key keep their cipher, not the --cipher asked for: {op} never re-seals an envelope the target key opens. To change their cipher, decrypt and encrypt again: `stanctl store decrypt {s} --key-file KEY` then `stanctl store encrypt {s} --key-file KEY --cipher CIPHER` (the messages are plaintext on disk in between).",
-            s = shell_word(&r.store)
-        );
-        writeln!(out, "{}", super::wrap(&line, "  "))?;
-    }
     raft_line(r, out)?;
+    other_cipher(r, out)?;
     kept(r, out)
+}
+
+/// encrypt: the envelopes it left in the other cipher, and the one command
+/// that converts them (keys named by their sources, never their bytes).
+pub fn other_cipher(r: &RewriteReport, out: &mut impl Write) -> io::Result<()> {
+    let Some(oc) = &r.other_cipher else {
+        return Ok(());
+    };
+    let (cipher, other) = match oc.cipher {
+        Cipher::Aes => ("AES", "CHACHA"),
+        Cipher::ChaCha => ("CHACHA", "AES"),
+    };
+    // A stand-alone Raft log is its own "store".
+    let raft = r.raft_log.as_ref().is_some_and(|l| l.path == r.store);
+    let target = match (&r.output, r.dry_run) {
+        (Some(o), false) => o,
+        _ => &r.store,
+    };
+    let (keys, note) = match &oc.origin {
+        KeyOrigin::File(p) => {
+            let f = shell_word(&p.to_string_lossy());
+            (format!("--key-file {f} --new-key-file {f}"), String::new())
+        }
+        // The variable is rekey's old key as it is encrypt's key.
+        KeyOrigin::Env => (
+            format!("--new-key \"${}\"", crate::crypto::keys::ENV_VAR),
+            format!(" (with {} set as now)", crate::crypto::keys::ENV_VAR),
+        ),
+        KeyOrigin::CommandLine => (
+            "--key KEY --new-key KEY".to_string(),
+            " (KEY: the key you gave with --key)".to_string(),
+        ),
+        KeyOrigin::Config { file, line } => (
+            format!(
+                "--config {} --new-key KEY",
+                shell_word(&file.to_string_lossy())
+            ),
+            format!(
+                " (KEY: the encryption_key of {} line {line})",
+                file.display()
+            ),
+        ),
+    };
+    let command = format!(
+        "stanctl {} rekey {} {keys} --cipher {cipher}",
+        if raft { "raft" } else { "store" },
+        shell_word(target)
+    );
+    let line = format!(
+        "NOT done: {n} envelope(s) already under {key} ({origin}) are {other}, not the {cipher} asked for, and were left as they were: encrypt seals plaintext and never re-seals an envelope its key opens. To convert them to {cipher}, run `{command}`{note}.",
+        n = oc.envelopes,
+        key = oc.key,
+        origin = oc.origin,
+    );
+    writeln!(out, "{}", super::wrap(&line, "  "))
 }
 
 /// The Raft log's line of a rewrite (a node's, or a stand-alone log's).

@@ -77,7 +77,10 @@ fn finish(c: &RaftCommonArgs, keys: &[Key], opts: &RewriteOptions) -> Result<Exi
         )));
     }
     if !c.json && !c.quiet {
-        report::stdout(|out| report::rewrite::raft_line(&r, out))?;
+        report::stdout(|out| {
+            report::rewrite::raft_line(&r, out)?;
+            report::rewrite::other_cipher(&r, out)
+        })?;
     }
     Ok(ExitCode::Ok)
 }

@@ -176,6 +176,7 @@ pub fn run(
         checked.add(&lp.tally);
     }
     report.keys_opening_none = keys_opening_none(job, &checked, &report.refused);
+    report.other_cipher = other_cipher(job, &checked);
     if !report.refused.is_empty() || opts.dry_run {
         return Ok(report);
     }
@@ -336,6 +337,7 @@ fn report(
         totals,
         refused,
         keys_opening_none: Vec::new(),
+        other_cipher: None,
         raft_log: None,
         keep_damaged: opts.keep_damaged,
         kept,
@@ -376,6 +378,7 @@ pub fn run_log(
         totals: Tally::default(),
         refused: plan.refused.clone(),
         keys_opening_none: keys_opening_none(job, &plan.tally, &plan.refused),
+        other_cipher: other_cipher(job, &plan.tally),
         raft_log: Some(RaftLogReport {
             path: log.display().to_string(),
             output: opts.output.as_ref().map(|p| p.display().to_string()),

@@ -209,20 +209,7 @@ impl RecordSink for PlanSink<'_> {
             }
         };
         self.tally.count(change);
-        let asked = match job.rule {
-            Rule::Encrypt { cipher }
-            | Rule::Rekey {
-                cipher: Some(cipher),
-            } => Some(cipher),
-            _ => None,
-        };
-        if let (Change::Keep, KeyOutcome::Opened(0), PayloadKind::Envelope(c), Some(a)) =
-            (change, info.key, info.kind, asked)
-        {
-            if c != a {
-                self.tally.kept_other_cipher += 1;
-            }
-        }
+        self.tally.kept_cipher(job.rule, seen, change);
         self.actions.push(Planned {
             seq: info.seq,
             action: Action::of(change, job.rule, info),

@@ -73,7 +73,10 @@ pub(super) fn check_log(path: &Path, keys: &[RaftKey], job: &Job) -> Result<LogP
         let seen = seen_of_entry(&view, keys, &mut scratch);
         plan.tally.saw(seen);
         match decide(job.rule, seen, job.assume_plaintext) {
-            Ok(c) => plan.tally.count(c),
+            Ok(c) => {
+                plan.tally.count(c);
+                plan.tally.kept_cipher(job.rule, seen, c);
+            }
             Err(r) => {
                 plan.tally.records += 1;
                 plan.refused.push(refusal(path, Some(view.index), r));
@@ -101,7 +104,7 @@ fn write_log(plan: &LogPlan, keys: &[RaftKey], job: &Job, dst: &Path) -> Result<
             (Change::Keep, _) => return Ok::<_, Error>(DataEdit::Keep),
             (Change::Encrypt, _) => view.data(),
             // seen_of_entry left the plaintext of what it opened in `scratch`.
-            (Change::Decrypt | Change::Rekey, Seen::Opened(_)) => &scratch,
+            (Change::Decrypt | Change::Rekey, Seen::Opened(..)) => &scratch,
             (Change::Decrypt | Change::Rekey, _) => {
                 return Err(Error::Refused(format!(
                     "raft log entry {} changed since the check",
@@ -123,7 +126,7 @@ fn write_log(plan: &LogPlan, keys: &[RaftKey], job: &Job, dst: &Path) -> Result<
                     (_, crate::crypto::raft::DataKind::Command(PayloadKind::Envelope(c))) => c,
                     _ => Cipher::Aes,
                 };
-                let nonce = gen.nonce(view.index, plaintext);
+                let nonce = gen.nonce(cipher, view.index, plaintext);
                 seal(&keys[0], cipher, &nonce, plaintext, data);
             }
             Change::Keep => {}

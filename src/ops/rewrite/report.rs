@@ -20,7 +20,8 @@ pub struct Tally {
     /// Records whose damaged header size was rewritten from the index.
     pub headers_repaired: u64,
     /// Envelopes the target key already opens, kept in a cipher other than
-    /// the one asked for (encrypt and rekey never re-seal those).
+    /// the one asked for (encrypt never re-seals those; `rekey --cipher`
+    /// does, so with rekey this stays 0).
     pub kept_other_cipher: u64,
     /// Envelopes judged (opened or not), and which keys (by index, a
     /// bitset) opened at least one: for "key K opens none of them".
@@ -34,7 +35,7 @@ impl Tally {
     /// Note what a payload was, for the per-key facts.
     pub(super) fn saw(&mut self, seen: Seen) {
         match seen {
-            Seen::Opened(i) => {
+            Seen::Opened(i, _) => {
                 self.envelopes += 1;
                 if let Some(w) = self.opened_keys.get_mut(i / 64) {
                     *w |= 1 << (i % 64);
@@ -50,6 +51,16 @@ impl Tally {
         self.opened_keys
             .get(i / 64)
             .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+
+    /// Note an envelope of the target key kept in a cipher other than the
+    /// rule's (encrypt's).
+    pub(super) fn kept_cipher(&mut self, rule: Rule, seen: Seen, c: Change) {
+        if let (Change::Keep, Seen::Opened(0, has), Rule::Encrypt { cipher }) = (c, seen, rule) {
+            if has != cipher {
+                self.kept_other_cipher += 1;
+            }
+        }
     }
 
     pub(super) fn count(&mut self, c: Change) {
@@ -124,6 +135,32 @@ pub(super) fn keys_opening_none(
             envelopes: tally.envelopes,
         })
         .collect()
+}
+
+/// encrypt: envelopes already under its key in the other cipher, which it
+/// keeps; `rekey` with that key as old and new key and `--cipher` converts
+/// them (the printer builds the command from the key's source).
+#[derive(Debug, Clone, Serialize)]
+pub struct OtherCipher {
+    pub envelopes: u64,
+    /// The cipher asked for.
+    pub cipher: Cipher,
+    /// K1, as the key was given.
+    pub key: String,
+    pub origin: crate::crypto::keys::KeyOrigin,
+}
+
+/// The `OtherCipher` fact of a run whose tallies are `checked`.
+pub(super) fn other_cipher(job: &Job, checked: &Tally) -> Option<OtherCipher> {
+    match (job.rule, job.keys.first()) {
+        (Rule::Encrypt { cipher }, Some(k)) if checked.kept_other_cipher > 0 => Some(OtherCipher {
+            envelopes: checked.kept_other_cipher,
+            cipher,
+            key: k.id.clone(),
+            origin: k.origin.clone(),
+        }),
+        _ => None,
+    }
 }
 
 /// One record (or file) the run cannot handle.
@@ -216,6 +253,9 @@ pub struct RewriteReport {
     /// that open none of the envelopes.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub keys_opening_none: Vec<KeyOpensNone>,
+    /// encrypt: envelopes under its key kept in the other cipher.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_cipher: Option<OtherCipher>,
     /// A clustered node's Raft log, rewritten with the store.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub raft_log: Option<RaftLogReport>,

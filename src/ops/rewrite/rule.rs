@@ -10,7 +10,8 @@ pub enum Rule {
     /// keys = every key given: envelopes any of them opens become plaintext.
     Decrypt,
     /// keys = [new key, old keys...]: envelopes an old key opens are re-sealed
-    /// with the new key, keeping their cipher unless `cipher` is set.
+    /// with the new key, keeping their cipher unless `cipher` is set; with
+    /// `cipher`, envelopes the new key opens in the other cipher are too.
     Rekey { cipher: Option<Cipher> },
 }
 
@@ -65,8 +66,8 @@ pub enum Seen {
     Plain,
     /// First byte 1 or 2, 13 bytes or fewer: no envelope can be that short.
     Short,
-    /// Opened by `keys[i]`.
-    Opened(usize),
+    /// An envelope in this cipher, opened by `keys[i]`.
+    Opened(usize, Cipher),
     Unopened(NonceOrigin),
 }
 
@@ -85,11 +86,15 @@ pub fn decide(rule: Rule, seen: Seen, assume_plaintext: bool) -> Result<Change, 
         (Seen::Empty, _) => Change::Keep,
         (Seen::Plain, Rule::Encrypt { .. }) => Change::Encrypt,
         (Seen::Plain, _) => Change::Keep,
-        // keys[0] is the target key: its envelopes are already what we want.
-        (Seen::Opened(0), Rule::Encrypt { .. } | Rule::Rekey { .. }) => Change::Keep,
-        (Seen::Opened(_), Rule::Decrypt) => Change::Decrypt,
-        (Seen::Opened(_), Rule::Rekey { .. }) => Change::Rekey,
-        (Seen::Opened(_), Rule::Encrypt { .. }) => unreachable!("encrypt has one key"),
+        // keys[0] is the target key. rekey --cipher re-seals its envelopes
+        // in another cipher: the one command that changes a cipher.
+        (Seen::Opened(0, has), Rule::Rekey { cipher: Some(want) }) if has != want => Change::Rekey,
+        // encrypt keeps them (it seals plaintext; its report names the
+        // rekey that converts them), as does rekey without --cipher.
+        (Seen::Opened(0, _), Rule::Encrypt { .. } | Rule::Rekey { .. }) => Change::Keep,
+        (Seen::Opened(..), Rule::Decrypt) => Change::Decrypt,
+        (Seen::Opened(..), Rule::Rekey { .. }) => Change::Rekey,
+        (Seen::Opened(..), Rule::Encrypt { .. }) => unreachable!("encrypt has one key"),
         // Decrypting leaves plaintext as it is, so a payload that only looks
         // like an envelope needs no decision: keeping its bytes loses
         // nothing, and a rerun after success (or a crash) stays a no-op.
@@ -113,7 +118,7 @@ pub(super) fn seen_of(info: &RecordInfo) -> Seen {
         (PayloadKind::Empty, _) => Seen::Empty,
         (PayloadKind::Plain, _) => Seen::Plain,
         (PayloadKind::Short(_), _) => Seen::Short,
-        (PayloadKind::Envelope(_), KeyOutcome::Opened(i)) => Seen::Opened(i as usize),
+        (PayloadKind::Envelope(c), KeyOutcome::Opened(i)) => Seen::Opened(i as usize, c),
         (PayloadKind::Envelope(_), KeyOutcome::Unopened(o)) => Seen::Unopened(o),
         // Every rule has at least one key, so the scanner always tries.
         (PayloadKind::Envelope(_), KeyOutcome::NotTried) => Seen::Unopened(NonceOrigin::Unknown),
@@ -143,11 +148,41 @@ mod tests {
         use Seen::*;
         assert_eq!(decide(ENC, Plain, false), Ok(Change::Encrypt));
         assert_eq!(decide(ENC, Empty, false), Ok(Change::Keep));
-        assert_eq!(decide(ENC, Opened(0), false), Ok(Change::Keep));
-        assert_eq!(decide(Rule::Decrypt, Opened(1), false), Ok(Change::Decrypt));
+        assert_eq!(decide(ENC, Opened(0, Cipher::Aes), false), Ok(Change::Keep));
+        // encrypt never re-seals: another cipher under its key is kept.
+        assert_eq!(
+            decide(ENC, Opened(0, Cipher::ChaCha), false),
+            Ok(Change::Keep)
+        );
+        assert_eq!(
+            decide(Rule::Decrypt, Opened(1, Cipher::Aes), false),
+            Ok(Change::Decrypt)
+        );
         assert_eq!(decide(Rule::Decrypt, Plain, false), Ok(Change::Keep));
-        assert_eq!(decide(REKEY, Opened(0), false), Ok(Change::Keep));
-        assert_eq!(decide(REKEY, Opened(2), false), Ok(Change::Rekey));
+        assert_eq!(
+            decide(REKEY, Opened(0, Cipher::ChaCha), false),
+            Ok(Change::Keep)
+        );
+        assert_eq!(
+            decide(REKEY, Opened(2, Cipher::Aes), false),
+            Ok(Change::Rekey)
+        );
+        // rekey --cipher converts envelopes already under the new key.
+        let to_aes = Rule::Rekey {
+            cipher: Some(Cipher::Aes),
+        };
+        assert_eq!(
+            decide(to_aes, Opened(0, Cipher::ChaCha), false),
+            Ok(Change::Rekey)
+        );
+        assert_eq!(
+            decide(to_aes, Opened(0, Cipher::Aes), false),
+            Ok(Change::Keep)
+        );
+        assert_eq!(
+            decide(to_aes, Opened(1, Cipher::Aes), false),
+            Ok(Change::Rekey)
+        );
         assert_eq!(decide(REKEY, Plain, false), Ok(Change::Keep));
     }
 

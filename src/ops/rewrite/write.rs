@@ -278,7 +278,7 @@ fn convert(
         }
         Action::Encrypt(cipher) => {
             let (aead, nonces) = sealer().expect("a sealing run derives nonces");
-            let n = nonces.nonce(m.sequence, m.data);
+            let n = nonces.nonce(cipher, m.sequence, m.data);
             envelope::seal(aead, cipher, &n, m.data, sealed);
             sealed
         }
@@ -286,7 +286,7 @@ fn convert(
             let len = opened(key, plain)?;
             let pt = &plain[..len];
             let (aead, nonces) = sealer().expect("a sealing run derives nonces");
-            let n = nonces.nonce(m.sequence, pt);
+            let n = nonces.nonce(cipher, m.sequence, pt);
             envelope::seal(aead, cipher, &n, pt, sealed);
             sealed
         }
