@@ -106,6 +106,36 @@ fn refusal_json_reads_as_nothing_done() {
         );
     }
     assert_same_store(&s, &conformance("damaged-crc"));
+    // What the check planned is under "planned", and the schema says the
+    // counts changed meaning (/1 gave the plan in "totals").
+    assert_eq!(v["schema"], "stanctl.rewrite/2");
+    let p = &v["planned"];
+    assert_eq!(p["changed"], 75, "{v}");
+    assert_eq!(p["decrypted"], 75, "{v}");
+    assert_eq!(p["slices_rewritten"], 6, "{v}");
+    assert_eq!(p["refused_records"], 1, "{v}");
+    let n = |k: &str| p[k].as_u64().unwrap();
+    assert_eq!(
+        n("records"),
+        n("changed") + n("unchanged") + n("refused_records")
+    );
+    // A refused Raft log: the same two views.
+    let log = _t.path().join("raft.log");
+    std::fs::copy(fixtures().join("clustered/raft/mixed.log"), &log).unwrap();
+    let (code, v) = json(&["raft", "decrypt", d(&log), "-k", k1()]);
+    assert_eq!(code, REFUSED);
+    let l = &v["raft_log"];
+    assert_eq!(
+        (&l["changed"], &l["decrypted"]),
+        (&0.into(), &0.into()),
+        "{v}"
+    );
+    assert_eq!(l["refused_records"], 16, "{v}");
+    assert_eq!(l["planned"]["decrypted"], 8, "{v}");
+    assert_eq!(
+        std::fs::read(&log).unwrap(),
+        std::fs::read(fixtures().join("clustered/raft/mixed.log")).unwrap()
+    );
     // A run that writes says so, and its counts add up too.
     let (_t, s) = store("aes");
     let (code, v) = json(&["store", "decrypt", d(&s), "--key-file", k1()]);
@@ -116,6 +146,7 @@ fn refusal_json_reads_as_nothing_done() {
     let n = |k: &str| t[k].as_u64().unwrap();
     assert_eq!(n("records"), n("changed") + n("unchanged"));
     assert!(n("changed") > 0);
+    assert_eq!(v["planned"], v["totals"], "done as planned");
 }
 
 /// Slices of the generated store: enough that the write is still running

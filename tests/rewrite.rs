@@ -174,7 +174,7 @@ fn unopened_envelopes_refuse_with_zero_writes() {
     let o = run(&["store", "decrypt", d(&s), "--key-file", k2(), "--json"]);
     assert_eq!(code(&o), REFUSED);
     let v: Value = serde_json::from_str(&o.stdout).unwrap();
-    assert_eq!(v["schema"], "stanctl.rewrite/1");
+    assert_eq!(v["schema"], "stanctl.rewrite/2");
     let first = &v["refused"][0];
     for f in ["channel", "file", "seq", "offset", "reason"] {
         assert!(!first[f].is_null(), "refusal lacks {f}: {first}");
@@ -528,7 +528,7 @@ fn clustered_refusal_prints_json() {
     assert_eq!(code(&o), REFUSED);
     let v: Result<Value, _> = serde_json::from_str(&o.stdout);
     let v = v.unwrap_or_else(|e| panic!("no JSON on stdout ({e}): {:?}", o.stdout.as_str()));
-    assert_eq!(v["schema"], "stanctl.rewrite/1");
+    assert_eq!(v["schema"], "stanctl.rewrite/2");
     assert!(!v["refused"].as_array().unwrap().is_empty(), "{v}");
 }
 

@@ -82,10 +82,12 @@ impl Serialize for RaftVerify<'_> {
 
 pub struct Rewrite<'a>(pub &'a RewriteReport);
 
-/// A tally as the JSON shows it: what was done. A refused run wrote
-/// nothing, so every record counts as unchanged there; `refused_records`
-/// counts the records the check could not handle (in `records`, but neither
-/// changed nor unchanged on a run that was not refused).
+/// A tally as the JSON shows it (schema `stanctl.rewrite/2`): what was
+/// done. A refused run wrote nothing, so every record counts as unchanged
+/// there; `refused_records` counts the records the check could not handle
+/// (in `records`, but neither changed nor unchanged on a run that was not
+/// refused). What the check planned is `planned` (the tally with
+/// `refused = false`).
 #[derive(serde::Serialize)]
 struct TallyOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -144,6 +146,27 @@ fn tally_out<'a>(name: Option<&'a str>, t: &Tally, refused: bool) -> TallyOut<'a
     }
 }
 
+/// A Raft log's part of a rewrite: the same done/planned counts as a tally.
+#[derive(serde::Serialize)]
+struct RaftLogOut<'a> {
+    path: &'a str,
+    output: &'a Option<String>,
+    #[serde(flatten)]
+    tally: TallyOut<'a>,
+    planned: TallyOut<'a>,
+}
+
+impl<'a> RaftLogOut<'a> {
+    fn of(l: &'a crate::ops::rewrite::RaftLogReport, refused: bool) -> Self {
+        RaftLogOut {
+            path: &l.path,
+            output: &l.output,
+            tally: tally_out(None, &l.tally, refused),
+            planned: tally_out(None, &l.tally, false),
+        }
+    }
+}
+
 impl Serialize for Rewrite<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let r = self.0;
@@ -165,6 +188,8 @@ impl Serialize for Rewrite<'_> {
         )?;
         st.serialize_field("channels", &channels)?;
         st.serialize_field("totals", &tally_out(None, &r.totals, refused))?;
+        // What the check decided, whether or not it was written (/2).
+        st.serialize_field("planned", &tally_out(None, &r.totals, false))?;
         st.serialize_field("refused", &r.refused)?;
         if !r.keys_opening_none.is_empty() {
             st.serialize_field("keys_opening_none", &r.keys_opening_none)?;
@@ -173,7 +198,7 @@ impl Serialize for Rewrite<'_> {
             st.serialize_field("other_cipher", oc)?;
         }
         if let Some(l) = &r.raft_log {
-            st.serialize_field("raft_log", l)?;
+            st.serialize_field("raft_log", &RaftLogOut::of(l, refused))?;
         }
         st.serialize_field("kept", &r.kept)?;
         st.serialize_field("interrupted", &r.interrupted)?;

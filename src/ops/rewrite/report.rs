@@ -286,4 +286,6 @@ pub struct Interrupted {
     pub slices_total: u64,
 }
 
-pub const SCHEMA: &str = "stanctl.rewrite/1";
+/// 2: on a refusal the tallies count what was done (nothing), the plan is
+/// under `planned` (`stanctl.rewrite/1` gave the plan in the tallies).
+pub const SCHEMA: &str = "stanctl.rewrite/2";
