@@ -246,6 +246,106 @@ fn signal_mid_rewrite_stops_cleanly_and_names_the_next_step() {
     }
 }
 
+/// A plaintext Raft log of about 100 MB: large-aes.log's 2500 entries
+/// with every command's Data replaced by 40 KiB of plaintext.
+fn big_plain_log(dir: &std::path::Path) -> std::path::PathBuf {
+    use stanctl::format::raft::{rewrite_log, DataEdit, RaftError, RaftLog};
+    let src = RaftLog::open(&fixtures().join("clustered/raft/large-aes.log")).unwrap();
+    let dst = dir.join("raft.log");
+    rewrite_log(&src, &dst, |view, data| {
+        if !view.is_command() {
+            return Ok::<_, RaftError>(DataEdit::Keep);
+        }
+        // Never 1 or 2 first: plaintext, not an envelope lookalike.
+        data.extend((0..40u32 << 10).map(|i| b'a' + ((i as u64 + view.index) % 26) as u8));
+        Ok(DataEdit::Replace)
+    })
+    .unwrap();
+    dst
+}
+
+/// SIGINT or SIGTERM to `stanctl raft encrypt` while it writes: it stops
+/// before the rename, removes its temp file (or the partial --output),
+/// says nothing was changed and the command that finishes, and exits 130;
+/// that command finishes the job.
+#[test]
+fn signal_mid_raft_rewrite_changes_nothing_and_names_the_next_step() {
+    let t = tempfile::tempdir().unwrap();
+    let log = big_plain_log(t.path());
+    let before = std::fs::read(&log).unwrap();
+    let out = t.path().join("out.log");
+    for (sig, output) in [(libc::SIGINT, false), (libc::SIGTERM, true)] {
+        let mut args = vec!["raft", "encrypt", d(&log), "--cipher", "AES", "-k", k1()];
+        if output {
+            args.extend(["-o", d(&out)]);
+        }
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stanctl"))
+            .args(&args)
+            .env_remove(ENV_KEY)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until the write has begun (the new file appears), then signal.
+        let writing = if output {
+            out.clone()
+        } else {
+            t.path().join("raft.log.stanctl-tmp")
+        };
+        let start = std::time::Instant::now();
+        while !writing.exists() {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the run ended before it was signalled"
+            );
+            assert!(start.elapsed().as_secs() < 120, "the write never started");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        // SAFETY: kill has no memory preconditions; the pid is our child's.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(130), "signal {sig}: {err}");
+        assert!(
+            err.contains("interrupted: raft encrypt stopped before"),
+            "{err}"
+        );
+        let names: Vec<String> = std::fs::read_dir(t.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["raft.log"], "only the log is left: {err}");
+        assert!(std::fs::read(&log).unwrap() == before, "the log changed");
+        let line = err
+            .lines()
+            .skip_while(|l| !l.contains("to finish, run"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no command in {err}"))
+            .trim();
+        assert!(
+            line.contains("raft encrypt") && line.contains(k1()),
+            "{line}"
+        );
+        if output {
+            // The command finishes the job.
+            let words: Vec<&str> = line.split_whitespace().skip(1).collect();
+            let o = run(&words);
+            assert!(o.success(), "{line}: {}", o.stderr);
+            let (code, v) = json(&["raft", "verify", d(&out), "-k", k1()]);
+            assert_eq!(code, OK, "{v}");
+            let db = stanctl::format::raft::RaftLog::open(&out).unwrap();
+            let c = stanctl::ops::raft_census::census(&db, None).unwrap();
+            assert_eq!((c.plaintext, c.chacha), (0, 0), "every command sealed");
+            let src = stanctl::format::raft::RaftLog::open(
+                &fixtures().join("clustered/raft/large-aes.log"),
+            )
+            .unwrap();
+            let commands = stanctl::ops::raft_census::census(&src, None).unwrap().aes;
+            assert_eq!(c.aes, commands);
+        }
+    }
+}
+
 /// inspect and verify give the same advice about leftover temp files.
 #[test]
 fn leftover_temp_files_get_one_advice() {

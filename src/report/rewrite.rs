@@ -194,7 +194,7 @@ pub fn archived_line(archived: &[crate::ops::archived::Archived]) -> Option<Stri
 
 /// A signal before anything was written.
 pub const INTERRUPTED_BEFORE_WRITE: &str =
-    "interrupted before anything was written; the store is unchanged";
+    "interrupted before anything was written; nothing was changed";
 /// The first signal during the write.
 pub const STOPPING: &str = "stopping after the slice(s) being written (press Ctrl-C again to stop at once; the store stays readable either way)";
 /// A second signal during the write.
@@ -209,6 +209,22 @@ pub fn interrupted(
     out: &mut impl Write,
 ) -> io::Result<()> {
     let op = super::operation_name(r.operation);
+    // A stand-alone Raft log: one file, replaced whole or not at all.
+    if r.raft_log.as_ref().is_some_and(|l| l.path == r.store) {
+        let what = match &r.output {
+            None => format!(
+                "stopped before replacing the log; {} is unchanged and no temporary file is left",
+                r.store
+            ),
+            Some(o) => format!(
+                "stopped before finishing {o} and removed it; {} is untouched",
+                r.store
+            ),
+        };
+        writeln!(out, "stanctl: interrupted: raft {op} {what}")?;
+        writeln!(out, "stanctl: to finish, run the same command again:")?;
+        return writeln!(out, "  {rerun}");
+    }
     match &r.output {
         None => {
             writeln!(

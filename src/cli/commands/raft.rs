@@ -65,7 +65,15 @@ fn options(rule: Rule, rw: &RaftRewriteArgs, c: &RaftCommonArgs) -> RewriteOptio
 }
 
 fn finish(c: &RaftCommonArgs, keys: &[Key], opts: &RewriteOptions) -> Result<ExitCode, Error> {
-    let r = rewrite::run_log(&c.log, keys, opts, &Terminal::new(c.quiet))?;
+    let r = rewrite::run_log(&c.log, keys, opts, &Terminal::for_rewrite(c.quiet))?;
+    if let Some(i) = &r.interrupted {
+        if c.json {
+            let _ = report::json::print(&report::json::Rewrite(&r));
+        }
+        let rerun = super::rewrite::rerun_command();
+        let _ = report::rewrite::interrupted(&r, i, &rerun, &mut std::io::stderr());
+        return Ok(ExitCode::Interrupted);
+    }
     if c.json {
         report::json::print(&report::json::Rewrite(&r))?;
     }

@@ -216,7 +216,7 @@ pub fn rekey(a: RekeyArgs) -> Result<ExitCode, Error> {
 /// The command line as given, for the operator to run again: key files
 /// are named by their paths; a key given on the command line is replaced
 /// by `KEY` (never printed); the environment's key is mentioned, not shown.
-fn rerun_command() -> String {
+pub(crate) fn rerun_command() -> String {
     let args: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();

@@ -180,15 +180,34 @@ pub fn run(
     if !report.refused.is_empty() || opts.dry_run {
         return Ok(report);
     }
+    // Slices the write pass will write (every slice is copied with --output).
+    let slices_total = plans
+        .iter()
+        .flatten()
+        .filter(|p| opts.output.is_some() || p.rewrite)
+        .count() as u64;
     // The log first: its write is one rename, and a failure there (a full
     // disk) leaves the whole node untouched. Then the store, slice by slice.
     // A crash anywhere leaves each part old or new (the store per slice);
     // a rerun of the same command skips what is done and finishes the rest.
     let mut _new_log_lock = None;
     if let Some(lp) = &log_plan {
-        match &log_out {
+        // Writing from here: a stop asked for is honoured at a safe point.
+        sink.start(Phase::Write(job.rule.operation()), 0);
+        let written = match &log_out {
             Some(dst) => raft::write_to(lp, &rkeys, job, dst)?,
-            None => _new_log_lock = raft::write_in_place(lp, &rkeys, job)?,
+            None => raft::write_in_place(lp, &rkeys, job)?,
+        };
+        match written {
+            raft::LogWritten::Done(lock) => _new_log_lock = lock,
+            raft::LogWritten::Cancelled => {
+                sink.finish();
+                report.interrupted = Some(Interrupted {
+                    slices_done: 0,
+                    slices_total,
+                });
+                return Ok(report);
+            }
         }
         if let Some(r) = report.raft_log.as_mut() {
             let written = log_out.as_ref().unwrap_or(&lp.path);
@@ -217,12 +236,6 @@ pub fn run(
             return Ok(report);
         }
     }
-    // Slices the write pass will write (every slice is copied with --output).
-    let slices_total = plans
-        .iter()
-        .flatten()
-        .filter(|p| opts.output.is_some() || p.rewrite)
-        .count() as u64;
     if sink.cancelled() {
         report.interrupted = Some(Interrupted {
             slices_done: 0,
@@ -402,12 +415,22 @@ pub fn run_log(
     if !rep.refused.is_empty() || opts.dry_run {
         return Ok(rep);
     }
-    let _new_lock = match &opts.output {
-        Some(dst) => {
-            raft::write_to(&plan, &rkeys, job, dst)?;
-            None
-        }
+    sink.start(Phase::Write(job.rule.operation()), 0);
+    let written = match &opts.output {
+        Some(dst) => raft::write_to(&plan, &rkeys, job, dst)?,
         None => raft::write_in_place(&plan, &rkeys, job)?,
+    };
+    sink.finish();
+    let _new_lock = match written {
+        raft::LogWritten::Done(lock) => lock,
+        raft::LogWritten::Cancelled => {
+            // One file: nothing of it was replaced or left behind.
+            rep.interrupted = Some(Interrupted {
+                slices_done: 0,
+                slices_total: 1,
+            });
+            return Ok(rep);
+        }
     };
     let written = opts.output.as_deref().unwrap_or(log);
     if let Some(r) = rep.raft_log.as_mut() {

@@ -12,6 +12,10 @@
 //! 4. rename it over `raft.log`;
 //! 5. fsync the directory.
 //!
+//! A stop asked for (`Sink::cancelled`: SIGINT/SIGTERM) is honoured until
+//! step 4: the temp file is removed and the log is as it was. After the
+//! rename the log is converted and the run goes on.
+//!
 //! The log is written before the store (see `super::run`). A log in which
 //! nothing changes is not rewritten, so a rerun after a crash at any step
 //! finds either the old log (and writes it) or the new one (and leaves it).
@@ -87,12 +91,42 @@ pub(super) fn check_log(path: &Path, keys: &[RaftKey], job: &Job) -> Result<LogP
     Ok(plan)
 }
 
-/// Writes the rewritten log to `dst` (which must not exist).
-fn write_log(plan: &LogPlan, keys: &[RaftKey], job: &Job, dst: &Path) -> Result<()> {
+/// How a log write ended.
+pub(super) enum LogWritten {
+    /// Written (in place: the new log's lock, none when nothing changed).
+    Done(Option<RaftLogLock>),
+    /// Stopped as asked before the log was replaced; no temp file is left.
+    Cancelled,
+}
+
+/// Why a log write stopped early.
+enum Stop {
+    Failed(Error),
+    Cancelled,
+}
+
+impl From<crate::format::raft::RaftError> for Stop {
+    fn from(e: crate::format::raft::RaftError) -> Self {
+        Stop::Failed(e.into())
+    }
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Self {
+        Stop::Failed(e)
+    }
+}
+
+/// Writes the rewritten log to `dst` (which must not exist); on a stop
+/// asked for, `dst` is removed (`rewrite_log` removes it on any error).
+fn write_log(plan: &LogPlan, keys: &[RaftKey], job: &Job, dst: &Path) -> Result<LogWritten> {
     let log = RaftLog::open(&plan.path)?;
     let gen = keys[0].nonce_gen();
     let mut scratch = Vec::new();
-    rewrite_log(&log, dst, |view, data| {
+    let written = rewrite_log(&log, dst, |view, data| {
+        if job.sink.cancelled() {
+            return Err(Stop::Cancelled);
+        }
         let seen = seen_of_entry(view, keys, &mut scratch);
         let change = decide(job.rule, seen, job.assume_plaintext).map_err(|_| {
             Error::Refused(format!(
@@ -101,15 +135,15 @@ fn write_log(plan: &LogPlan, keys: &[RaftKey], job: &Job, dst: &Path) -> Result<
             ))
         })?;
         let plaintext: &[u8] = match (change, seen) {
-            (Change::Keep, _) => return Ok::<_, Error>(DataEdit::Keep),
+            (Change::Keep, _) => return Ok::<_, Stop>(DataEdit::Keep),
             (Change::Encrypt, _) => view.data(),
             // seen_of_entry left the plaintext of what it opened in `scratch`.
             (Change::Decrypt | Change::Rekey, Seen::Opened(..)) => &scratch,
             (Change::Decrypt | Change::Rekey, _) => {
-                return Err(Error::Refused(format!(
+                return Err(Stop::Failed(Error::Refused(format!(
                     "raft log entry {} changed since the check",
                     view.index
-                )))
+                ))))
             }
         };
         match change {
@@ -132,8 +166,12 @@ fn write_log(plan: &LogPlan, keys: &[RaftKey], job: &Job, dst: &Path) -> Result<
             Change::Keep => {}
         }
         Ok(DataEdit::Replace)
-    })?;
-    Ok(())
+    });
+    match written {
+        Ok(_) => Ok(LogWritten::Done(None)),
+        Err(Stop::Cancelled) => Ok(LogWritten::Cancelled),
+        Err(Stop::Failed(e)) => Err(e),
+    }
 }
 
 fn temp_path(path: &Path) -> PathBuf {
@@ -144,11 +182,7 @@ fn temp_path(path: &Path) -> PathBuf {
 
 /// Replaces the log in place (steps in the module doc). Nothing to do
 /// when no entry changes.
-pub(super) fn write_in_place(
-    plan: &LogPlan,
-    keys: &[RaftKey],
-    job: &Job,
-) -> Result<Option<RaftLogLock>> {
+pub(super) fn write_in_place(plan: &LogPlan, keys: &[RaftKey], job: &Job) -> Result<LogWritten> {
     let path = &plan.path;
     let tmp = temp_path(path);
     if tmp.exists() {
@@ -156,7 +190,7 @@ pub(super) fn write_in_place(
         fs::remove_file(&tmp).map_err(io(&tmp))?;
     }
     if plan.tally.changed == 0 {
-        return Ok(None);
+        return Ok(LogWritten::Done(None));
     }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -164,7 +198,9 @@ pub(super) fn write_in_place(
     };
     let like = like(path)?;
     step();
-    write_log(plan, keys, job, &tmp)?;
+    if let LogWritten::Cancelled = write_log(plan, keys, job, &tmp)? {
+        return Ok(LogWritten::Cancelled);
+    }
     step();
     let f = File::open(&tmp).map_err(io(&tmp))?;
     f.set_permissions(fs::Permissions::from_mode(like.mode()))
@@ -174,22 +210,36 @@ pub(super) fn write_in_place(
     // The new file is locked before it takes the log's name.
     let lock = RaftLogLock::acquire(&tmp).map_err(Error::from)?;
     step();
+    // The last point to stop: after the rename the log is converted.
+    if job.sink.cancelled() {
+        drop(lock);
+        fs::remove_file(&tmp).map_err(io(&tmp))?;
+        return Ok(LogWritten::Cancelled);
+    }
     fs::rename(&tmp, path).map_err(io(path))?;
     fsync_dir(&dir)?;
-    Ok(Some(lock))
+    Ok(LogWritten::Done(Some(lock)))
 }
 
-/// Writes the rewritten log to `dst` (`--output`), creating its directory.
-pub(super) fn write_to(plan: &LogPlan, keys: &[RaftKey], job: &Job, dst: &Path) -> Result<()> {
+/// Writes the rewritten log to `dst` (`--output`), creating its directory;
+/// a stop asked for removes the partial `dst`.
+pub(super) fn write_to(
+    plan: &LogPlan,
+    keys: &[RaftKey],
+    job: &Job,
+    dst: &Path,
+) -> Result<LogWritten> {
     if let Some(d) = dst.parent() {
         fs::create_dir_all(d).map_err(io(d))?;
     }
-    write_log(plan, keys, job, dst)?;
+    if let LogWritten::Cancelled = write_log(plan, keys, job, dst)? {
+        return Ok(LogWritten::Cancelled);
+    }
     File::open(dst)
         .and_then(|f| f.sync_all())
         .map_err(io(dst))?;
     if let Some(d) = dst.parent() {
         fsync_dir(d)?;
     }
-    Ok(())
+    Ok(LogWritten::Done(None))
 }
