@@ -794,6 +794,82 @@ fn widest(text: &str) -> usize {
     text.lines().map(|l| l.chars().count()).max().unwrap_or(0)
 }
 
+/// What a terminal shows of `raw`: ANSI escapes removed, and each line
+/// split at carriage returns (every redraw of the bar is a line of its own).
+fn screen_lines(raw: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => {
+                // CSI: ESC [ parameters, ending with a letter.
+                if chars.peek() == Some(&'[') {
+                    chars.next();
+                    for c in chars.by_ref() {
+                        if c.is_ascii_alphabetic() {
+                            break;
+                        }
+                    }
+                }
+            }
+            '\r' | '\n' => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+/// The progress bar (on stderr, a store over 64 MiB) never draws a line
+/// wider than the terminal, at 80 columns and narrower, and nothing is drawn
+/// when stderr is not a terminal.
+#[test]
+fn progress_bar_fits_the_terminal_and_only_a_terminal() {
+    let (_t, s) = generated_store(72);
+    let bin = env!("CARGO_BIN_EXE_stanctl");
+    let cases: [(u16, &str, &str); 3] = [
+        (80, "store verify", "verify ["),
+        (80, "store encrypt --cipher AES -n -k", "check ["),
+        (40, "store verify", "verify ["),
+    ];
+    for (cols, command, label) in cases {
+        let key = if command.ends_with("-k") { k1() } else { "" };
+        let cmd = format!(
+            "stty cols {cols} rows 50; {bin} {command} {key} '{}' >/dev/null",
+            d(&s)
+        );
+        let o = std::process::Command::new("script")
+            .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+            .env_remove("COLUMNS")
+            .env_remove(ENV_KEY)
+            .output()
+            .expect("util-linux script");
+        assert!(o.status.success(), "{cmd}: {o:?}");
+        let raw = String::from_utf8_lossy(&o.stdout);
+        let lines = screen_lines(&raw);
+        assert!(
+            lines.iter().any(|l| l.contains(label)),
+            "{cmd}: no bar drawn: {raw:?}"
+        );
+        for l in &lines {
+            assert!(
+                l.chars().count() <= cols as usize,
+                "{cmd}: {} columns: {l:?}",
+                l.chars().count()
+            );
+        }
+    }
+    // Not a terminal: no bar, no redraws.
+    let o = run(&["store", "verify", d(&s)]);
+    assert_eq!(o.code, OK, "{}", o.stderr);
+    assert!(
+        !o.stderr.contains('[') && !o.stderr.contains('\r') && !o.stderr.contains('\x1b'),
+        "{:?}",
+        o.stderr
+    );
+}
+
 /// Piped output with COLUMNS=80: every line fits, ASCII only, byte counts
 /// for people.
 #[test]

@@ -108,6 +108,21 @@ impl Terminal {
     }
 }
 
+/// The bar's line for a terminal `width` columns wide: never wider (the
+/// bar itself takes what is left; the label is cut to 7 columns). Widest
+/// fixed parts: label 7, brackets 4, "1023.99 MiB/1023.99 GiB" 23, rate
+/// "1023.99 MiB/s" 14, " ETA 59m" 8: 56, plus a bar of at least 10.
+fn template(width: u16) -> Option<&'static str> {
+    match width {
+        70.. => Some("{msg:>7!} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}"),
+        // label 7 + 4 + " 100%" 5 + " ETA 59m" 8 = 24, bar at least 10
+        34.. => Some("{msg:>7!} [{wide_bar}] {percent:>3}% ETA {eta}"),
+        10.. => Some("[{wide_bar}] {percent:>3}%"),
+        // Too narrow for a bar that says anything.
+        _ => None,
+    }
+}
+
 impl Sink for Terminal {
     fn start(&self, phase: Phase, total: u64) {
         if let Phase::Write(_) = phase {
@@ -116,13 +131,15 @@ impl Sink for Terminal {
         if self.quiet || !std::io::stderr().is_terminal() || total < 64 * 1024 * 1024 {
             return;
         }
+        let width = terminal_size::terminal_size_of(std::io::stderr()).map_or(80, |(w, _)| w.0);
+        let Some(template) = template(width) else {
+            return;
+        };
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template(
-                "{msg:>7} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
-            )
-            .expect("static template")
-            .progress_chars("=> "),
+            ProgressStyle::with_template(template)
+                .expect("static template")
+                .progress_chars("=> "),
         );
         bar.set_message(report::phase_name(phase));
         if let Ok(mut b) = self.bar.lock() {
