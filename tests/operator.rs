@@ -973,6 +973,27 @@ fn short_options_and_quiet() {
     assert!(o.success(), "{}", o.stderr);
     assert_ne!(o.stdout, "", "a dry run says what it would do");
     assert_eq!(std::fs::read(&log).unwrap(), before, "-n writes nothing");
+    // raft decrypt's --assume-plaintext too: ignored, warned about, hidden.
+    let o = run(&[
+        "raft",
+        "decrypt",
+        d(&log),
+        "-k",
+        k1(),
+        "-n",
+        "--assume-plaintext",
+    ]);
+    assert!(
+        o.success() && o.stderr.contains("does nothing with decrypt"),
+        "{}",
+        o.stderr
+    );
+    let o = run(&["raft", "decrypt", "--help"]);
+    assert!(!o.stdout.contains("assume-plaintext"), "{}", o.stdout);
+    let o = run(&["raft", "encrypt", "--help"]);
+    o.expect_stdout("Exactly one key");
+    let o = run(&["raft", "rekey", "--help"]);
+    o.expect_stdout("An OLD key");
     let copy = t.path().join("copy.log");
     let o = run(&["raft", "decrypt", d(&log), "-k", k1(), "-o", d(&copy), "-q"]);
     assert!(o.success(), "{}", o.stderr);

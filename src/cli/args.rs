@@ -92,8 +92,14 @@ pub struct RaftRewriteArgs {
     /// Report what would change; write nothing.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
+}
+
+/// raft encrypt's and rekey's --assume-plaintext.
+#[derive(Debug, Clone, Args)]
+pub struct RaftAssumeArgs {
     /// Declare command data that starts with byte 1 or 2, that no key opens
-    /// and whose nonce is neither the server's nor stanctl's, to be plaintext.
+    /// and whose nonce is neither the server's nor stanctl's, to be
+    /// plaintext: encrypt seals it; rekey leaves it.
     #[arg(long)]
     pub assume_plaintext: bool,
 }
@@ -118,6 +124,7 @@ pub struct RaftVerifyArgs {
 
 #[derive(Debug, Args)]
 #[command(after_help = super::exit::help_text("encrypt"))]
+#[command(mut_arg("key_files", |a| a.help("The key to encrypt with, from FILE. Exactly one key in all: --key-file, --key or NATS_STREAMING_ENCRYPTION_KEY")))]
 pub struct RaftEncryptArgs {
     #[command(flatten)]
     pub common: RaftCommonArgs,
@@ -125,6 +132,8 @@ pub struct RaftEncryptArgs {
     pub keys: KeyArgs,
     #[command(flatten)]
     pub rewrite: RaftRewriteArgs,
+    #[command(flatten)]
+    pub assume: RaftAssumeArgs,
     /// Cipher for the new envelopes.
     #[arg(long, value_enum, ignore_case = true)]
     pub cipher: CipherArg,
@@ -132,6 +141,7 @@ pub struct RaftEncryptArgs {
 
 #[derive(Debug, Args)]
 #[command(after_help = super::exit::help_text("decrypt"))]
+#[command(mut_arg("key_files", |a| a.help("A key to decrypt with, from FILE. Repeatable; NATS_STREAMING_ENCRYPTION_KEY adds one more")))]
 pub struct RaftDecryptArgs {
     #[command(flatten)]
     pub common: RaftCommonArgs,
@@ -139,10 +149,16 @@ pub struct RaftDecryptArgs {
     pub keys: KeyArgs,
     #[command(flatten)]
     pub rewrite: RaftRewriteArgs,
+    /// Accepted for old scripts and ignored with a warning: decrypt keeps
+    /// command data that only looks like an envelope anyway.
+    #[arg(long, hide = true)]
+    pub assume_plaintext: bool,
 }
 
 #[derive(Debug, Args)]
 #[command(after_help = super::exit::help_text("rekey"))]
+#[command(mut_arg("key_files", |a| a.help("An OLD key, from FILE. Repeatable; NATS_STREAMING_ENCRYPTION_KEY adds one more")))]
+#[command(mut_arg("keys", |a| a.help("An OLD key on the command line (other users can see it: prefer --key-file)")))]
 pub struct RaftRekeyArgs {
     #[command(flatten)]
     pub common: RaftCommonArgs,
@@ -152,6 +168,8 @@ pub struct RaftRekeyArgs {
     pub new_key: NewKeyArgs,
     #[command(flatten)]
     pub rewrite: RaftRewriteArgs,
+    #[command(flatten)]
+    pub assume: RaftAssumeArgs,
     /// Cipher for the envelopes rekey re-seals (default: each keeps its own).
     /// With --cipher, envelopes already under the new key but in the other
     /// cipher are re-sealed too: give the same key as old and new key to

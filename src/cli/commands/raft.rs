@@ -50,10 +50,15 @@ pub fn verify(a: RaftVerifyArgs) -> Result<ExitCode, Error> {
     Ok(code)
 }
 
-fn options(rule: Rule, rw: &RaftRewriteArgs, c: &RaftCommonArgs) -> RewriteOptions {
+fn options(
+    rule: Rule,
+    rw: &RaftRewriteArgs,
+    assume_plaintext: bool,
+    c: &RaftCommonArgs,
+) -> RewriteOptions {
     RewriteOptions {
         rule,
-        assume_plaintext: rw.assume_plaintext,
+        assume_plaintext,
         crc: Crc32::ieee(),
         backend: backend(c),
         output: rw.output.clone(),
@@ -102,11 +107,19 @@ pub fn encrypt(a: RaftEncryptArgs) -> Result<ExitCode, Error> {
         )));
     }
     let cipher: Cipher = a.cipher.into();
-    let opts = options(Rule::Encrypt { cipher }, &a.rewrite, &a.common);
+    let opts = options(
+        Rule::Encrypt { cipher },
+        &a.rewrite,
+        a.assume.assume_plaintext,
+        &a.common,
+    );
     finish(&a.common, &keys, &opts)
 }
 
 pub fn decrypt(a: RaftDecryptArgs) -> Result<ExitCode, Error> {
+    if a.assume_plaintext {
+        warn("--assume-plaintext does nothing with decrypt (it keeps command data that only looks like an envelope anyway); drop it");
+    }
     let keys = keys::load_keys(&a.keys, true, None)?;
     if keys.is_empty() {
         return Err(Error::Usage(
@@ -114,7 +127,7 @@ pub fn decrypt(a: RaftDecryptArgs) -> Result<ExitCode, Error> {
                 .into(),
         ));
     }
-    let opts = options(Rule::Decrypt, &a.rewrite, &a.common);
+    let opts = options(Rule::Decrypt, &a.rewrite, false, &a.common);
     finish(&a.common, &keys, &opts)
 }
 
@@ -131,6 +144,6 @@ pub fn rekey(a: RaftRekeyArgs) -> Result<ExitCode, Error> {
     let rule = Rule::Rekey {
         cipher: a.cipher.map(Into::into),
     };
-    let opts = options(rule, &a.rewrite, &a.common);
+    let opts = options(rule, &a.rewrite, a.assume.assume_plaintext, &a.common);
     finish(&a.common, &all, &opts)
 }
