@@ -84,6 +84,7 @@ fn examples(page: &str) -> &'static [(&'static str, &'static str)] {
         "stanctl-store-rekey" => &[
             ("Move every envelope from the old key to the new one:", "stanctl store rekey /data/stan -k old.key --new-key-file new.key"),
             ("And to ChaCha20-Poly1305 on the way:", "stanctl store rekey /data/stan -k old.key --new-key-file new.key --cipher CHACHA"),
+            ("Change only the cipher (the same key as old and new key):", "stanctl store rekey /data/stan -k /etc/stan/key --new-key-file /etc/stan/key --cipher AES"),
         ],
         "stanctl-raft-verify" => &[
             ("What the node's log store returns for every entry:", "stanctl raft verify /data/node/test-cluster/raft.log -k /etc/stan/key"),
@@ -96,6 +97,7 @@ fn examples(page: &str) -> &'static [(&'static str, &'static str)] {
         ],
         "stanctl-raft-rekey" => &[
             ("Move a stand-alone log to a new key:", "stanctl raft rekey raft.log -k old.key --new-key-file new.key"),
+            ("Change only the cipher of its envelopes:", "stanctl raft rekey raft.log -k /etc/stan/key --new-key-file /etc/stan/key --cipher AES"),
         ],
         _ => &[],
     }
