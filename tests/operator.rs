@@ -705,6 +705,50 @@ fn cipher_change_under_the_same_key_is_one_rekey() {
     // rekey without --cipher keeps the envelopes under the new key as they are.
     let (_, v) = json(&["store", "rekey", d(&s), "-k", k2(), "--new-key-file", k2()]);
     assert_eq!(v["totals"]["changed"], 0, "{v}");
+    // The key from the environment: the advice pipes it in (never on a
+    // command line), and runs as printed.
+    let (_t2, s) = store("chacha");
+    let material = std::fs::read_to_string(k1()).unwrap();
+    let material = material.strip_suffix('\n').unwrap_or(&material).to_string();
+    let o = stanctl()
+        .args(["store", "encrypt", d(&s), "--cipher", "AES"])
+        .env(ENV_KEY, &material)
+        .output()
+        .unwrap();
+    let flat = String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let command = flat
+        .split('`')
+        .find(|w| w.contains("stanctl store rekey"))
+        .unwrap_or_else(|| panic!("no rekey command in {flat}"));
+    assert!(
+        command.starts_with(&format!("printf %s \"${ENV_KEY}\" | stanctl store rekey")),
+        "{command}"
+    );
+    assert!(
+        !command.contains(&material),
+        "never the key's bytes: {command}"
+    );
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_stanctl"));
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = std::process::Command::new("sh")
+        .args(["-c", command])
+        .env(ENV_KEY, &material)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{command}: {o:?}");
+    assert_eq!(
+        ciphers(&s, k1()),
+        (75, 0, 75),
+        "every envelope AES under K1"
+    );
     // A Raft log: the same rule.
     let t = tempfile::tempdir().unwrap();
     let log = t.path().join("raft.log");

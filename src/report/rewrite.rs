@@ -77,33 +77,44 @@ pub fn other_cipher(r: &RewriteReport, out: &mut impl Write) -> io::Result<()> {
         (Some(o), false) => o,
         _ => &r.store,
     };
-    let (keys, note) = match &oc.origin {
+    let env = crate::crypto::keys::ENV_VAR;
+    // (before the command, its key options, a note after it)
+    let (pipe, keys, note) = match &oc.origin {
         KeyOrigin::File(p) => {
             let f = shell_word(&p.to_string_lossy());
-            (format!("--key-file {f} --new-key-file {f}"), String::new())
+            (
+                String::new(),
+                format!("--key-file {f} --new-key-file {f}"),
+                String::new(),
+            )
         }
-        // The variable is rekey's old key as it is encrypt's key.
+        // The variable is rekey's old key as it is encrypt's; the new key
+        // comes through a pipe (printf is a shell builtin: the key never
+        // shows in the process list).
         KeyOrigin::Env => (
-            format!("--new-key \"${}\"", crate::crypto::keys::ENV_VAR),
-            format!(" (with {} set as now)", crate::crypto::keys::ENV_VAR),
+            format!("printf %s \"${env}\" | "),
+            "--new-key-file -".to_string(),
+            format!(" (with {env} set as now)"),
         ),
         KeyOrigin::CommandLine => (
+            String::new(),
             "--key KEY --new-key KEY".to_string(),
             " (KEY: the key you gave with --key)".to_string(),
         ),
         KeyOrigin::Config { file, line } => (
+            String::new(),
             format!(
-                "--config {} --new-key KEY",
+                "--config {} --new-key-file KEYFILE",
                 shell_word(&file.to_string_lossy())
             ),
             format!(
-                " (KEY: the encryption_key of {} line {line})",
+                " (KEYFILE: a file holding the encryption_key of {} line {line})",
                 file.display()
             ),
         ),
     };
     let command = format!(
-        "stanctl {} rekey {} {keys} --cipher {cipher}",
+        "{pipe}stanctl {} rekey {} {keys} --cipher {cipher}",
         if raft { "raft" } else { "store" },
         shell_word(target)
     );
