@@ -630,3 +630,46 @@ fn a_symlinked_log_is_not_replaced_in_place() {
         .file_type()
         .is_symlink());
 }
+
+/// `--keep-damaged --output DIR` on a node: the salvaged store goes to
+/// DIR/store beside DIR/raft (as without --keep-damaged), and the copy
+/// gives the damaged message the verdict it had.
+#[test]
+fn salvaged_node_output_keeps_the_node_layout() {
+    let (t, store, raft) = node_copy("node-a");
+    let dat = store.join("orders/msgs.1.dat");
+    let mut b = std::fs::read(&dat).unwrap();
+    b[200] ^= 0xff;
+    std::fs::write(&dat, &b).unwrap();
+    let out = t.path().join("out");
+    let o = run(&[
+        "store",
+        "decrypt",
+        d(&store),
+        "-k",
+        k1(),
+        "--cluster-log-path",
+        d(&raft),
+        "--keep-damaged",
+        "-o",
+        d(&out),
+    ]);
+    assert!(o.success(), "{}", o.stderr);
+    assert!(out.join("store/server.dat").is_file(), "{}", o.stdout);
+    assert!(
+        !out.join("server.dat").exists(),
+        "store files at DIR's root"
+    );
+    assert!(out.join("raft/test-cluster/raft.log").is_file());
+    let (code, v) = json(&[
+        "store",
+        "verify",
+        d(&out.join("store")),
+        "--cluster-log-path",
+        d(&out.join("raft")),
+        "--no-encrypt",
+    ]);
+    assert_eq!(code, AT_RISK, "{v}");
+    assert_eq!(v["totals"]["failed"], 1, "{v}");
+    assert_eq!(v["raft_log"]["failed"], 0, "{v}");
+}

@@ -186,6 +186,25 @@ pub fn run(
         .flatten()
         .filter(|p| opts.output.is_some() || p.rewrite)
         .count() as u64;
+    // --keep-damaged: the guard writes the salvaged store (to a scratch copy,
+    // or to the store's output) and checks it before anything else is
+    // written, so a refusal leaves a node's log as it was too.
+    let kept: Vec<Kept> = plans
+        .iter()
+        .flatten()
+        .flat_map(|p| p.kept.iter().cloned())
+        .collect();
+    let mut salvaged_to_output = false;
+    if !kept.is_empty() {
+        match salvage_guard(&layout, &ctxs, job, &plans, store_out.as_deref(), &kept)? {
+            Some(refused) if !refused.is_empty() => {
+                report.refused = refused;
+                return Ok(report);
+            }
+            Some(_) => salvaged_to_output = true,
+            None => {}
+        }
+    }
     // The log first: its write is one rename, and a failure there (a full
     // disk) leaves the whole node untouched. Then the store, slice by slice.
     // A crash anywhere leaves each part old or new (the store per slice);
@@ -224,17 +243,9 @@ pub fn run(
         .filter(|p| opts.output.is_some() || p.rewrite)
         .map(|p| p.tally.bytes_before)
         .sum();
-    let kept: Vec<Kept> = plans
-        .iter()
-        .flatten()
-        .flat_map(|p| p.kept.iter().cloned())
-        .collect();
-    if !kept.is_empty() {
-        if let Some(refused) = salvage_guard(&layout, &ctxs, job, &plans, opts, &kept)? {
-            let mut report = report;
-            report.refused = refused;
-            return Ok(report);
-        }
+    if salvaged_to_output {
+        // The store's output is written and checked by the guard.
+        return Ok(report);
     }
     if sink.cancelled() {
         report.interrupted = Some(Interrupted {
@@ -258,7 +269,8 @@ pub fn run(
     Ok(report)
 }
 
-/// Writes the salvaged store to a scratch copy (or to `--output`), runs
+/// Writes the salvaged store to a scratch copy (or to `output`, the store's
+/// output: `DIR/store` for a node), runs
 /// verify's model on it and on the source, and returns the refusals if a
 /// kept record's verdict would change (the scratch copy or the output is
 /// then removed); None when the result is safe (the output is kept).
@@ -267,7 +279,7 @@ fn salvage_guard(
     ctxs: &[ChannelCtx<'_>],
     job: &Job,
     plans: &[Vec<SlicePlan>],
-    opts: &RewriteOptions,
+    output: Option<&Path>,
     kept: &[Kept],
 ) -> Result<Option<Vec<Refusal>>> {
     let quiet = Job {
@@ -279,8 +291,8 @@ fn salvage_guard(
         keep_damaged: true,
         sink: &crate::ops::Silent,
     };
-    let scratch = match &opts.output {
-        Some(out) => out.clone(),
+    let scratch = match output {
+        Some(out) => out.to_path_buf(),
         None => {
             let nanos = SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
@@ -297,7 +309,7 @@ fn salvage_guard(
             return Err(e);
         }
     };
-    if opts.output.is_none() || !refused.is_empty() {
+    if output.is_none() || !refused.is_empty() {
         fs::remove_dir_all(&scratch).map_err(|e| Error::Io {
             path: scratch.clone(),
             source: e,
@@ -306,7 +318,7 @@ fn salvage_guard(
     if !refused.is_empty() {
         return Ok(Some(refused));
     }
-    if opts.output.is_some() {
+    if output.is_some() {
         // The output is written and checked: nothing more to do.
         return Ok(Some(Vec::new()));
     }
