@@ -19,15 +19,23 @@ pub struct SliceFiles {
     pub dat: PathBuf,
     /// `msgs.N.idx` if present.
     pub idx: Option<PathBuf>,
+    /// An archived slice: `msgs.N.dat.bak` with its `msgs.N.idx.bak` (if
+    /// present), as the server's slice archiving renames them. The server
+    /// never reads it again; only the rewrites handle it (see
+    /// `StoreLayout::with_archived_slices`).
+    pub archived: bool,
 }
 
 impl SliceFiles {
     /// `msgs.N.idx` beside `msgs.N.dat`, whether or not it exists. Built from
     /// the file name alone: the channel's directory may itself end in `.dat`.
     pub fn idx_path(&self) -> PathBuf {
-        self.idx
-            .clone()
-            .unwrap_or_else(|| self.dat.with_extension("idx"))
+        match (&self.idx, self.archived) {
+            (Some(p), _) => p.clone(),
+            (None, false) => self.dat.with_extension("idx"),
+            // The server's rename appends `.bak` to `msgs.N.idx`.
+            (None, true) => self.dat.with_file_name(format!("msgs.{}.idx.bak", self.n)),
+        }
     }
 }
 
@@ -42,6 +50,10 @@ pub struct ChannelLayout {
     pub orphan_idx: Vec<PathBuf>,
     /// `*.bak`: slices being archived; the server does not read them.
     pub bak: Vec<PathBuf>,
+    /// The archived slices among `bak`: each regular file `msgs.N.dat.bak`
+    /// with its `msgs.N.idx.bak` when there is one, by N. Not slices the
+    /// server loads: only the rewrites convert them.
+    pub archived: Vec<SliceFiles>,
     /// Files named like `msgs.*.dat` that the server cannot parse.
     pub bad_names: Vec<PathBuf>,
     /// Leftovers of an interrupted stanctl run.
@@ -136,6 +148,7 @@ impl StoreLayout {
             subs: None,
             orphan_idx: Vec::new(),
             bak: Vec::new(),
+            archived: Vec::new(),
             bad_names: Vec::new(),
             temp: Vec::new(),
         };
@@ -166,6 +179,7 @@ impl StoreLayout {
                             n,
                             dat: path,
                             idx: None,
+                            archived: false,
                         }),
                         None => ch.bad_names.push(path),
                     }
@@ -185,10 +199,55 @@ impl StoreLayout {
         }
         ch.slices = slices;
         ch.bak.sort();
+        ch.archived = archived_slices(&ch.bak);
         ch.orphan_idx.sort();
         ch.temp.sort();
         Ok(ch)
     }
+}
+
+impl StoreLayout {
+    /// The store as the rewrites see it: each channel's archived slices
+    /// appended to its slices (flagged `archived`), so the one pipeline that
+    /// checks and writes slices converts them with the same rule.
+    pub fn with_archived_slices(mut self) -> StoreLayout {
+        for ch in &mut self.channels {
+            let archived = std::mem::take(&mut ch.archived);
+            ch.slices.extend(archived);
+        }
+        self
+    }
+}
+
+/// `msgs.N.dat.bak` (a regular file: a FIFO or device is left alone) paired
+/// with `msgs.N.idx.bak` by N, the way the server pairs a live slice.
+fn archived_slices(bak: &[PathBuf]) -> Vec<SliceFiles> {
+    let num = |p: &Path, ext: &[u8]| {
+        let name = p.file_name()?.as_bytes();
+        parse_num(name.strip_prefix(b"msgs.")?.strip_suffix(ext)?)
+    };
+    let regular = |p: &&PathBuf| std::fs::metadata(p).is_ok_and(|m| m.is_file());
+    let mut out: Vec<SliceFiles> = bak
+        .iter()
+        .filter(regular)
+        .filter_map(|p| {
+            Some(SliceFiles {
+                n: num(p, b".dat.bak")?,
+                dat: p.clone(),
+                idx: None,
+                archived: true,
+            })
+        })
+        .collect();
+    out.sort_by_key(|s| s.n);
+    for p in bak.iter().filter(regular) {
+        if let Some(n) = num(p, b".idx.bak") {
+            if let Some(s) = out.iter_mut().find(|s| s.n == n && s.idx.is_none()) {
+                s.idx = Some(p.clone());
+            }
+        }
+    }
+    out
 }
 
 /// Parses N the way Go's `strconv.ParseInt(s, 10, 64)` would accept it.

@@ -1,6 +1,8 @@
-//! Archived slices (`msgs.N.dat.bak`, left by the server's slice archiving):
-//! the server does not read them and the rewrites do not convert them, so
-//! the reports say how many plaintext messages they still hold, and where.
+//! Archived slices (`msgs.N.dat.bak`, left by the server's slice archiving)
+//! and the plaintext on disk. The server never reads an archived slice
+//! again; the rewrites convert them with the live ones (see
+//! `StoreLayout::with_archived_slices`), and every report says how many
+//! plaintext messages remain on disk and where (`PlaintextOnDisk`).
 
 use crate::crypto::envelope::{self, PayloadKind};
 use crate::format::layout::{self, Mapped, StoreLayout};
@@ -17,17 +19,16 @@ pub struct Archived {
     pub plaintext: u64,
 }
 
-/// Every archived data file of the store with its counts (files that cannot
-/// be read count as holding nothing known; the server ignores them too).
+/// Every archived data file of the store with its counts: the archived
+/// slices the rewrites convert (regular files `msgs.N.dat.bak`). A file
+/// that cannot be read counts as holding nothing known.
 pub fn census(layout: &StoreLayout) -> Vec<Archived> {
     let mut out = Vec::new();
     for ch in &layout.channels {
-        for p in &ch.bak {
-            let name = p.file_name().unwrap_or_default().to_string_lossy();
-            if !name.ends_with(".dat.bak") {
-                continue; // an index holds no payload
-            }
-            let Ok(m) = Mapped::open(p) else { continue };
+        for sf in &ch.archived {
+            let Ok(m) = Mapped::open(&sf.dat) else {
+                continue;
+            };
             let (mut messages, mut plaintext) = (0, 0);
             for ev in Records::new(m.bytes(), false) {
                 let Event::Record(r) = ev else { continue };
@@ -38,11 +39,76 @@ pub fn census(layout: &StoreLayout) -> Vec<Archived> {
                 }
             }
             out.push(Archived {
-                file: layout::rel(&layout.root, p),
+                file: layout::rel(&layout.root, &sf.dat),
                 messages,
                 plaintext,
             });
         }
     }
     out
+}
+
+/// How many plaintext messages (non-empty payloads whose first byte is
+/// neither 1 nor 2: inspect's Plain) are on disk, and where:
+/// per channel in its live slices, per archived data file. Only places that
+/// hold some are listed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PlaintextOnDisk {
+    pub messages: u64,
+    pub live: Vec<LivePlaintext>,
+    pub archived: Vec<ArchivedPlaintext>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LivePlaintext {
+    pub channel: String,
+    pub messages: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ArchivedPlaintext {
+    /// The `.dat.bak`, relative to the store.
+    pub file: String,
+    pub messages: u64,
+}
+
+impl PlaintextOnDisk {
+    /// From (channel, plaintext in its live slices) and (archived file,
+    /// plaintext in it).
+    pub fn new(
+        live: impl IntoIterator<Item = (String, u64)>,
+        archived: impl IntoIterator<Item = (String, u64)>,
+    ) -> PlaintextOnDisk {
+        let live: Vec<LivePlaintext> = live
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(channel, messages)| LivePlaintext { channel, messages })
+            .collect();
+        let archived: Vec<ArchivedPlaintext> = archived
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(file, messages)| ArchivedPlaintext { file, messages })
+            .collect();
+        PlaintextOnDisk {
+            messages: live.iter().map(|l| l.messages).sum::<u64>()
+                + archived.iter().map(|a| a.messages).sum::<u64>(),
+            live,
+            archived,
+        }
+    }
+
+    /// With the live slices' counts per channel, and the archived slices'
+    /// read from disk (`census`).
+    pub fn of_store(
+        layout: &StoreLayout,
+        live: impl IntoIterator<Item = (String, u64)>,
+    ) -> PlaintextOnDisk {
+        let archived = census(layout).into_iter().map(|a| (a.file, a.plaintext));
+        PlaintextOnDisk::new(live, archived)
+    }
+
+    /// Plaintext messages in archived slices.
+    pub fn in_archived(&self) -> u64 {
+        self.archived.iter().map(|a| a.messages).sum()
+    }
 }

@@ -132,6 +132,8 @@ pub struct InspectReport {
     /// A clustered node's Raft log, when given (`crate::ops::node::inspect_node`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub raft_log: Option<crate::ops::node::RaftLogInspect>,
+    /// Plaintext messages stored on disk, in live and archived slices.
+    pub plaintext_on_disk: crate::ops::archived::PlaintextOnDisk,
 }
 
 /// Something worth knowing that is not damage.
@@ -375,6 +377,12 @@ pub fn run(
     if layout.truncate_lock {
         notes.push(Note::TruncateLock);
     }
+    let plaintext_on_disk = crate::ops::archived::PlaintextOnDisk::of_store(
+        layout,
+        channels
+            .iter()
+            .map(|c| (c.name.clone(), c.stats.payloads.plaintext)),
+    );
     Ok(InspectReport {
         schema: SCHEMA,
         store: layout.root.display().to_string(),
@@ -397,6 +405,7 @@ pub fn run(
         reused_nonces: reused,
         notes,
         raft_log: None,
+        plaintext_on_disk,
     })
 }
 

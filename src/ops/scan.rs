@@ -99,6 +99,9 @@ pub struct RecordInfo {
     pub key: KeyOutcome,
     /// Length of the opened plaintext (envelopes opened by a key).
     pub plain_len: u32,
+    /// The class of the opened plaintext (envelopes opened by a key): what
+    /// the payload is on disk once decrypted.
+    pub plain_kind: Option<PayloadKind>,
     pub sha256: Option<[u8; 32]>,
     /// The payload field appears more than once in the record.
     pub data_repeated: bool,
@@ -550,6 +553,7 @@ pub fn examine(
         data_len: 0,
         key: KeyOutcome::NotTried,
         plain_len: 0,
+        plain_kind: None,
         sha256: None,
         data_repeated: false,
         nonce_origin: None,
@@ -605,6 +609,7 @@ fn classify_record(
         if let Some((i, pt)) = envelope::open_any(&ctx.keys.aeads, cipher, data, scratch) {
             opened = Some(i as u8);
             info.plain_len = pt.len() as u32;
+            info.plain_kind = Some(envelope::classify(pt));
             if want_hash && !raw_hash {
                 info.sha256 = Some(Sha256::digest(pt).into());
             }

@@ -192,6 +192,8 @@ pub fn table(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::Res
             writeln!(out, "{}", super::wrap(&line, "  "))?;
         }
     }
+    let plain = words::plaintext_on_disk(Some(&r.plaintext_on_disk), words::PlaintextSaid::Inspect);
+    writeln!(out, "{}", super::wrap(&plain, "  "))?;
     if !r.damage.is_empty() {
         let (cmd, note) = verify_command(r);
         let line =

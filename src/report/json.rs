@@ -57,6 +57,7 @@ impl Serialize for Verify<'_> {
         if let Some(raft) = &r.raft {
             st.serialize_field("raft_log", raft)?;
         }
+        st.serialize_field("plaintext_on_disk", &r.plaintext_on_disk)?;
         st.end()
     }
 }
@@ -202,8 +203,50 @@ impl Serialize for Rewrite<'_> {
         }
         st.serialize_field("kept", &r.kept)?;
         st.serialize_field("interrupted", &r.interrupted)?;
-        st.serialize_field("archived", &r.archived)?;
+        let archived: Vec<ArchivedOut> = r
+            .archived
+            .iter()
+            .map(|a| archived_out(a, refused))
+            .collect();
+        st.serialize_field("archived", &archived)?;
+        st.serialize_field(
+            "archived_totals",
+            &tally_out(None, &r.archived_totals, refused),
+        )?;
+        if !r.store_less() {
+            st.serialize_field("plaintext_on_disk", &r.plaintext_on_disk())?;
+        }
         st.end()
+    }
+}
+
+/// An archived slice in the rewrite JSON: where it is, its messages, what
+/// the run converted in it and the plaintext it holds when the run ends.
+#[derive(serde::Serialize)]
+struct ArchivedOut<'a> {
+    channel: &'a str,
+    file: &'a str,
+    index_file: Option<&'a str>,
+    messages: u64,
+    converted: u64,
+    rewritten: bool,
+    plaintext: u64,
+}
+
+fn archived_out(a: &crate::ops::rewrite::ArchivedSlice, refused: bool) -> ArchivedOut<'_> {
+    let t = &a.tally;
+    ArchivedOut {
+        channel: &a.channel,
+        file: &a.file,
+        index_file: a.index_file.as_deref(),
+        messages: t.records,
+        converted: if refused { 0 } else { t.changed },
+        rewritten: !refused && t.slices_rewritten > 0,
+        plaintext: if refused {
+            t.plaintext_before
+        } else {
+            t.plaintext_after
+        },
     }
 }
 

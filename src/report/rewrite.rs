@@ -33,17 +33,18 @@ pub fn table(r: &RewriteReport, out: &mut impl Write) -> io::Result<()> {
         rows.push(row(&c.name, &c.tally));
     }
     rows.push(row("total", &r.totals));
+    if !r.archived.is_empty() {
+        rows.push(row(words::ARCHIVED_ROW, &r.archived_totals));
+    }
     for t in super::fitted_tables(&header, &rows, 1, 1) {
         writeln!(out, "{t}")?;
     }
-    writeln!(
-        out,
-        "{}",
-        super::wrap(
-            "(Same: records left as they were; Before, After: size of the slice files; Slices: slices rewritten)",
-            " "
-        )
-    )?;
+    let legend = if r.archived.is_empty() {
+        words::REWRITE_LEGEND.to_string()
+    } else {
+        format!("{}; {}", words::REWRITE_LEGEND, words::ARCHIVED_LEGEND)
+    };
+    writeln!(out, "{}", super::wrap(&format!("({legend})"), " "))?;
     let left_other_cipher = r.other_cipher.is_some();
     let what = match (&r.output, r.dry_run, r.totals.slices_rewritten) {
         (_, true, n) => format!("dry run: {n} slice(s) would be rewritten; nothing was written"),
@@ -54,6 +55,9 @@ pub fn table(r: &RewriteReport, out: &mut impl Write) -> io::Result<()> {
     };
     writeln!(out, "{what}")?;
     if let Some(line) = archived(r) {
+        writeln!(out, "{}", super::wrap(&line, "  "))?;
+    }
+    if let Some(line) = plaintext(r) {
         writeln!(out, "{}", super::wrap(&line, "  "))?;
     }
     raft_line(r, out)?;
@@ -181,25 +185,32 @@ pub fn kept(r: &RewriteReport, out: &mut impl Write) -> io::Result<()> {
     )
 }
 
-/// The plaintext the run leaves on disk in archived slices, if any.
+/// What the run did to archived slices, if the store has any.
 pub fn archived(r: &RewriteReport) -> Option<String> {
-    archived_line(&r.archived)
+    (!r.archived.is_empty()).then(|| {
+        words::archived_slices(
+            r.operation,
+            r.dry_run,
+            !r.counts_apply(),
+            r.archived.len() as u64,
+            &r.archived_totals,
+        )
+    })
 }
 
-/// The line for archived slices that hold plaintext (inspect and the rewrites).
-pub fn archived_line(archived: &[crate::ops::archived::Archived]) -> Option<String> {
-    let with: Vec<_> = archived.iter().filter(|a| a.plaintext > 0).collect();
-    if with.is_empty() {
+/// The plaintext the run leaves on disk, and where (a store's run only).
+pub fn plaintext(r: &RewriteReport) -> Option<String> {
+    if r.store_less() {
         return None;
     }
-    let total: u64 = with.iter().map(|a| a.plaintext).sum();
-    let files: Vec<String> = with
-        .iter()
-        .map(|a| format!("{} ({})", a.file, a.plaintext))
-        .collect();
-    Some(format!(
-        "NOT converted: {total} plaintext message(s) remain on disk in archived slices, which the server does not read and no stanctl rewrite converts: {}. Delete them, or move them out of the store and protect them, if the data at rest must be encrypted.",
-        files.join(", ")
+    let said = words::PlaintextSaid::Rewrite {
+        op: r.operation,
+        dry_run: r.dry_run,
+        refused: !r.counts_apply(),
+    };
+    Some(words::plaintext_on_disk(
+        r.plaintext_on_disk().as_ref(),
+        said,
     ))
 }
 
@@ -330,7 +341,7 @@ pub fn refusals(r: &RewriteReport, err: &mut impl Write) {
         );
         i += n;
     }
-    if let Some(line) = archived(r) {
+    if let Some(line) = plaintext(r) {
         let _ = writeln!(err, "{}", super::wrap(&format!("stanctl: {line}"), "  "));
     }
     for k in &r.keys_opening_none {

@@ -154,6 +154,12 @@ pub fn table(
             "(Fail: - as the server does not start; --json counts failures after a start)"
         )?;
     }
+    // What is stored in plaintext (Plain above is what is delivered so).
+    let said = words::PlaintextSaid::Verify {
+        encryption: s.encryption,
+    };
+    let plain = words::plaintext_on_disk(Some(&r.plaintext_on_disk), said);
+    writeln!(out, "{}", super::wrap(&plain, "  "))?;
     // Findings as a list: a table with sentences in two columns is
     // unreadable at terminal width.
     if !r.findings.is_empty() {

@@ -493,6 +493,10 @@ pub fn finding(f: &Finding) -> (String, String) {
         FindingKind::NotRead if file.ends_with(crate::format::layout::TEMP_SUFFIX) => {
             s(LEFTOVER_WHAT, LEFTOVER_REMEDY)
         }
+        FindingKind::NotRead if file.ends_with(".bak") => s(
+            "an archived slice file (.bak): not read by the server, but its messages are on disk (see Plaintext on disk)",
+            "none needed for the server; encrypt, decrypt and rekey convert archived slices with the live ones; remove it when you no longer need it",
+        ),
         FindingKind::NotRead => s(
             "not read by the server",
             "none needed; remove it when you no longer need it",
@@ -685,7 +689,7 @@ pub fn kept(k: &crate::ops::rewrite::KeptWhat) -> String {
 pub fn note(n: &Note) -> String {
     match n {
         Note::Bak(p) => format!(
-            "{p}: a slice being archived (.bak); the server does not read it, and neither does inspect"
+            "{p}: an archived slice file (.bak); the server does not read it and the table does not count it (its plaintext messages are under Plaintext on disk); encrypt, decrypt and rekey convert it"
         ),
         Note::Temp(p) => {
             format!("{p}: {LEFTOVER_WHAT}; {LEFTOVER_REMEDY}")
@@ -698,4 +702,130 @@ pub fn note(n: &Note) -> String {
                 .into()
         }
     }
+}
+
+// ---- plaintext on disk (every report) ----
+
+/// Which report says how much plaintext is on disk, and so what it means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaintextSaid {
+    /// What is on disk now.
+    Inspect,
+    /// What is on disk now, with the server's encryption setting.
+    Verify { encryption: bool },
+    /// What a rewrite leaves on disk.
+    Rewrite {
+        op: crate::ops::Operation,
+        dry_run: bool,
+        /// The run refused: nothing was written.
+        refused: bool,
+    },
+}
+
+/// How many places a line names before "and N more" (`--json` has them all).
+const PLACES_SHOWN: usize = 8;
+
+/// The plaintext messages on disk and where (None: a rewrite that was
+/// interrupted, so not counted).
+pub fn plaintext_on_disk(
+    p: Option<&crate::ops::archived::PlaintextOnDisk>,
+    said: PlaintextSaid,
+) -> String {
+    use crate::ops::Operation;
+    let Some(p) = p else {
+        return "Plaintext on disk: not counted, the run was interrupted; finish it, then `stanctl store inspect DIR` counts it".into();
+    };
+    let when = match said {
+        PlaintextSaid::Rewrite { dry_run: true, .. } => "after a real run",
+        PlaintextSaid::Rewrite { refused: true, .. } => "(unchanged: nothing was written)",
+        _ => "",
+    };
+    let head = if when.is_empty() {
+        "Plaintext on disk:".to_string()
+    } else {
+        format!("Plaintext on disk {when}:")
+    };
+    if p.messages == 0 {
+        return format!("{head} none (no live or archived slice holds a plaintext message)");
+    }
+    let mut places: Vec<String> = p
+        .live
+        .iter()
+        .map(|l| format!("{} ({})", l.channel, l.messages))
+        .collect();
+    let live_n = places.len();
+    places.extend(
+        p.archived
+            .iter()
+            .map(|a| format!("archived {} ({})", a.file, a.messages)),
+    );
+    let total = places.len();
+    places.truncate(PLACES_SHOWN);
+    let mut list = places.join(", ");
+    if total > PLACES_SHOWN {
+        list.push_str(&format!(" and {} more place(s)", total - PLACES_SHOWN));
+    }
+    let live_msgs: u64 = p.live.iter().map(|l| l.messages).sum();
+    let arch = p.in_archived();
+    let split = match (live_n, arch) {
+        (0, _) => format!("all {arch} in archived slices"),
+        (_, 0) => format!("all {live_msgs} in live slices"),
+        _ => format!("{live_msgs} in live slices, {arch} in archived slices"),
+    };
+    let meaning = match said {
+        PlaintextSaid::Inspect | PlaintextSaid::Verify { encryption: false } => "",
+        PlaintextSaid::Verify { encryption: true } => {
+            " - stored unencrypted although encryption is on (the server delivers them as they are; archived slices it never reads): `stanctl store encrypt DIR --cipher C --key-file KEY` encrypts them, archived slices included"
+        }
+        PlaintextSaid::Rewrite {
+            op: Operation::Decrypt,
+            refused: false,
+            ..
+        } => " - as decrypt leaves them",
+        PlaintextSaid::Rewrite { refused: true, .. } => "",
+        PlaintextSaid::Rewrite { .. } => {
+            " - NOT encrypted: records the run keeps as they are (see above); anyone who can read these files reads them"
+        }
+    };
+    format!("{head} {} message(s), {split}: {list}{meaning}", p.messages)
+}
+
+/// The rewrite table's row for archived slices.
+pub const ARCHIVED_ROW: &str = "archived (.bak)";
+/// What the rewrite table's columns mean.
+pub const REWRITE_LEGEND: &str =
+    "Same: records left as they were; Before, After: size of the slice files; Slices: slices rewritten";
+/// What the rewrite table's archived row means.
+pub const ARCHIVED_LEGEND: &str =
+    "archived (.bak): archived slices msgs.N.dat.bak, which the server does not read, converted with the same rule; not in total";
+
+/// What a rewrite did to the store's archived slices (`count` of them).
+pub fn archived_slices(
+    op: crate::ops::Operation,
+    dry_run: bool,
+    refused: bool,
+    count: u64,
+    t: &crate::ops::rewrite::Tally,
+) -> String {
+    let done = match op {
+        crate::ops::Operation::Encrypt => "encrypted",
+        crate::ops::Operation::Decrypt => "decrypted",
+        crate::ops::Operation::Rekey => "re-keyed",
+    };
+    let head = format!(
+        "Archived slices (msgs.N.dat.bak, not read by the server): {count} checked with {} message(s)",
+        t.records
+    );
+    if refused {
+        return format!("{head}; none converted (the run refused)");
+    }
+    let (would, slices) = if dry_run {
+        ("would be ", "would be rewritten")
+    } else {
+        ("", "rewritten")
+    };
+    format!(
+        "{head}; {} {slices}, {} message(s) {would}{done}",
+        t.slices_rewritten, t.changed
+    )
 }

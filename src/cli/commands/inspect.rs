@@ -8,7 +8,6 @@ use crate::error::Error;
 use crate::format::layout::StoreLayout;
 use crate::ops::inspect::InspectOptions;
 use crate::report;
-use std::io::Write;
 
 pub fn run(a: InspectArgs) -> Result<ExitCode, Error> {
     let sink = Terminal::new(a.common.quiet);
@@ -38,10 +37,6 @@ pub fn run(a: InspectArgs) -> Result<ExitCode, Error> {
         report::stdout(|out| report::inspect::table(&r, a.by_slice, out))?;
         if let Some(l) = &r.raft_log {
             report::stdout(|out| report::raft::inspect_section(l, out))?;
-        }
-        let archived = crate::ops::archived::census(&layout);
-        if let Some(line) = report::rewrite::archived_line(&archived) {
-            report::stdout(|out| writeln!(out, "{}", report::wrap(&line, "  ")))?;
         }
     }
     Ok(ExitCode::Ok)

@@ -105,7 +105,9 @@ pub fn run(
         Some(StoreLock::acquire(&layout.root)?)
     };
     // Read the layout again under the lock: what we check is what we write.
-    let layout = StoreLayout::discover(&layout.root)?;
+    // Archived slices (`msgs.N.dat.bak`) go through the same check and write
+    // as the live ones: they hold the same records under the same keys.
+    let layout = StoreLayout::discover(&layout.root)?.with_archived_slices();
     // A clustered node: its Raft log is checked and written with the store.
     let meta = crate::format::side::read(&layout, &job.crc)?;
     let log_path = match crate::ops::node::locate(&meta, &opts.node) {
@@ -172,6 +174,7 @@ pub fn run(
         });
     }
     let mut checked = report.totals.clone();
+    checked.add(&report.archived_totals);
     if let Some(lp) = &log_plan {
         checked.add(&lp.tally);
     }
@@ -189,10 +192,15 @@ pub fn run(
     // --keep-damaged: the guard writes the salvaged store (to a scratch copy,
     // or to the store's output) and checks it before anything else is
     // written, so a refusal leaves a node's log as it was too.
-    let kept: Vec<Kept> = plans
+    // Only records kept in live slices: the server never reads an
+    // archived slice, so no verdict of its records can change.
+    let kept: Vec<Kept> = layout
+        .channels
         .iter()
-        .flatten()
-        .flat_map(|p| p.kept.iter().cloned())
+        .zip(&plans)
+        .flat_map(|(ch, ps)| ch.slices.iter().zip(ps))
+        .filter(|(sf, _)| !sf.archived)
+        .flat_map(|(_, p)| p.kept.iter().cloned())
         .collect();
     let mut salvaged_to_output = false;
     if !kept.is_empty() {
@@ -334,14 +342,26 @@ fn report(
     let mut totals = Tally::default();
     let mut refused = Vec::new();
     let mut kept = Vec::new();
+    let mut archived = Vec::new();
+    let mut archived_totals = Tally::default();
     let channels = layout
         .channels
         .iter()
         .zip(plans)
         .map(|(ch, ps)| {
             let mut tally = Tally::default();
-            for p in ps {
-                tally.add(&p.tally);
+            for (sf, p) in ch.slices.iter().zip(ps) {
+                if sf.archived {
+                    archived_totals.add(&p.tally);
+                    archived.push(ArchivedSlice {
+                        channel: ch.display_name(),
+                        file: layout::rel(&layout.root, &sf.dat),
+                        index_file: sf.idx.as_ref().map(|i| layout::rel(&layout.root, i)),
+                        tally: p.tally.clone(),
+                    });
+                } else {
+                    tally.add(&p.tally);
+                }
                 refused.extend(p.refused.iter().cloned());
                 kept.extend(p.kept.iter().cloned());
             }
@@ -367,7 +387,8 @@ fn report(
         keep_damaged: opts.keep_damaged,
         kept,
         interrupted: None,
-        archived: crate::ops::archived::census(layout),
+        archived,
+        archived_totals,
     }
 }
 
@@ -413,6 +434,7 @@ pub fn run_log(
         kept: Vec::new(),
         interrupted: None,
         archived: Vec::new(),
+        archived_totals: Tally::default(),
     };
     let is_link = fs::symlink_metadata(log).is_ok_and(|m| m.file_type().is_symlink());
     if opts.output.is_none() && is_link {

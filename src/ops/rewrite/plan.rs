@@ -158,6 +158,16 @@ pub(super) struct PlanSink<'j> {
     /// Length of the new .dat: version, records (field 4 resized); any zero
     /// tail is dropped.
     dat_after: u64,
+    /// Whether the rewrite writes an index for this slice (see `writes_index`).
+    writes_index: bool,
+}
+
+/// Every slice gets its index written, except an archived slice that has
+/// none (`msgs.N.dat.bak` without `msgs.N.idx.bak`): the server never reads
+/// it, and the archive script or the operator may have removed the index on
+/// purpose, so the rewrite converts the `.dat.bak` and invents no file.
+pub(super) fn writes_index(sf: &SliceFiles) -> bool {
+    !sf.archived || sf.idx.is_some()
 }
 
 impl<'j> PlanSink<'j> {
@@ -170,7 +180,14 @@ impl<'j> PlanSink<'j> {
             refused: Vec::new(),
             actions: Actions::default(),
             dat_after: VERSION_LEN as u64,
+            writes_index: true,
         }
+    }
+
+    /// For a slice whose index is not written (see `writes_index`).
+    pub(super) fn writes_index(mut self, yes: bool) -> Self {
+        self.writes_index = yes;
+        self
     }
 
     fn refuse(&mut self, info: &RecordInfo, reason: Refused) {
@@ -189,12 +206,14 @@ impl RecordSink for PlanSink<'_> {
         let job = self.job;
         if !info.crc_ok || info.parse_error.is_some() {
             self.tally.records += 1;
+            self.tally.plaintext(info, None);
             return; // already refused as damage
         }
         if info.data_repeated {
             // Only the last copy would be rewritten; an earlier one could
             // stay behind in plaintext.
             self.tally.records += 1;
+            self.tally.plaintext(info, None);
             self.refuse(info, Refused::DataRepeated);
             return;
         }
@@ -204,12 +223,14 @@ impl RecordSink for PlanSink<'_> {
             Ok(c) => c,
             Err(why) => {
                 self.tally.records += 1;
+                self.tally.plaintext(info, None);
                 self.refuse(info, why);
                 return;
             }
         };
         self.tally.count(change);
         self.tally.kept_cipher(job.rule, seen, change);
+        self.tally.plaintext(info, Some(change));
         self.actions.push(Planned {
             seq: info.seq,
             action: Action::of(change, job.rule, info),
@@ -245,6 +266,7 @@ pub(super) fn plan_slice(
         refused: record_refusals,
         mut actions,
         dat_after,
+        writes_index,
         ..
     } = sink;
     tally.bytes_before = scan.dat_len + idx_len;
@@ -262,7 +284,8 @@ pub(super) fn plan_slice(
         .collect();
     refused.extend(record_refusals);
     if job.keep_damaged && !refused.is_empty() {
-        return salvage(job, ctx, &scan, &data, refused, tally.bytes_before);
+        let before = tally.bytes_before;
+        return salvage(job, ctx, &scan, &data, refused, before, writes_index);
     }
     // The index is kept only if it is byte for byte the one the write would
     // make: one entry per record, each with the record's seq, offset, time
@@ -270,11 +293,12 @@ pub(super) fn plan_slice(
     // refusal the slice is not rewritten, whatever the index holds.
     let records = scan.counts.records as usize;
     let ix = &scan.index;
-    let index_matches = ix.version == Some(FileVersion::Supported)
-        && idx_len == index::file_len(records)
-        && ix.entries.len() == records
-        && ix.bad_crc.is_empty()
-        && ix.mismatch.is_none();
+    let index_matches = !writes_index
+        || (ix.version == Some(FileVersion::Supported)
+            && idx_len == index::file_len(records)
+            && ix.entries.len() == records
+            && ix.bad_crc.is_empty()
+            && ix.mismatch.is_none());
     // A zero tail is dropped: the server truncates it on an index rebuild,
     // and kept behind a trusted new index it would become a trap (the server
     // appends after it, a later rebuild loses what it appended).
@@ -283,9 +307,15 @@ pub(super) fn plan_slice(
         && (tally.changed > 0 || !index_matches);
     if rewrite {
         tally.slices_rewritten = 1;
-        tally.bytes_after = dat_after + index::file_len(records);
+        tally.bytes_after = dat_after
+            + if writes_index {
+                index::file_len(records)
+            } else {
+                0
+            };
     } else {
         tally.bytes_after = tally.bytes_before;
+        tally.plaintext_after = tally.plaintext_before;
         actions = Actions::default();
     }
     SlicePlan {
@@ -362,6 +392,7 @@ fn salvage(
     data: &SliceData<'_>,
     refused: Vec<Refusal>,
     bytes_before: u64,
+    writes_index: bool,
 ) -> SlicePlan {
     let dat = data.dat;
     let damaged = scan.damage.iter().any(|d| d.kind.refuses_rewrite());
@@ -390,6 +421,8 @@ fn salvage(
     let Some(frames) = frames else {
         tally.records = scan.records.len() as u64;
         tally.kept = tally.records;
+        tally.plaintext_before = scan.counts.plaintext;
+        tally.plaintext_after = scan.counts.plaintext;
         let first = refused
             .into_iter()
             .next()
@@ -469,6 +502,7 @@ fn salvage(
         match change {
             Ok((c, size)) => {
                 tally.count(c);
+                tally.plaintext(&info, Some(c));
                 if header.size != f.size {
                     tally.headers_repaired += 1;
                 }
@@ -482,6 +516,7 @@ fn salvage(
             Err(why) => {
                 tally.records += 1;
                 tally.kept += 1;
+                tally.plaintext(&info, None);
                 dat_after += (end - start) as u64;
                 kept.push(Kept {
                     channel: ctx.name.clone(),
@@ -515,8 +550,14 @@ fn salvage(
     let rewrite = tally.changed > 0 || tally.headers_repaired > 0;
     if rewrite {
         tally.slices_rewritten = 1;
-        tally.bytes_after = dat_after + tail + index::file_len(frames.len());
+        let idx_after = if writes_index {
+            index::file_len(frames.len())
+        } else {
+            0
+        };
+        tally.bytes_after = dat_after + tail + idx_after;
     } else {
+        tally.plaintext_after = tally.plaintext_before;
         actions = Actions::default();
     }
     SlicePlan {
@@ -582,7 +623,10 @@ pub(super) fn check(
         layout,
         ctxs,
         &cfg,
-        |ctx, sf| PlanSink::new(job, ctx.name.clone(), layout::rel(&layout.root, &sf.dat)),
+        |ctx, sf| {
+            PlanSink::new(job, ctx.name.clone(), layout::rel(&layout.root, &sf.dat))
+                .writes_index(writes_index(sf))
+        },
         plan_slice,
     )?;
     job.sink.finish();
@@ -619,6 +663,7 @@ mod tests {
             data_len: 30,
             key: KeyOutcome::Opened(key),
             plain_len: 1,
+            plain_kind: Some(PayloadKind::Plain),
             sha256: None,
             data_repeated: false,
             nonce_origin: Some(NonceOrigin::Server),

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::format::damage::DamageKind;
+pub use crate::ops::archived::PlaintextOnDisk;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Tally {
@@ -29,6 +30,13 @@ pub struct Tally {
     pub envelopes: u64,
     #[serde(skip)]
     pub opened_keys: [u64; 4],
+    /// Plaintext payloads (non-empty, first byte neither 1 nor 2: what
+    /// inspect counts as plaintext) on disk before the run, and after it as
+    /// the check planned it. For `PlaintextOnDisk`.
+    #[serde(skip)]
+    pub plaintext_before: u64,
+    #[serde(skip)]
+    pub plaintext_after: u64,
 }
 
 impl Tally {
@@ -93,6 +101,20 @@ impl Tally {
         for (a, b) in self.opened_keys.iter_mut().zip(o.opened_keys) {
             *a |= b;
         }
+        self.plaintext_before += o.plaintext_before;
+        self.plaintext_after += o.plaintext_after;
+    }
+
+    /// Note a record's payload before the run and after `change` (None:
+    /// the record stays as it is).
+    pub(super) fn plaintext(&mut self, info: &RecordInfo, change: Option<Change>) {
+        let plain = info.kind == PayloadKind::Plain;
+        self.plaintext_before += u64::from(plain);
+        self.plaintext_after += u64::from(match change {
+            None | Some(Change::Keep) => plain,
+            Some(Change::Encrypt | Change::Rekey) => false,
+            Some(Change::Decrypt) => info.plain_kind == Some(PayloadKind::Plain),
+        });
     }
 }
 
@@ -264,8 +286,65 @@ pub struct RewriteReport {
     pub kept: Vec<Kept>,
     /// The write stopped early because the operator asked (`Sink::cancelled`).
     pub interrupted: Option<Interrupted>,
-    /// Archived slices (`*.dat.bak`), which no rewrite converts.
-    pub archived: Vec<crate::ops::archived::Archived>,
+    /// Archived slices (`msgs.N.dat.bak`), checked and converted with the
+    /// live ones; not counted in `channels` and `totals`.
+    #[serde(skip)]
+    pub archived: Vec<ArchivedSlice>,
+    /// The archived slices' tallies added up.
+    pub archived_totals: Tally,
+}
+
+/// An archived slice (`msgs.N.dat.bak`, with its `msgs.N.idx.bak` when
+/// there is one) and what the run did to it.
+#[derive(Debug, Clone)]
+pub struct ArchivedSlice {
+    pub channel: String,
+    /// The `.dat.bak`, relative to the store.
+    pub file: String,
+    pub index_file: Option<String>,
+    pub tally: Tally,
+}
+
+impl RewriteReport {
+    /// Whether the report's counts describe the store after the run (or,
+    /// on a dry run, after a real run); false on a refusal: nothing was
+    /// written, the counts of changes are void and the store is as it was.
+    pub fn counts_apply(&self) -> bool {
+        self.refused.is_empty()
+    }
+
+    /// A stand-alone Raft log's run (`run_log`): no store, no slices.
+    pub fn store_less(&self) -> bool {
+        self.raft_log
+            .as_ref()
+            .is_some_and(|l| l.path == self.store && self.channels.is_empty())
+    }
+
+    /// The plaintext messages on disk when the run ends (a dry run: when a
+    /// real run would end; a refusal: as they are), in live and archived
+    /// slices. None when the write was interrupted: which slices were
+    /// finished is not tracked one by one.
+    pub fn plaintext_on_disk(&self) -> Option<PlaintextOnDisk> {
+        let unscanned = self
+            .refused
+            .iter()
+            .any(|r| matches!(r.reason, Refused::RaftLogNotGiven { .. }));
+        if self.interrupted.is_some() || unscanned || self.store_less() {
+            return None;
+        }
+        let after = self.counts_apply();
+        let of = |t: &Tally| {
+            if after {
+                t.plaintext_after
+            } else {
+                t.plaintext_before
+            }
+        };
+        Some(PlaintextOnDisk::new(
+            self.channels.iter().map(|c| (c.name.clone(), of(&c.tally))),
+            self.archived.iter().map(|a| (a.file.clone(), of(&a.tally))),
+        ))
+    }
 }
 
 /// The Raft log's part of a node's rewrite: `records` counts entries;

@@ -382,7 +382,16 @@ pub(super) fn write_slice(
         None => dat_like,
     };
     let mut d = create(dat_to, dat_like, job.sink)?;
-    let mut i = create(idx_to, idx_like, job.sink)?;
+    // An archived slice without an index gets none (see `writes_index`).
+    let mut i = match writes_index(sf) {
+        true => Some(create(idx_to, idx_like, job.sink)?),
+        false => None,
+    };
+    let mut no_index = std::io::sink();
+    let mut idx_out: &mut dyn Write = match &mut i {
+        Some(w) => w,
+        None => &mut no_index,
+    };
     let src = Source {
         keys: &ctx.keys,
         actions: &plan.actions,
@@ -391,11 +400,14 @@ pub(super) fn write_slice(
         dat_path: &sf.dat,
     };
     match plan.tail_from {
-        Some(t) => rewrite_framed(job, src, t, bufs, &mut d, &mut i)?,
-        None => rewrite_records(job, src, bufs, &mut d, &mut i)?,
+        Some(t) => rewrite_framed(job, src, t, bufs, &mut d, &mut idx_out)?,
+        None => rewrite_records(job, src, bufs, &mut d, &mut idx_out)?,
     }
     finish(d, dat_to, sync)?;
-    finish(i, idx_to, sync)
+    match i {
+        Some(i) => finish(i, idx_to, sync),
+        None => Ok(()),
+    }
 }
 
 /// Swaps the new files in. At every instant the server can read the slice:
@@ -411,6 +423,9 @@ pub(super) fn swap_in(
     idx_tmp: &Path,
 ) -> Result<()> {
     let idx = idx_path(sf);
+    if sf.archived {
+        return swap_in_archived(ch, sf, dat_tmp, idx_tmp);
+    }
     if let Some(old) = &sf.idx {
         step();
         fs::remove_file(old).map_err(io(old))?;
@@ -422,6 +437,30 @@ pub(super) fn swap_in(
     step();
     fs::rename(idx_tmp, &idx).map_err(io(&idx))?;
     fsync_dir(&ch.dir)
+}
+
+/// An archived slice: the server never reads it, so no order keeps it
+/// readable; the order keeps the pair whole for a rerun. Each file is
+/// replaced by one rename (never removed first), the `.dat.bak` first: after
+/// a crash in between, the new `.dat.bak` sits beside the old `.idx.bak`,
+/// which the rerun finds out of date and writes again. An archived slice
+/// without an index gets none.
+fn swap_in_archived(
+    ch: &ChannelLayout,
+    sf: &SliceFiles,
+    dat_tmp: &Path,
+    idx_tmp: &Path,
+) -> Result<()> {
+    step();
+    fs::rename(dat_tmp, &sf.dat).map_err(io(&sf.dat))?;
+    fsync_dir(&ch.dir)?;
+    if writes_index(sf) {
+        let idx = idx_path(sf);
+        step();
+        fs::rename(idx_tmp, &idx).map_err(io(&idx))?;
+        fsync_dir(&ch.dir)?;
+    }
+    Ok(())
 }
 
 pub(super) fn rewrite_in_place(

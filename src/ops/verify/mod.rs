@@ -371,6 +371,9 @@ pub struct VerifyReport {
     pub lines: Vec<Line>,
     /// A clustered node's Raft log, when found (`crate::ops::node::verify_node`).
     pub raft: Option<crate::ops::node::RaftLogVerify>,
+    /// Plaintext messages stored on disk, in live and archived slices
+    /// (whatever the server delivers).
+    pub plaintext_on_disk: crate::ops::archived::PlaintextOnDisk,
 }
 
 /// The sequences no slice covers between the first and the last one.
@@ -436,6 +439,8 @@ struct ChannelOut {
     crc_tally: (u64, u64),
     /// The server's log lines for this channel's slices.
     log: Vec<(RecoveryKey, LogLine)>,
+    /// Plaintext payloads stored in the channel's slices.
+    stored_plaintext: u64,
 }
 
 fn channel_out(
@@ -454,7 +459,9 @@ fn channel_out(
     let mut ranges: Vec<(u64, u64)> = Vec::new();
     let mut crc_tally = (0, 0);
     let mut log = Vec::new();
+    let mut stored_plaintext = 0;
     for sv in ch.slices {
+        stored_plaintext += sv.stored_plaintext;
         for l in sv.log {
             log.push(((6, name.clone(), 0, sv.dat.clone()), l));
         }
@@ -558,6 +565,7 @@ fn channel_out(
         lines,
         crc_tally,
         log,
+        stored_plaintext,
     }
 }
 
@@ -630,8 +638,10 @@ pub fn run(
     let mut totals = Delivered::default();
     let mut crc_tally = (0u64, 0u64);
     let mut lines = Vec::new();
+    let mut stored_plaintext = Vec::new();
     for (ch, lay) in scanned.into_iter().zip(&layout.channels) {
         let out = channel_out(ch, lay, &layout.root, &meta, st);
+        stored_plaintext.push((out.verdict.name.clone(), out.stored_plaintext));
         totals.add(&out.verdict.delivered);
         crc_tally.0 += out.crc_tally.0;
         crc_tally.1 += out.crc_tally.1;
@@ -735,5 +745,9 @@ pub fn run(
         findings,
         lines,
         raft: None,
+        plaintext_on_disk: crate::ops::archived::PlaintextOnDisk::of_store(
+            layout,
+            stored_plaintext,
+        ),
     })
 }

@@ -25,6 +25,7 @@ pub(super) fn verify_slice(
         nonces: std::mem::take(&mut s.nonces),
         dat: s.dat.clone(),
         log: Vec::new(),
+        stored_plaintext: s.counts.plaintext,
     };
     let sl = Slice {
         ch: ctx.name.as_str(),

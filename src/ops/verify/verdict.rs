@@ -17,6 +17,8 @@ pub(super) struct SliceVerdict {
     /// The data file (relative), and the server's log lines for this slice.
     pub(super) dat: String,
     pub(super) log: Vec<LogLine>,
+    /// Plaintext payloads stored in the slice (for `PlaintextOnDisk`).
+    pub(super) stored_plaintext: u64,
 }
 
 pub(super) fn finding(

@@ -1,0 +1,303 @@
+//! Archived slices (`msgs.N.dat.bak` and `msgs.N.idx.bak`, left by the
+//! server's slice archiving): encrypt, decrypt and rekey convert them with
+//! the same rule as the live slices, and every report says how many
+//! plaintext messages remain on disk and where.
+
+mod common;
+use common::*;
+
+use serde_json::Value;
+use stanctl::crypto::envelope::{classify, PayloadKind};
+use stanctl::format::record::{Event, Records};
+use std::path::Path;
+
+/// A copy of the `plain` fixture with archived slices as the server's
+/// archiving leaves them: `orders/msgs.1.{dat,idx}.bak` (a pair, renamed
+/// like the server's `removeFirstSlice` does) and
+/// `sensors.temp/msgs.1.dat.bak` alone (its `.idx.bak` removed, as an
+/// archive script may do). The live slices stay as they are.
+fn store_with_archives() -> (tempfile::TempDir, std::path::PathBuf) {
+    let (t, s) = store("plain");
+    for ext in ["dat", "idx"] {
+        std::fs::copy(
+            s.join(format!("orders/msgs.1.{ext}")),
+            s.join(format!("orders/msgs.1.{ext}.bak")),
+        )
+        .unwrap();
+    }
+    std::fs::copy(
+        s.join("sensors.temp/msgs.1.dat"),
+        s.join("sensors.temp/msgs.1.dat.bak"),
+    )
+    .unwrap();
+    (t, s)
+}
+
+fn encrypt_args(s: &Path) -> Vec<String> {
+    [
+        "store",
+        "encrypt",
+        d(s),
+        "--cipher",
+        "AES",
+        "--assume-plaintext",
+        "-k",
+        k1(),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// Every record of every message file (live `.dat` and archived
+/// `.dat.bak`) whose payload is plaintext: (file, seq).
+fn plaintext_records(dir: &Path) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for (name, bytes) in snapshot(dir) {
+        let file = name.rsplit('/').next().unwrap();
+        let message_file =
+            file.starts_with("msgs.") && (file.ends_with(".dat") || file.ends_with(".dat.bak"));
+        if !message_file {
+            continue;
+        }
+        for ev in Records::new(&bytes, false) {
+            let Event::Record(r) = ev else { continue };
+            let m = r.message().expect("a message record");
+            if classify(m.data) == PayloadKind::Plain {
+                out.push((name.clone(), m.sequence));
+            }
+        }
+    }
+    out
+}
+
+/// An archived pair read as the server's own slice: the `.dat.bak` and
+/// `.idx.bak` put in a store as a live slice, inspect finds no damage
+/// (every index entry matches its record, CRCs hold) and every envelope
+/// opens with `key`.
+#[track_caller]
+fn assert_server_format(dat_bak: &Path, idx_bak: &Path, key: &str) {
+    let (_t, s) = store("plain");
+    std::fs::copy(dat_bak, s.join("orders/msgs.1.dat")).unwrap();
+    std::fs::copy(idx_bak, s.join("orders/msgs.1.idx")).unwrap();
+    let v = inspect(&s, key);
+    assert!(v["damage"].as_array().unwrap().is_empty(), "{v}");
+    let orders = channel(&v, "orders");
+    let slice = &orders["slices"][0];
+    assert_eq!(slice["index_entries"], 15, "{v}");
+    assert_eq!(slice["unopened"]["wrong_key"], 0, "{v}");
+    assert_eq!(slice["unopened"]["plaintext_lookalike"], 0, "{v}");
+    assert_eq!(slice["payloads"]["plaintext"], 0, "{v}");
+}
+
+#[test]
+fn encrypt_leaves_no_plaintext_in_any_file() {
+    let (_t, s) = store_with_archives();
+    assert_eq!(
+        plaintext_records(&s)
+            .iter()
+            .filter(|(f, _)| f.ends_with(".bak"))
+            .count(),
+        26
+    );
+    let o = run(&encrypt_args(&s));
+    assert_eq!(o.code, OK, "{}", o.stderr);
+    o.expect_stdout("archived (.bak)");
+    o.expect_stdout("2 rewritten, 28 message(s) encrypted");
+    o.expect_stdout("Plaintext on disk: none");
+    assert_eq!(plaintext_records(&s), vec![]);
+    // The pair is still the server's format, under K1; the lone .dat.bak
+    // got no index invented for it.
+    assert_server_format(
+        &s.join("orders/msgs.1.dat.bak"),
+        &s.join("orders/msgs.1.idx.bak"),
+        k1(),
+    );
+    assert!(!s.join("sensors.temp/msgs.1.idx.bak").exists());
+    assert!(no_temp_files(&s));
+    // inspect and verify agree: nothing in plaintext anywhere.
+    let v = inspect(&s, k1());
+    assert_eq!(v["plaintext_on_disk"]["messages"], 0, "{v}");
+    let (c, v) = verify_json(&s, Some(k1()));
+    assert_eq!(c, OK, "{v}");
+    assert_eq!(v["plaintext_on_disk"]["messages"], 0, "{v}");
+    // Running it again changes nothing.
+    let before = snapshot(&s);
+    let (c, v) = json(&encrypt_args(&s));
+    assert_eq!(c, OK, "{v}");
+    assert_eq!(v["archived_totals"]["slices_rewritten"], 0, "{v}");
+    assert_eq!(snapshot(&s), before);
+}
+
+#[test]
+fn decrypt_and_rekey_round_trip_archived_slices() {
+    let (_t, s) = store_with_archives();
+    let original = snapshot(&s);
+    ok(&encrypt_args(&s));
+    // rekey K1 -> K2: the archived envelopes move to K2 too.
+    let (c, v) = json(&["store", "rekey", d(&s), "-k", k1(), "--new-key-file", k2()]);
+    assert_eq!(c, OK, "{v}");
+    assert_eq!(v["archived_totals"]["rekeyed"], 28, "{v}");
+    assert_eq!(v["archived"][0]["rewritten"], true, "{v}");
+    assert_server_format(
+        &s.join("orders/msgs.1.dat.bak"),
+        &s.join("orders/msgs.1.idx.bak"),
+        k2(),
+    );
+    // decrypt with K2 gives back the original files, byte for byte, the
+    // archived ones included.
+    let o = run(&["store", "decrypt", d(&s), "-k", k2()]);
+    assert_eq!(o.code, OK, "{}", o.stderr);
+    o.expect_stdout("28 message(s) decrypted");
+    o.expect_stdout("as decrypt leaves them");
+    o.expect_stdout("archived orders/msgs.1.dat.bak (13)");
+    assert_eq!(snapshot(&s), original);
+}
+
+/// The JSON of a rewrite: each archived slice with what the run did to it,
+/// their totals apart from the live ones, and the plaintext on disk.
+#[test]
+fn rewrite_json_reports_archived_slices_and_plaintext_on_disk() {
+    let (_t, s) = store_with_archives();
+    let mut dry = encrypt_args(&s);
+    dry.push("-n".into());
+    let (c, v) = json(&dry);
+    assert_eq!(c, OK, "{v}");
+    let a = v["archived"].as_array().unwrap();
+    assert_eq!(a.len(), 2, "{v}");
+    assert_eq!(a[0]["channel"], "orders");
+    assert_eq!(a[0]["file"], "orders/msgs.1.dat.bak");
+    assert_eq!(a[0]["index_file"], "orders/msgs.1.idx.bak");
+    assert_eq!(a[0]["messages"], 15);
+    assert_eq!(a[0]["converted"], 14);
+    assert_eq!(a[0]["rewritten"], true);
+    assert_eq!(a[0]["plaintext"], 0, "after a real run");
+    assert_eq!(a[1]["file"], "sensors.temp/msgs.1.dat.bak");
+    assert_eq!(a[1]["index_file"], Value::Null);
+    assert_eq!(v["archived_totals"]["records"], 30);
+    assert_eq!(v["archived_totals"]["encrypted"], 28);
+    assert_eq!(v["archived_totals"]["slices_rewritten"], 2);
+    // The live totals are the live slices' only.
+    assert_eq!(v["totals"]["records"], 83);
+    assert_eq!(v["plaintext_on_disk"]["messages"], 0, "{v}");
+    // Nothing was written by the dry run.
+    assert_eq!(plaintext_records(&s).len(), 69 + 26);
+    // decrypt -n on the plaintext store: nothing to convert, all plaintext
+    // stays, in live and archived slices, each named.
+    let (c, v) = json(&["store", "decrypt", d(&s), "-k", k1(), "-n"]);
+    assert_eq!(c, OK, "{v}");
+    let p = &v["plaintext_on_disk"];
+    assert_eq!(p["messages"], 69 + 26, "{v}");
+    assert_eq!(p["live"][1]["channel"], "orders");
+    assert_eq!(p["live"][1]["messages"], 33);
+    assert_eq!(p["archived"][0]["file"], "orders/msgs.1.dat.bak");
+    assert_eq!(p["archived"][0]["messages"], 13);
+    assert_eq!(p["archived"][1]["file"], "sensors.temp/msgs.1.dat.bak");
+}
+
+/// A record of an archived slice the rule cannot handle refuses the run
+/// like a live one, naming the archived file, sequence and offset; nothing
+/// is written. `--keep-damaged` carries it over byte for byte.
+#[test]
+fn an_archived_record_that_cannot_be_handled_refuses_and_can_be_kept() {
+    let (_t, s) = store("aes");
+    ok(&["store", "decrypt", d(&s), "-k", k1()]);
+    // An archived slice under K1 in a store encrypted with K2 only.
+    for ext in ["dat", "idx"] {
+        std::fs::copy(
+            conformance("aes").join(format!("orders/msgs.1.{ext}")),
+            s.join(format!("orders/msgs.1.{ext}.bak")),
+        )
+        .unwrap();
+    }
+    let before = snapshot(&s);
+    let args = [
+        "store",
+        "encrypt",
+        d(&s),
+        "-k",
+        k2(),
+        "--cipher",
+        "AES",
+        "--assume-plaintext",
+    ];
+    let o = run(&args);
+    assert_eq!(o.code, REFUSED, "{}", o.stderr);
+    o.expect_stderr("orders/msgs.1.dat.bak seq 1 (offset 4)");
+    o.expect_stderr("Plaintext on disk (unchanged: nothing was written)");
+    assert_eq!(snapshot(&s), before, "a refusal writes nothing");
+    let (c, v) = json(&args);
+    assert_eq!(c, REFUSED, "{v}");
+    let refused = v["refused"].as_array().unwrap();
+    assert!(!refused.is_empty());
+    assert!(
+        refused
+            .iter()
+            .all(|r| r["file"] == "orders/msgs.1.dat.bak" && r["channel"] == "orders"),
+        "{v}"
+    );
+    assert_eq!(refused[0]["seq"], 1);
+    assert_eq!(refused[0]["offset"], 4);
+    assert_eq!(v["archived"][0]["converted"], 0, "{v}");
+    assert_eq!(v["archived"][0]["rewritten"], false, "{v}");
+    // --keep-damaged: the archived envelopes under K1 are kept as they
+    // are, everything else is encrypted under K2.
+    let mut keep = args.to_vec();
+    keep.push("--keep-damaged");
+    let (c, v) = json(&keep);
+    assert_eq!(c, OK, "{v}");
+    let kept = v["kept"].as_array().unwrap();
+    assert_eq!(kept.len(), refused.len(), "{v}");
+    assert!(kept.iter().all(|k| k["file"] == "orders/msgs.1.dat.bak"));
+    let bak = std::fs::read(s.join("orders/msgs.1.dat.bak")).unwrap();
+    assert_eq!(
+        bak,
+        std::fs::read(conformance("aes").join("orders/msgs.1.dat")).unwrap()
+    );
+    assert_eq!(plaintext_records(&s), vec![]);
+}
+
+/// `--output` writes the archived slices converted (the lone `.dat.bak`
+/// stays alone) and leaves the source untouched.
+#[test]
+fn output_copies_archived_slices_converted() {
+    let (t, s) = store_with_archives();
+    let before = snapshot(&s);
+    let out = t.path().join("out");
+    let mut args = encrypt_args(&s);
+    args.extend(["--output".into(), d(&out).into()]);
+    ok(&args);
+    assert_eq!(snapshot(&s), before);
+    assert!(out.join("orders/msgs.1.idx.bak").exists());
+    assert!(out.join("sensors.temp/msgs.1.dat.bak").exists());
+    assert!(!out.join("sensors.temp/msgs.1.idx.bak").exists());
+    assert_eq!(plaintext_records(&out), vec![]);
+    assert_server_format(
+        &out.join("orders/msgs.1.dat.bak"),
+        &out.join("orders/msgs.1.idx.bak"),
+        k1(),
+    );
+    // The same bytes as an in-place run.
+    ok(&encrypt_args(&s));
+    assert_eq!(snapshot(&out), snapshot(&s));
+}
+
+/// inspect and verify say how many plaintext messages are on disk and
+/// where, archived slices included (the tables do not count those).
+#[test]
+fn inspect_and_verify_report_plaintext_on_disk() {
+    let (_t, s) = store_with_archives();
+    let o = run(&["store", "inspect", d(&s)]);
+    assert_eq!(o.code, OK, "{}", o.stderr);
+    o.expect_stdout("Plaintext on disk: 95 message(s), 69 in live slices, 26 in archived slices");
+    o.expect_stdout("archived orders/msgs.1.dat.bak (13)");
+    let v = inspect(&s, k1());
+    assert_eq!(v["plaintext_on_disk"]["messages"], 95, "{v}");
+    assert_eq!(v["totals"]["messages"], 83, "archived slices are not live");
+    // With encryption on, stored plaintext is a finding to act on.
+    let o = run(&["store", "verify", d(&s), "-k", k1()]);
+    o.expect_stdout("stored unencrypted although encryption is on");
+    o.expect_stdout("sensors.temp/msgs.1.dat.bak (13)");
+    let (_, v) = verify_json(&s, None);
+    assert_eq!(v["plaintext_on_disk"]["messages"], 95, "{v}");
+    assert_eq!(v["plaintext_on_disk"]["archived"][1]["messages"], 13, "{v}");
+}
