@@ -181,14 +181,35 @@ pub struct RaftRekeyArgs {
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
     /// Report what the store holds: channels, slices, payload classes, damage. Never writes.
+    ///
+    /// Archived slices (msgs.N.dat.bak, left by the server's slice
+    /// archiving) are listed, not counted in the table; the report ends with
+    /// how many plaintext messages are on disk, in live and archived slices,
+    /// and where.
     Inspect(InspectArgs),
     /// Predict what the server will do with this store and these settings. Never writes.
+    ///
+    /// The report also says how many plaintext messages are stored on disk,
+    /// in live and archived (msgs.N.dat.bak) slices, and where.
     Verify(VerifyArgs),
     /// Encrypt plaintext payloads with one key.
+    ///
+    /// Archived slices (msgs.N.dat.bak and msgs.N.idx.bak, left by the
+    /// server's slice archiving, which it never reads) are converted with
+    /// the live ones, by the same rule and checks. The report says how many
+    /// plaintext messages remain on disk and where.
     Encrypt(EncryptArgs),
     /// Decrypt envelopes with one or more keys.
+    ///
+    /// Archived slices (msgs.N.dat.bak and msgs.N.idx.bak) are decrypted
+    /// with the live ones. The report says how many plaintext messages are
+    /// on disk and where.
     Decrypt(DecryptArgs),
     /// Re-encrypt envelopes from old keys to a new key.
+    ///
+    /// Archived slices (msgs.N.dat.bak and msgs.N.idx.bak) are re-keyed
+    /// with the live ones. The report says how many plaintext messages
+    /// remain on disk and where.
     Rekey(RekeyArgs),
 }
 
