@@ -248,6 +248,11 @@ fn an_archived_record_that_cannot_be_handled_refuses_and_can_be_kept() {
     let kept = v["kept"].as_array().unwrap();
     assert_eq!(kept.len(), refused.len(), "{v}");
     assert!(kept.iter().all(|k| k["file"] == "orders/msgs.1.dat.bak"));
+    let reason = kept[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("archived slice, which the server never reads"),
+        "{reason}"
+    );
     let bak = std::fs::read(s.join("orders/msgs.1.dat.bak")).unwrap();
     assert_eq!(
         bak,
@@ -300,4 +305,44 @@ fn inspect_and_verify_report_plaintext_on_disk() {
     let (_, v) = verify_json(&s, None);
     assert_eq!(v["plaintext_on_disk"]["messages"], 95, "{v}");
     assert_eq!(v["plaintext_on_disk"]["archived"][1]["messages"], 13, "{v}");
+}
+
+/// An archived slice can hold the same sequences as a live slice of its
+/// channel (a slice copied back, or restored): encrypting both under the
+/// channel's key must never seal two different plaintexts with one nonce.
+/// Equal nonces are allowed only for equal envelopes (same sequence and
+/// plaintext: the same bytes, nothing learned).
+#[test]
+fn archived_and_live_slices_never_share_a_nonce_for_different_plaintext() {
+    let (_t, s) = store("plain");
+    // orders' own seqs 1-15, but sensors.temp's payloads: other plaintext
+    // under orders' key.
+    std::fs::copy(
+        s.join("sensors.temp/msgs.1.dat"),
+        s.join("orders/msgs.1.dat.bak"),
+    )
+    .unwrap();
+    std::fs::copy(s.join("orders/msgs.1.dat"), s.join("orders/msgs.2.dat.bak")).unwrap();
+    ok(&encrypt_args(&s));
+    assert_eq!(plaintext_records(&s), vec![]);
+    let mut seen: std::collections::BTreeMap<Vec<u8>, (String, Vec<u8>)> = Default::default();
+    for (name, bytes) in snapshot(&s) {
+        let file = name.rsplit('/').next().unwrap();
+        if !name.starts_with("orders/") || !file.starts_with("msgs.") || file.contains(".idx") {
+            continue;
+        }
+        for ev in Records::new(&bytes, false) {
+            let Event::Record(r) = ev else { continue };
+            let data = r.message().unwrap().data.to_vec();
+            if !matches!(classify(&data), PayloadKind::Envelope(_)) {
+                continue;
+            }
+            let nonce = data[1..13].to_vec();
+            if let Some((other, env)) = seen.get(&nonce) {
+                assert_eq!(env, &data, "{name} and {other} share a nonce");
+            }
+            seen.insert(nonce, (name.clone(), data));
+        }
+    }
+    assert!(seen.len() > 30, "{}", seen.len());
 }

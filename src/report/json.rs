@@ -288,7 +288,7 @@ impl Serialize for crate::ops::rewrite::Kept {
         st.serialize_field("seq", &self.seq)?;
         st.serialize_field("offset", &self.offset)?;
         st.serialize_field("bytes", &self.len)?;
-        st.serialize_field("reason", &words::kept(&self.what))?;
+        st.serialize_field("reason", &words::kept_item(self))?;
         st.end()
     }
 }

@@ -177,7 +177,7 @@ pub fn kept(r: &RewriteReport, out: &mut impl Write) -> io::Result<()> {
             (None, Some(o)) => format!("{} offset {o} ({} bytes)", k.file, k.len),
             _ => format!("{} ({} bytes)", k.file, k.len),
         };
-        writeln!(out, "  - {} {at}: {}", k.channel, words::kept(&k.what))?;
+        writeln!(out, "  - {} {at}: {}", k.channel, words::kept_item(k))?;
     }
     writeln!(
         out,
@@ -291,12 +291,15 @@ pub fn shell_word(w: &str) -> String {
 pub fn unprinted(r: &RewriteReport, e: &crate::error::Error) -> String {
     let done = match &r.output {
         Some(o) => format!("wrote a converted copy to {o}"),
-        None => format!("rewrote {} slice(s) in place", r.totals.slices_rewritten),
+        None => format!(
+            "rewrote {} slice(s) in place",
+            r.totals.slices_rewritten + r.archived_totals.slices_rewritten
+        ),
     };
     format!(
         "the {} finished ({done}; {} record(s) changed), but its report could not be printed ({e}); run `stanctl store inspect` to see the result",
         super::operation_name(r.operation),
-        r.totals.changed
+        r.totals.changed + r.archived_totals.changed
     )
 }
 

@@ -664,6 +664,33 @@ fn raft_finding(r: &crate::ops::node::RaftFinding) -> (String, String) {
     }
 }
 
+/// Why `--keep-damaged` carried something over, and what the server does
+/// with it (nothing, in an archived slice: it never reads one).
+pub fn kept_item(k: &crate::ops::rewrite::Kept) -> String {
+    use crate::ops::rewrite::KeptWhat;
+    if !k.archived {
+        return kept(&k.what);
+    }
+    match &k.what {
+        KeptWhat::Record(r) => format!("record kept byte for byte ({}) in an archived slice, which the server never reads: it still holds what it held (under the OLD key if it is an envelope, or in plaintext)", kept_why(r)),
+        KeptWhat::Tail => "bytes after the last indexed record of an archived slice, kept as they were".into(),
+        KeptWhat::Slice(r) => format!("archived slice carried over whole (.dat.bak and .idx.bak unchanged, every record under its OLD key or in plaintext) because its records cannot be framed record by record: {}", kept_why(r)),
+    }
+}
+
+fn kept_why(r: &Refused) -> String {
+    match r {
+        Refused::Damage(d) => format!("{}: {}", damage_name(d), damage_detail(d)),
+        Refused::WrongKey => "an envelope no given key opens".into(),
+        Refused::Ambiguous => {
+            "starts with byte 1 or 2, no key opens it, no known nonce (likely plaintext)".into()
+        }
+        Refused::DataRepeated => "the payload field appears more than once".into(),
+        Refused::TooLarge => "the rewritten record would exceed 4 GiB".into(),
+        other => refused(other),
+    }
+}
+
 /// Why `--keep-damaged` carried something over, and what the server does with it.
 pub fn kept(k: &crate::ops::rewrite::KeptWhat) -> String {
     use crate::ops::rewrite::KeptWhat;

@@ -130,6 +130,7 @@ mod tests {
             len: 0,
             what: KeptWhat::Tail,
             range: None,
+            archived: false,
         }]
     }
 

@@ -363,7 +363,10 @@ fn report(
                     tally.add(&p.tally);
                 }
                 refused.extend(p.refused.iter().cloned());
-                kept.extend(p.kept.iter().cloned());
+                kept.extend(p.kept.iter().map(|k| Kept {
+                    archived: sf.archived,
+                    ..k.clone()
+                }));
             }
             totals.add(&tally);
             ChannelReport {

@@ -443,6 +443,7 @@ fn salvage(
                     let last = scan.records.iter().map(|r| r.seq).max().unwrap_or(f.seq);
                     (f.seq, last)
                 }),
+                archived: false,
             }],
             tail_from: None,
         };
@@ -526,6 +527,7 @@ fn salvage(
                     len: (end - start) as u64,
                     what: KeptWhat::Record(why),
                     range: None,
+                    archived: false,
                 });
                 actions.push(Planned {
                     seq,
@@ -545,6 +547,7 @@ fn salvage(
             len: tail,
             what: KeptWhat::Tail,
             range: None,
+            archived: false,
         });
     }
     let rewrite = tally.changed > 0 || tally.headers_repaired > 0;

@@ -239,6 +239,8 @@ pub struct Kept {
     pub what: KeptWhat,
     /// A whole slice: the sequences its records hold.
     pub range: Option<(u64, u64)>,
+    /// In an archived slice (the server never reads it).
+    pub archived: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
