@@ -346,3 +346,24 @@ fn archived_and_live_slices_never_share_a_nonce_for_different_plaintext() {
     }
     assert!(seen.len() > 30, "{}", seen.len());
 }
+
+/// A store whose live slices are already encrypted but whose archived
+/// slice is not: the run converts only the archived slice and says so
+/// (never "nothing to do").
+#[test]
+fn a_run_that_converts_only_archived_slices_says_what_it_did() {
+    let (_t, s) = store("plain");
+    ok(&encrypt_args(&s));
+    std::fs::copy(
+        conformance("plain").join("orders/msgs.1.dat"),
+        s.join("orders/msgs.1.dat.bak"),
+    )
+    .unwrap();
+    let o = run(&encrypt_args(&s));
+    assert_eq!(o.code, OK, "{}", o.stderr);
+    o.expect_stdout("rewrote 1 slice(s) in place");
+    o.expect_stdout("1 checked with 15 message(s); 1 rewritten, 14 message(s) encrypted");
+    o.expect_stdout("Plaintext on disk: none");
+    assert!(!o.stdout.contains("nothing to do"), "{}", o.stdout);
+    assert_eq!(plaintext_records(&s), vec![]);
+}

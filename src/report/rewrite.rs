@@ -46,7 +46,9 @@ pub fn table(r: &RewriteReport, out: &mut impl Write) -> io::Result<()> {
     };
     writeln!(out, "{}", super::wrap(&format!("({legend})"), " "))?;
     let left_other_cipher = r.other_cipher.is_some();
-    let what = match (&r.output, r.dry_run, r.totals.slices_rewritten) {
+    // Archived slices count too: a run that rewrote only those did something.
+    let slices = r.totals.slices_rewritten + r.archived_totals.slices_rewritten;
+    let what = match (&r.output, r.dry_run, slices) {
         (_, true, n) => format!("dry run: {n} slice(s) would be rewritten; nothing was written"),
         (Some(o), false, _) => format!("wrote a converted copy to {o}; the source is untouched"),
         (None, false, 0) if left_other_cipher => "nothing was rewritten".to_string(),
