@@ -367,3 +367,43 @@ fn a_run_that_converts_only_archived_slices_says_what_it_did() {
     assert!(!o.stdout.contains("nothing to do"), "{}", o.stdout);
     assert_eq!(plaintext_records(&s), vec![]);
 }
+
+/// Archived files the server's format does not hold (an unsupported
+/// version, an empty file) refuse the run as damage would, naming the file
+/// and saying that the server never reads it; `--keep-damaged` carries
+/// them over as they are and converts the rest.
+#[test]
+fn damaged_archived_files_refuse_and_keep_damaged_carries_them_over() {
+    let (_t, s) = store("plain");
+    std::fs::write(s.join("orders/msgs.0.dat.bak"), b"\x07\x00\x00\x00garbage").unwrap();
+    std::fs::write(s.join("orders/msgs.5.dat.bak"), b"").unwrap();
+    let before = snapshot(&s);
+    let o = run(&encrypt_args(&s));
+    assert_eq!(o.code, REFUSED, "{}", o.stderr);
+    o.expect_stderr("at orders/msgs.0.dat.bak offset 0");
+    o.expect_stderr("at orders/msgs.5.dat.bak offset 0");
+    o.expect_stderr("in an archived slice (the server never reads it)");
+    assert!(
+        !o.stderr.contains("server refuses to start"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(snapshot(&s), before);
+    let mut keep = encrypt_args(&s);
+    keep.push("--keep-damaged".into());
+    let (c, v) = json(&keep);
+    assert_eq!(c, OK, "{v}");
+    let kept: Vec<&str> = v["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kept,
+        ["orders/msgs.0.dat.bak", "orders/msgs.5.dat.bak"],
+        "{v}"
+    );
+    assert_eq!(std::fs::read(s.join("orders/msgs.5.dat.bak")).unwrap(), b"");
+    assert_eq!(plaintext_records(&s), vec![]);
+}

@@ -300,7 +300,7 @@ impl Serialize for Refusal {
         st.serialize_field("file", &self.file)?;
         st.serialize_field("seq", &self.seq)?;
         st.serialize_field("offset", &self.offset)?;
-        st.serialize_field("reason", &words::refused(&self.reason))?;
+        st.serialize_field("reason", &words::refusal_reason(self))?;
         st.end()
     }
 }

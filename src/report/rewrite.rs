@@ -318,10 +318,10 @@ pub fn refusals(r: &RewriteReport, err: &mut impl Write) {
     const SHOWN: usize = 8;
     let mut i = 0;
     while i < r.refused.len() {
-        let reason = words::refused(&r.refused[i].reason);
+        let reason = words::refusal_reason(&r.refused[i]);
         let n = r.refused[i..]
             .iter()
-            .take_while(|f| words::refused(&f.reason) == reason)
+            .take_while(|f| words::refusal_reason(f) == reason)
             .count();
         let _ = writeln!(err, "{}", super::wrap(&format!("  - {reason}"), "    "));
         let places: Vec<String> = r.refused[i..i + n]

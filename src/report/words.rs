@@ -598,6 +598,25 @@ pub fn key_opens_none(key: &str, origin: &dyn std::fmt::Display, envelopes: u64)
     )
 }
 
+/// Why a record or file refuses the run, where it is: damage in an
+/// archived slice does not stop the server, which never reads it.
+pub fn refusal_reason(f: &crate::ops::rewrite::Refusal) -> String {
+    match (&f.reason, f.archived) {
+        (Refused::Damage(d), true) => {
+            let detail = match d {
+                DamageKind::Version(v) => version_error(*v),
+                DamageKind::DataAfterPadding => "a zero header followed by non-zero bytes".into(),
+                other => damage_detail(other),
+            };
+            format!(
+                "{}: {detail}, in an archived slice (the server never reads it): move the file out of the store, or rerun with --keep-damaged to carry it over as it is",
+                damage_name(d)
+            )
+        }
+        (r, _) => refused(r),
+    }
+}
+
 pub fn refused(r: &Refused) -> String {
     match r {
         Refused::Damage(d) => format!(

@@ -80,6 +80,7 @@ pub(super) fn check_kept(
         };
         if start_a != start_b {
             refused.push(Refusal {
+                archived: false,
                 channel: String::new(),
                 file: String::new(),
                 seq: None,
@@ -98,6 +99,7 @@ pub(super) fn check_kept(
                 let key = (k.channel.clone(), seq);
                 if a.get(&key) != b.get(&key) {
                     refused.push(Refusal {
+                        archived: false,
                         channel: k.channel.clone(),
                         file: k.file.clone(),
                         seq: Some(seq),

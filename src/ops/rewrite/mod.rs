@@ -115,6 +115,7 @@ pub fn run(
         LogLocation::NotGiven { node_id } => {
             let mut rep = report(&layout, job, opts, &[]);
             rep.refused.push(Refusal {
+                archived: false,
                 channel: String::new(),
                 file: layout::SERVER_FILE.into(),
                 seq: None,
@@ -160,6 +161,7 @@ pub fn run(
         let is_link = fs::symlink_metadata(&lp.path).is_ok_and(|m| m.file_type().is_symlink());
         if opts.output.is_none() && is_link {
             report.refused.push(Refusal {
+                archived: false,
                 channel: String::new(),
                 file: lp.path.display().to_string(),
                 seq: None,
@@ -362,7 +364,10 @@ fn report(
                 } else {
                     tally.add(&p.tally);
                 }
-                refused.extend(p.refused.iter().cloned());
+                refused.extend(p.refused.iter().map(|r| Refusal {
+                    archived: sf.archived,
+                    ..r.clone()
+                }));
                 kept.extend(p.kept.iter().map(|k| Kept {
                     archived: sf.archived,
                     ..k.clone()
@@ -442,6 +447,7 @@ pub fn run_log(
     let is_link = fs::symlink_metadata(log).is_ok_and(|m| m.file_type().is_symlink());
     if opts.output.is_none() && is_link {
         rep.refused.push(Refusal {
+            archived: false,
             channel: String::new(),
             file: log.display().to_string(),
             seq: None,

@@ -192,6 +192,7 @@ impl<'j> PlanSink<'j> {
 
     fn refuse(&mut self, info: &RecordInfo, reason: Refused) {
         self.refused.push(Refusal {
+            archived: false,
             channel: self.channel.clone(),
             file: self.file.clone(),
             seq: Some(info.seq),
@@ -275,6 +276,7 @@ pub(super) fn plan_slice(
         .iter()
         .filter(|d| d.kind.refuses_rewrite())
         .map(|d| Refusal {
+            archived: false,
             channel: ctx.name.clone(),
             file: d.file.clone(),
             seq: d.seq,
@@ -594,6 +596,7 @@ pub(super) fn symlink_refusals(root: &Path, ch: &ChannelLayout, sf: &SliceFiles)
         .into_iter()
         .filter(|p| is_symlink(p))
         .map(|p| Refusal {
+            archived: false,
             channel: ch.display_name(),
             file: layout::rel(root, &p),
             seq: None,

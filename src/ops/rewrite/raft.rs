@@ -44,6 +44,7 @@ pub(super) fn raft_keys(job: &Job) -> Vec<RaftKey> {
 
 fn refusal(path: &Path, index: Option<u64>, reason: Refused) -> Refusal {
     Refusal {
+        archived: false,
         channel: String::new(),
         file: path.display().to_string(),
         seq: index,

@@ -193,6 +193,8 @@ pub struct Refusal {
     pub seq: Option<u64>,
     pub offset: Option<u64>,
     pub reason: Refused,
+    /// In an archived slice (the server never reads it).
+    pub archived: bool,
 }
 
 /// Why a record or file cannot be rewritten.
