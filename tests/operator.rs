@@ -865,23 +865,30 @@ fn screen_lines(raw: &str) -> Vec<String> {
     out
 }
 
-/// The progress bar (on stderr, a store over 64 MiB) never draws a line
-/// wider than the terminal, at 80 columns and narrower, and nothing is drawn
-/// when stderr is not a terminal.
+/// The progress bar (on stderr, a store or Raft log over 64 MiB) never
+/// draws a line wider than the terminal, at 80 columns and narrower, and
+/// nothing is drawn when stderr is not a terminal.
 #[test]
 fn progress_bar_fits_the_terminal_and_only_a_terminal() {
     let (_t, s) = generated_store(72);
+    let t = tempfile::tempdir().unwrap();
+    let log = big_plain_log(t.path());
+    let out = t.path().join("out.log");
     let bin = env!("CARGO_BIN_EXE_stanctl");
-    let cases: [(u16, &str, &str); 3] = [
-        (80, "store verify", "verify ["),
-        (80, "store encrypt --cipher AES -n -k", "check ["),
-        (40, "store verify", "verify ["),
+    let sealed = format!("-o '{}' --cipher AES -k", d(&out));
+    let cases: [(u16, &str, &std::path::Path, &str); 6] = [
+        (80, "store verify", &s, "verify ["),
+        (80, "store encrypt --cipher AES -n -k", &s, "check ["),
+        (40, "store verify", &s, "verify ["),
+        (80, "raft verify", &log, "verify ["),
+        (40, "raft encrypt --cipher AES -n -k", &log, "check ["),
+        (80, &format!("raft encrypt {sealed}"), &log, "encrypt ["),
     ];
-    for (cols, command, label) in cases {
+    for (cols, command, target, label) in cases {
         let key = if command.ends_with("-k") { k1() } else { "" };
         let cmd = format!(
             "stty cols {cols} rows 50; {bin} {command} {key} '{}' >/dev/null",
-            d(&s)
+            d(target)
         );
         let o = std::process::Command::new("script")
             .args(["-q", "-e", "-c", &cmd, "/dev/null"])
@@ -904,14 +911,19 @@ fn progress_bar_fits_the_terminal_and_only_a_terminal() {
             );
         }
     }
+    // The raft encrypt wrote its log.
+    let (code, v) = json(&["raft", "verify", d(&out), "-k", k1()]);
+    assert_eq!(code, OK, "{v}");
     // Not a terminal: no bar, no redraws.
-    let o = run(&["store", "verify", d(&s)]);
-    assert_eq!(o.code, OK, "{}", o.stderr);
-    assert!(
-        !o.stderr.contains('[') && !o.stderr.contains('\r') && !o.stderr.contains('\x1b'),
-        "{:?}",
-        o.stderr
-    );
+    for args in [["store", "verify", d(&s)], ["raft", "verify", d(&log)]] {
+        let o = run(&args);
+        assert_eq!(o.code, OK, "{args:?}: {}", o.stderr);
+        assert!(
+            !o.stderr.contains('[') && !o.stderr.contains('\r') && !o.stderr.contains('\x1b'),
+            "{args:?}: {:?}",
+            o.stderr
+        );
+    }
 }
 
 /// Piped output with COLUMNS=80: every line fits, ASCII only, byte counts

@@ -128,6 +128,11 @@ impl Sink for Terminal {
         if let Phase::Write(_) = phase {
             self.stage(Stage::Writing);
         }
+        // A phase that follows another without its finish (a node's Raft
+        // log, then its store) replaces the bar, never leaves it drawn.
+        if let Some(b) = self.bar.lock().ok().and_then(|mut b| b.take()) {
+            b.finish_and_clear();
+        }
         if self.quiet || !std::io::stderr().is_terminal() || total < 64 * 1024 * 1024 {
             return;
         }

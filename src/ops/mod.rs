@@ -24,6 +24,56 @@ pub trait Sink: Sync {
     }
 }
 
+/// A phase's progress, told to a sink in batches (one `advance` per MiB,
+/// not one per item). Dropping it tells the rest; a meter made by
+/// [`Meter::phase`] also ends the phase (`Sink::finish`).
+pub(crate) struct Meter<'a> {
+    sink: &'a dyn Sink,
+    pending: u64,
+    finish: bool,
+}
+
+impl<'a> Meter<'a> {
+    const BATCH: u64 = 1 << 20;
+
+    /// Starts `phase` of `total` bytes; the drop finishes it.
+    pub(crate) fn phase(sink: &'a dyn Sink, phase: Phase, total: u64) -> Meter<'a> {
+        sink.start(phase, total);
+        Meter {
+            sink,
+            pending: 0,
+            finish: true,
+        }
+    }
+
+    /// Counts into a phase the caller started and finishes.
+    pub(crate) fn within(sink: &'a dyn Sink) -> Meter<'a> {
+        Meter {
+            sink,
+            pending: 0,
+            finish: false,
+        }
+    }
+
+    pub(crate) fn add(&mut self, n: u64) {
+        self.pending += n;
+        if self.pending >= Self::BATCH {
+            self.sink.advance(std::mem::take(&mut self.pending));
+        }
+    }
+}
+
+impl Drop for Meter<'_> {
+    fn drop(&mut self) {
+        if self.pending > 0 {
+            self.sink.advance(self.pending);
+        }
+        if self.finish {
+            self.sink.finish();
+        }
+    }
+}
+
 /// A sink that drops everything (tests, library callers).
 pub struct Silent;
 impl Sink for Silent {}

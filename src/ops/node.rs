@@ -160,12 +160,16 @@ impl<T> Span<T> {
 
 /// Every entry as the server's log store returns it, with `key` when
 /// encryption is on. Never fails: a log that cannot be read is a finding.
-pub fn verify_log(path: &Path, key: Option<&RaftKey>) -> RaftLogVerify {
+pub fn verify_log(
+    path: &Path,
+    key: Option<&RaftKey>,
+    sink: &dyn crate::ops::Sink,
+) -> RaftLogVerify {
     let mut r = RaftLogVerify {
         path: path.display().to_string(),
         ..RaftLogVerify::default()
     };
-    if let Err(e) = verify_into(path, key, &mut r) {
+    if let Err(e) = verify_into(path, key, sink, &mut r) {
         r.findings.push(finding(
             Severity::WillNotStart,
             path,
@@ -177,7 +181,12 @@ pub fn verify_log(path: &Path, key: Option<&RaftKey>) -> RaftLogVerify {
     r
 }
 
-fn verify_into(path: &Path, key: Option<&RaftKey>, r: &mut RaftLogVerify) -> Result<(), RaftError> {
+fn verify_into(
+    path: &Path,
+    key: Option<&RaftKey>,
+    sink: &dyn crate::ops::Sink,
+    r: &mut RaftLogVerify,
+) -> Result<(), RaftError> {
     let log = RaftLog::open(path)?;
     let range = log.index_range()?;
     r.first_index = range.map(|x| x.0);
@@ -198,6 +207,9 @@ fn verify_into(path: &Path, key: Option<&RaftKey>, r: &mut RaftLogVerify) -> Res
     let mut raw: Span<()> = Span::new();
     let mut bad: Span<String> = Span::new();
     let mut scratch = Vec::new();
+    // The bar counts the bytes of the entries (the file also holds free
+    // and branch pages, which the walk does not read).
+    let mut meter = crate::ops::Meter::phase(sink, crate::ops::Phase::Verify, log.entry_bytes()?);
     log.entries(|e| {
         let view = match e {
             Ok(v) => v,
@@ -212,6 +224,7 @@ fn verify_into(path: &Path, key: Option<&RaftKey>, r: &mut RaftLogVerify) -> Res
             }
         };
         r.entries += 1;
+        meter.add(view.size());
         match serve(&view, key, &mut scratch) {
             Ok(Served::AsStored) => {
                 if key.is_none()
@@ -236,6 +249,7 @@ fn verify_into(path: &Path, key: Option<&RaftKey>, r: &mut RaftLogVerify) -> Res
         }
         Ok(())
     })?;
+    drop(meter);
     for s in [auth, short] {
         if let Some((first, err)) = s.first {
             r.findings.push(finding(
@@ -444,7 +458,7 @@ pub fn verify_node(
             } else {
                 None
             };
-            let v = verify_log(&p, rk.as_ref());
+            let v = verify_log(&p, rk.as_ref(), sink);
             r.findings.extend(v.findings.iter().cloned());
             r.raft = Some(v);
         }

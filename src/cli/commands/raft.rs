@@ -36,7 +36,7 @@ pub fn verify(a: RaftVerifyArgs) -> Result<ExitCode, Error> {
         warn("--no-encrypt: the key given is not used (a server without encryption serves envelopes as they are)");
     }
     let rk = node::raft_key(key.as_ref(), backend(&a.common));
-    let v = node::verify_log(&a.common.log, rk.as_ref());
+    let v = node::verify_log(&a.common.log, rk.as_ref(), &Terminal::new(a.common.quiet));
     let verdict = verdict_of(&v.findings);
     let code = ExitCode::of_verdict(verdict);
     if a.common.json {

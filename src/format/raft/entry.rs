@@ -8,6 +8,8 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 pub const LOGS_BUCKET: &[u8] = b"logs";
+/// A `logs` key: the index, big-endian.
+const INDEX_KEY_LEN: usize = 8;
 pub const CONF_BUCKET: &[u8] = b"conf";
 pub const CHANNELS_BUCKET: &[u8] = b"channels";
 
@@ -34,6 +36,12 @@ pub struct EntryView<'a> {
 }
 
 impl<'a> EntryView<'a> {
+    /// Bytes of the entry's key and value in the log, as
+    /// [`RaftLog::entry_bytes`] counts them.
+    pub fn size(&self) -> u64 {
+        (INDEX_KEY_LEN + self.value.len()) as u64
+    }
+
     pub fn term(&self) -> u64 {
         self.record.term
     }
@@ -156,6 +164,21 @@ impl RaftLog {
                 Ok(Some((first, last)))
             }
         }
+    }
+
+    /// Bytes of every item of `logs` (key and value), without decoding
+    /// any: the total of a progress bar that advances by
+    /// [`EntryView::size`] per entry.
+    pub fn entry_bytes(&self) -> Result<u64, RaftError> {
+        let logs = self.db.top_bucket(LOGS_BUCKET)?;
+        let mut n = 0u64;
+        self.db.for_each(&logs, |item| {
+            if let Item::Value { key, value } = item {
+                n += (key.len() + value.len()) as u64;
+            }
+            Ok::<(), BoltError>(())
+        })?;
+        Ok(n)
     }
 
     /// Every item of `logs` in key (index) order.

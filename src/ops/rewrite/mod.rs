@@ -222,7 +222,7 @@ pub fn run(
     let mut _new_log_lock = None;
     if let Some(lp) = &log_plan {
         // Writing from here: a stop asked for is honoured at a safe point.
-        sink.start(Phase::Write(job.rule.operation()), 0);
+        sink.start(Phase::Write(job.rule.operation()), lp.entry_bytes);
         let written = match &log_out {
             Some(dst) => raft::write_to(lp, &rkeys, job, dst)?,
             None => raft::write_in_place(lp, &rkeys, job)?,
@@ -255,9 +255,11 @@ pub fn run(
         .sum();
     if salvaged_to_output {
         // The store's output is written and checked by the guard.
+        sink.finish();
         return Ok(report);
     }
     if sink.cancelled() {
+        sink.finish();
         report.interrupted = Some(Interrupted {
             slices_done: 0,
             slices_total,
@@ -458,7 +460,7 @@ pub fn run_log(
     if !rep.refused.is_empty() || opts.dry_run {
         return Ok(rep);
     }
-    sink.start(Phase::Write(job.rule.operation()), 0);
+    sink.start(Phase::Write(job.rule.operation()), plan.entry_bytes);
     let written = match &opts.output {
         Some(dst) => raft::write_to(&plan, &rkeys, job, dst)?,
         None => raft::write_in_place(&plan, &rkeys, job)?,

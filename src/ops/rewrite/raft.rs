@@ -27,10 +27,13 @@ use super::*;
 use crate::crypto::raft::{data_kind, seal, RaftKey};
 use crate::format::raft::{rewrite_log, DataEdit, RaftLog, RaftLogLock};
 use crate::ops::node::seen_of_entry;
+use crate::ops::Meter;
 
 /// The check of a log: what would change, and what cannot be handled.
 pub(super) struct LogPlan {
     pub path: PathBuf,
+    /// Bytes of the entries (keys and values): the progress total.
+    pub entry_bytes: u64,
     pub tally: Tally,
     pub refused: Vec<Refusal>,
 }
@@ -58,6 +61,7 @@ pub(super) fn check_log(path: &Path, keys: &[RaftKey], job: &Job) -> Result<LogP
     let log = RaftLog::open(path)?;
     let mut plan = LogPlan {
         path: path.to_path_buf(),
+        entry_bytes: log.entry_bytes()?,
         tally: Tally::default(),
         refused: Vec::new(),
     };
@@ -65,6 +69,7 @@ pub(super) fn check_log(path: &Path, keys: &[RaftKey], job: &Job) -> Result<LogP
     plan.tally.bytes_before = bytes;
     plan.tally.bytes_after = bytes;
     let mut scratch = Vec::new();
+    let mut meter = Meter::phase(job.sink, Phase::Check, plan.entry_bytes);
     log.entries(|e| {
         let view = match e {
             Ok(v) => v,
@@ -75,6 +80,7 @@ pub(super) fn check_log(path: &Path, keys: &[RaftKey], job: &Job) -> Result<LogP
                 return Ok::<(), Error>(());
             }
         };
+        meter.add(view.size());
         let seen = seen_of_entry(&view, keys, &mut scratch);
         plan.tally.saw(seen);
         match decide(job.rule, seen, job.assume_plaintext) {
@@ -89,6 +95,7 @@ pub(super) fn check_log(path: &Path, keys: &[RaftKey], job: &Job) -> Result<LogP
         }
         Ok(())
     })?;
+    drop(meter);
     Ok(plan)
 }
 
@@ -120,14 +127,17 @@ impl From<Error> for Stop {
 
 /// Writes the rewritten log to `dst` (which must not exist); on a stop
 /// asked for, `dst` is removed (`rewrite_log` removes it on any error).
+/// Counts into the write phase the caller started (of `plan.entry_bytes`).
 fn write_log(plan: &LogPlan, keys: &[RaftKey], job: &Job, dst: &Path) -> Result<LogWritten> {
     let log = RaftLog::open(&plan.path)?;
     let gen = keys[0].nonce_gen();
     let mut scratch = Vec::new();
+    let mut meter = Meter::within(job.sink);
     let written = rewrite_log(&log, dst, |view, data| {
         if job.sink.cancelled() {
             return Err(Stop::Cancelled);
         }
+        meter.add(view.size());
         let seen = seen_of_entry(view, keys, &mut scratch);
         let change = decide(job.rule, seen, job.assume_plaintext).map_err(|_| {
             Error::Refused(format!(
