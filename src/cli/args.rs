@@ -61,6 +61,12 @@ pub struct RaftCommonArgs {
     /// The Raft log file (the node's <cluster_log_path>/<cluster id>/raft.log).
     #[arg(value_name = "LOG")]
     pub log: PathBuf,
+    /// Read the server's settings from its configuration file, as the server
+    /// reads it: encryption, the key (`encryption_key`) and the cipher
+    /// (`encryption_cipher`). Flags given win over the file;
+    /// NATS_STREAMING_ENCRYPTION_KEY wins over its `encryption_key`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Print machine-readable JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -134,9 +140,10 @@ pub struct RaftEncryptArgs {
     pub rewrite: RaftRewriteArgs,
     #[command(flatten)]
     pub assume: RaftAssumeArgs,
-    /// Cipher for the new envelopes.
+    /// Cipher for the new envelopes. Required unless the configuration file
+    /// (--config) names one (`encryption_cipher`).
     #[arg(long, value_enum, ignore_case = true)]
-    pub cipher: CipherArg,
+    pub cipher: Option<CipherArg>,
 }
 
 #[derive(Debug, Args)]

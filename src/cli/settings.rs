@@ -90,8 +90,15 @@ impl Common {
 /// file; warns (through `sink`) about each file read for a key that other
 /// users may read.
 pub fn load_config(path: &Path, sink: &dyn Sink) -> Result<ServerConfig, Error> {
-    let cfg = ServerConfig::load(path, &config::process_env)?;
+    let cfg = read_config(path, sink)?;
     cfg.check_file_store()?;
+    Ok(cfg)
+}
+
+/// Reads `--config` as the server does and warns (through `sink`) about
+/// each file read for a key that other users may read; any store type.
+fn read_config(path: &Path, sink: &dyn Sink) -> Result<ServerConfig, Error> {
+    let cfg = ServerConfig::load(path, &config::process_env)?;
     let readable = cfg
         .key_files_readable_by_others()
         .map_err(|source| Error::Io {
@@ -218,10 +225,18 @@ fn config_cipher(cfg: &ServerConfig) -> Result<Option<Resolved<Cipher>>, Error> 
 
 /// A cipher: the flag, else the file's `encryption_cipher`.
 pub fn cipher(flag: Option<CipherArg>, common: &Common) -> Result<Option<Resolved<Cipher>>, Error> {
+    cipher_in(flag, common.server_config())
+}
+
+/// [`cipher`] with the configuration file itself (the Raft log commands).
+pub fn cipher_in(
+    flag: Option<CipherArg>,
+    cfg: Option<&ServerConfig>,
+) -> Result<Option<Resolved<Cipher>>, Error> {
     if let Some(c) = flag {
         return Ok(Some(Resolved::flag(c.into(), "--cipher")));
     }
-    match common.server_config() {
+    match cfg {
         Some(cfg) => config_cipher(cfg),
         None => Ok(None),
     }
@@ -231,7 +246,12 @@ pub fn cipher(flag: Option<CipherArg>, common: &Common) -> Result<Option<Resolve
 /// the file and line that hold it (numbered K1 here; `keys::load_keys`
 /// numbers it among the others).
 pub fn config_key(common: &Common) -> Option<Key> {
-    let s = common.server_config()?.encryption_key.as_ref()?;
+    file_key(common.server_config())
+}
+
+/// [`config_key`] with the configuration file itself (the Raft log commands).
+pub fn file_key(cfg: Option<&ServerConfig>) -> Option<Key> {
+    let s = cfg?.encryption_key.as_ref()?;
     if s.value.is_empty() {
         return None;
     }
@@ -309,53 +329,14 @@ fn key_flag(k: &KeyArgs) -> Option<&'static str> {
 /// (a flag only: the server has no configuration key for it) and the key.
 pub fn verify(a: &VerifyArgs, common: &Common) -> Result<VerifySettings, Error> {
     let cfg = common.server_config();
-    let encryption = if a.no_encrypt {
-        Resolved::flag(false, "--no-encrypt")
-    } else if a.encrypt {
-        Resolved::flag(true, "--encrypt")
-    } else if let Some(f) = key_flag(&a.keys) {
-        Resolved::flag(true, f)
-    } else if let Some(cfg) = cfg {
-        match (&cfg.encrypt, &cfg.encryption_key) {
-            (Some(e), _) if e.value => Resolved::file(true, &e.origin),
-            // A key turns encryption on, even with `encrypt: false`.
-            (_, Some(k)) => Resolved::file(true, &k.origin),
-            (Some(e), None) => Resolved::file(false, &e.origin),
-            (None, None) => Resolved::default(false),
-        }
-    } else {
-        Resolved::default(false)
-    };
+    let encryption = encryption(a.encrypt, a.no_encrypt, &a.keys, cfg);
     let cipher = cipher(a.cipher, common)?.unwrap_or_else(|| Resolved::default(Cipher::Aes));
     let truncate_on_eof = if a.truncate_on_eof {
         Resolved::flag(true, "--truncate-on-eof")
     } else {
         Resolved::default(false)
     };
-    let (key, key_source) = if encryption.value {
-        let flag = key_flag(&a.keys);
-        let file_key = if flag.is_none() {
-            config_key(common)
-        } else {
-            None
-        };
-        match keys::server_key(&a.keys, file_key)? {
-            Some(k) => {
-                let src = match &k.origin {
-                    KeyOrigin::Env => Source::Env(ENV_VAR),
-                    KeyOrigin::File(_) => Source::Flag("--key-file"),
-                    KeyOrigin::CommandLine => Source::Flag("--key"),
-                    KeyOrigin::Config { .. } => cfg
-                        .and_then(|c| c.encryption_key.as_ref())
-                        .map_or(Source::Default, |s| source_of(&s.origin)),
-                };
-                (Some(k), src)
-            }
-            None => (None, Source::Default),
-        }
-    } else {
-        (None, Source::Default)
-    };
+    let (key, key_source) = server_key(encryption.value, &a.keys, cfg)?;
     let file_crc = if a.no_file_crc {
         Resolved::flag(false, "--no-file-crc")
     } else if let Some(b) = a.file_crc {
@@ -379,6 +360,62 @@ pub fn verify(a: &VerifyArgs, common: &Common) -> Result<VerifySettings, Error> 
         read_buffer_size,
         key,
         key_source,
+    })
+}
+
+/// Encryption on or off, as the server decides it: --encrypt/--no-encrypt,
+/// a key flag, the file's `encrypt` or `encryption_key`.
+fn encryption(
+    encrypt: bool,
+    no_encrypt: bool,
+    keys: &KeyArgs,
+    cfg: Option<&ServerConfig>,
+) -> Resolved<bool> {
+    if no_encrypt {
+        Resolved::flag(false, "--no-encrypt")
+    } else if encrypt {
+        Resolved::flag(true, "--encrypt")
+    } else if let Some(f) = key_flag(keys) {
+        Resolved::flag(true, f)
+    } else if let Some(cfg) = cfg {
+        match (&cfg.encrypt, &cfg.encryption_key) {
+            (Some(e), _) if e.value => Resolved::file(true, &e.origin),
+            // A key turns encryption on, even with `encrypt: false`.
+            (_, Some(k)) => Resolved::file(true, &k.origin),
+            (Some(e), None) => Resolved::file(false, &e.origin),
+            (None, None) => Resolved::default(false),
+        }
+    } else {
+        Resolved::default(false)
+    }
+}
+
+/// The key the server would use when encryption is on (the environment's
+/// over a configured one), and where it came from (`Default`: no key).
+fn server_key(
+    encryption: bool,
+    keys: &KeyArgs,
+    cfg: Option<&ServerConfig>,
+) -> Result<(Option<Key>, Source), Error> {
+    Ok(if encryption {
+        let flag = key_flag(keys);
+        let file_key = if flag.is_none() { file_key(cfg) } else { None };
+        match keys::server_key(keys, file_key)? {
+            Some(k) => {
+                let src = match &k.origin {
+                    KeyOrigin::Env => Source::Env(ENV_VAR),
+                    KeyOrigin::File(_) => Source::Flag("--key-file"),
+                    KeyOrigin::CommandLine => Source::Flag("--key"),
+                    KeyOrigin::Config { .. } => cfg
+                        .and_then(|c| c.encryption_key.as_ref())
+                        .map_or(Source::Default, |s| source_of(&s.origin)),
+                };
+                (Some(k), src)
+            }
+            None => (None, Source::Default),
+        }
+    } else {
+        (None, Source::Default)
     })
 }
 
@@ -424,6 +461,71 @@ pub fn verify_block(c: &Common, v: &VerifySettings, n: &NodeSettings) -> Block {
     common_rows(c, &mut rows);
     Block {
         config: c.config.as_ref().map(|(p, _)| p.clone()),
+        rows,
+    }
+}
+
+/// `stanctl raft ... --config FILE`: the server's configuration file, read
+/// as the store commands read it (same warnings), for what applies to a
+/// Raft log: encryption, the key, the cipher. Any store type is accepted
+/// (a clustered node's log is the same under each); the file's CRC and
+/// file options do not apply (the log has no record CRCs), nor do `dir`
+/// and `cluster { log_path }` (LOG names the file).
+pub fn raft_config(
+    path: Option<&Path>,
+    sink: &dyn Sink,
+) -> Result<Option<(PathBuf, ServerConfig)>, Error> {
+    let Some(p) = path else { return Ok(None) };
+    let cfg = read_config(p, sink)?;
+    if cfg.encryption_enabled() {
+        // The server refuses to start with a cipher it does not know.
+        cfg.cipher()?;
+    }
+    Ok(Some((p.to_path_buf(), cfg)))
+}
+
+/// What `raft verify` resolves: encryption and the key, as `verify` does.
+#[derive(Debug)]
+pub struct RaftVerifySettings {
+    pub encryption: Resolved<bool>,
+    pub key: Option<Key>,
+    pub key_source: Source,
+}
+
+pub fn raft_verify(
+    encrypt: bool,
+    no_encrypt: bool,
+    keys: &KeyArgs,
+    cfg: Option<&ServerConfig>,
+) -> Result<RaftVerifySettings, Error> {
+    let encryption = encryption(encrypt, no_encrypt, keys, cfg);
+    let (key, key_source) = server_key(encryption.value, keys, cfg)?;
+    Ok(RaftVerifySettings {
+        encryption,
+        key,
+        key_source,
+    })
+}
+
+/// raft verify's Settings block: the log, encryption, the key.
+pub fn raft_verify_block(log: &Path, config: Option<&Path>, v: &RaftVerifySettings) -> Block {
+    let mut rows = vec![
+        row(
+            Name::RaftLog,
+            &Resolved::flag(log.to_path_buf(), "LOG"),
+            |p| Value::Path(p.clone()),
+        ),
+        row(Name::Encryption, &v.encryption, |b| Value::OnOff(*b)),
+    ];
+    if v.encryption.value {
+        rows.push(Row {
+            name: Name::Key,
+            value: Value::Key(v.key.as_ref().map(|k| k.origin.to_string())),
+            source: v.key_source.clone(),
+        });
+    }
+    Block {
+        config: config.map(Path::to_path_buf),
         rows,
     }
 }

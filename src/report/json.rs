@@ -67,12 +67,18 @@ pub struct RaftVerify<'a>(
     pub &'a crate::ops::node::RaftLogVerify,
     pub crate::ops::verify::Verdict,
     pub i32,
+    pub &'a super::settings::Block,
 );
 
 impl Serialize for RaftVerify<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("RaftVerify", 5)?;
+        let mut st = s.serialize_struct("RaftVerify", 7)?;
         st.serialize_field("schema", "stanctl.raft-verify/1")?;
+        st.serialize_field(
+            "config",
+            &self.3.config.as_ref().map(|p| p.display().to_string()),
+        )?;
+        st.serialize_field("setting_sources", &self.3.rows)?;
         st.serialize_field("verdict", &self.1)?;
         st.serialize_field("exit_code", &self.2)?;
         st.serialize_field("raft_log", self.0)?;

@@ -124,9 +124,11 @@ pub fn verify_summary(v: &RaftLogVerify, out: &mut dyn Write) -> io::Result<()> 
 pub fn verify_table(
     v: &RaftLogVerify,
     verdict: crate::ops::verify::Verdict,
+    settings: &super::settings::Block,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     verify_summary(v, out)?;
+    super::settings::block(settings, &mut &mut *out)?;
     for f in &v.findings {
         let (what, remedy) = super::words::finding(f);
         let at = match (f.first_seq, f.last_seq) {

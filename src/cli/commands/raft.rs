@@ -6,7 +6,8 @@ use crate::cli::args::{
 };
 use crate::cli::exit::ExitCode;
 use crate::cli::progress::Terminal;
-use crate::cli::{keys, warn};
+use crate::cli::{keys, settings, warn};
+use crate::config::ServerConfig;
 use crate::crypto::aead::{Backend, Cipher};
 use crate::crypto::keys::Key;
 use crate::error::Error;
@@ -24,28 +25,31 @@ fn backend(c: &RaftCommonArgs) -> Backend {
     }
 }
 
+/// `--config`, read as the store commands read it (warnings through `sink`).
+fn config(c: &RaftCommonArgs, sink: &Terminal) -> Result<Option<ServerConfig>, Error> {
+    Ok(settings::raft_config(c.config.as_deref(), sink)?.map(|(_, cfg)| cfg))
+}
+
 pub fn verify(a: RaftVerifyArgs) -> Result<ExitCode, Error> {
+    let sink = Terminal::new(a.common.quiet);
+    let cfg = config(&a.common, &sink)?;
+    let s = settings::raft_verify(a.encrypt, a.no_encrypt, &a.keys, cfg.as_ref())?;
     let configured = !a.keys.key_files.is_empty() || !a.keys.keys.is_empty();
-    let encryption = !a.no_encrypt && (a.encrypt || configured);
-    let key = if encryption {
-        keys::server_key(&a.keys, None)?
-    } else {
-        None
-    };
     if a.no_encrypt && configured {
         warn("--no-encrypt: the key given is not used (a server without encryption serves envelopes as they are)");
     }
-    let rk = node::raft_key(key.as_ref(), backend(&a.common));
-    let v = node::verify_log(&a.common.log, rk.as_ref(), &Terminal::new(a.common.quiet));
+    let rk = node::raft_key(s.key.as_ref(), backend(&a.common));
+    let v = node::verify_log(&a.common.log, rk.as_ref(), &sink);
     let verdict = verdict_of(&v.findings);
     let code = ExitCode::of_verdict(verdict);
+    let block = settings::raft_verify_block(&a.common.log, a.common.config.as_deref(), &s);
     if a.common.json {
-        report::json::print(&report::json::RaftVerify(&v, verdict, code.code()))?;
+        report::json::print(&report::json::RaftVerify(&v, verdict, code.code(), &block))?;
     } else if a.common.quiet {
     } else if a.list {
         report::raft::list(&v, rk.as_ref())?;
     } else {
-        report::stdout(|out| report::raft::verify_table(&v, verdict, out))?;
+        report::stdout(|out| report::raft::verify_table(&v, verdict, &block, out))?;
     }
     Ok(code)
 }
@@ -99,14 +103,22 @@ fn finish(c: &RaftCommonArgs, keys: &[Key], opts: &RewriteOptions) -> Result<Exi
 }
 
 pub fn encrypt(a: RaftEncryptArgs) -> Result<ExitCode, Error> {
-    let keys = keys::load_keys(&a.keys, true, None)?;
+    let cfg = config(&a.common, &Terminal::new(a.common.quiet))?;
+    let file_key = super::rewrite::encrypt_file_key(&a.keys, settings::file_key(cfg.as_ref()));
+    let keys = keys::load_keys(&a.keys, true, file_key)?;
     if keys.len() != 1 {
         return Err(Error::Usage(format!(
-            "encrypt takes exactly one key (--key-file, --key or NATS_STREAMING_ENCRYPTION_KEY); got {}",
+            "encrypt takes exactly one key (--key-file, --key, --config with encryption_key, or NATS_STREAMING_ENCRYPTION_KEY); got {}",
             keys.len()
         )));
     }
-    let cipher: Cipher = a.cipher.into();
+    let Some(cipher) = settings::cipher_in(a.cipher, cfg.as_ref())? else {
+        return Err(Error::Usage(
+            "encrypt needs a cipher: give --cipher AES|CHACHA (or --config with encryption_cipher)"
+                .into(),
+        ));
+    };
+    let cipher: Cipher = cipher.value;
     let opts = options(
         Rule::Encrypt { cipher },
         &a.rewrite,
@@ -120,10 +132,11 @@ pub fn decrypt(a: RaftDecryptArgs) -> Result<ExitCode, Error> {
     if a.assume_plaintext {
         warn("--assume-plaintext does nothing with decrypt (it keeps command data that only looks like an envelope anyway); drop it");
     }
-    let keys = keys::load_keys(&a.keys, true, None)?;
+    let cfg = config(&a.common, &Terminal::new(a.common.quiet))?;
+    let keys = keys::load_keys(&a.keys, true, settings::file_key(cfg.as_ref()))?;
     if keys.is_empty() {
         return Err(Error::Usage(
-            "decrypt needs at least one key (--key-file, --key or NATS_STREAMING_ENCRYPTION_KEY)"
+            "decrypt needs at least one key (--key-file, --key, --config with encryption_key, or NATS_STREAMING_ENCRYPTION_KEY)"
                 .into(),
         ));
     }
@@ -132,10 +145,11 @@ pub fn decrypt(a: RaftDecryptArgs) -> Result<ExitCode, Error> {
 }
 
 pub fn rekey(a: RaftRekeyArgs) -> Result<ExitCode, Error> {
-    let old = keys::load_keys(&a.keys, true, None)?;
+    let cfg = config(&a.common, &Terminal::new(a.common.quiet))?;
+    let old = keys::load_keys(&a.keys, true, settings::file_key(cfg.as_ref()))?;
     if old.is_empty() {
         return Err(Error::Usage(
-            "rekey needs at least one old key (--key-file, --key or NATS_STREAMING_ENCRYPTION_KEY)"
+            "rekey needs at least one old key (--key-file, --key, --config with encryption_key, or NATS_STREAMING_ENCRYPTION_KEY)"
                 .into(),
         ));
     }

@@ -100,15 +100,25 @@ fn finish(
     Ok(ExitCode::Ok)
 }
 
-pub fn encrypt(a: EncryptArgs) -> Result<ExitCode, Error> {
-    let common = settings::common(&a.common, &Terminal::new(a.common.quiet))?;
-    let mut file_key = settings::config_key(&common);
-    let flag_keys = !a.keys.key_files.is_empty() || !a.keys.keys.is_empty();
+/// encrypt's key from the configuration file, given no key flag: none
+/// (with a warning) when NATS_STREAMING_ENCRYPTION_KEY is set, since the
+/// server then encrypts with the variable.
+pub(super) fn encrypt_file_key(
+    k: &crate::cli::args::KeyArgs,
+    file_key: Option<Key>,
+) -> Option<Key> {
+    let flag_keys = !k.key_files.is_empty() || !k.keys.is_empty();
     if file_key.is_some() && !flag_keys && keys::env_key().is_some() {
         // The server encrypts with the variable, not with encryption_key.
         warn("NATS_STREAMING_ENCRYPTION_KEY is set: the server uses it and ignores the configuration file's encryption_key, and so does encrypt");
-        file_key = None;
+        return None;
     }
+    file_key
+}
+
+pub fn encrypt(a: EncryptArgs) -> Result<ExitCode, Error> {
+    let common = settings::common(&a.common, &Terminal::new(a.common.quiet))?;
+    let file_key = encrypt_file_key(&a.keys, settings::config_key(&common));
     let keys = keys::load_keys(&a.keys, true, file_key)?;
     if keys.len() != 1 {
         let given: Vec<String> = keys
