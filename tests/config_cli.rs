@@ -861,3 +861,216 @@ fn the_files_crc_and_read_buffer_equal_the_flags() {
         "crc: false changes nothing?"
     );
 }
+
+/// `stanctl raft ... --config FILE`: encryption, the key and the cipher
+/// from the server's file, with the store commands' precedence (flags win,
+/// the environment's key over the file's), their warning for a key file
+/// others may read, and the Settings block's sources (raft verify).
+#[test]
+fn raft_commands_take_the_servers_configuration() {
+    use std::os::unix::fs::PermissionsExt;
+    let aes = fixtures().join("clustered/raft/aes.log");
+    let plain = fixtures().join("clustered/raft/plain.log");
+    let (_t, conf) = private(
+        "streaming { encrypt: true\n encryption_key: \"conformance-key-1\"\n encryption_cipher: CHACHA\n}\n",
+    );
+    let census = |p: &std::path::Path| {
+        let db = stanctl::format::raft::RaftLog::open(p).unwrap();
+        stanctl::ops::raft_census::census(&db, None).unwrap()
+    };
+    // verify: the file's key opens every entry; its sources are named.
+    let o = run_in(
+        &["raft", "verify", d(&aes), "--config", d(&conf), "--json"],
+        &[],
+    );
+    assert_eq!(o.code, OK, "{}", o.stderr);
+    assert!(o.stderr.is_empty(), "{}", o.stderr);
+    let v = o.json();
+    assert_eq!(v["config"], d(&conf));
+    assert_eq!(source_of(&v, "encryption")["source"], "config");
+    assert_eq!(source_of(&v, "encryption")["line"], 1);
+    assert_eq!(source_of(&v, "key")["source"], "config");
+    assert_eq!(source_of(&v, "key")["line"], 2);
+    assert_eq!(source_of(&v, "key")["key"], "encryption_key");
+    assert_eq!(v["raft_log"]["failed"], 0, "{v}");
+    let o = run_in(&["raft", "verify", d(&aes), "--config", d(&conf)], &[]);
+    o.expect_stdout("Settings: encryption on, key from configuration file");
+    o.expect_stdout(&format!("(configuration file {}:", conf.display()));
+    // Without the file: encryption off, envelopes served raw.
+    let o = run_in(&["raft", "verify", d(&aes), "--json"], &[]);
+    assert_eq!(o.code, AT_RISK, "{}", o.stderr);
+    assert_eq!(source_of(&o.json(), "encryption")["source"], "default");
+    // A key flag wins over the file's key; the environment's over both.
+    let o = run_in(
+        &[
+            "raft",
+            "verify",
+            d(&aes),
+            "--config",
+            d(&conf),
+            "-k",
+            k2(),
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(o.code, AT_RISK, "K2 opens none: {}", o.stderr);
+    assert_eq!(source_of(&o.json(), "key")["source"], "flag");
+    let o = run_in(
+        &["raft", "verify", d(&aes), "--config", d(&conf), "--json"],
+        &[(ENV_KEY, "conformance-key-2")],
+    );
+    assert_eq!(o.code, AT_RISK, "{}", o.stderr);
+    assert_eq!(source_of(&o.json(), "key")["source"], "environment");
+    // --no-encrypt wins over the file's `encrypt`.
+    let o = run_in(
+        &[
+            "raft",
+            "verify",
+            d(&aes),
+            "--config",
+            d(&conf),
+            "--no-encrypt",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(o.code, AT_RISK, "{}", o.stderr);
+    assert_eq!(source_of(&o.json(), "encryption")["source"], "flag");
+
+    // encrypt: the file's key and cipher; --cipher wins over the file's.
+    let t = tempfile::tempdir().unwrap();
+    let chacha = t.path().join("chacha.log");
+    let o = run_in(
+        &[
+            "raft",
+            "encrypt",
+            d(&plain),
+            "--config",
+            d(&conf),
+            "-o",
+            d(&chacha),
+        ],
+        &[],
+    );
+    assert_eq!(o.code, OK, "{}", o.stderr);
+    let c = census(&chacha);
+    assert_eq!((c.plaintext, c.aes, c.chacha), (0, 0, 32), "{c:?}");
+    let aes_out = t.path().join("aes.log");
+    let o = run_in(
+        &[
+            "raft",
+            "encrypt",
+            d(&plain),
+            "--config",
+            d(&conf),
+            "--cipher",
+            "AES",
+            "-o",
+            d(&aes_out),
+        ],
+        &[],
+    );
+    assert_eq!(o.code, OK, "{}", o.stderr);
+    assert_eq!(census(&aes_out).aes, 32);
+    // Sealed with K1 (the file's key): K1 opens every entry.
+    let (code, v) = json(&["raft", "verify", d(&chacha), "-k", k1()]);
+    assert_eq!(code, OK, "{v}");
+    // The environment's key wins over the file's: encrypt says so.
+    let env_out = t.path().join("env.log");
+    let o = run_in(
+        &[
+            "raft",
+            "encrypt",
+            d(&plain),
+            "--config",
+            d(&conf),
+            "-o",
+            d(&env_out),
+        ],
+        &[(ENV_KEY, "conformance-key-2")],
+    );
+    assert_eq!(o.code, OK, "{}", o.stderr);
+    o.expect_stderr("NATS_STREAMING_ENCRYPTION_KEY is set");
+    let (code, _) = json(&["raft", "verify", d(&env_out), "-k", k2()]);
+    assert_eq!(code, OK);
+    // No cipher anywhere: a usage error that names both ways.
+    let (_u, no_cipher) = private("encryption_key: \"conformance-key-1\"\n");
+    let o = run_in(
+        &[
+            "raft",
+            "encrypt",
+            d(&plain),
+            "--config",
+            d(&no_cipher),
+            "-n",
+        ],
+        &[],
+    );
+    assert_eq!(o.code, USAGE, "{}", o.stderr);
+    o.expect_stderr("--cipher AES|CHACHA (or --config with encryption_cipher)");
+
+    // decrypt and rekey: the file's key is a key to open with.
+    let back = t.path().join("back.log");
+    let o = run_in(
+        &[
+            "raft",
+            "decrypt",
+            d(&chacha),
+            "--config",
+            d(&conf),
+            "-o",
+            d(&back),
+        ],
+        &[],
+    );
+    assert_eq!(o.code, OK, "{}", o.stderr);
+    let datas = |p: &std::path::Path| {
+        let db = stanctl::format::raft::RaftLog::open(p).unwrap();
+        let mut v = Vec::new();
+        db.entries(|e| {
+            v.push(e.unwrap().data().to_vec());
+            Ok::<_, stanctl::format::raft::RaftError>(())
+        })
+        .unwrap();
+        v
+    };
+    assert!(datas(&back) == datas(&plain), "the plaintext back");
+    let rekeyed = t.path().join("rekeyed.log");
+    let o = run_in(
+        &[
+            "raft",
+            "rekey",
+            d(&chacha),
+            "--config",
+            d(&conf),
+            "--new-key-file",
+            k2(),
+            "-o",
+            d(&rekeyed),
+        ],
+        &[],
+    );
+    assert_eq!(o.code, OK, "{}", o.stderr);
+    let (code, _) = json(&["raft", "verify", d(&rekeyed), "-k", k2()]);
+    assert_eq!(code, OK);
+
+    // A key-holding file others may read: the store commands' warning.
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for args in [
+        vec!["raft", "verify", d(&aes), "--config", d(&conf)],
+        vec!["raft", "decrypt", d(&aes), "--config", d(&conf), "-n"],
+    ] {
+        let o = run_in(&args, &[]);
+        assert_eq!(o.code, OK, "{args:?}: {}", o.stderr);
+        o.expect_stderr(&format!(
+            "warning: {}: holds an encryption key",
+            conf.display()
+        ));
+    }
+    // A Raft log does not care which store the server runs: any type is
+    // read (the store commands refuse all but the file store).
+    let (_v, sql) = private("store: sql\nencryption_key: \"conformance-key-1\"\n");
+    let o = run_in(&["raft", "verify", d(&aes), "--config", d(&sql)], &[]);
+    assert_eq!(o.code, OK, "{}", o.stderr);
+}
