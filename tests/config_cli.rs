@@ -783,7 +783,11 @@ fn the_readme_pre_deploy_example_works() {
 }
 
 /// A node's rewrite finds its Raft log through the file's `log_path`, as it
-/// does through --cluster-log-path; without either it is refused.
+/// does through --cluster-log-path. A `cluster { }` block without
+/// `log_path` means the server's default, `<cluster id>/<node id>` under the
+/// working directory (verify and the rewrites look there; absent, a usage
+/// error names the path and the options); a file that does not make the
+/// server clustered gives no log: the rewrite is refused.
 #[test]
 fn node_rewrites_take_the_log_path_from_the_file() {
     let (_t, conf) = private(&node_conf("node-b", Some("conformance-key-2")));
@@ -806,10 +810,76 @@ fn node_rewrites_take_the_log_path_from_the_file() {
         ),
         "",
     ));
-    let o = run_in(
-        &["store", "decrypt", "--config", d(&no_log), "--dry-run"],
-        &[],
+    // The server's default, under the working directory.
+    let t = tempfile::tempdir().unwrap();
+    let default = "test-cluster/node-b/test-cluster/raft.log";
+    std::fs::create_dir_all(t.path().join(default).parent().unwrap()).unwrap();
+    std::fs::copy(
+        fixtures().join("clustered/node-b/raft/test-cluster/raft.log"),
+        t.path().join(default),
+    )
+    .unwrap();
+    let in_t = |args: &[&str]| {
+        let mut c = stanctl();
+        c.current_dir(t.path());
+        exec(c.args(args), &args)
+    };
+    let o = in_t(&[
+        "store",
+        "decrypt",
+        "--config",
+        d(&no_log),
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(o.code, OK, "{}", o.stderr);
+    let v = o.json();
+    assert_eq!(v["raft_log"]["path"], default, "{v}");
+    assert_eq!(v["raft_log"]["records"], 35, "{v}");
+    let o = in_t(&["store", "verify", "--config", d(&no_log), "--json"]);
+    assert_eq!(o.code, OK, "{}", o.stderr);
+    let v = o.json();
+    assert_eq!(v["raft_log"]["path"], default, "{v}");
+    assert_eq!(v["raft_log"]["failed"], 0, "{v}");
+    assert_eq!(source_of(&v, "cluster_log_path")["source"], "default");
+    // Flags still win over the default.
+    let elsewhere = fixtures().join("clustered/node-b/raft");
+    let o = in_t(&[
+        "store",
+        "verify",
+        "--config",
+        d(&no_log),
+        "--cluster-log-path",
+        d(&elsewhere),
+        "--json",
+    ]);
+    assert_eq!(o.code, OK, "{}", o.stderr);
+    assert_eq!(
+        o.json()["raft_log"]["path"],
+        d(&elsewhere.join("test-cluster/raft.log"))
     );
+    // Not there (another working directory): an error that says where it
+    // looked and what to give, before anything is written.
+    for args in [
+        vec!["store", "decrypt", "--config", d(&no_log)],
+        vec!["store", "verify", "--config", d(&no_log)],
+    ] {
+        let o = run_in(&args, &[]);
+        assert_eq!(o.code, USAGE, "{args:?}: {}", o.stderr);
+        o.expect_stderr(&format!("{default}: no Raft log there"));
+        o.expect_stderr("--cluster-log-path DIR");
+        o.expect_stderr(&format!("this run's is {}", root().display()));
+    }
+    // No `cluster { }`: the file does not make the server clustered; the
+    // clustered store's log is not given, and the rewrite is refused.
+    let (_w, no_cluster) = private(
+        &node_conf("node-b", Some("conformance-key-2"))
+            .lines()
+            .filter(|l| !l.contains("cluster {"))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>(),
+    );
+    let o = in_t(&["store", "decrypt", "--config", d(&no_cluster), "--dry-run"]);
     assert_eq!(o.code, REFUSED, "{}", o.stderr);
     o.expect_stderr("--cluster-log-path");
 }

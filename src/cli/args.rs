@@ -285,6 +285,7 @@ impl NodeArgs {
         crate::ops::node::NodeOptions {
             cluster_log_path: self.cluster_log_path.clone(),
             raft_log: self.raft_log.clone(),
+            server_default: false,
         }
     }
 }

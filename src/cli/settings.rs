@@ -78,6 +78,8 @@ pub struct Common {
     pub cluster_log_path: Option<Resolved<PathBuf>>,
     /// `cluster { node_id }`.
     pub node_id: Option<Resolved<String>>,
+    /// A `cluster { }` block: the file makes the server clustered.
+    pub clustered: bool,
 }
 
 impl Common {
@@ -157,6 +159,7 @@ pub fn common(a: &CommonArgs, sink: &dyn Sink) -> Result<Common, Error> {
         None => Resolved::default(true),
     };
     let cluster = cfg.and_then(|c| c.cluster.as_ref());
+    let clustered = cluster.is_some();
     let cluster_log_path = cluster
         .and_then(|c| c.log_path.as_ref())
         .map(|s| Resolved::file(s.value.clone(), &s.origin));
@@ -170,6 +173,7 @@ pub fn common(a: &CommonArgs, sink: &dyn Sink) -> Result<Common, Error> {
         file_crc,
         cluster_log_path,
         node_id,
+        clustered,
     })
 }
 
@@ -263,10 +267,12 @@ pub fn file_key(cfg: Option<&ServerConfig>) -> Option<Key> {
 }
 
 /// Where a clustered node's Raft log is: `--raft-log` or
-/// `--cluster-log-path`, else the file's `cluster { log_path }`. The
-/// server's default for a clustered node without `log_path`
-/// (`<cluster id>/<node id>` under its working directory) is not assumed:
-/// without either, the node's log is reported as not given.
+/// `--cluster-log-path`, else the file's `cluster { log_path }`, else, when
+/// the file makes the server clustered (a `cluster { }` block) without
+/// `log_path`, the server's default: `<cluster id>/<node id>` under the
+/// working directory (as a relative `dir`), the ids from the store's
+/// `server.dat`. Without a file saying so, the node's log is reported as
+/// not given (a clustered store alone does not say where the server ran).
 #[derive(Debug)]
 pub struct NodeSettings {
     pub options: NodeOptions,
@@ -291,6 +297,13 @@ pub fn node(n: &NodeArgs, c: &Common) -> NodeSettings {
     } else if let Some(r) = &c.cluster_log_path {
         options.cluster_log_path = Some(r.value.clone());
         Some(row(Name::ClusterLogPath, r, |p| Value::Path(p.clone())))
+    } else if c.clustered {
+        options.server_default = true;
+        Some(Row {
+            name: Name::ClusterLogPath,
+            value: Value::Text("<cluster id>/<node id>".into()),
+            source: Source::Default,
+        })
     } else {
         None
     };

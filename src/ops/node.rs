@@ -15,7 +15,7 @@ use crate::crypto::raft::{data_kind, nonce_origin, serve, DataKind, RaftKey, Ser
 use crate::format::raft::bbolt::{self, CheckProblem};
 use crate::format::raft::entry::{EntryView, RaftLog};
 use crate::format::raft::error::RaftError;
-use crate::format::raft::layout::raft_log_path;
+use crate::format::raft::layout::{default_cluster_log_path, raft_log_path};
 use crate::format::side::StoreMeta;
 use crate::ops::raft_census::{census, Census};
 use crate::ops::verify::{Finding, FindingKind, Severity};
@@ -31,6 +31,13 @@ pub struct NodeOptions {
     pub cluster_log_path: Option<PathBuf>,
     /// The log file itself (wins over `cluster_log_path`).
     pub raft_log: Option<PathBuf>,
+    /// Neither is given, and the server's configuration file makes it
+    /// clustered (`cluster { }`) without `log_path`: the log is where the
+    /// server puts it by default, under `cluster_log_path`
+    /// `<cluster id>/<node id>` relative to the working directory (as the
+    /// file's relative `dir` is), the ids being the store's (`server.dat`),
+    /// which the server uses on restart.
+    pub server_default: bool,
 }
 
 /// Where the Raft log of a store is, if it has one.
@@ -52,6 +59,13 @@ pub fn locate(meta: &StoreMeta, opts: &NodeOptions) -> LogLocation {
     }
     if let Some(dir) = &opts.cluster_log_path {
         return LogLocation::At(raft_log_path(dir, &meta.server.cluster_id));
+    }
+    if meta.clustered() && opts.server_default {
+        let (cluster, node) = (&meta.server.cluster_id, &meta.server.node_id);
+        return LogLocation::At(raft_log_path(
+            &default_cluster_log_path(cluster, node),
+            cluster,
+        ));
     }
     if meta.clustered() {
         LogLocation::NotGiven {
@@ -452,7 +466,7 @@ pub fn verify_node(
         LogLocation::NotClustered => return Ok(r),
         LogLocation::NotGiven { node_id } => r.findings.push(not_given(&node_id)),
         LogLocation::At(p) => {
-            must_exist(&p)?;
+            must_exist(&p, node)?;
             let rk = if opts.encryption {
                 raft_key(key, opts.backend)
             } else {
@@ -479,7 +493,7 @@ pub fn inspect_node(
     let mut r = crate::ops::inspect::run(layout, keys, opts, sink)?;
     let meta = crate::format::side::read(layout, &opts.crc)?;
     if let LogLocation::At(p) = locate(&meta, node) {
-        must_exist(&p)?;
+        must_exist(&p, node)?;
         r.notes
             .retain(|n| !matches!(n, crate::ops::inspect::Note::Clustered { .. }));
         r.raft_log = Some(inspect_log(&p, keys, opts.backend));
@@ -489,12 +503,28 @@ pub fn inspect_node(
 
 /// A log given but absent is a mistake in the path (the server would start
 /// the node with an empty log and rebuild it from its peers): an error, not
-/// a verdict.
-fn must_exist(p: &Path) -> crate::error::Result<()> {
-    std::fs::metadata(p)
-        .map(|_| ())
-        .map_err(|source| crate::error::Error::Io {
+/// a verdict. The server's default path, absent, says where it was looked
+/// for and how to give the right one.
+pub(crate) fn must_exist(p: &Path, opts: &NodeOptions) -> crate::error::Result<()> {
+    match std::fs::metadata(p) {
+        Ok(_) => Ok(()),
+        Err(source)
+            if source.kind() == std::io::ErrorKind::NotFound
+                && opts.raft_log.is_none()
+                && opts.cluster_log_path.is_none()
+                && opts.server_default =>
+        {
+            let cwd = std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|_| ".".into());
+            Err(crate::error::Error::Usage(format!(
+                "{}: no Raft log there. The configuration file sets no cluster log_path, so the log is where the server puts it by default: <cluster id>/<node id>/<cluster id>/raft.log under its working directory (this run's is {cwd}). Run stanctl from the server's working directory, or give --cluster-log-path DIR (the server's -cluster_log_path) or --raft-log FILE",
+                p.display()
+            )))
+        }
+        Err(source) => Err(crate::error::Error::Io {
             path: p.to_path_buf(),
             source,
-        })
+        }),
+    }
 }

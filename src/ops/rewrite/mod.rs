@@ -129,6 +129,7 @@ pub fn run(
     // The server's flock on raft.log: refuse when held, hold it while writing.
     let _log_lock = match &log_path {
         Some(p) => {
+            crate::ops::node::must_exist(p, &opts.node)?;
             let l = crate::format::raft::RaftLogLock::acquire(p)?;
             (!opts.dry_run).then_some(l)
         }
