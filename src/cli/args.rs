@@ -272,7 +272,8 @@ pub struct CommonArgs {
 pub struct NodeArgs {
     /// The node's -cluster_log_path: its Raft log is DIR/<cluster id>/raft.log
     /// (the server's default is <cluster id>/<node id>, relative to its
-    /// working directory). Checked, and rewritten with the store, as one node.
+    /// working directory; assumed when --config has a cluster block without
+    /// log_path). Checked, and rewritten with the store, as one node.
     #[arg(long, value_name = "DIR", conflicts_with = "raft_log")]
     pub cluster_log_path: Option<PathBuf>,
     /// The node's Raft log file itself (instead of --cluster-log-path).

@@ -88,9 +88,11 @@ fn examples(page: &str) -> &'static [(&'static str, &'static str)] {
         ],
         "stanctl-raft-verify" => &[
             ("What the node's log store returns for every entry:", "stanctl raft verify /data/node/test-cluster/raft.log -k /etc/stan/key"),
+            ("The same with the server's configuration file (its key, encryption on or off):", "stanctl raft verify /data/node/test-cluster/raft.log --config /etc/nats-streaming/nats-streaming.conf"),
         ],
         "stanctl-raft-encrypt" => &[
             ("Encrypt a stand-alone log's command entries:", "stanctl raft encrypt raft.log -k /etc/stan/key --cipher AES"),
+            ("With the key and cipher of the server's configuration file:", "stanctl raft encrypt raft.log --config /etc/nats-streaming/nats-streaming.conf"),
         ],
         "stanctl-raft-decrypt" => &[
             ("Decrypt a stand-alone log into a new file:", "stanctl raft decrypt raft.log -k old.key --output raft.plain.log"),
