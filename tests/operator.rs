@@ -876,13 +876,17 @@ fn progress_bar_fits_the_terminal_and_only_a_terminal() {
     let out = t.path().join("out.log");
     let bin = env!("CARGO_BIN_EXE_stanctl");
     let sealed = format!("-o '{}' --cipher AES -k", d(&out));
-    let cases: [(u16, &str, &std::path::Path, &str); 6] = [
+    // A node's rewrite: a small store (no bar of its own) with the big log.
+    let node = fixtures().join("clustered/node-a/store");
+    let with_log = format!("store encrypt --raft-log '{}' --cipher AES -n -k", d(&log));
+    let cases: [(u16, &str, &std::path::Path, &str); 7] = [
         (80, "store verify", &s, "verify ["),
         (80, "store encrypt --cipher AES -n -k", &s, "check ["),
         (40, "store verify", &s, "verify ["),
         (80, "raft verify", &log, "verify ["),
         (40, "raft encrypt --cipher AES -n -k", &log, "check ["),
         (80, &format!("raft encrypt {sealed}"), &log, "encrypt ["),
+        (80, &with_log, &node, "check ["),
     ];
     for (cols, command, target, label) in cases {
         let key = if command.ends_with("-k") { k1() } else { "" };
