@@ -495,3 +495,102 @@ fn the_installed_binary_has_no_crash_hook() {
     );
     assert_same_store(&s, &conformance("plain"));
 }
+
+/// One-pass `--output` (rekey opens every envelope once, during the check,
+/// and stages each slice under `OUT/.stanctl-staging`): aborted before every
+/// write step, the source never changes, and what is left is nothing, an
+/// empty directory, an unfinished output (marked by the staging directory,
+/// which a rerun of the same command clears and writes anew) or the complete
+/// output; the rerun gives the uninterrupted result, which is byte for byte
+/// the in-place result.
+#[test]
+fn crash_at_every_step_of_a_one_pass_output() {
+    let (t, s) = store("mixed");
+    let src = snapshot(&s);
+    let out = t.path().join("out");
+    let args = [
+        "store",
+        "rekey",
+        d(&s),
+        "--key-file",
+        k1(),
+        "--new-key-file",
+        k2(),
+        "--output",
+        d(&out),
+    ];
+    run_ok(&args);
+    let want = snapshot(&out);
+    assert!(!out.join(".stanctl-staging").exists());
+    let (c, v) = verify_json(&out, Some(k2()));
+    assert_eq!(c, 0, "{v}");
+    // The same binary in place (two passes) writes the same bytes.
+    let (_t2, s2) = store("mixed");
+    run_ok(&[
+        "store",
+        "rekey",
+        d(&s2),
+        "--key-file",
+        k1(),
+        "--new-key-file",
+        k2(),
+    ]);
+    assert_eq!(
+        snapshot(&s2),
+        want,
+        "one pass --output differs from in place"
+    );
+    std::fs::remove_dir_all(&out).unwrap();
+    for n in 1.. {
+        let o = stanctl()
+            .args(args)
+            .env("STANCTL_TEST_ABORT_AT_STEP", n.to_string())
+            .output()
+            .unwrap();
+        assert_no_secrets(&o);
+        if o.status.success() {
+            assert!(n > 20, "the run has more steps than {n}");
+            assert_eq!(snapshot(&out), want);
+            break;
+        }
+        assert_eq!(o.status.code(), None, "step {n}: expected an abort");
+        assert_eq!(snapshot(&s), src, "step {n}: the source changed");
+        let marked = out.join(".stanctl-staging").is_dir();
+        let complete = out.exists() && !marked && snapshot(&out) == want;
+        if !complete {
+            let empty = !out.exists() || snapshot(&out).is_empty();
+            assert!(marked || empty, "step {n}: unmarked partial output");
+            let o = run(&args);
+            assert!(o.success(), "step {n}: rerun failed: {}", o.stderr);
+            assert_eq!(snapshot(&out), want, "step {n}: rerun differs");
+        }
+        std::fs::remove_dir_all(&out).ok();
+        assert!(n < 1000, "the hook never let the run finish");
+    }
+}
+
+/// A refused one-pass `--output` run removes what it staged: an output
+/// directory that existed (empty) stays empty, one it created is gone.
+#[test]
+fn refused_one_pass_output_leaves_nothing() {
+    let (t, s) = store("mixed");
+    let src = snapshot(&s);
+    let out = t.path().join("empty");
+    std::fs::create_dir(&out).unwrap();
+    // K2's envelopes (seq 31-40, `big`) no given key opens: refused.
+    for o in [out.clone(), t.path().join("a/b")] {
+        let r = run(&[
+            "store",
+            "decrypt",
+            d(&s),
+            "--key-file",
+            k1(),
+            "--output",
+            d(&o),
+        ]);
+        assert_eq!(r.code, 4, "{}", r.stderr);
+        assert_eq!(snapshot(&s), src);
+    }
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
+    assert!(!t.path().join("a").exists());
+}

@@ -229,6 +229,13 @@ pub struct ChannelScan<T> {
 /// slice: a million-message slice is a million `RecordInfo`s).
 pub trait RecordSink {
     fn record(&mut self, info: &RecordInfo);
+
+    /// `record`, with the record's bytes and, when a key opened its
+    /// envelope, the plaintext (so a consumer that rewrites the record need
+    /// not open it again).
+    fn record_full(&mut self, info: &RecordInfo, _r: &record::Record<'_>, _opened: Option<&[u8]>) {
+        self.record(info)
+    }
 }
 
 impl RecordSink for () {
@@ -512,7 +519,9 @@ fn scan_slice_to(
                 }
             }
         }
-        sink.record(&info);
+        let opened =
+            matches!(info.key, KeyOutcome::Opened(_)).then(|| &scratch[..info.plain_len as usize]);
+        sink.record_full(&info, &r, opened);
         if cfg.detail {
             s.records.push(info);
         }

@@ -143,7 +143,26 @@ pub fn run(
     // Channel keys (and the sealing key's nonces) derived once, for both passes.
     let sealing = job.rule != Rule::Decrypt;
     let ctxs = scan::channels(&layout, keys, job.backend, sealing);
-    let plans = check(&layout, &ctxs, job, opts.output.is_none())?;
+    // One pass with --output: the check writes each slice under the
+    // output's staging directory as it judges its records, so every
+    // envelope is opened once; a refusal removes what was staged (see
+    // `Staging`). --dry-run writes nothing, and --keep-damaged's salvage
+    // frames records after the check: both keep the two passes.
+    let mut staging = match &opts.output {
+        Some(out) if !opts.dry_run && !job.keep_damaged => {
+            clear_interrupted_output(out)?;
+            Some(Staging::create(out, &layout.root)?)
+        }
+        _ => None,
+    };
+    let staged_in = staging.as_ref().map(|s| s.dir.clone());
+    let plans = check(
+        &layout,
+        &ctxs,
+        job,
+        opts.output.is_none(),
+        staged_in.as_deref(),
+    )?;
     let mut report = report(&layout, job, opts, &plans);
     // With --output, a node is written as DIR/store and DIR/raft/<cluster id>/raft.log.
     let (store_out, log_out) = match (&opts.output, &log_plan) {
@@ -220,6 +239,9 @@ pub fn run(
     // disk) leaves the whole node untouched. Then the store, slice by slice.
     // A crash anywhere leaves each part old or new (the store per slice);
     // a rerun of the same command skips what is done and finishes the rest.
+    if let Some(s) = staging.as_mut() {
+        s.commit_begins();
+    }
     let mut _new_log_lock = None;
     if let Some(lp) = &log_plan {
         // Writing from here: a stop asked for is honoured at a safe point.
@@ -269,7 +291,7 @@ pub fn run(
     }
     sink.start(Phase::Write(job.rule.operation()), total);
     let slices_done = match &store_out {
-        Some(out) => write_output(&layout, &ctxs, job, &plans, out)?,
+        Some(out) => write_output(&layout, &ctxs, job, &plans, out, staged_in.as_deref())?,
         None => write_in_place(&layout, &ctxs, job, &plans)?,
     };
     sink.finish();
@@ -313,7 +335,7 @@ fn salvage_guard(
             std::env::temp_dir().join(format!("stanctl-guard-{}-{nanos}", std::process::id()))
         }
     };
-    let outcome = write_output(layout, ctxs, &quiet, plans, &scratch)
+    let outcome = write_output(layout, ctxs, &quiet, plans, &scratch, None)
         .and_then(|_| guard::check_kept(&layout.root, &scratch, kept, &job.crc, job.backend));
     let refused = match outcome {
         Ok(r) => r,

@@ -18,6 +18,11 @@ pub(super) struct SlicePlan {
     /// and size), not by their headers, and the bytes from here to the end
     /// of the data file are copied as they are.
     pub(super) tail_from: Option<u64>,
+    /// One-pass `--output`: the new .dat and .idx the check already wrote
+    /// (staged under temporary names in the output), to be moved into place.
+    pub(super) staged: Option<Staged>,
+    /// One-pass `--output`: why staging the slice failed (an I/O error).
+    pub(super) stage_error: Option<Error>,
 }
 
 /// Where a record is, as the server frames it.
@@ -160,6 +165,8 @@ pub(super) struct PlanSink<'j> {
     dat_after: u64,
     /// Whether the rewrite writes an index for this slice (see `writes_index`).
     writes_index: bool,
+    /// One-pass `--output`: writes each planned record as it is judged.
+    stage: Option<Stager<'j>>,
 }
 
 /// Every slice gets its index written, except an archived slice that has
@@ -171,7 +178,12 @@ pub(super) fn writes_index(sf: &SliceFiles) -> bool {
 }
 
 impl<'j> PlanSink<'j> {
-    pub(super) fn new(job: &'j Job<'j>, channel: String, file: String) -> Self {
+    pub(super) fn new(
+        job: &'j Job<'j>,
+        channel: String,
+        file: String,
+        stage: Option<Stager<'j>>,
+    ) -> Self {
         PlanSink {
             job,
             channel,
@@ -181,6 +193,7 @@ impl<'j> PlanSink<'j> {
             actions: Actions::default(),
             dat_after: VERSION_LEN as u64,
             writes_index: true,
+            stage,
         }
     }
 
@@ -204,11 +217,30 @@ impl<'j> PlanSink<'j> {
 
 impl RecordSink for PlanSink<'_> {
     fn record(&mut self, info: &RecordInfo) {
+        self.judge(info);
+    }
+
+    fn record_full(&mut self, info: &RecordInfo, r: &record::Record<'_>, opened: Option<&[u8]>) {
+        let action = self.judge(info);
+        if let Some(st) = &mut self.stage {
+            match action {
+                Some(a) => st.put(r, a, opened),
+                // The slice is refused: its staged files will be removed.
+                None => st.abandon(),
+            }
+        }
+    }
+}
+
+impl PlanSink<'_> {
+    /// Judges one record and plans it; the action planned, or None when the
+    /// record is refused (or already refused as damage).
+    fn judge(&mut self, info: &RecordInfo) -> Option<Action> {
         let job = self.job;
         if !info.crc_ok || info.parse_error.is_some() {
             self.tally.records += 1;
             self.tally.plaintext(info, None);
-            return; // already refused as damage
+            return None; // already refused as damage
         }
         if info.data_repeated {
             // Only the last copy would be rewritten; an earlier one could
@@ -216,7 +248,7 @@ impl RecordSink for PlanSink<'_> {
             self.tally.records += 1;
             self.tally.plaintext(info, None);
             self.refuse(info, Refused::DataRepeated);
-            return;
+            return None;
         }
         let seen = seen_of(info);
         self.tally.saw(seen);
@@ -226,15 +258,16 @@ impl RecordSink for PlanSink<'_> {
                 self.tally.records += 1;
                 self.tally.plaintext(info, None);
                 self.refuse(info, why);
-                return;
+                return None;
             }
         };
         self.tally.count(change);
         self.tally.kept_cipher(job.rule, seen, change);
         self.tally.plaintext(info, Some(change));
+        let action = Action::of(change, job.rule, info);
         self.actions.push(Planned {
             seq: info.seq,
-            action: Action::of(change, job.rule, info),
+            action,
             frame: None,
         });
         let old = info.data_len as usize;
@@ -247,9 +280,10 @@ impl RecordSink for PlanSink<'_> {
         if size > u32::MAX as usize {
             // The record header holds a u32 size.
             self.refuse(info, Refused::TooLarge);
-            return;
+            return None;
         }
         self.dat_after += record::record_len(size as u64);
+        Some(action)
     }
 }
 
@@ -268,6 +302,7 @@ pub(super) fn plan_slice(
         mut actions,
         dat_after,
         writes_index,
+        stage,
         ..
     } = sink;
     tally.bytes_before = scan.dat_len + idx_len;
@@ -289,6 +324,7 @@ pub(super) fn plan_slice(
         let before = tally.bytes_before;
         return salvage(job, ctx, &scan, &data, refused, before, writes_index);
     }
+    let rewrite_ok = scan.version == FileVersion::Supported && refused.is_empty();
     // The index is kept only if it is byte for byte the one the write would
     // make: one entry per record, each with the record's seq, offset, time
     // and size and a good CRC (the scan compared them as it went). With any
@@ -304,9 +340,14 @@ pub(super) fn plan_slice(
     // A zero tail is dropped: the server truncates it on an index rebuild,
     // and kept behind a trusted new index it would become a trap (the server
     // appends after it, a later rebuild loses what it appended).
-    let rewrite = scan.version == FileVersion::Supported
-        && refused.is_empty()
-        && (tally.changed > 0 || !index_matches);
+    let rewrite = rewrite_ok && (tally.changed > 0 || !index_matches);
+    // One-pass: keep the staged files of a slice that is rewritten, remove
+    // the others (a slice left as it is gets copied byte for byte).
+    let (staged, stage_error) = match stage.map(|st| st.finish(rewrite, dat_after)) {
+        Some(Ok(files)) => (files, None),
+        Some(Err(e)) => (None, Some(e)),
+        None => (None, None),
+    };
     if rewrite {
         tally.slices_rewritten = 1;
         tally.bytes_after = dat_after
@@ -327,6 +368,8 @@ pub(super) fn plan_slice(
         actions,
         kept: Vec::new(),
         tail_from: None,
+        staged,
+        stage_error,
     }
 }
 
@@ -448,6 +491,8 @@ fn salvage(
                 archived: false,
             }],
             tail_from: None,
+            staged: None,
+            stage_error: None,
         };
     };
     let cfg = ScanConfig {
@@ -572,6 +617,8 @@ fn salvage(
         actions,
         kept,
         tail_from: Some(tail_from),
+        staged: None,
+        stage_error: None,
     }
 }
 
@@ -607,11 +654,14 @@ pub(super) fn symlink_refusals(root: &Path, ch: &ChannelLayout, sf: &SliceFiles)
 }
 
 /// Every slice's plan, per channel, in layout order.
+/// With `staging` (one-pass `--output`), each slice's new files are written
+/// under it as the records are judged (see `Stager`).
 pub(super) fn check(
     layout: &StoreLayout,
     ctxs: &[ChannelCtx<'_>],
     job: &Job,
     in_place: bool,
+    staging: Option<&Path>,
 ) -> Result<Vec<Vec<SlicePlan>>> {
     let advance = |n| job.sink.advance(n);
     let cfg = ScanConfig {
@@ -630,13 +680,29 @@ pub(super) fn check(
         ctxs,
         &cfg,
         |ctx, sf| {
-            PlanSink::new(job, ctx.name.clone(), layout::rel(&layout.root, &sf.dat))
-                .writes_index(writes_index(sf))
+            // The same channel, with the lifetime of `ctxs` (the sink keeps its keys).
+            let ctx = ctxs
+                .iter()
+                .find(|c| std::ptr::eq(*c, ctx))
+                .expect("the scanner hands out ctxs' own channels");
+            let stage = staging.map(|dir| {
+                let to = dir.join(ctx.layout.dir.file_name().unwrap_or_default());
+                Stager::new(job, &ctx.keys, sf, &to)
+            });
+            let rel = layout::rel(&layout.root, &sf.dat);
+            PlanSink::new(job, ctx.name.clone(), rel, stage).writes_index(writes_index(sf))
         },
         plan_slice,
     )?;
     job.sink.finish();
     let mut plans: Vec<Vec<SlicePlan>> = scans.into_iter().map(|c| c.slices).collect();
+    if let Some(e) = plans
+        .iter_mut()
+        .flatten()
+        .find_map(|p| p.stage_error.take())
+    {
+        return Err(e);
+    }
     if in_place {
         for (ch, ps) in layout.channels.iter().zip(&mut plans) {
             for (sf, p) in ch.slices.iter().zip(ps.iter_mut()) {

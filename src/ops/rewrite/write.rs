@@ -1,6 +1,7 @@
 //! The write: temp files, fsync, and the swap that keeps the store readable.
 
 use super::*;
+use std::os::unix::fs::DirBuilderExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Test-only crash hook, compiled only with the `test-hooks` feature (on in
@@ -218,16 +219,54 @@ pub(super) fn rewrite_records(
         let Some(p) = planned.next().filter(|p| p.seq == m.sequence) else {
             return Err(changed(format!("seq {} was not checked", m.sequence)));
         };
-        let size = convert(job, keys, &r, &m, p.action, bufs, &changed)?;
-        dat_out.write_all(&bufs.record).map_err(wio)?;
-        let e = IndexEntry::new(m.sequence, offset, m.timestamp, size, &job.crc);
-        idx_out.write_all(&e.to_bytes()).map_err(wio)?;
-        offset += bufs.record.len() as u64;
+        let rec = Converting {
+            r: &r,
+            m: &m,
+            action: p.action,
+            opened: None,
+        };
+        let out = (&mut *dat_out, &mut *idx_out);
+        offset += emit(job, keys, rec, bufs, out, offset, &changed).map_err(wio)??;
     }
     if planned.next().is_some() {
         return Err(changed("fewer records than checked".into()));
     }
     Ok(())
+}
+
+/// One record to convert as the plan decided.
+pub(super) struct Converting<'a, 'r> {
+    pub(super) r: &'a record::Record<'r>,
+    pub(super) m: &'a proto::MsgView<'r>,
+    pub(super) action: Action,
+    /// The plaintext of the envelope, when the caller already opened it
+    /// with the key the action names (the one-pass check); else `convert`
+    /// opens it.
+    pub(super) opened: Option<&'a [u8]>,
+}
+
+/// Converts one record (`convert`) and appends it and its index entry at
+/// `offset` of the new data file: the one place both the write pass and the
+/// one-pass check emit a record. Returns the record's length on disk; the
+/// outer error is the writers', the inner one `convert`'s.
+pub(super) fn emit(
+    job: &Job,
+    keys: &ChannelKeys,
+    rec: Converting<'_, '_>,
+    bufs: &mut Bufs,
+    (dat_out, idx_out): (&mut impl Write, &mut impl Write),
+    offset: u64,
+    changed: &dyn Fn(String) -> Error,
+) -> std::io::Result<Result<u64>> {
+    let (seq, timestamp) = (rec.m.sequence, rec.m.timestamp);
+    let size = match convert(job, keys, rec, bufs, changed) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e)),
+    };
+    dat_out.write_all(&bufs.record)?;
+    let e = IndexEntry::new(seq, offset, timestamp, size, &job.crc);
+    idx_out.write_all(&e.to_bytes())?;
+    Ok(Ok(bufs.record.len() as u64))
 }
 
 /// The record's new payload and CRC, as the plan decided: the record's own
@@ -236,12 +275,16 @@ pub(super) fn rewrite_records(
 fn convert(
     job: &Job,
     keys: &ChannelKeys,
-    r: &record::Record<'_>,
-    m: &proto::MsgView<'_>,
-    action: Action,
+    rec: Converting<'_, '_>,
     bufs: &mut Bufs,
     changed: &dyn Fn(String) -> Error,
 ) -> Result<u32> {
+    let Converting {
+        r,
+        m,
+        action,
+        opened: pre,
+    } = rec;
     let Bufs {
         plain,
         sealed,
@@ -272,10 +315,13 @@ fn convert(
             record::write_record(out, 0, r.crc, r.payload);
             return Ok(r.payload.len() as u32);
         }
-        Action::Decrypt { key } => {
-            let n = opened(key, plain)?;
-            &plain[..n]
-        }
+        Action::Decrypt { key } => match pre {
+            Some(pt) => pt,
+            None => {
+                let n = opened(key, plain)?;
+                &plain[..n]
+            }
+        },
         Action::Encrypt(cipher) => {
             let (aead, nonces) = sealer().expect("a sealing run derives nonces");
             let n = nonces.nonce(cipher, m.sequence, m.data);
@@ -283,8 +329,13 @@ fn convert(
             sealed
         }
         Action::Rekey { key, cipher } => {
-            let len = opened(key, plain)?;
-            let pt = &plain[..len];
+            let pt = match pre {
+                Some(pt) => pt,
+                None => {
+                    let len = opened(key, plain)?;
+                    &plain[..len]
+                }
+            };
             let (aead, nonces) = sealer().expect("a sealing run derives nonces");
             let n = nonces.nonce(cipher, m.sequence, pt);
             envelope::seal(aead, cipher, &n, pt, sealed);
@@ -294,6 +345,213 @@ fn convert(
     proto::replace_data(r.payload, m.data_field.clone(), new_data, payload);
     record::write_record(out, 0, job.crc.checksum(payload), payload);
     Ok(payload.len() as u32)
+}
+
+/// Where a one-pass `--output` run stages the slices it writes during the
+/// check: `OUT/.stanctl-staging/<channel>/msgs.N.{dat,idx}`. Its presence
+/// marks OUT as the output of a run that did not finish (see `check_output`).
+pub const STAGING_DIR: &str = ".stanctl-staging";
+
+/// The staging directory of a one-pass `--output` run. Until the commit
+/// begins (`commit_begins`), dropping it removes what it staged, and OUT
+/// (with its parents) when this run created it: a refused run, or one that
+/// failed during the check, leaves no trace.
+pub(super) struct Staging {
+    pub(super) dir: PathBuf,
+    /// OUT and its parents that this run creates, deepest first.
+    made: Vec<PathBuf>,
+    committing: bool,
+}
+
+impl Staging {
+    pub(super) fn create(out: &Path, root: &Path) -> Result<Staging> {
+        let made = out
+            .ancestors()
+            .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
+            .map(Path::to_path_buf)
+            .collect();
+        let s = Staging {
+            dir: out.join(STAGING_DIR),
+            made,
+            committing: false,
+        };
+        make_dir(out, root)?;
+        step();
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&s.dir)
+            .map_err(io(&s.dir))?;
+        Ok(s)
+    }
+
+    /// From here on the output is being written: a failure or a crash
+    /// leaves a partial copy, which the staging directory marks.
+    pub(super) fn commit_begins(&mut self) {
+        self.committing = true;
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.committing {
+            let _ = fs::remove_dir_all(&self.dir);
+            for d in &self.made {
+                let _ = fs::remove_dir(d);
+            }
+        }
+    }
+}
+
+/// A slice staged by a one-pass check: its new .dat and (unless it is an
+/// archived slice without an index) its new index.
+pub(super) type Staged = (PathBuf, Option<PathBuf>);
+
+/// One-pass `--output`: the check hands each record it plans to `put`,
+/// which converts it (with the plaintext the check already opened) and
+/// appends it and its index entry to the slice's staged files, exactly as
+/// the write pass would (`emit`). A refused record abandons the slice.
+pub(super) struct Stager<'j> {
+    job: &'j Job<'j>,
+    keys: &'j ChannelKeys,
+    src: (PathBuf, Option<PathBuf>),
+    dat_to: PathBuf,
+    /// None for an archived slice without an index (see `writes_index`).
+    idx_to: Option<PathBuf>,
+    files: Option<(BufWriter<File>, Option<BufWriter<File>>)>,
+    offset: u64,
+    bufs: Bufs,
+    abandoned: bool,
+    error: Option<Error>,
+}
+
+impl<'j> Stager<'j> {
+    pub(super) fn new(job: &'j Job<'j>, keys: &'j ChannelKeys, sf: &SliceFiles, to: &Path) -> Self {
+        let name = |p: &Path| to.join(p.file_name().unwrap_or_default());
+        Stager {
+            job,
+            keys,
+            src: (sf.dat.clone(), sf.idx.clone()),
+            dat_to: name(&sf.dat),
+            idx_to: writes_index(sf).then(|| name(&idx_path(sf))),
+            files: None,
+            offset: VERSION_LEN as u64,
+            bufs: Bufs::default(),
+            abandoned: false,
+            error: None,
+        }
+    }
+
+    fn open(&mut self) -> Result<()> {
+        if self.files.is_some() {
+            return Ok(());
+        }
+        let dir = self.dat_to.parent().expect("a file in the staging dir");
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        let dat_like = like(&self.src.0)?;
+        let idx_like = match &self.src.1 {
+            Some(p) => like(p)?,
+            None => dat_like,
+        };
+        let mut d = create(&self.dat_to, dat_like, self.job.sink)?;
+        let mut i = match &self.idx_to {
+            Some(p) => Some(create(p, idx_like, self.job.sink)?),
+            None => None,
+        };
+        let mut no_index = std::io::sink();
+        let mut idx_out: &mut dyn Write = match &mut i {
+            Some(w) => w,
+            None => &mut no_index,
+        };
+        write_versions(&mut d, &mut idx_out).map_err(io(&self.dat_to))?;
+        self.files = Some((d, i));
+        Ok(())
+    }
+
+    /// Converts and stages one planned record; `opened` is the plaintext
+    /// the check opened with the key the action names.
+    pub(super) fn put(&mut self, r: &record::Record<'_>, action: Action, opened: Option<&[u8]>) {
+        if self.abandoned || self.error.is_some() {
+            return;
+        }
+        if let Err(e) = self.open() {
+            self.error = Some(e);
+            return;
+        }
+        let dat_path = self.src.0.clone();
+        let changed = |what: String| store_changed(&dat_path, what);
+        let Ok(m) = r.message() else {
+            self.abandoned = true; // refused as damage by the check
+            return;
+        };
+        let rec = Converting {
+            r,
+            m: &m,
+            action,
+            opened,
+        };
+        let (d, i) = self.files.as_mut().expect("opened above");
+        let mut no_index = std::io::sink();
+        let mut idx_out: &mut dyn Write = match i {
+            Some(w) => w,
+            None => &mut no_index,
+        };
+        match emit(
+            self.job,
+            self.keys,
+            rec,
+            &mut self.bufs,
+            (d, &mut idx_out),
+            self.offset,
+            &changed,
+        ) {
+            Ok(Ok(n)) => self.offset += n,
+            Ok(Err(e)) => self.error = Some(e),
+            Err(e) => self.error = Some(io(&self.dat_to)(e)),
+        }
+    }
+
+    /// The slice is refused: nothing more is written, the files go.
+    pub(super) fn abandon(&mut self) {
+        self.abandoned = true;
+    }
+
+    /// Ends the slice: with `keep` (the check rewrites it, and refused
+    /// nothing), the staged files, flushed (made durable by the output's
+    /// final `syncfs`); otherwise they are removed and None is returned.
+    pub(super) fn finish(mut self, keep: bool, dat_len: u64) -> Result<Option<Staged>> {
+        if let Some(e) = self.error.take() {
+            self.discard();
+            return Err(e);
+        }
+        if !keep || self.abandoned {
+            self.discard();
+            return Ok(None);
+        }
+        if let Err(e) = self.open() {
+            self.discard();
+            return Err(e);
+        }
+        debug_assert_eq!(self.offset, dat_len, "the check's length of the new .dat");
+        let (d, i) = self.files.take().expect("opened above");
+        let r = finish(d, &self.dat_to, Durability::AtEnd).and_then(|()| match (i, &self.idx_to) {
+            (Some(i), Some(p)) => finish(i, p, Durability::AtEnd),
+            _ => Ok(()),
+        });
+        if let Err(e) = r {
+            self.discard();
+            return Err(e);
+        }
+        Ok(Some((self.dat_to.clone(), self.idx_to.clone())))
+    }
+
+    fn discard(&mut self) {
+        if self.files.take().is_some() {
+            let _ = fs::remove_file(&self.dat_to);
+            if let Some(p) = &self.idx_to {
+                let _ = fs::remove_file(p);
+            }
+        }
+    }
 }
 
 /// Salvage (`--keep-damaged`): the records framed where the plan says (the
@@ -341,7 +599,13 @@ pub(super) fn rewrite_framed(
             if m.sequence != p.seq {
                 return Err(changed(format!("seq {} was not checked", m.sequence)));
             }
-            let size = convert(job, keys, &r, &m, p.action, bufs, &changed)?;
+            let rec = Converting {
+                r: &r,
+                m: &m,
+                action: p.action,
+                opened: None,
+            };
+            let size = convert(job, keys, rec, bufs, &changed)?;
             dat_out.write_all(&bufs.record).map_err(wio)?;
             (bufs.record.len() as u64, size)
         };
@@ -604,6 +868,7 @@ pub(super) fn check_output(root: &Path, out: &Path) -> Result<()> {
         )));
     }
     match fs::read_dir(out) {
+        Ok(_) if interrupted_output(out) => {}
         Ok(mut rd) => {
             if rd.next().is_some() {
                 return Err(Error::Usage(format!(
@@ -639,12 +904,43 @@ pub(super) fn check_output(root: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Writes the output: side files copied, each slice rewritten (or moved
+/// into place from `staging`, where a one-pass check already wrote it) or
+/// copied as it is; then one `syncfs`. The staging directory is removed
+/// last, once everything is in place and durable.
+/// Whether `out` is the output of a one-pass run that did not finish (a
+/// crash, a signal, a failed write): it holds our staging directory.
+pub(super) fn interrupted_output(out: &Path) -> bool {
+    fs::symlink_metadata(out.join(STAGING_DIR)).is_ok_and(|m| m.is_dir())
+}
+
+/// Empties the output of a one-pass run that did not finish, so the rerun
+/// writes it anew. Everything in it was written by that run: it started
+/// from an empty directory.
+pub(super) fn clear_interrupted_output(out: &Path) -> Result<()> {
+    if !interrupted_output(out) {
+        return Ok(());
+    }
+    for ent in fs::read_dir(out).map_err(io(out))? {
+        let p = ent.map_err(io(out))?.path();
+        step();
+        let is_dir = fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir());
+        if is_dir {
+            fs::remove_dir_all(&p).map_err(io(&p))?;
+        } else {
+            fs::remove_file(&p).map_err(io(&p))?;
+        }
+    }
+    fsync_dir(out)
+}
+
 pub(super) fn write_output(
     layout: &StoreLayout,
     ctxs: &[ChannelCtx<'_>],
     job: &Job,
     plans: &[Vec<SlicePlan>],
     out: &Path,
+    staging: Option<&Path>,
 ) -> Result<u64> {
     make_dir(out, &layout.root)?;
     copy_side_files(&layout.root, out, &[], job.sink)?;
@@ -667,7 +963,13 @@ pub(super) fn write_output(
             }
             let to = out.join(ctx.layout.dir.file_name().unwrap_or_default());
             let name = |p: &Path| to.join(p.file_name().unwrap_or_default());
-            if plan.rewrite {
+            if let Some((dat, idx)) = &plan.staged {
+                let idx = idx.as_ref().map(|i| (i, name(&idx_path(sf))));
+                for (from, to) in std::iter::once((dat, name(&sf.dat))).chain(idx) {
+                    step();
+                    fs::rename(from, &to).map_err(io(&to))?;
+                }
+            } else if plan.rewrite {
                 let (dat_to, idx_to) = (name(&sf.dat), name(&idx_path(sf)));
                 let to = (dat_to.as_path(), idx_to.as_path());
                 write_slice(job, ctx, sf, plan, to, Durability::AtEnd, bufs)?;
@@ -685,6 +987,15 @@ pub(super) fn write_output(
     syncfs(out)?;
     for ch in &layout.channels {
         fsync_dir(&out.join(ch.dir.file_name().unwrap_or_default()))?;
+    }
+    // Last: until the output is complete and durable, the staging directory
+    // marks it as unfinished (a rerun then writes it anew).
+    if let Some(dir) = staging {
+        step();
+        fs::remove_dir_all(dir).map_err(io(dir))?;
+        if let Some(p) = dir.parent().filter(|p| *p != out) {
+            fsync_dir(p)?;
+        }
     }
     fsync_dir(out)?;
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
