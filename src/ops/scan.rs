@@ -144,6 +144,10 @@ pub struct Counts {
     pub unopened_wrong_key: u64,
     /// Envelopes no key opened that look like plaintext starting with 1 or 2.
     pub unopened_lookalike: u64,
+    /// The key that opened the slice's last envelope: tried first on the
+    /// next (`ChannelKeys::open`). Not a count.
+    #[serde(skip)]
+    pub last_opened: usize,
 }
 
 impl Counts {
@@ -615,7 +619,7 @@ fn classify_record(
         let nonce = *envelope::nonce(data);
         info.nonce_origin = Some(nonce::nonce_origin(&nonce, seq));
         let mut opened = None;
-        if let Some((i, pt)) = envelope::open_any(&ctx.keys.aeads, cipher, data, scratch) {
+        if let Some((i, pt)) = ctx.keys.open(cipher, data, scratch, &mut c.last_opened) {
             opened = Some(i as u8);
             info.plain_len = pt.len() as u32;
             info.plain_kind = Some(envelope::classify(pt));
