@@ -308,6 +308,17 @@ impl<'a> MsgView<'a> {
 /// becomes `new_data` (absent when empty, as the server writes it).
 pub fn replace_data(orig: &[u8], field: Option<Range<usize>>, new_data: &[u8], out: &mut Vec<u8>) {
     out.clear();
+    append_replaced_data(orig, field, new_data, out)
+}
+
+/// `replace_data`, appending to what `out` already holds (a record header,
+/// so the record is built without another copy).
+pub fn append_replaced_data(
+    orig: &[u8],
+    field: Option<Range<usize>>,
+    new_data: &[u8],
+    out: &mut Vec<u8>,
+) {
     match field {
         Some(r) => {
             out.extend_from_slice(&orig[..r.start]);

@@ -250,10 +250,18 @@ impl<'a> Iterator for Records<'a> {
 
 /// Appends a record (header, crc, payload) to `out`.
 pub fn write_record(out: &mut Vec<u8>, rtype: u8, crc: u32, payload: &[u8]) {
-    let first = ((rtype as u32) << 24) | payload.len() as u32;
-    out.extend_from_slice(&first.to_le_bytes());
-    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&header_bytes(rtype, crc, payload.len()));
     out.extend_from_slice(payload);
+}
+
+/// The 8-byte header of a record of type `rtype` with a payload of `len`
+/// bytes (under 2^24 with a type; the caller checks the size fits).
+pub fn header_bytes(rtype: u8, crc: u32, len: usize) -> [u8; HEADER_LEN] {
+    let first = ((rtype as u32) << 24) | len as u32;
+    let mut h = [0u8; HEADER_LEN];
+    h[..4].copy_from_slice(&first.to_le_bytes());
+    h[4..].copy_from_slice(&crc.to_le_bytes());
+    h
 }
 
 #[cfg(test)]

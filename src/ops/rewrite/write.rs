@@ -146,7 +146,6 @@ pub(super) fn syncfs(dir: &Path) -> Result<()> {
 pub(super) struct Bufs {
     plain: Vec<u8>,
     sealed: Vec<u8>,
-    payload: Vec<u8>,
     record: Vec<u8>,
 }
 
@@ -270,7 +269,7 @@ pub(super) fn emit(
 }
 
 /// The record's new payload and CRC, as the plan decided: the record's own
-/// for `Keep`, else the payload with field 4 replaced (in `bufs.payload`).
+/// for `Keep`, else the payload with field 4 replaced.
 /// The whole new record goes to `bufs.record`; returns its payload's size.
 fn convert(
     job: &Job,
@@ -288,7 +287,6 @@ fn convert(
     let Bufs {
         plain,
         sealed,
-        payload,
         record: out,
     } = bufs;
     out.clear();
@@ -342,9 +340,13 @@ fn convert(
             sealed
         }
     };
-    proto::replace_data(r.payload, m.data_field.clone(), new_data, payload);
-    record::write_record(out, 0, job.crc.checksum(payload), payload);
-    Ok(payload.len() as u32)
+    // The record built in place: header room, the payload, then the header.
+    out.extend_from_slice(&[0; record::HEADER_LEN]);
+    proto::append_replaced_data(r.payload, m.data_field.clone(), new_data, out);
+    let payload = &out[record::HEADER_LEN..];
+    let (len, crc) = (payload.len(), job.crc.checksum(payload));
+    out[..record::HEADER_LEN].copy_from_slice(&record::header_bytes(0, crc, len));
+    Ok(len as u32)
 }
 
 /// Where a one-pass `--output` run stages the slices it writes during the
