@@ -394,7 +394,10 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 
 #[derive(Debug, Clone, Args)]
 pub struct RewriteArgs {
-    /// Write a converted copy to DIR and leave the source untouched.
+    /// Write a converted copy to DIR (new or empty) and leave the source
+    /// untouched. The store is read once (every record checked before the
+    /// copy is put in place); after an interrupted run, rerunning the same
+    /// command writes DIR anew.
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
     /// Report what would change; write nothing.
