@@ -234,10 +234,17 @@ pub struct ChannelScan<T> {
 pub trait RecordSink {
     fn record(&mut self, info: &RecordInfo);
 
-    /// `record`, with the record's bytes and, when a key opened its
-    /// envelope, the plaintext (so a consumer that rewrites the record need
-    /// not open it again).
-    fn record_full(&mut self, info: &RecordInfo, _r: &record::Record<'_>, _opened: Option<&[u8]>) {
+    /// `record`, with the record's bytes, its parsed message (None when it
+    /// does not parse) and, when a key opened its envelope, the plaintext
+    /// (so a consumer that rewrites the record need not parse or open it
+    /// again).
+    fn record_full(
+        &mut self,
+        info: &RecordInfo,
+        _r: &record::Record<'_>,
+        _m: Option<&MsgView<'_>>,
+        _opened: Option<&[u8]>,
+    ) {
         self.record(info)
     }
 }
@@ -468,7 +475,7 @@ fn scan_slice_to(
                 break;
             }
         };
-        let info = examine(&r, ctx, cfg, scratch, &mut s.counts, &mut s.nonces);
+        let (info, msg) = examine_msg(&r, ctx, cfg, scratch, &mut s.counts, &mut s.nonces);
         match &info.parse_error {
             Some(e) => {
                 damage(
@@ -525,7 +532,7 @@ fn scan_slice_to(
         }
         let opened =
             matches!(info.key, KeyOutcome::Opened(_)).then(|| &scratch[..info.plain_len as usize]);
-        sink.record_full(&info, &r, opened);
+        sink.record_full(&info, &r, msg.as_ref(), opened);
         if cfg.detail {
             s.records.push(info);
         }
@@ -547,6 +554,19 @@ pub fn examine(
     c: &mut Counts,
     nonces: &mut Vec<NonceRun>,
 ) -> RecordInfo {
+    examine_msg(r, ctx, cfg, scratch, c, nonces).0
+}
+
+/// `examine`, also returning the parsed message (None when it does not
+/// parse), for a consumer that needs its fields without parsing again.
+pub fn examine_msg<'r>(
+    r: &record::Record<'r>,
+    ctx: &ChannelCtx<'_>,
+    cfg: &ScanConfig<'_>,
+    scratch: &mut Vec<u8>,
+    c: &mut Counts,
+    nonces: &mut Vec<NonceRun>,
+) -> (RecordInfo, Option<MsgView<'r>>) {
     c.records += 1;
     c.bytes += r.size_on_disk();
     let crc_actual = cfg.crc.checksum(r.payload);
@@ -574,10 +594,11 @@ pub fn examine(
     if !crc_ok {
         c.crc_errors += 1;
     }
-    match MsgView::parse(r.payload) {
+    let msg = match MsgView::parse(r.payload) {
         Err(e) => {
             c.bad_records += 1;
             info.parse_error = Some(e);
+            None
         }
         Ok(m) => {
             let base = r.payload_offset() as usize;
@@ -589,9 +610,10 @@ pub fn examine(
             info.data_repeated = m.data_repeated;
             info.kind = envelope::classify(m.data);
             classify_record(&mut info, m.data, m.sequence, ctx, cfg, scratch, c, nonces);
+            Some(m)
         }
-    }
-    info
+    };
+    (info, msg)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -220,13 +220,19 @@ impl RecordSink for PlanSink<'_> {
         self.judge(info);
     }
 
-    fn record_full(&mut self, info: &RecordInfo, r: &record::Record<'_>, opened: Option<&[u8]>) {
+    fn record_full(
+        &mut self,
+        info: &RecordInfo,
+        r: &record::Record<'_>,
+        m: Option<&proto::MsgView<'_>>,
+        opened: Option<&[u8]>,
+    ) {
         let action = self.judge(info);
         if let Some(st) = &mut self.stage {
-            match action {
-                Some(a) => st.put(r, a, opened),
+            match (action, m) {
+                (Some(a), Some(m)) => st.put(r, m, a, opened),
                 // The slice is refused: its staged files will be removed.
-                None => st.abandon(),
+                _ => st.abandon(),
             }
         }
     }

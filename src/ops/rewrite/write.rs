@@ -471,7 +471,13 @@ impl<'j> Stager<'j> {
 
     /// Converts and stages one planned record; `opened` is the plaintext
     /// the check opened with the key the action names.
-    pub(super) fn put(&mut self, r: &record::Record<'_>, action: Action, opened: Option<&[u8]>) {
+    pub(super) fn put(
+        &mut self,
+        r: &record::Record<'_>,
+        m: &proto::MsgView<'_>,
+        action: Action,
+        opened: Option<&[u8]>,
+    ) {
         if self.abandoned || self.error.is_some() {
             return;
         }
@@ -481,13 +487,9 @@ impl<'j> Stager<'j> {
         }
         let dat_path = self.src.0.clone();
         let changed = |what: String| store_changed(&dat_path, what);
-        let Ok(m) = r.message() else {
-            self.abandoned = true; // refused as damage by the check
-            return;
-        };
         let rec = Converting {
             r,
-            m: &m,
+            m,
             action,
             opened,
         };
