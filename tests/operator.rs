@@ -246,6 +246,95 @@ fn signal_mid_rewrite_stops_cleanly_and_names_the_next_step() {
     }
 }
 
+/// Slices of the generated store for a signal during a one-pass check:
+/// enough that the check is still running when the signal arrives.
+const CHECK_SLICES: u64 = 120;
+
+/// SIGINT (and SIGTERM) to a one-pass `--output` rewrite while its check
+/// stages slices: it stops between slices, removes the staging directory
+/// and the output (with the parent it created; an output that existed
+/// empty stays, empty), leaves the source byte for byte as it was, says
+/// nothing was written and the exact command that finishes, and exits
+/// 130; that command writes the whole copy.
+#[test]
+fn signal_mid_one_pass_check_removes_the_staging_and_names_the_next_step() {
+    let (t, s) = generated_store(CHECK_SLICES);
+    let before = snapshot(&s);
+    for (sig, pre_existing) in [(libc::SIGINT, false), (libc::SIGTERM, true)] {
+        let out = t.path().join(format!("new-{sig}")).join("copy");
+        if pre_existing {
+            std::fs::create_dir_all(&out).unwrap();
+        }
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stanctl"))
+            .args([
+                "store",
+                "encrypt",
+                d(&s),
+                "--cipher",
+                "AES",
+                "--key-file",
+                k1(),
+                "--output",
+                d(&out),
+            ])
+            .env_remove(ENV_KEY)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until the check stages a slice, then signal.
+        let staged = out.join(".stanctl-staging").join("gen");
+        let start = std::time::Instant::now();
+        while !std::fs::read_dir(&staged).is_ok_and(|mut r| r.next().is_some()) {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the run ended before it was signalled"
+            );
+            assert!(start.elapsed().as_secs() < 60, "the check never staged");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        // SAFETY: kill has no memory preconditions; the pid is our child's.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(130), "signal {sig}: {err}");
+        assert!(
+            err.contains(&format!("interrupted, nothing written to {}", d(&out))),
+            "{err}"
+        );
+        if pre_existing {
+            // The empty output it was given is left as it was: empty.
+            assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "{err}");
+        } else {
+            // Neither the output nor the parent the run created is left.
+            assert!(!out.parent().unwrap().exists(), "{err}");
+        }
+        assert!(snapshot(&s) == before, "the source changed: {err}");
+        assert!(no_temp_files(&s), "temp files left");
+        // The command it names finishes the job.
+        let line = err
+            .lines()
+            .skip_while(|l| !l.contains("to finish, run"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no command in {err}"))
+            .trim();
+        assert!(
+            line.contains("store encrypt") && line.contains(k1()) && line.contains(d(&out)),
+            "{line}"
+        );
+        let words: Vec<&str> = line.split_whitespace().skip(1).collect();
+        let o = run(&words);
+        assert!(o.success(), "{line}: {}", o.stderr);
+        assert!(!out.join(".stanctl-staging").exists());
+        let v = inspect(&out, k1());
+        assert_eq!(v["totals"]["payloads"]["plaintext"], 0, "{v}");
+        assert_eq!(v["totals"]["payloads"]["aes"], CHECK_SLICES * 16);
+        let (code, _) = verify_json(&out, Some(k1()));
+        assert_eq!(code, OK);
+        assert!(snapshot(&s) == before, "the source changed");
+    }
+}
+
 /// A plaintext Raft log of about 100 MB: large-aes.log's 2500 entries
 /// with every command's Data replaced by 40 KiB of plaintext.
 fn big_plain_log(dir: &std::path::Path) -> std::path::PathBuf {

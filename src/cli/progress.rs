@@ -21,9 +21,16 @@ pub struct Terminal {
 /// Where a rewrite is, for what a signal does.
 #[derive(Default, Clone, Copy, PartialEq, Eq)]
 enum Stage {
-    /// Nothing written yet (checking): stop at once.
+    /// Nothing written yet (the check of an in-place rewrite, a dry run, a
+    /// Raft log's check): stop at once, nothing is left behind.
     #[default]
     Before,
+    /// A one-pass `--output` check (`Phase::CheckAndStage`): it writes the
+    /// staged slices under the output, so the first signal asks it to stop
+    /// between slices and remove them; a second ends the process at once
+    /// (the source untouched; the output marked unfinished, written anew
+    /// by a rerun). Lasts until the write begins.
+    Staging,
     /// Writing: finish the slices in hand, start no other.
     Writing,
     /// The write is over: let the run print its report.
@@ -49,10 +56,11 @@ impl Terminal {
     }
 
     /// A sink for a rewrite: SIGINT and SIGTERM no longer kill the process.
-    /// Before the write, they end it at once (nothing was written); while
-    /// it writes, the first asks the rewrite to stop between slices and a
-    /// second one ends the process at once (the store stays readable, as
-    /// after any crash).
+    /// Before anything is written, they end it at once; while it writes
+    /// (or, with `--output` in one pass, stages during the check), the
+    /// first asks the rewrite to stop between slices and a second one ends
+    /// the process at once (the store stays readable, as after any crash;
+    /// an unfinished output is marked so that a rerun writes it anew).
     pub fn for_rewrite(quiet: bool) -> Terminal {
         let mut t = Terminal::new(quiet);
         let Ok(mut sigs) = signal_hook::iterator::Signals::new([
@@ -79,6 +87,11 @@ impl Terminal {
                         say(report::rewrite::INTERRUPTED_BEFORE_WRITE);
                         std::process::exit(ExitCode::Interrupted.code());
                     }
+                    Stage::Staging if st.cancel.swap(true, Ordering::SeqCst) => {
+                        say(report::words::INTERRUPTED_TWICE_STAGING);
+                        std::process::exit(ExitCode::Interrupted.code());
+                    }
+                    Stage::Staging => say(report::words::STOPPING_STAGING),
                     Stage::Writing if st.cancel.swap(true, Ordering::SeqCst) => {
                         say(report::rewrite::INTERRUPTED_TWICE);
                         std::process::exit(ExitCode::Interrupted.code());
@@ -125,8 +138,10 @@ fn template(width: u16) -> Option<&'static str> {
 
 impl Sink for Terminal {
     fn start(&self, phase: Phase, total: u64) {
-        if let Phase::Write(_) = phase {
-            self.stage(Stage::Writing);
+        match phase {
+            Phase::CheckAndStage(_) => self.stage(Stage::Staging),
+            Phase::Write(_) => self.stage(Stage::Writing),
+            Phase::Inspect | Phase::Verify | Phase::Check => {}
         }
         // A phase that follows another without its finish (a node's Raft
         // log, then its store) replaces the bar, never leaves it drawn.
@@ -158,6 +173,9 @@ impl Sink for Terminal {
         }
     }
 
+    /// The end of a phase. The end of the write lets the run report in
+    /// peace; the end of a staging check keeps `Staging` (what it staged
+    /// is still to be moved into place or removed) until the write starts.
     fn finish(&self) {
         if let Some(b) = self.bar.lock().ok().and_then(|mut b| b.take()) {
             b.finish_and_clear();

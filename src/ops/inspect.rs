@@ -242,6 +242,7 @@ pub fn run(
             HashMode::None
         },
         progress: Some(&advance),
+        stop: None,
     };
     sink.start(Phase::Inspect, crate::ops::store_bytes(layout));
     let ctxs = scan::channels(layout, keys, opts.backend, false);

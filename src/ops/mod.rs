@@ -18,7 +18,9 @@ pub trait Sink: Sync {
     fn finish(&self) {}
     fn warn(&self, _w: Warning) {}
     /// The operator asked to stop (SIGINT/SIGTERM). A rewrite checks this
-    /// between slices: the slices in hand are finished, no new one starts.
+    /// between slices while it writes (`Phase::Write`) or stages
+    /// (`Phase::CheckAndStage`): the slices in hand are finished, no new
+    /// one starts.
     fn cancelled(&self) -> bool {
         false
     }
@@ -93,6 +95,11 @@ pub enum Phase {
     Verify,
     /// A rewrite's check pass.
     Check,
+    /// A one-pass `--output` rewrite's check, which stages the converted
+    /// slices under the output as it judges them: it writes (only under
+    /// the output), so a stop is asked for, not forced, and what was
+    /// staged is removed.
+    CheckAndStage(Operation),
     /// A rewrite's write pass.
     Write(Operation),
 }

@@ -41,6 +41,10 @@ pub struct ScanConfig<'a> {
     pub hash: HashMode,
     /// Called with the number of bytes scanned, as slices finish.
     pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
+    /// Asked before each slice is begun: when it answers true, the slices
+    /// not yet begun are skipped (those in hand are finished), so the
+    /// result lacks them; the caller that asked to stop discards it.
+    pub stop: Option<&'a (dyn Fn() -> bool + Sync)>,
 }
 
 /// One channel with its keys, derived once per run.
@@ -299,9 +303,12 @@ where
         .enumerate()
         .flat_map(|(i, c)| c.layout.slices.iter().map(move |s| (i, s)))
         .collect();
-    let results: Vec<Result<(usize, T)>> = jobs
+    let results: Vec<Result<Option<(usize, T)>>> = jobs
         .par_iter()
         .map_init(Vec::new, |scratch, &(ci, sf)| {
+            if cfg.stop.is_some_and(|stop| stop()) {
+                return Ok(None);
+            }
             let ctx = &ctxs[ci];
             let dat = Mapped::open(&sf.dat)?;
             let idx = match &sf.idx {
@@ -332,7 +339,7 @@ where
                 dat: dat.bytes(),
                 idx: idx.as_ref().map(|m| m.bytes()),
             };
-            Ok((ci, consume(ctx, scan, data, sink)))
+            Ok(Some((ci, consume(ctx, scan, data, sink))))
         })
         .collect();
     let mut out: Vec<ChannelScan<T>> = ctxs
@@ -344,8 +351,9 @@ where
         })
         .collect();
     for r in results {
-        let (ci, t) = r?;
-        out[ci].slices.push(t);
+        if let Some((ci, t)) = r? {
+            out[ci].slices.push(t);
+        }
     }
     Ok(out)
 }

@@ -3,7 +3,7 @@
 use super::words;
 use crate::crypto::aead::Cipher;
 use crate::crypto::keys::KeyOrigin;
-use crate::ops::rewrite::{Operation, RewriteReport, Tally};
+use crate::ops::rewrite::{Operation, RewriteReport, StoppedDuring, Tally};
 use std::io::{self, Write};
 
 pub fn table(r: &RewriteReport, out: &mut impl Write) -> io::Result<()> {
@@ -246,6 +246,15 @@ pub fn interrupted(
             ),
         };
         writeln!(out, "stanctl: interrupted: raft {op} {what}")?;
+        writeln!(out, "stanctl: to finish, run the same command again:")?;
+        return writeln!(out, "  {rerun}");
+    }
+    if let (Some(o), StoppedDuring::Check) = (&r.output, i.during) {
+        writeln!(
+            out,
+            "stanctl: {}",
+            words::interrupted_in_check(op, o, &r.store)
+        )?;
         writeln!(out, "stanctl: to finish, run the same command again:")?;
         return writeln!(out, "  {rerun}");
     }

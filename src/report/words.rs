@@ -450,6 +450,19 @@ pub fn log_lines(l: &LogLine, root: &str) -> Vec<String> {
 
 /// What a finding says, and what to do about it.
 /// A `*.stanctl-tmp` file, as inspect and verify both put it.
+/// The first signal during a one-pass `--output` check.
+pub const STOPPING_STAGING: &str = "stopping after the slice(s) being checked, then removing what was staged (press Ctrl-C again to stop at once; the source is untouched either way)";
+/// A second signal during a one-pass `--output` check.
+pub const INTERRUPTED_TWICE_STAGING: &str = "stopped at once: the source is untouched; the output is unfinished (it holds .stanctl-staging): running the same command again writes it anew";
+
+/// A one-pass `--output` rewrite stopped during its check, as asked: what
+/// it had staged is removed (with `output` when the run created it).
+pub fn interrupted_in_check(op: &str, output: &str, store: &str) -> String {
+    format!(
+        "interrupted, nothing written to {output}: {op} stopped during the check and removed what it had staged; {store} is untouched"
+    )
+}
+
 pub const LEFTOVER_WHAT: &str = "temporary file of an interrupted stanctl encrypt, decrypt or rekey (the server does not read it; the slice beside it is complete, old or new)";
 pub const LEFTOVER_REMEDY: &str = "to finish the job, run that encrypt, decrypt or rekey again with the same keys and options (it removes these files first and skips the finished slices); not finishing is safe too: the file can then be deleted";
 

@@ -145,24 +145,39 @@ pub fn run(
     let ctxs = scan::channels(&layout, keys, job.backend, sealing);
     // One pass with --output: the check writes each slice under the
     // output's staging directory as it judges its records, so every
-    // envelope is opened once; a refusal removes what was staged (see
-    // `Staging`). --dry-run writes nothing, and --keep-damaged's salvage
-    // frames records after the check: both keep the two passes.
+    // envelope is opened once; a refusal, or a stop the operator asks for
+    // during the check, removes what was staged (see `Staging`). --dry-run
+    // writes nothing, and --keep-damaged's salvage frames records after
+    // the check: both keep the two passes.
+    let one_pass = opts.output.is_some() && !opts.dry_run && !job.keep_damaged;
+    // Started before the staging directory exists: from here a signal asks
+    // the check to stop (and clean up) instead of ending the process.
+    let phase = match one_pass {
+        true => Phase::CheckAndStage(job.rule.operation()),
+        false => Phase::Check,
+    };
+    sink.start(phase, crate::ops::store_bytes(&layout));
     let mut staging = match &opts.output {
-        Some(out) if !opts.dry_run && !job.keep_damaged => {
+        Some(out) if one_pass => {
             clear_interrupted_output(out)?;
             Some(Staging::create(out, &layout.root)?)
         }
         _ => None,
     };
     let staged_in = staging.as_ref().map(|s| s.dir.clone());
-    let plans = check(
+    let checked = check(
         &layout,
         &ctxs,
         job,
         opts.output.is_none(),
         staged_in.as_deref(),
     )?;
+    let plans = match checked {
+        // A stop asked for after the last slice was checked is honoured
+        // here too, before anything is moved into place.
+        Some(p) if !(one_pass && sink.cancelled()) => p,
+        _ => return Ok(stopped_in_check(&layout, job, opts, staging)),
+    };
     let mut report = report(&layout, job, opts, &plans);
     // With --output, a node is written as DIR/store and DIR/raft/<cluster id>/raft.log.
     let (store_out, log_out) = match (&opts.output, &log_plan) {
@@ -257,6 +272,7 @@ pub fn run(
                 report.interrupted = Some(Interrupted {
                     slices_done: 0,
                     slices_total,
+                    during: StoppedDuring::Write,
                 });
                 return Ok(report);
             }
@@ -286,6 +302,7 @@ pub fn run(
         report.interrupted = Some(Interrupted {
             slices_done: 0,
             slices_total,
+            during: StoppedDuring::Write,
         });
         return Ok(report);
     }
@@ -299,9 +316,29 @@ pub fn run(
         report.interrupted = Some(Interrupted {
             slices_done,
             slices_total,
+            during: StoppedDuring::Write,
         });
     }
     Ok(report)
+}
+
+/// Stopped during a one-pass check, as the operator asked: what was staged
+/// goes, and the output with it when this run created it (`Staging`'s drop,
+/// as on a refusal); the report says nothing was written.
+fn stopped_in_check(
+    layout: &StoreLayout,
+    job: &Job,
+    opts: &RewriteOptions,
+    staging: Option<Staging>,
+) -> RewriteReport {
+    drop(staging);
+    let mut report = report(layout, job, opts, &[]);
+    report.interrupted = Some(Interrupted {
+        slices_done: 0,
+        slices_total: layout.channels.iter().map(|c| c.slices.len() as u64).sum(),
+        during: StoppedDuring::Check,
+    });
+    report
 }
 
 /// Writes the salvaged store to a scratch copy (or to `output`, the store's
@@ -496,6 +533,7 @@ pub fn run_log(
             rep.interrupted = Some(Interrupted {
                 slices_done: 0,
                 slices_total: 1,
+                during: StoppedDuring::Write,
             });
             return Ok(rep);
         }

@@ -508,6 +508,7 @@ fn salvage(
         detail: true,
         hash: HashMode::None,
         progress: None,
+        stop: None,
     };
     let mut scratch = Vec::new();
     let mut counts = scan::Counts::with_keys(job.keys.len());
@@ -661,15 +662,20 @@ pub(super) fn symlink_refusals(root: &Path, ch: &ChannelLayout, sf: &SliceFiles)
 
 /// Every slice's plan, per channel, in layout order.
 /// With `staging` (one-pass `--output`), each slice's new files are written
-/// under it as the records are judged (see `Stager`).
+/// under it as the records are judged (see `Stager`), and a stop the
+/// operator asks for (`Sink::cancelled`) is honoured between slices: None
+/// then (the caller removes what was staged). The caller starts the phase
+/// (`Phase::Check`, or `Phase::CheckAndStage` before it creates the staging
+/// directory); the check finishes it.
 pub(super) fn check(
     layout: &StoreLayout,
     ctxs: &[ChannelCtx<'_>],
     job: &Job,
     in_place: bool,
     staging: Option<&Path>,
-) -> Result<Vec<Vec<SlicePlan>>> {
+) -> Result<Option<Vec<Vec<SlicePlan>>>> {
     let advance = |n| job.sink.advance(n);
+    let stop = || job.sink.cancelled();
     let cfg = ScanConfig {
         crc: job.crc.clone(),
         keys: job.keys,
@@ -678,9 +684,10 @@ pub(super) fn check(
         detail: job.keep_damaged,
         hash: HashMode::None,
         progress: Some(&advance),
+        stop: staging
+            .is_some()
+            .then_some(&stop as &(dyn Fn() -> bool + Sync)),
     };
-    job.sink
-        .start(Phase::Check, crate::ops::store_bytes(layout));
     let scans = scan::scan_channels_with(
         layout,
         ctxs,
@@ -701,6 +708,10 @@ pub(super) fn check(
         plan_slice,
     )?;
     job.sink.finish();
+    // Asked to stop: the plans lack the slices never begun.
+    if staging.is_some() && job.sink.cancelled() {
+        return Ok(None);
+    }
     let mut plans: Vec<Vec<SlicePlan>> = scans.into_iter().map(|c| c.slices).collect();
     if let Some(e) = plans
         .iter_mut()
@@ -718,7 +729,7 @@ pub(super) fn check(
             }
         }
     }
-    Ok(plans)
+    Ok(Some(plans))
 }
 
 #[cfg(test)]

@@ -367,6 +367,19 @@ pub struct RaftLogReport {
 pub struct Interrupted {
     pub slices_done: u64,
     pub slices_total: u64,
+    /// The pass the stop was honoured in.
+    pub during: StoppedDuring,
+}
+
+/// Where a rewrite stopped when the operator asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoppedDuring {
+    /// A one-pass `--output` check: what it had staged was removed, with
+    /// the output when the run created it; nothing was written.
+    Check,
+    /// The write (the slices finished are counted in `slices_done`).
+    Write,
 }
 
 /// 2: on a refusal the tallies count what was done (nothing), the plan is

@@ -407,6 +407,7 @@ pub(super) fn scan_cfg<'a>(st: &'a Settings<'_>) -> ScanConfig<'a> {
             HashMode::None
         },
         progress: None,
+        stop: None,
     }
 }
 
