@@ -8,7 +8,7 @@
 mod common;
 use common::*;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -146,7 +146,12 @@ fn conformance_configs_match_the_server_and_the_flags() {
 /// A clustered node's configuration: its store from `dir`, its key, and the
 /// cluster settings the Raft log check will use.
 fn node_conf(node: &str, key: Option<&str>) -> String {
-    let base = fixtures().join("clustered").join(node);
+    node_conf_at(&fixtures().join("clustered").join(node), node, key)
+}
+
+/// `node_conf` for a node's directory (`store/`, `raft/`) at `base`: a copy,
+/// for the commands that may write.
+fn node_conf_at(base: &Path, node: &str, key: Option<&str>) -> String {
     format!(
         "streaming: {{\n  cluster_id: test-cluster\n  store: file\n  dir: \"{}\"\n{}  cluster {{ node_id: \"{node}\", log_path: \"{}\" }}\n}}\n",
         base.join("store").display(),
@@ -790,7 +795,13 @@ fn the_readme_pre_deploy_example_works() {
 /// server clustered gives no log: the rewrite is refused.
 #[test]
 fn node_rewrites_take_the_log_path_from_the_file() {
-    let (_t, conf) = private(&node_conf("node-b", Some("conformance-key-2")));
+    // A copy: the rewrites without --dry-run below take the store's lock
+    // (creating `.rootdir.lck`) before they are refused.
+    let copy = tempfile::tempdir().unwrap();
+    let node_b = copy.path().join("node-b");
+    copy_dir(&fixtures().join("clustered/node-b"), &node_b);
+    let conf_b = node_conf_at(&node_b, "node-b", Some("conformance-key-2"));
+    let (_t, conf) = private(&conf_b);
     let o = run_in(
         &[
             "store",
@@ -803,11 +814,8 @@ fn node_rewrites_take_the_log_path_from_the_file() {
         &[],
     );
     assert_eq!(o.code, OK, "{}", o.stderr);
-    let (_u, no_log) = private(&node_conf("node-b", Some("conformance-key-2")).replace(
-        &format!(
-            ", log_path: \"{}\"",
-            fixtures().join("clustered/node-b/raft").display()
-        ),
+    let (_u, no_log) = private(&conf_b.replace(
+        &format!(", log_path: \"{}\"", node_b.join("raft").display()),
         "",
     ));
     // The server's default, under the working directory.
@@ -843,7 +851,7 @@ fn node_rewrites_take_the_log_path_from_the_file() {
     assert_eq!(v["raft_log"]["failed"], 0, "{v}");
     assert_eq!(source_of(&v, "cluster_log_path")["source"], "default");
     // Flags still win over the default.
-    let elsewhere = fixtures().join("clustered/node-b/raft");
+    let elsewhere = node_b.join("raft");
     let o = in_t(&[
         "store",
         "verify",
@@ -873,7 +881,7 @@ fn node_rewrites_take_the_log_path_from_the_file() {
     // No `cluster { }`: the file does not make the server clustered; the
     // clustered store's log is not given, and the rewrite is refused.
     let (_w, no_cluster) = private(
-        &node_conf("node-b", Some("conformance-key-2"))
+        &conf_b
             .lines()
             .filter(|l| !l.contains("cluster {"))
             .map(|l| format!("{l}\n"))

@@ -882,11 +882,15 @@ fn cipher_change_under_the_same_key_is_one_rekey() {
     );
 }
 
-/// The human outputs of a store's commands, for the width tests.
-fn width_cases() -> Vec<Vec<String>> {
+/// The human outputs of a store's commands, for the width tests. The
+/// refused rewrite (no --dry-run) runs on a copy: it takes the store's lock,
+/// which creates `.rootdir.lck`, and the fixtures are never written; keep
+/// the returned directory alive while running the cases.
+fn width_cases() -> (tempfile::TempDir, Vec<Vec<String>>) {
     let f = |n: &str| d(&conformance(n)).to_string();
     let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    vec![
+    let (t, damaged) = store("damaged-crc");
+    let cases = vec![
         v(&[
             "store",
             "inspect",
@@ -909,7 +913,7 @@ fn width_cases() -> Vec<Vec<String>> {
             k1(),
             "--dry-run",
         ]),
-        v(&["store", "decrypt", &f("damaged-crc"), "--key-file", k1()]),
+        v(&["store", "decrypt", d(&damaged), "--key-file", k1()]),
         v(&[
             "store",
             "encrypt",
@@ -920,7 +924,8 @@ fn width_cases() -> Vec<Vec<String>> {
             "AES",
             "--dry-run",
         ]),
-    ]
+    ];
+    (t, cases)
 }
 
 fn widest(text: &str) -> usize {
@@ -1023,7 +1028,8 @@ fn progress_bar_fits_the_terminal_and_only_a_terminal() {
 /// for people.
 #[test]
 fn piped_output_fits_80_columns_in_ascii() {
-    for args in width_cases() {
+    let (_copy, cases) = width_cases();
+    for args in cases {
         let o = exec(stanctl().args(&args).env("COLUMNS", "80"), &args);
         for text in [&o.stdout, &o.stderr] {
             assert!(
@@ -1050,7 +1056,8 @@ fn piped_output_fits_80_columns_in_ascii() {
 #[test]
 fn terminal_output_fits_80_columns() {
     let bin = env!("CARGO_BIN_EXE_stanctl");
-    for args in width_cases() {
+    let (_copy, cases) = width_cases();
+    for args in cases {
         let cmd = format!(
             "stty cols 80 rows 50; {bin} {}",
             args.iter()
