@@ -151,6 +151,7 @@ impl Out {
 /// material, and explain an error exit on stderr.
 #[track_caller]
 pub fn exec(cmd: &mut assert_cmd::Command, what: &dyn std::fmt::Debug) -> Out {
+    refuse_writes_into_fixtures(cmd);
     let o = cmd.output().unwrap();
     assert_no_secrets(&o);
     let out = Out {
@@ -184,6 +185,113 @@ pub fn exec(cmd: &mut assert_cmd::Command, what: &dyn std::fmt::Debug) -> Out {
         );
     }
     out
+}
+
+/// The fixtures are the ground truth: no test may write into them. A
+/// rewrite (`store|raft encrypt|decrypt|rekey`) without `--dry-run` takes
+/// the store's lock (creating `.rootdir.lck`) and may stage files before its
+/// check refuses, so it must run on a copy (`store`, `copy_dir`). Panics,
+/// before the run, when such a command names a path under fixtures/ other
+/// than a key or configuration file to read: as an argument, in the
+/// environment (a configuration file's `$VAR`), or inside its `--config`
+/// file (`dir`, `log_path`).
+#[track_caller]
+pub fn refuse_writes_into_fixtures(cmd: &assert_cmd::Command) {
+    let args: Vec<String> = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let rewrite = matches!(args.first().map(String::as_str), Some("store" | "raft"))
+        && matches!(
+            args.get(1).map(String::as_str),
+            Some("encrypt" | "decrypt" | "rekey")
+        );
+    let dry_run = args.iter().any(|a| {
+        a == "--dry-run"
+            || (a.starts_with('-')
+                && !a.starts_with("--")
+                && a.len() > 1
+                && a[1..].chars().all(|c| c.is_ascii_alphabetic())
+                && a.contains('n'))
+    });
+    if !rewrite || dry_run {
+        return;
+    }
+    let cwd = cmd
+        .get_current_dir()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| std::env::current_dir().unwrap());
+    let root = fixtures().canonicalize().unwrap();
+    // Lexically: the path may not exist yet (an --output).
+    let under = |p: &str| {
+        let mut abs = PathBuf::new();
+        for c in cwd.join(p).components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    abs.pop();
+                }
+                std::path::Component::CurDir => {}
+                c => abs.push(c),
+            }
+        }
+        let abs = abs.canonicalize().unwrap_or(abs);
+        abs.starts_with(&root) || abs.starts_with(fixtures())
+    };
+    let inputs = ["-k", "--key-file", "--new-key-file", "--config"];
+    // A Raft log rewritten to --output is only read (a store's rewrite to
+    // --output still takes the source store's lock).
+    let raft_to_output = args[0] == "raft"
+        && args
+            .iter()
+            .any(|a| a == "-o" || a == "--output" || a.starts_with("--output="));
+    let mut named = Vec::new();
+    let mut configs = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        let (flag, value) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (Some(f), v),
+            _ => (i.checked_sub(1).map(|j| args[j].as_str()), a.as_str()),
+        };
+        if flag == Some("--config") {
+            configs.push(value.to_string());
+        }
+        let read_only =
+            inputs.contains(&flag.unwrap_or("")) || (raft_to_output && cwd.join(value).is_file());
+        if !read_only && !value.is_empty() && under(value) {
+            named.push(value.to_string());
+        }
+    }
+    if !configs.is_empty() {
+        for (_, v) in cmd.get_envs() {
+            if let Some(v) = v.map(|v| v.to_string_lossy().into_owned()) {
+                if !v.is_empty() && under(&v) && Path::new(&cwd).join(&v).is_dir() {
+                    named.push(format!("{v} (from the environment)"));
+                }
+            }
+        }
+    }
+    for c in &configs {
+        // Without comments (the conformance files show an example path in one).
+        let text: String = std::fs::read_to_string(cwd.join(c))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.split('#').next().unwrap().split("//").next().unwrap())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let relative = cwd.join("fixtures").canonicalize().ok() == Some(root.clone());
+        if text.contains(&*fixtures().to_string_lossy())
+            || text.contains(&*root.to_string_lossy())
+            || (relative && text.contains("fixtures/"))
+        {
+            named.push(format!("{c} (a configuration file naming fixtures/)"));
+        }
+    }
+    assert!(
+        named.is_empty(),
+        "{args:?} would write into the fixtures ({}): a rewrite without \
+         --dry-run takes the store's lock and may write before its check \
+         refuses; run it on a copy (common::store, common::copy_dir)",
+        named.join(", ")
+    );
 }
 
 /// Runs the binary with these arguments.
