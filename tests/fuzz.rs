@@ -487,14 +487,10 @@ fn fuzz_damaged_stores() {
     }
 }
 
-/// Real envelopes from the aes and chacha stores, bit-flipped, truncated or
-/// extended, opened with the channel's real key: never a panic, and only the
-/// unmodified envelope opens.
-#[test]
-fn fuzz_envelope_open_with_real_keys() {
-    let k = key_of(1);
-    let mut envs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new(); // (channel, data)
-    for store in ["aes", "chacha"] {
+/// Every envelope of these conformance stores, with its channel: (channel, data).
+fn fixture_envelopes(stores: &[&str]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut envs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for store in stores {
         for (p, b) in load(store) {
             if p.extension().is_some_and(|e| e == "dat")
                 && !is_typed(&p)
@@ -519,6 +515,16 @@ fn fuzz_envelope_open_with_real_keys() {
             }
         }
     }
+    envs
+}
+
+/// Real envelopes from the aes and chacha stores, bit-flipped, truncated or
+/// extended, opened with the channel's real key: never a panic, and only the
+/// unmodified envelope opens.
+#[test]
+fn fuzz_envelope_open_with_real_keys() {
+    let k = key_of(1);
+    let envs = fixture_envelopes(&["aes", "chacha"]);
     assert!(envs.len() > 50);
     let aeads: Vec<_> = envs
         .iter()
@@ -543,4 +549,141 @@ fn fuzz_envelope_open_with_real_keys() {
             _ => prop_assert!(!unmodified),
         }
     });
+}
+
+/// The tag-only check (`crypto::tag`, what verify, inspect and the rewrite
+/// check use when they do not need the plaintext) accepts exactly the
+/// envelopes the full opens accept: every envelope of the aes, chacha and
+/// mixed stores under K1 and K2, with both backends.
+#[test]
+fn tag_check_agrees_with_open_on_fixture_envelopes() {
+    use stanctl::crypto::aead::ChannelAead;
+    use stanctl::crypto::envelope::{self, PayloadKind};
+    let keys = [key_of(1), key_of(2)];
+    let envs = fixture_envelopes(&["aes", "chacha", "mixed"]);
+    let (mut opened, mut refused) = (0, 0);
+    let mut scratch = Vec::new();
+    for (ch, data) in &envs {
+        let PayloadKind::Envelope(c) = envelope::classify(data) else {
+            unreachable!("fixture_envelopes keeps envelopes")
+        };
+        for k in &keys {
+            let ck = k.channel_key(ch);
+            let nonce = envelope::nonce(data);
+            let body = &data[13..];
+            let (ct, tag) = body.split_at(body.len() - 16);
+            let tag: &[u8; 16] = tag.try_into().unwrap();
+            let direct = match c {
+                Cipher::Aes => stanctl::crypto::tag::AesGcmTag::new(&ck).verify(nonce, ct, tag),
+                Cipher::ChaCha => {
+                    stanctl::crypto::tag::ChaChaPolyTag::new(&ck).verify(nonce, ct, tag)
+                }
+            };
+            for &b in Backend::all() {
+                let a = [ChannelAead::new(&ck, b)];
+                let full = envelope::open(&a[0], c, data, &mut scratch).is_some();
+                let quick = envelope::opens_any(&a, c, data, &mut scratch) == Some(0);
+                assert_eq!(quick, full, "{b:?} {c:?} {}", String::from_utf8_lossy(ch));
+                assert_eq!(direct, full, "{b:?} {c:?} {}", String::from_utf8_lossy(ch));
+            }
+            if direct {
+                opened += 1;
+            } else {
+                refused += 1;
+            }
+        }
+    }
+    // Every envelope opens under exactly one of K1, K2.
+    assert_eq!(opened, envs.len());
+    assert_eq!(refused, envs.len());
+}
+
+#[derive(Debug, Clone)]
+enum Tamper {
+    None,
+    FlipCiphertext(usize, u8),
+    FlipTag(usize, u8),
+    Truncate(usize),
+    Extend(u8),
+    OtherNonce(usize, u8),
+    OtherKey(usize, u8),
+}
+
+fn tamper() -> impl Strategy<Value = Tamper> {
+    prop_oneof![
+        2 => Just(Tamper::None),
+        1 => (any::<usize>(), 1u8..=255).prop_map(|(a, x)| Tamper::FlipCiphertext(a, x)),
+        1 => (0usize..16, 1u8..=255).prop_map(|(a, x)| Tamper::FlipTag(a, x)),
+        1 => (1usize..40).prop_map(Tamper::Truncate),
+        1 => any::<u8>().prop_map(Tamper::Extend),
+        1 => (0usize..12, 1u8..=255).prop_map(|(a, x)| Tamper::OtherNonce(a, x)),
+        1 => (0usize..32, 1u8..=255).prop_map(|(a, x)| Tamper::OtherKey(a, x)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config(cases(300) * 4))]
+
+    /// Random keys, nonces and plaintexts (every size 0..64, then up to 600
+    /// and 4096 bytes), sealed by either backend and maybe tampered with:
+    /// the tag-only check passes exactly when ring and RustCrypto open.
+    #[test]
+    fn tag_only_check_agrees_with_full_opens(
+        key in any::<[u8; 32]>(),
+        nonce in any::<[u8; 12]>(),
+        plain in prop_oneof![
+            3 => proptest::collection::vec(any::<u8>(), 0..64),
+            1 => proptest::collection::vec(any::<u8>(), 64..600),
+            1 => proptest::collection::vec(any::<u8>(), 4096..=4096),
+        ],
+        aes in any::<bool>(),
+        sealer in any::<usize>(),
+        t in tamper(),
+    ) {
+        use stanctl::crypto::aead::ChannelAead;
+        use zeroize::Zeroizing;
+        let c = if aes { Cipher::Aes } else { Cipher::ChaCha };
+        let backends = Backend::all();
+        let k = Zeroizing::new(key);
+        let mut body = plain.clone();
+        let tag = ChannelAead::new(&k, backends[sealer % backends.len()]).seal_in_place(c, &nonce, &mut body);
+        body.extend_from_slice(&tag);
+        let (mut key2, mut nonce2) = (key, nonce);
+        let mut tampered = true;
+        let n = plain.len();
+        match t {
+            Tamper::None => tampered = false,
+            Tamper::FlipCiphertext(a, x) => {
+                if n == 0 { tampered = false } else { body[a % n] ^= x }
+            }
+            Tamper::FlipTag(a, x) => body[n + a] ^= x,
+            Tamper::Truncate(m) => body.truncate(body.len().saturating_sub(m)),
+            Tamper::Extend(b) => body.push(b),
+            Tamper::OtherNonce(a, x) => nonce2[a] ^= x,
+            Tamper::OtherKey(a, x) => key2[a] ^= x,
+        }
+        let k2 = Zeroizing::new(key2);
+        let mut scratch = Vec::new();
+        for &b in backends {
+            let aead = ChannelAead::new(&k2, b);
+            let mut copy = body.clone();
+            let full = aead.open_in_place(c, &nonce2, &mut copy);
+            prop_assert_eq!(full, !tampered, "{:?} {:?}", b, c);
+            if full {
+                prop_assert_eq!(&copy[..n], &plain[..]);
+            }
+            prop_assert_eq!(aead.authenticates(c, &nonce2, &body, &mut scratch), full);
+        }
+        let direct = match body.len().checked_sub(16) {
+            None => false,
+            Some(l) => {
+                let tag: &[u8; 16] = body[l..].try_into().unwrap();
+                match c {
+                    Cipher::Aes => stanctl::crypto::tag::AesGcmTag::new(&key2).verify(&nonce2, &body[..l], tag),
+                    Cipher::ChaCha => stanctl::crypto::tag::ChaChaPolyTag::new(&key2).verify(&nonce2, &body[..l], tag),
+                }
+            }
+        };
+        prop_assert_eq!(direct, !tampered);
+    }
 }

@@ -76,6 +76,21 @@ pub fn open_any<'s>(
     None
 }
 
+/// Which of `aeads` (the first, in the order keys were given) opens the
+/// envelope (`classify` said `Envelope(cipher)`), when the plaintext is not
+/// needed: see `ChannelAead::authenticates`. `scratch` is reused across calls.
+pub fn opens_any(
+    aeads: &[ChannelAead],
+    cipher: Cipher,
+    data: &[u8],
+    scratch: &mut Vec<u8>,
+) -> Option<usize> {
+    let body = &data[1 + NONCE_LEN..];
+    aeads
+        .iter()
+        .position(|a| a.authenticates(cipher, nonce(data), body, scratch))
+}
+
 /// Writes `code || nonce || seal(plaintext) || tag` into `out`.
 pub fn seal(
     aead: &ChannelAead,

@@ -6,6 +6,7 @@ pub mod envelope;
 pub mod keys;
 pub mod nonce;
 pub mod raft;
+pub mod tag;
 
 use aead::{Backend, ChannelAead};
 use keys::Key;
