@@ -89,7 +89,6 @@ impl ChaChaPolyTag {
     /// Whether `tag` is the tag of `ciphertext` under this key and `nonce`.
     pub fn verify(&self, nonce: &[u8; NONCE_LEN], ciphertext: &[u8], tag: &[u8; TAG_LEN]) -> bool {
         use chacha20::cipher::{KeyIvInit, StreamCipher};
-        use poly1305::universal_hash::{KeyInit, UniversalHash};
         // ChaCha20's 32-bit block counter: 2^32 - 1 blocks of keystream after block 0.
         if ciphertext.len() as u64 > ((1u64 << 32) - 1) * 64 {
             return false;
@@ -97,15 +96,99 @@ impl ChaChaPolyTag {
         let mut otk = Zeroizing::new([0u8; 32]);
         let mut c = chacha20::ChaCha20::new((&*self.key).into(), nonce.into());
         c.apply_keystream(&mut otk[..]);
-        let mut mac = poly1305::Poly1305::new((&*otk).into());
-        mac.update_padded(ciphertext);
         let mut lens = [0u8; 16];
         lens[8..].copy_from_slice(&(ciphertext.len() as u64).to_le_bytes());
-        mac.update(&[lens.into()]);
-        let mut expected: [u8; TAG_LEN] = mac.finalize().into();
+        let mut expected = poly1305_tag(&otk, ciphertext, &lens);
         let ok = expected.ct_eq(tag).into();
         expected.zeroize();
         ok
+    }
+}
+
+/// Poly1305 of `ciphertext`, zero-padded to 16 bytes, then `lens`.
+fn poly1305_tag(otk: &[u8; 32], ciphertext: &[u8], lens: &[u8; 16]) -> [u8; TAG_LEN] {
+    use poly1305::universal_hash::{KeyInit, UniversalHash};
+    #[cfg(feature = "openssl")]
+    {
+        let pad = [0u8; 16];
+        let pad = &pad[..(16 - ciphertext.len() % 16) % 16];
+        if let Some(t) = libcrypto::poly1305(otk, &[ciphertext, pad, lens]) {
+            return t;
+        }
+    }
+    let mut mac = poly1305::Poly1305::new(otk.into());
+    mac.update_padded(ciphertext);
+    mac.update(&[(*lens).into()]);
+    mac.finalize().into()
+}
+
+/// Poly1305 from the system's libcrypto (OpenSSL 3, `EVP_MAC` "POLY1305"):
+/// its AVX2/AVX-512 assembly runs at 4.4 GB/s per core at 4 KiB on this
+/// x86_64, against 1.45 GB/s for the poly1305 crate (whose AVX2 intrinsics
+/// are not inlined in a build without `target-feature=+avx2`) and 1.65 GB/s
+/// for ring's whole ChaCha20-Poly1305 open. One MAC context per thread,
+/// re-keyed for each envelope.
+#[cfg(feature = "openssl")]
+mod libcrypto {
+    use openssl_sys as ffi;
+    use std::ptr::{null, null_mut};
+
+    struct Ctx(*mut ffi::EVP_MAC_CTX);
+
+    impl Drop for Ctx {
+        fn drop(&mut self) {
+            // SAFETY: the context came from EVP_MAC_CTX_new and is freed once;
+            // OpenSSL wipes the Poly1305 state when it frees it.
+            unsafe { ffi::EVP_MAC_CTX_free(self.0) }
+        }
+    }
+
+    fn new_ctx() -> Option<Ctx> {
+        ffi::init();
+        // SAFETY: plain OpenSSL 3 calls with a NUL-terminated name and null
+        // (default) library context and properties; every pointer is checked
+        // before use and the fetched MAC is released once the context holds it.
+        unsafe {
+            let mac = ffi::EVP_MAC_fetch(null_mut(), c"POLY1305".as_ptr(), null());
+            if mac.is_null() {
+                return None;
+            }
+            let ctx = ffi::EVP_MAC_CTX_new(mac);
+            ffi::EVP_MAC_free(mac);
+            (!ctx.is_null()).then_some(Ctx(ctx))
+        }
+    }
+
+    thread_local! {
+        static CTX: Option<Ctx> = new_ctx();
+    }
+
+    /// Poly1305 of the concatenation of `parts` under the one-time key
+    /// `otk`; None when OpenSSL has no Poly1305 or fails (the caller then
+    /// computes it with the poly1305 crate).
+    pub(super) fn poly1305(otk: &[u8; 32], parts: &[&[u8]]) -> Option<[u8; 16]> {
+        CTX.with(|c| {
+            let c = c.as_ref()?;
+            let mut out = [0u8; 16];
+            let mut len = 0usize;
+            // SAFETY: `c.0` is a live context used by this thread only; every
+            // buffer is passed with its own length; `out` has room for the
+            // 16-byte tag (`outsize`).
+            unsafe {
+                if ffi::EVP_MAC_init(c.0, otk.as_ptr(), otk.len(), null()) != 1 {
+                    return None;
+                }
+                for p in parts {
+                    if ffi::EVP_MAC_update(c.0, p.as_ptr(), p.len()) != 1 {
+                        return None;
+                    }
+                }
+                if ffi::EVP_MAC_final(c.0, out.as_mut_ptr(), &mut len, out.len()) != 1 {
+                    return None;
+                }
+            }
+            (len == 16).then_some(out)
+        })
     }
 }
 
@@ -158,6 +241,38 @@ mod tests {
             let mut other = nonce;
             other[0] ^= 1;
             assert!(!t.verify(&other, &buf, &tag), "{n}");
+        }
+    }
+
+    /// With the `openssl` feature, libcrypto's Poly1305 is there and agrees
+    /// with the poly1305 crate (RFC 8439 section 2.5.2, then every length to
+    /// 300 bytes, in one or several pieces).
+    #[cfg(feature = "openssl")]
+    #[test]
+    fn libcrypto_poly1305_agrees() {
+        use poly1305::universal_hash::KeyInit;
+        let key: [u8; 32] = [
+            0x85, 0xd6, 0xbe, 0x78, 0x57, 0x55, 0x6d, 0x33, 0x7f, 0x44, 0x52, 0xfe, 0x42, 0xd5,
+            0x06, 0xa8, 0x01, 0x03, 0x80, 0x8a, 0xfb, 0x0d, 0xb2, 0xfd, 0x4a, 0xbf, 0xf6, 0xaf,
+            0x41, 0x49, 0xf5, 0x1b,
+        ];
+        let msg = b"Cryptographic Forum Research Group";
+        let tag = [
+            0xa8, 0x06, 0x1d, 0xc1, 0x30, 0x51, 0x36, 0xc6, 0xc2, 0x2b, 0x8b, 0xaf, 0x0c, 0x01,
+            0x27, 0xa9,
+        ];
+        assert_eq!(libcrypto::poly1305(&key, &[msg]), Some(tag));
+        assert_eq!(
+            libcrypto::poly1305(&key, &[&msg[..5], &msg[5..]]),
+            Some(tag)
+        );
+        let data: Vec<u8> = (0..300u32).map(|i| (i * 7 + 3) as u8).collect();
+        for n in 0..300 {
+            let want: [u8; 16] = poly1305::Poly1305::new(&key.into())
+                .compute_unpadded(&data[..n])
+                .into();
+            let got = libcrypto::poly1305(&key, &[&data[..n / 3], &data[n / 3..n]]);
+            assert_eq!(got, Some(want), "{n}");
         }
     }
 }
