@@ -72,25 +72,29 @@ pub struct ChannelAead {
     imp: Imp,
     /// The tag-only checks `authenticates` uses instead of an open, per
     /// cipher where they are faster than this backend's open.
-    aes_tag: Option<Box<tag::AesGcmTag>>,
-    chacha_tag: Option<Box<tag::ChaChaPolyTag>>,
+    /// With the smallest ciphertext length they are used for.
+    aes_tag: Option<(usize, Box<tag::AesGcmTag>)>,
+    chacha_tag: Option<(usize, Box<tag::ChaChaPolyTag>)>,
 }
 
-/// Whether `authenticates` checks only the tag (`crypto::tag`) for this
-/// cipher under this backend, or opens. Chosen by measurement on x86_64
-/// (BENCHMARKS.md, "What bounds each command"; per core, 4 KiB envelopes):
+/// From which ciphertext length `authenticates` checks only the tag
+/// (`crypto::tag`) for this cipher under this backend (None: it always
+/// opens). Chosen by measurement on x86_64 (BENCHMARKS.md, "What bounds each
+/// command"; per core, 4 KiB envelopes):
 /// GHASH alone (ghash 0.6, PCLMULQDQ) 3.4 GB/s vs ring's AES-256-GCM open
 /// 3.0 GB/s and RustCrypto's aes-gcm 1.0 GB/s; Poly1305 alone (poly1305
 /// 0.8) 1.45 GB/s vs ring's ChaCha20-Poly1305 open 1.65 GB/s (its AVX2 code
 /// is slower than ring's stitched assembly) and RustCrypto's 0.7 GB/s; with
 /// the `openssl` feature, Poly1305 from libcrypto, 4.4 GB/s.
-pub fn tag_only(backend: Backend, cipher: Cipher) -> bool {
+pub fn tag_only(backend: Backend, cipher: Cipher) -> Option<usize> {
     match (backend, cipher) {
         #[cfg(feature = "ring")]
-        (Backend::Ring, Cipher::Aes) => true,
+        (Backend::Ring, Cipher::Aes) => Some(0),
+        // libcrypto's per-message set-up (EVP_MAC_init) and ChaCha20 block 0
+        // cost more than ring's whole open below a few hundred bytes.
         #[cfg(feature = "ring")]
-        (Backend::Ring, Cipher::ChaCha) => cfg!(feature = "openssl"),
-        (Backend::RustCrypto, _) => true,
+        (Backend::Ring, Cipher::ChaCha) => cfg!(feature = "openssl").then_some(256),
+        (Backend::RustCrypto, _) => Some(0),
     }
 }
 
@@ -122,9 +126,10 @@ impl ChannelAead {
                 }
             }
         };
-        let aes_tag = tag_only(backend, Cipher::Aes).then(|| Box::new(tag::AesGcmTag::new(key)));
+        let aes_tag =
+            tag_only(backend, Cipher::Aes).map(|m| (m, Box::new(tag::AesGcmTag::new(key))));
         let chacha_tag =
-            tag_only(backend, Cipher::ChaCha).then(|| Box::new(tag::ChaChaPolyTag::new(key)));
+            tag_only(backend, Cipher::ChaCha).map(|m| (m, Box::new(tag::ChaChaPolyTag::new(key))));
         ChannelAead {
             imp,
             aes_tag,
@@ -149,13 +154,17 @@ impl ChannelAead {
         let tag: &[u8; TAG_LEN] = tag.try_into().expect("TAG_LEN bytes");
         match cipher {
             Cipher::Aes => {
-                if let Some(t) = &self.aes_tag {
-                    return t.verify(nonce, ct, tag);
+                if let Some((min, t)) = &self.aes_tag {
+                    if ct.len() >= *min {
+                        return t.verify(nonce, ct, tag);
+                    }
                 }
             }
             Cipher::ChaCha => {
-                if let Some(t) = &self.chacha_tag {
-                    return t.verify(nonce, ct, tag);
+                if let Some((min, t)) = &self.chacha_tag {
+                    if ct.len() >= *min {
+                        return t.verify(nonce, ct, tag);
+                    }
                 }
             }
         }
