@@ -574,19 +574,22 @@ fn tag_check_agrees_with_open_on_fixture_envelopes() {
             let (ct, tag) = body.split_at(body.len() - 16);
             let tag: &[u8; 16] = tag.try_into().unwrap();
             let direct = match c {
-                Cipher::Aes => stanctl::crypto::tag::AesGcmTag::new(&ck).verify(nonce, ct, tag),
+                Cipher::Aes => stanctl::crypto::tag::AesGcmTag::new(&ck).check(nonce, ct, tag),
                 Cipher::ChaCha => {
-                    stanctl::crypto::tag::ChaChaPolyTag::new(&ck).verify(nonce, ct, tag)
+                    stanctl::crypto::tag::ChaChaPolyTag::new(&ck).check(nonce, ct, tag)
                 }
             };
             for &b in Backend::all() {
                 let a = [ChannelAead::new(&ck, b)];
-                let full = envelope::open(&a[0], c, data, &mut scratch).is_some();
-                let quick = envelope::opens_any(&a, c, data, &mut scratch) == Some(0);
-                assert_eq!(quick, full, "{b:?} {c:?} {}", String::from_utf8_lossy(ch));
-                assert_eq!(direct, full, "{b:?} {c:?} {}", String::from_utf8_lossy(ch));
+                // Opened: the plaintext's first byte and class.
+                let full = envelope::open(&a[0], c, data, &mut scratch)
+                    .map(|pt| (pt.first().copied(), envelope::classify(pt)));
+                let quick = envelope::opens_any(&a, c, data, &mut scratch);
+                let name = String::from_utf8_lossy(ch);
+                assert_eq!(quick, full.map(|f| (0, f.1)), "{b:?} {c:?} {name}");
+                assert_eq!(direct, full.map(|f| f.0), "{b:?} {c:?} {name}");
             }
-            if direct {
+            if direct.is_some() {
                 opened += 1;
             } else {
                 refused += 1;
@@ -672,18 +675,20 @@ proptest! {
             if full {
                 prop_assert_eq!(&copy[..n], &plain[..]);
             }
-            prop_assert_eq!(aead.authenticates(c, &nonce2, &body, &mut scratch), full);
+            // Opens, with the plaintext's first byte.
+            let want = full.then(|| plain.first().copied());
+            prop_assert_eq!(aead.authenticates(c, &nonce2, &body, &mut scratch), want);
         }
         let direct = match body.len().checked_sub(16) {
-            None => false,
+            None => None,
             Some(l) => {
                 let tag: &[u8; 16] = body[l..].try_into().unwrap();
                 match c {
-                    Cipher::Aes => stanctl::crypto::tag::AesGcmTag::new(&key2).verify(&nonce2, &body[..l], tag),
-                    Cipher::ChaCha => stanctl::crypto::tag::ChaChaPolyTag::new(&key2).verify(&nonce2, &body[..l], tag),
+                    Cipher::Aes => stanctl::crypto::tag::AesGcmTag::new(&key2).check(&nonce2, &body[..l], tag),
+                    Cipher::ChaCha => stanctl::crypto::tag::ChaChaPolyTag::new(&key2).check(&nonce2, &body[..l], tag),
                 }
             }
         };
-        prop_assert_eq!(direct, !tampered);
+        prop_assert_eq!(direct, (!tampered).then(|| plain.first().copied()));
     }
 }

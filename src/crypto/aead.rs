@@ -138,7 +138,8 @@ impl ChannelAead {
     }
 
     /// Whether `body` (ciphertext followed by the tag) opens under this key,
-    /// without keeping the plaintext: checks only the tag where that is
+    /// without keeping the plaintext: Some(the plaintext's first byte, None
+    /// when it is empty) when it does. Checks only the tag where that is
     /// faster (`tag_only`), else opens a copy in `scratch`.
     pub fn authenticates(
         &self,
@@ -146,24 +147,22 @@ impl ChannelAead {
         nonce: &[u8; NONCE_LEN],
         body: &[u8],
         scratch: &mut Vec<u8>,
-    ) -> bool {
-        let Some(ct_len) = body.len().checked_sub(TAG_LEN) else {
-            return false;
-        };
+    ) -> Option<Option<u8>> {
+        let ct_len = body.len().checked_sub(TAG_LEN)?;
         let (ct, tag) = body.split_at(ct_len);
         let tag: &[u8; TAG_LEN] = tag.try_into().expect("TAG_LEN bytes");
         match cipher {
             Cipher::Aes => {
                 if let Some((min, t)) = &self.aes_tag {
                     if ct.len() >= *min {
-                        return t.verify(nonce, ct, tag);
+                        return t.check(nonce, ct, tag);
                     }
                 }
             }
             Cipher::ChaCha => {
                 if let Some((min, t)) = &self.chacha_tag {
                     if ct.len() >= *min {
-                        return t.verify(nonce, ct, tag);
+                        return t.check(nonce, ct, tag);
                     }
                 }
             }
@@ -171,6 +170,7 @@ impl ChannelAead {
         scratch.clear();
         scratch.extend_from_slice(body);
         self.open_in_place(cipher, nonce, scratch)
+            .then(|| scratch[..ct_len].first().copied())
     }
 
     /// Opens `buf` (ciphertext followed by the tag) in place; on success the

@@ -21,12 +21,18 @@ pub enum PayloadKind {
 /// The server's detection, step by step (FORMAT.md section 5).
 #[inline]
 pub fn classify(data: &[u8]) -> PayloadKind {
-    let Some(&first) = data.first() else {
+    classify_head(data.first().copied(), data.len())
+}
+
+/// `classify` of a payload known by its first byte (None: empty) and length.
+#[inline]
+pub fn classify_head(first: Option<u8>, len: usize) -> PayloadKind {
+    let Some(first) = first else {
         return PayloadKind::Empty;
     };
     match Cipher::from_code(first) {
         None => PayloadKind::Plain,
-        Some(c) if data.len() <= 1 + NONCE_LEN => PayloadKind::Short(c),
+        Some(c) if len <= 1 + NONCE_LEN => PayloadKind::Short(c),
         Some(c) => PayloadKind::Envelope(c),
     }
 }
@@ -78,17 +84,20 @@ pub fn open_any<'s>(
 
 /// Which of `aeads` (the first, in the order keys were given) opens the
 /// envelope (`classify` said `Envelope(cipher)`), when the plaintext is not
-/// needed: see `ChannelAead::authenticates`. `scratch` is reused across calls.
+/// needed, with the class of the plaintext (`classify`): see
+/// `ChannelAead::authenticates`. `scratch` is reused across calls.
 pub fn opens_any(
     aeads: &[ChannelAead],
     cipher: Cipher,
     data: &[u8],
     scratch: &mut Vec<u8>,
-) -> Option<usize> {
+) -> Option<(usize, PayloadKind)> {
     let body = &data[1 + NONCE_LEN..];
-    aeads
-        .iter()
-        .position(|a| a.authenticates(cipher, nonce(data), body, scratch))
+    let plain_len = body.len().checked_sub(TAG_LEN)?;
+    aeads.iter().enumerate().find_map(|(i, a)| {
+        a.authenticates(cipher, nonce(data), body, scratch)
+            .map(|first| (i, classify_head(first, plain_len)))
+    })
 }
 
 /// Writes `code || nonce || seal(plaintext) || tag` into `out`.

@@ -46,12 +46,24 @@ impl AesGcmTag {
 
     /// Whether `tag` is the tag of `ciphertext` under this key and `nonce`.
     pub fn verify(&self, nonce: &[u8; NONCE_LEN], ciphertext: &[u8], tag: &[u8; TAG_LEN]) -> bool {
+        self.check(nonce, ciphertext, tag).is_some()
+    }
+
+    /// `verify`, and when the tag is right, the first byte of the plaintext
+    /// (None when it is empty): the payload class of the opened envelope,
+    /// for one more AES block (counter `nonce || 2`, GCM's first).
+    pub fn check(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        ciphertext: &[u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Option<Option<u8>> {
         use aes::cipher::BlockEncrypt;
         use ghash::universal_hash::UniversalHash;
         // GCM's limit for one message (2^39 - 256 bits); the server's records
         // are far smaller, and a longer one would not open anywhere.
         if ciphertext.len() as u64 > (1 << 36) - 32 {
-            return false;
+            return None;
         }
         let mut g = self.ghash.clone();
         g.update_padded(ciphertext);
@@ -67,10 +79,21 @@ impl AesGcmTag {
         for (e, (a, b)) in expected.iter_mut().zip(s.iter().zip(j0.iter())) {
             *e = a ^ b;
         }
-        let ok = expected.ct_eq(tag).into();
+        let ok: bool = expected.ct_eq(tag).into();
         expected.zeroize();
         j0.zeroize();
-        ok
+        let first = if ok && !ciphertext.is_empty() {
+            let mut ctr1 = aes::Block::default();
+            ctr1[..NONCE_LEN].copy_from_slice(nonce);
+            ctr1[15] = 2;
+            self.aes.encrypt_block(&mut ctr1);
+            let b = ciphertext[0] ^ ctr1[0];
+            ctr1.zeroize();
+            Some(b)
+        } else {
+            None
+        };
+        ok.then_some(first)
     }
 }
 
@@ -88,20 +111,34 @@ impl ChaChaPolyTag {
 
     /// Whether `tag` is the tag of `ciphertext` under this key and `nonce`.
     pub fn verify(&self, nonce: &[u8; NONCE_LEN], ciphertext: &[u8], tag: &[u8; TAG_LEN]) -> bool {
+        self.check(nonce, ciphertext, tag).is_some()
+    }
+
+    /// `verify`, and when the tag is right, the first byte of the plaintext
+    /// (None when it is empty), from the first byte of ChaCha20 block 1.
+    pub fn check(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        ciphertext: &[u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Option<Option<u8>> {
         use chacha20::cipher::{KeyIvInit, StreamCipher};
         // ChaCha20's 32-bit block counter: 2^32 - 1 blocks of keystream after block 0.
         if ciphertext.len() as u64 > ((1u64 << 32) - 1) * 64 {
-            return false;
+            return None;
         }
-        let mut otk = Zeroizing::new([0u8; 32]);
+        // Block 0 (its first 32 bytes: the one-time key) and the first byte
+        // of block 1 (the keystream of the plaintext's first byte).
+        let mut ks = Zeroizing::new([0u8; 65]);
         let mut c = chacha20::ChaCha20::new((&*self.key).into(), nonce.into());
-        c.apply_keystream(&mut otk[..]);
+        c.apply_keystream(&mut ks[..]);
+        let otk: &[u8; 32] = ks[..32].try_into().expect("32 bytes");
         let mut lens = [0u8; 16];
         lens[8..].copy_from_slice(&(ciphertext.len() as u64).to_le_bytes());
-        let mut expected = poly1305_tag(&otk, ciphertext, &lens);
-        let ok = expected.ct_eq(tag).into();
+        let mut expected = poly1305_tag(otk, ciphertext, &lens);
+        let ok: bool = expected.ct_eq(tag).into();
         expected.zeroize();
-        ok
+        ok.then(|| ciphertext.first().map(|b| b ^ ks[64]))
     }
 }
 

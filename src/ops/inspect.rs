@@ -241,6 +241,7 @@ pub fn run(
         } else {
             HashMode::None
         },
+        plaintext: false,
         progress: Some(&advance),
         stop: None,
     };

@@ -39,6 +39,12 @@ pub struct ScanConfig<'a> {
     /// Keep one `RecordInfo` per record (for listings and verify).
     pub detail: bool,
     pub hash: HashMode,
+    /// The consumer needs the plaintext of every envelope a key opens (the
+    /// rewrite's one-pass check stages it from the scratch buffer, see
+    /// `RecordSink::record_full`). Else the scanner only learns whether an
+    /// envelope opens, from its tag alone where that is faster
+    /// (`ChannelAead::authenticates`).
+    pub plaintext: bool,
     /// Called with the number of bytes scanned, as slices finish.
     pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
     /// Asked before each slice is begun: when it answers true, the slices
@@ -538,8 +544,10 @@ fn scan_slice_to(
                 }
             }
         }
-        let opened =
-            matches!(info.key, KeyOutcome::Opened(_)).then(|| &scratch[..info.plain_len as usize]);
+        // The plaintext is in `scratch` only when the scanner opened the envelope.
+        let kept = cfg.plaintext || matches!(cfg.hash, HashMode::Delivered { encryption: true });
+        let opened = (kept && matches!(info.key, KeyOutcome::Opened(_)))
+            .then(|| &scratch[..info.plain_len as usize]);
         sink.record_full(&info, &r, msg.as_ref(), opened);
         if cfg.detail {
             s.records.push(info);
@@ -649,13 +657,23 @@ fn classify_record(
         let nonce = *envelope::nonce(data);
         info.nonce_origin = Some(nonce::nonce_origin(&nonce, seq));
         let mut opened = None;
-        if let Some((i, pt)) = ctx.keys.open(cipher, data, scratch, &mut c.last_opened) {
-            opened = Some(i as u8);
-            info.plain_len = pt.len() as u32;
-            info.plain_kind = Some(envelope::classify(pt));
-            if want_hash && !raw_hash {
-                info.sha256 = Some(Sha256::digest(pt).into());
+        if cfg.plaintext || (want_hash && !raw_hash) {
+            // The plaintext itself: for the consumer, or for the hash of what
+            // a subscriber receives.
+            if let Some((i, pt)) = ctx.keys.open(cipher, data, scratch, &mut c.last_opened) {
+                opened = Some(i as u8);
+                info.plain_len = pt.len() as u32;
+                info.plain_kind = Some(envelope::classify(pt));
+                if want_hash && !raw_hash {
+                    info.sha256 = Some(Sha256::digest(pt).into());
+                }
             }
+        } else if let Some((i, kind)) = ctx.keys.opens(cipher, data, scratch, &mut c.last_opened) {
+            // Whether it opens and the class of its plaintext: the tag alone
+            // (and one block of keystream) where that is faster than opening.
+            opened = Some(i as u8);
+            info.plain_len = (data.len() - envelope::OVERHEAD) as u32;
+            info.plain_kind = Some(kind);
         }
         info.key = match opened {
             Some(i) => {

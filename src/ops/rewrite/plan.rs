@@ -507,6 +507,7 @@ fn salvage(
         backend: job.backend,
         detail: true,
         hash: HashMode::None,
+        plaintext: true,
         progress: None,
         stop: None,
     };
@@ -683,6 +684,8 @@ pub(super) fn check(
         // The salvage of --keep-damaged reads the slice's record table.
         detail: job.keep_damaged,
         hash: HashMode::None,
+        // The one-pass check stages opened envelopes from their plaintext.
+        plaintext: true,
         progress: Some(&advance),
         stop: staging
             .is_some()

@@ -406,6 +406,7 @@ pub(super) fn scan_cfg<'a>(st: &'a Settings<'_>) -> ScanConfig<'a> {
         } else {
             HashMode::None
         },
+        plaintext: false,
         progress: None,
         stop: None,
     }
