@@ -1,7 +1,7 @@
 //! Checking an envelope's tag without decrypting it.
 //!
-//! `verify`, `inspect` and the rewrite check only need to know whether an
-//! envelope opens under a key, not its plaintext. Both AEADs authenticate the
+//! `verify` and `inspect` only need to know whether an envelope opens under
+//! a key (and the class of its plaintext), not the plaintext itself. Both AEADs authenticate the
 //! ciphertext, so the tag can be recomputed from the ciphertext alone,
 //! skipping the keystream over the payload:
 //!
