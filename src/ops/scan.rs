@@ -194,8 +194,14 @@ impl Counts {
 pub struct IndexScan {
     pub present: bool,
     pub version: Option<FileVersion>,
-    /// Entries before the first padding / partial entry / end.
+    /// Entries before the first padding / partial entry / end; empty when
+    /// the scan does not keep them (`scan_channels_stepwise`): `n_entries`
+    /// and `entry` work either way.
     pub entries: Vec<IndexEntry>,
+    /// How many entries there are before the first padding / partial entry / end.
+    pub n_entries: usize,
+    /// The last of them.
+    pub last_entry: Option<IndexEntry>,
     /// Entries whose CRC is wrong (their positions in `entries`).
     pub bad_crc: Vec<usize>,
     pub padding_at: Option<u64>,
@@ -205,6 +211,23 @@ pub struct IndexScan {
     /// The first entry that disagrees with the data file's record at the same
     /// position: (position, what the data file has).
     pub mismatch: Option<(usize, RecordFacts)>,
+}
+
+impl IndexScan {
+    /// Entry `i` (of the `n_entries`), from `entries` or else from the index
+    /// file's bytes `idx`.
+    pub fn entry(&self, idx: Option<&[u8]>, i: usize) -> Option<IndexEntry> {
+        if i >= self.n_entries {
+            return None;
+        }
+        if let Some(e) = self.entries.get(i) {
+            return Some(*e);
+        }
+        if !self.entries.is_empty() {
+            return None;
+        }
+        index::entry_bytes(idx?, i).map(IndexEntry::parse)
+    }
 }
 
 pub struct SliceScan {
@@ -304,6 +327,53 @@ where
     B: Fn(&ChannelCtx<'_>, &SliceFiles) -> S + Sync,
     F: Fn(&ChannelCtx<'_>, SliceScan, SliceData<'_>, S) -> T + Sync,
 {
+    drive(layout, ctxs, cfg, true, |ctx, sf, mut scanner, data| {
+        let mut sink = begin(ctx, sf);
+        while let Some((info, r, msg)) = scanner.step() {
+            sink.record_full(&info, &r, msg.as_ref(), scanner.opened(&info));
+            if cfg.detail {
+                scanner.s.records.push(info);
+            }
+        }
+        consume(ctx, scanner.finish(), data, sink)
+    })
+}
+
+/// Scans every slice of these channels in parallel and hands each one,
+/// before any record is read, to `consume` as a `SliceScanner`: the
+/// consumer pulls the records one by one as it needs them (none is kept
+/// unless it keeps it) and calls `SliceScanner::finish` for the slice's
+/// facts. The index's entries are not kept either (`IndexScan::entries`
+/// stays empty; `IndexScan::entry` reads them from the mapped file).
+pub fn scan_channels_stepwise<T, F>(
+    layout: &StoreLayout,
+    ctxs: &[ChannelCtx<'_>],
+    cfg: &ScanConfig<'_>,
+    consume: F,
+) -> Result<Vec<ChannelScan<T>>>
+where
+    T: Send,
+    F: Fn(&ChannelCtx<'_>, SliceScanner<'_>, SliceData<'_>) -> T + Sync,
+{
+    drive(layout, ctxs, cfg, false, |ctx, _, scanner, data| {
+        consume(ctx, scanner, data)
+    })
+}
+
+/// The parallel driver of the `scan_channels*` functions: maps each slice,
+/// makes its scanner (`keep_entries`: keep the index's entries) and hands
+/// both to `per_slice`.
+fn drive<T, F>(
+    layout: &StoreLayout,
+    ctxs: &[ChannelCtx<'_>],
+    cfg: &ScanConfig<'_>,
+    keep_entries: bool,
+    per_slice: F,
+) -> Result<Vec<ChannelScan<T>>>
+where
+    T: Send,
+    F: Fn(&ChannelCtx<'_>, &SliceFiles, SliceScanner<'_>, SliceData<'_>) -> T + Sync,
+{
     let jobs: Vec<(usize, &SliceFiles)> = ctxs
         .iter()
         .enumerate()
@@ -321,31 +391,32 @@ where
                 Some(p) => Some(Mapped::open(p)?),
                 None => None,
             };
-            let mut sink = begin(ctx, sf);
+            let release_dat = |at| dat.release_before(at);
             let release_idx = |at| {
                 if let Some(m) = &idx {
                     m.release_before(at)
                 }
             };
-            let scan = scan_slice_to(
+            let scanner = SliceScanner::new(
                 &layout.root,
                 ctx,
                 sf,
-                (dat.bytes(), &|at| dat.release_before(at)),
+                (dat.bytes(), &release_dat),
                 idx.as_ref()
                     .map(|m| (m.bytes(), &release_idx as &dyn Fn(u64))),
                 cfg,
+                keep_entries,
                 scratch,
-                &mut sink,
             );
-            if let Some(p) = cfg.progress {
-                p(dat.bytes().len() as u64 + idx.as_ref().map_or(0, |m| m.bytes().len() as u64));
-            }
             let data = SliceData {
                 dat: dat.bytes(),
                 idx: idx.as_ref().map(|m| m.bytes()),
             };
-            Ok(Some((ci, consume(ctx, scan, data, sink))))
+            let t = per_slice(ctx, sf, scanner, data);
+            if let Some(p) = cfg.progress {
+                p(dat.bytes().len() as u64 + idx.as_ref().map_or(0, |m| m.bytes().len() as u64));
+            }
+            Ok(Some((ci, t)))
         })
         .collect();
     let mut out: Vec<ChannelScan<T>> = ctxs
@@ -375,160 +446,249 @@ pub fn scan_slice(
     scratch: &mut Vec<u8>,
 ) -> SliceScan {
     let idx = idx.map(|i| (i, &(|_| {}) as &dyn Fn(u64)));
-    scan_slice_to(root, ctx, sf, (dat, &|_| {}), idx, cfg, scratch, &mut ())
+    let mut sc = SliceScanner::new(root, ctx, sf, (dat, &|_| {}), idx, cfg, true, scratch);
+    while let Some(info) = sc.next_record() {
+        if cfg.detail {
+            sc.s.records.push(info);
+        }
+    }
+    sc.finish()
 }
 
 /// Bytes of a mapped file, and how to give back its pages before an offset.
 type Releasing<'a> = (&'a [u8], &'a dyn Fn(u64));
 
-/// `scan_slice` with a sink for each record; `dat.1` is called with the
-/// offset the scan has read up to, now and then, and `idx.1` once the index
-/// has been read, so the caller can give back the pages behind it.
-#[allow(clippy::too_many_arguments)]
-fn scan_slice_to(
-    root: &Path,
-    ctx: &ChannelCtx<'_>,
-    sf: &SliceFiles,
-    (dat, release): Releasing<'_>,
-    idx: Option<Releasing<'_>>,
-    cfg: &ScanConfig<'_>,
-    scratch: &mut Vec<u8>,
-    sink: &mut dyn RecordSink,
-) -> SliceScan {
-    let dat_rel = rel(root, &sf.dat);
-    let mut s = SliceScan {
-        n: sf.n,
-        dat: dat_rel.clone(),
-        idx: sf.idx.as_ref().map(|p| rel(root, p)),
-        idx_file: rel(root, &sf.idx_path()),
-        dat_len: dat.len() as u64,
-        version: record::file_version(dat),
-        counts: Counts::with_keys(cfg.keys.len()),
-        first_seq: 0,
-        last_seq: 0,
-        end: SliceEnd::Clean,
-        index: IndexScan::default(),
-        records: Vec::new(),
-        nonces: Vec::new(),
-        damage: Vec::new(),
-    };
-    let damage = |s: &mut SliceScan, offset: Option<u64>, seq: Option<u64>, kind: DamageKind| {
-        s.damage.push(Damage {
-            channel: Some(ctx.name.clone()),
-            file: dat_rel.clone(),
+/// One slice being scanned, a record at a time: `new` reads the versions
+/// and the index, each `next_record` reads, examines and checks one record
+/// of the data file (damage, sequence order, index agreement, counts and
+/// nonces are gathered as it goes), `finish` reads the rest and returns the
+/// slice's facts. The pages of the data file behind the read position are
+/// given back every `RELEASE_EVERY` bytes (and the index's, once read).
+pub struct SliceScanner<'a> {
+    s: SliceScan,
+    ctx: &'a ChannelCtx<'a>,
+    cfg: &'a ScanConfig<'a>,
+    dat: &'a [u8],
+    release: &'a dyn Fn(u64),
+    idx: Option<Releasing<'a>>,
+    records: Option<Records<'a>>,
+    prev_seq: Option<u64>,
+    released: u64,
+    idx_released: u64,
+    scratch: &'a mut Vec<u8>,
+}
+
+impl<'a> SliceScanner<'a> {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        root: &Path,
+        ctx: &'a ChannelCtx<'a>,
+        sf: &SliceFiles,
+        (dat, release): Releasing<'a>,
+        idx: Option<Releasing<'a>>,
+        cfg: &'a ScanConfig<'a>,
+        keep_entries: bool,
+        scratch: &'a mut Vec<u8>,
+    ) -> Self {
+        let s = SliceScan {
+            n: sf.n,
+            dat: rel(root, &sf.dat),
+            idx: sf.idx.as_ref().map(|p| rel(root, p)),
+            idx_file: rel(root, &sf.idx_path()),
+            dat_len: dat.len() as u64,
+            version: record::file_version(dat),
+            counts: Counts::with_keys(cfg.keys.len()),
+            first_seq: 0,
+            last_seq: 0,
+            end: SliceEnd::Clean,
+            index: IndexScan::default(),
+            records: Vec::new(),
+            nonces: Vec::new(),
+            damage: Vec::new(),
+        };
+        let mut sc = SliceScanner {
+            s,
+            ctx,
+            cfg,
+            dat,
+            release,
+            idx,
+            records: None,
+            prev_seq: None,
+            released: 0,
+            idx_released: 0,
+            scratch,
+        };
+        if let Some(kind) = DamageKind::of_version(sc.s.version) {
+            sc.damage(Some(0), None, kind);
+        }
+        if let Some((idx, release_idx)) = sc.idx {
+            sc.s.index = scan_index(idx, &cfg.crc, keep_entries);
+            release_idx(idx.len() as u64);
+            sc.idx_released = idx.len() as u64;
+        }
+        if sc.s.version != FileVersion::Supported {
+            return sc;
+        }
+        if cfg.detail {
+            // A good guess avoids regrowing: entries in the index, else ~256 B a record.
+            let guess = if sc.s.index.n_entries == 0 {
+                dat.len() / 256
+            } else {
+                sc.s.index.n_entries
+            };
+            // Capped: a sparse or hostile file must not reserve memory it has not earned.
+            sc.s.records.reserve(guess.min(1 << 16));
+        }
+        sc.records = Some(Records::new(dat, false));
+        sc
+    }
+
+    /// The slice's facts so far: its files' versions and index are read
+    /// (entries not kept, see `scan_channels_stepwise`); the rest fills in
+    /// as records are read.
+    pub fn scan(&self) -> &SliceScan {
+        &self.s
+    }
+
+    /// The nonce runs gathered so far that no later record can extend (all
+    /// but the last), taken out of the scan.
+    pub fn take_settled_nonces(&mut self) -> Vec<NonceRun> {
+        let last = self.s.nonces.pop();
+        let settled = std::mem::take(&mut self.s.nonces);
+        self.s.nonces.extend(last);
+        settled
+    }
+
+    /// Every nonce run gathered so far, taken out of the scan (once no
+    /// record is left to extend the last one).
+    pub fn take_all_nonces(&mut self) -> Vec<NonceRun> {
+        std::mem::take(&mut self.s.nonces)
+    }
+
+    fn damage(&mut self, offset: Option<u64>, seq: Option<u64>, kind: DamageKind) {
+        self.s.damage.push(Damage {
+            channel: Some(self.ctx.name.clone()),
+            file: self.s.dat.clone(),
             offset,
             seq,
             kind,
         })
-    };
-    if let Some(kind) = DamageKind::of_version(s.version) {
-        damage(&mut s, Some(0), None, kind);
     }
-    if let Some((idx, release_idx)) = idx {
-        s.index = scan_index(idx, &cfg.crc);
-        release_idx(idx.len() as u64);
+
+    /// The plaintext of the envelope of the record just stepped over, when a
+    /// key opened it.
+    fn opened(&self, info: &RecordInfo) -> Option<&[u8]> {
+        // The plaintext is in `scratch` only when the scanner opened the envelope.
+        let cfg = self.cfg;
+        let kept = cfg.plaintext || matches!(cfg.hash, HashMode::Delivered { encryption: true });
+        (kept && matches!(info.key, KeyOutcome::Opened(_)))
+            .then(|| &self.scratch[..info.plain_len as usize])
     }
-    if s.version != FileVersion::Supported {
-        return s;
+
+    /// Reads the rest of the slice and returns its facts.
+    pub fn finish(mut self) -> SliceScan {
+        while self.next_record().is_some() {}
+        self.s
     }
-    if cfg.detail {
-        // A good guess avoids regrowing: entries in the index, else ~256 B a record.
-        let guess = if s.index.entries.is_empty() {
-            dat.len() / 256
-        } else {
-            s.index.entries.len()
-        };
-        // Capped: a sparse or hostile file must not reserve memory it has not earned.
-        s.records.reserve(guess.min(1 << 16));
+
+    /// The next record of the data file, examined; None at its end (clean,
+    /// zero padding or a record cut short: `SliceScan::end`).
+    pub fn next_record(&mut self) -> Option<RecordInfo> {
+        self.step().map(|(info, _, _)| info)
     }
-    let mut prev_seq: Option<u64> = None;
-    let mut released = 0u64;
-    for ev in Records::new(dat, false) {
+
+    /// `next_record`, with the record's bytes and its parsed message (None
+    /// when it does not parse); `opened` gives the plaintext of an envelope
+    /// a key opened, until the next step.
+    fn step(&mut self) -> Option<(RecordInfo, record::Record<'a>, Option<MsgView<'a>>)> {
+        let dat = self.dat;
+        let ev = self.records.as_mut()?.next();
         let r = match ev {
-            Event::Record(r) => r,
-            Event::ZeroPadding { offset, len } => {
-                s.end = SliceEnd::ZeroPadding { offset, len };
+            None => {
+                self.records = None;
+                return None;
+            }
+            Some(Event::Record(r)) => r,
+            Some(Event::ZeroPadding { offset, len }) => {
+                self.records = None;
+                self.s.end = SliceEnd::ZeroPadding { offset, len };
                 if !record::zero_from(dat, offset) {
-                    damage(&mut s, Some(offset), None, DamageKind::DataAfterPadding);
+                    self.damage(Some(offset), None, DamageKind::DataAfterPadding);
                 }
                 let kind = DamageKind::ZeroPadding {
                     len,
                     side_file: false,
                 };
-                damage(&mut s, Some(offset), None, kind);
-                break;
+                self.damage(Some(offset), None, kind);
+                return None;
             }
-            Event::Truncated {
+            Some(Event::Truncated {
                 offset,
                 expected,
                 available,
-            } if record::is_dangling_header(expected, available) => {
-                s.end = SliceEnd::Truncated {
+            }) => {
+                self.records = None;
+                self.s.end = SliceEnd::Truncated {
                     offset,
                     expected,
                     available,
                 };
-                damage(&mut s, Some(offset), None, DamageKind::DanglingHeader);
-                break;
-            }
-            Event::Truncated {
-                offset,
-                expected,
-                available,
-            } => {
-                s.end = SliceEnd::Truncated {
-                    offset,
-                    expected,
-                    available,
+                let kind = if record::is_dangling_header(expected, available) {
+                    DamageKind::DanglingHeader
+                } else {
+                    DamageKind::TruncatedRecord {
+                        expected,
+                        available,
+                    }
                 };
-                let kind = DamageKind::TruncatedRecord {
-                    expected,
-                    available,
-                };
-                damage(&mut s, Some(offset), None, kind);
-                break;
+                self.damage(Some(offset), None, kind);
+                return None;
             }
         };
-        let (info, msg) = examine_msg(&r, ctx, cfg, scratch, &mut s.counts, &mut s.nonces);
+        let s = &mut self.s;
+        let (info, msg) = examine_msg(
+            &r,
+            self.ctx,
+            self.cfg,
+            self.scratch,
+            &mut s.counts,
+            &mut s.nonces,
+        );
         match &info.parse_error {
             Some(e) => {
-                damage(
-                    &mut s,
-                    Some(r.offset),
-                    None,
-                    DamageKind::BadRecord(e.clone()),
-                );
+                let kind = DamageKind::BadRecord(e.clone());
+                self.damage(Some(r.offset), None, kind);
             }
             None => {
-                let m = &info;
-                let crc_ok = info.crc_ok;
-                if !crc_ok {
+                if !info.crc_ok {
                     let kind = DamageKind::CrcMismatch {
                         expected: r.crc,
                         actual: info.crc_actual,
                     };
-                    damage(&mut s, Some(r.offset), Some(m.seq), kind);
+                    self.damage(Some(r.offset), Some(info.seq), kind);
                 }
-                if s.first_seq == 0 {
-                    s.first_seq = m.seq;
+                if self.s.first_seq == 0 {
+                    self.s.first_seq = info.seq;
                 }
-                if let Some(p) = prev_seq {
-                    if m.seq <= p {
+                if let Some(p) = self.prev_seq {
+                    if info.seq <= p {
                         let kind = DamageKind::SequenceOrder {
-                            seq: m.seq,
+                            seq: info.seq,
                             prev: p,
                         };
-                        damage(&mut s, Some(r.offset), Some(m.seq), kind);
+                        self.damage(Some(r.offset), Some(info.seq), kind);
                     }
                 }
-                prev_seq = Some(m.seq);
-                s.last_seq = s.last_seq.max(m.seq);
+                self.prev_seq = Some(info.seq);
+                self.s.last_seq = self.s.last_seq.max(info.seq);
             }
         }
         // Full index check, on the fly: entry i must describe record i.
-        let pos = (s.counts.records - 1) as usize;
-        if s.index.mismatch.is_none() {
-            if let Some(e) = s.index.entries.get(pos) {
+        let pos = (self.s.counts.records - 1) as usize;
+        if self.s.index.mismatch.is_none() {
+            let idx = self.idx.map(|(b, _)| b);
+            if let Some(e) = self.s.index.entry(idx, pos) {
                 if e.seq != info.seq
                     || e.offset != info.offset
                     || e.size != info.size
@@ -540,24 +700,20 @@ fn scan_slice_to(
                         size: info.size,
                         timestamp: info.timestamp,
                     };
-                    s.index.mismatch = Some((pos, facts));
+                    self.s.index.mismatch = Some((pos, facts));
                 }
             }
         }
-        // The plaintext is in `scratch` only when the scanner opened the envelope.
-        let kept = cfg.plaintext || matches!(cfg.hash, HashMode::Delivered { encryption: true });
-        let opened = (kept && matches!(info.key, KeyOutcome::Opened(_)))
-            .then(|| &scratch[..info.plain_len as usize]);
-        sink.record_full(&info, &r, msg.as_ref(), opened);
-        if cfg.detail {
-            s.records.push(info);
+        if r.offset - self.released >= RELEASE_EVERY {
+            (self.release)(r.offset);
+            self.released = r.offset;
+            // The index, read again entry by entry when it is not kept.
+            if let Some((_, release_idx)) = self.idx {
+                release_idx(index::entry_offset(pos));
+            }
         }
-        if r.offset - released >= RELEASE_EVERY {
-            release(r.offset);
-            released = r.offset;
-        }
+        Some((info, r, msg))
     }
-    s
 }
 
 /// Everything the scanner learns about one record: CRC, message fields,
@@ -703,7 +859,7 @@ fn classify_record(
     }
 }
 
-fn scan_index(idx: &[u8], crc: &Crc32) -> IndexScan {
+fn scan_index(idx: &[u8], crc: &Crc32, keep_entries: bool) -> IndexScan {
     let mut s = IndexScan {
         present: true,
         version: Some(record::file_version(idx)),
@@ -713,15 +869,21 @@ fn scan_index(idx: &[u8], crc: &Crc32) -> IndexScan {
     if s.version != Some(FileVersion::Supported) {
         return s;
     }
-    s.entries
-        .reserve(index::max_entries(idx.len()).min(1 << 16));
+    if keep_entries {
+        s.entries
+            .reserve(index::max_entries(idx.len()).min(1 << 16));
+    }
     for ev in index::entries(idx, crc) {
         match ev {
             IndexEvent::Entry { entry, crc_ok, .. } => {
                 if !crc_ok {
-                    s.bad_crc.push(s.entries.len());
+                    s.bad_crc.push(s.n_entries);
                 }
-                s.entries.push(entry);
+                if keep_entries {
+                    s.entries.push(entry);
+                }
+                s.n_entries += 1;
+                s.last_entry = Some(entry);
             }
             IndexEvent::Padding { at } => s.padding_at = Some(at),
             IndexEvent::Partial { at, .. } => s.partial_at = Some(at),

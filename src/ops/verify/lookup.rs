@@ -1,50 +1,169 @@
 //! Every lookup a subscriber's delivery does: index entry by position,
 //! record at its offset, CRC, decode, decrypt; and what is delivered.
 
-use super::recovery::IndexUse;
-use super::verdict::{Slice, SliceVerdict};
+use super::source::Source;
+use super::verdict::SliceVerdict;
 use super::*;
 use crate::format::index::ENTRY_LEN;
 use crate::format::record::{Header, Record, HEADER_LEN};
 
-/// Every sequence of the slice looked up as a delivery does.
-pub(super) fn look_up_all(
-    sl: &Slice<'_>,
+/// The entries of the index the server trusts, read from the mapped file
+/// as the lookups need them (none is copied).
+#[derive(Clone, Copy)]
+pub(super) struct Ents<'m> {
+    idx: &'m [u8],
+    n: usize,
+}
+
+impl<'m> Ents<'m> {
+    pub(super) fn new(idx: Option<&'m [u8]>, ix: &crate::ops::scan::IndexScan) -> Self {
+        Ents {
+            idx: idx.unwrap_or(&[]),
+            n: ix.n_entries,
+        }
+    }
+
+    pub(super) fn get(&self, i: usize) -> Option<IndexEntry> {
+        if i >= self.n {
+            return None;
+        }
+        crate::format::index::entry_bytes(self.idx, i).map(IndexEntry::parse)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.n
+    }
+
+    pub(super) fn last(&self) -> Option<IndexEntry> {
+        self.get(self.n.checked_sub(1)?)
+    }
+}
+
+/// What the lookups of one slice add up to: counts, `--list` lines and
+/// findings (runs of messages with one problem), kept apart from the
+/// slice's verdict until the recovery is known to let them happen.
+pub(super) struct Walk<'a> {
+    ch: &'a str,
+    delivered: Delivered,
+    lines: Vec<(u64, Line)>,
+    runs: Runs<'a>,
+    /// What helps a message not found; the trusted index's is only known
+    /// once every record is read (see `finish`).
+    remedy: NotFoundRemedy,
+    first_seq: u64,
+    last_seq: u64,
+}
+
+impl<'a> Walk<'a> {
+    pub(super) fn new(ch: &'a str, file: &'a str, remedy: NotFoundRemedy) -> Self {
+        Walk {
+            ch,
+            delivered: Delivered::default(),
+            lines: Vec::new(),
+            runs: Runs::new(ch, file),
+            remedy,
+            first_seq: 0,
+            last_seq: 0,
+        }
+    }
+
+    pub(super) fn span(&mut self, first: u64, last: u64) {
+        self.first_seq = first;
+        self.last_seq = last;
+    }
+
+    /// One sequence looked up.
+    pub(super) fn outcome(
+        &mut self,
+        data: &SliceData<'_>,
+        st: &Settings,
+        seq: u64,
+        outcome: Lookup,
+    ) -> Option<RecordInfo> {
+        self.delivered.messages += 1;
+        match outcome {
+            Lookup::Found(r) => {
+                deliver(self, data, seq, &r, st);
+                return Some(r);
+            }
+            Lookup::Missing(why) => {
+                self.delivered.failed += 1;
+                self.runs.push(Problem::NotFound(why, self.remedy), seq, 0);
+                if st.list {
+                    self.lines.push((seq, not_found_line(self.ch, seq)));
+                }
+            }
+            Lookup::Bad(p, offset) => {
+                self.delivered.failed += 1;
+                if st.list {
+                    let line = msg_line(self.ch, seq, Outcome::Failed(p.clone(), 0));
+                    self.lines.push((seq, line));
+                }
+                self.runs.push(p, seq, offset);
+            }
+        }
+        None
+    }
+
+    /// `n` sequences `from..=last` past the last entry: none is found.
+    pub(super) fn missing_past(&mut self, from: u64, last: u64, n: u64, st: &Settings) {
+        self.delivered.messages = self.delivered.messages.saturating_add(n);
+        self.delivered.failed = self.delivered.failed.saturating_add(n);
+        self.runs.push_range(
+            Problem::NotFound(NotFound::NoEntryPast(from.saturating_sub(1)), self.remedy),
+            from,
+            last,
+            n,
+        );
+        if st.list {
+            for seq in (from..=last).take(LIST_MISSING_CAP) {
+                self.lines.push((seq, not_found_line(self.ch, seq)));
+            }
+        }
+    }
+
+    /// Adds the lookups to the slice's verdict, with the remedy for
+    /// messages not found now that it is known.
+    pub(super) fn finish(mut self, v: &mut SliceVerdict, remedy: NotFoundRemedy) {
+        self.runs.flush();
+        for f in &mut self.runs.out {
+            if let FindingKind::Delivery(Problem::NotFound(_, r)) = &mut f.kind {
+                *r = remedy;
+            }
+        }
+        v.first_seq = self.first_seq;
+        v.last_seq = self.last_seq;
+        v.delivered.add(&self.delivered);
+        v.lines.extend(self.lines);
+        v.findings.extend(self.runs.out);
+    }
+}
+
+/// Every sequence of a slice whose index the server trusts, looked up as a
+/// delivery does, pulling the records from `src` as the lookups reach them.
+pub(super) fn look_up_trusted(
     ctx: &ChannelCtx<'_>,
-    entries: &[(u64, Option<&IndexEntry>)],
-    used: &IndexUse<'_>,
-    v: &mut SliceVerdict,
+    data: &SliceData<'_>,
+    st: &Settings,
+    ents: Ents<'_>,
+    src: &mut Source<'_, '_>,
+    walk: &mut Walk<'_>,
     scratch: &mut Vec<u8>,
 ) {
-    let (s, ch, data, st) = (sl.s, sl.ch, sl.data, sl.st);
-    let trusted = matches!(used, IndexUse::Trusted(_));
-    let Some(&(first, _)) = entries.first() else {
+    let (Some(first), Some(last)) = (ents.get(0), ents.last()) else {
         return;
     };
-    let last = entries.last().map_or(first, |e| e.0);
-    v.first_seq = first;
-    v.last_seq = last;
-
-    let mut runs = Runs::new(ch, &s.dat);
-    // A rebuilt index keeps each record at its position, so removing the
-    // index only helps when the data file's sequences are consecutive.
-    let dat_consecutive = s
-        .records
-        .windows(2)
-        .all(|w| w[1].seq == w[0].seq.wrapping_add(1));
-    let not_found_remedy = if trusted && dat_consecutive {
-        NotFoundRemedy::RebuildIndex
-    } else {
-        NotFoundRemedy::GapsInDat
-    };
+    let (first, last) = (first.seq, last.seq);
+    walk.span(first, last);
     // The server looks each sequence of [first, last] up by its position in
     // the index; past the last entry there is nothing to find. Walking only
     // the entries keeps a hostile sequence gap (say 2^40) from costing 2^40
     // iterations: the rest is counted in one go.
     let span = (last as u128).saturating_sub(first as u128) + 1;
-    let walk = span.min(entries.len() as u128) as usize;
+    let n = span.min(ents.len() as u128) as usize;
     let mut reader = Reader {
-        s,
+        ents,
+        src,
         data,
         ctx,
         st,
@@ -52,63 +171,69 @@ pub(super) fn look_up_all(
         last,
         cache: std::collections::VecDeque::new(),
     };
-    for (pos, &(eseq, entry)) in entries.iter().enumerate().take(walk) {
+    for pos in 0..n {
         let seq = first + pos as u64;
-        let outcome = match (entry, used) {
-            (Some(_), IndexUse::Trusted(ents)) => reader.lookup(ents, pos, seq),
-            _ if eseq == seq => Lookup::Found(s.records[pos].clone()),
-            _ => Lookup::Missing(NotFound::NoEntryAt(seq)),
-        };
-        v.delivered.messages += 1;
-        match outcome {
-            Lookup::Found(r) => {
-                deliver(v, &mut runs, ch, data, seq, &r, st);
-                if let (Some(_), IndexUse::Trusted(ents)) = (entry, used) {
-                    if let Some((p, offset)) = reader.latent(ents, pos, seq, &r) {
-                        runs.push(Problem::ReadAheadOnly(Box::new(p)), seq, offset);
-                    }
-                }
-            }
-            Lookup::Missing(why) => {
-                v.delivered.failed += 1;
-                runs.push(Problem::NotFound(why, not_found_remedy), seq, 0);
-                if st.list {
-                    v.lines.push((seq, not_found_line(ch, seq)));
-                }
-            }
-            Lookup::Bad(p, offset) => {
-                v.delivered.failed += 1;
-                if st.list {
-                    let line = msg_line(ch, seq, Outcome::Failed(p.clone(), 0));
-                    v.lines.push((seq, line));
-                }
-                runs.push(p, seq, offset);
+        let outcome = reader.lookup(pos, seq);
+        if let Some(r) = walk.outcome(data, st, seq, outcome) {
+            if let Some((p, offset)) = reader.latent(pos, seq, &r) {
+                walk.runs
+                    .push(Problem::ReadAheadOnly(Box::new(p)), seq, offset);
             }
         }
     }
-    let missing = span - walk as u128;
+    let missing = span - n as u128;
     if missing > 0 {
-        let from = first + walk as u64;
-        let n = u64::try_from(missing).unwrap_or(u64::MAX);
-        v.delivered.messages = v.delivered.messages.saturating_add(n);
-        v.delivered.failed = v.delivered.failed.saturating_add(n);
-        runs.push_range(
-            Problem::NotFound(
-                NotFound::NoEntryPast(from.saturating_sub(1)),
-                not_found_remedy,
-            ),
-            from,
-            last,
-            n,
-        );
-        if st.list {
-            for seq in (from..=last).take(LIST_MISSING_CAP) {
-                v.lines.push((seq, not_found_line(ch, seq)));
-            }
-        }
+        let from = first + n as u64;
+        walk.missing_past(from, last, u64::try_from(missing).unwrap_or(u64::MAX), st);
     }
-    runs.flush();
-    v.findings.extend(runs.out);
+}
+
+/// Every sequence of a slice whose index the server rebuilds from the data
+/// file: the record at each position, as the scan read it (`n`: how many
+/// records it read; `first`, `last`: their first and last sequence).
+pub(super) fn look_up_rebuilt(
+    ctx: &ChannelCtx<'_>,
+    data: &SliceData<'_>,
+    st: &Settings,
+    (n, first, last): (u64, u64, u64),
+    walk: &mut Walk<'_>,
+    scratch: &mut Vec<u8>,
+) {
+    walk.span(first, last);
+    let span = (last as u128).saturating_sub(first as u128) + 1;
+    let n = span.min(n as u128) as usize;
+    let records = crate::format::record::Records::new(data.dat, false).filter_map(|ev| match ev {
+        crate::format::record::Event::Record(r) => Some(r),
+        _ => None,
+    });
+    for (pos, r) in records.take(n).enumerate() {
+        let info = examine_again(&r, ctx, st, scratch);
+        rebuilt_lookup(walk, data, st, first, pos as u64, info);
+    }
+    let missing = span - n as u128;
+    if missing > 0 {
+        let from = first + n as u64;
+        walk.missing_past(from, last, u64::try_from(missing).unwrap_or(u64::MAX), st);
+    }
+}
+
+/// The lookup of the sequence at position `pos` of a rebuilt index: the
+/// record there, if it has that sequence.
+pub(super) fn rebuilt_lookup(
+    walk: &mut Walk<'_>,
+    data: &SliceData<'_>,
+    st: &Settings,
+    first: u64,
+    pos: u64,
+    r: RecordInfo,
+) {
+    let seq = first.wrapping_add(pos);
+    let outcome = if r.seq == seq {
+        Lookup::Found(r)
+    } else {
+        Lookup::Missing(NotFound::NoEntryAt(seq))
+    };
+    walk.outcome(data, st, seq, outcome);
 }
 
 pub(super) enum Lookup {
@@ -128,8 +253,9 @@ pub(super) enum Lookup {
 /// single-record read, which also compares the header's size with the
 /// index's. Only the cache's next messages are kept: a batch is a run of
 /// consecutive sequences, consumed in order.
-struct Reader<'a, 'b> {
-    s: &'a SliceScan,
+struct Reader<'a, 'b, 's, 'n> {
+    ents: Ents<'a>,
+    src: &'b mut Source<'s, 'n>,
     data: &'a SliceData<'a>,
     ctx: &'a ChannelCtx<'a>,
     st: &'a Settings<'a>,
@@ -140,8 +266,8 @@ struct Reader<'a, 'b> {
     cache: std::collections::VecDeque<(u64, RecordInfo)>,
 }
 
-impl Reader<'_, '_> {
-    fn lookup(&mut self, ents: &[IndexEntry], pos: usize, seq: u64) -> Lookup {
+impl Reader<'_, '_, '_, '_> {
+    fn lookup(&mut self, pos: usize, seq: u64) -> Lookup {
         while self.cache.front().is_some_and(|c| c.0 < seq) {
             self.cache.pop_front();
         }
@@ -150,29 +276,28 @@ impl Reader<'_, '_> {
             return Lookup::Found(info);
         }
         if self.st.read_buffer_size > 0 && seq != self.last {
-            if let Some(info) = self.read_ahead(ents, pos, seq) {
+            if let Some(e) = self.ents.get(pos) {
+                // No lookup to come goes back before this one (unless the
+                // index does: those records are examined again).
+                self.src.release_before(e.offset);
+            }
+            if let Some(info) = self.read_ahead(pos, seq) {
                 return Lookup::Found(info);
             }
         }
-        self.single(ents, pos, seq)
+        self.single(pos, seq)
     }
 
     /// For a message the read-ahead or the cache served: what the
     /// single-record read would have said, when its index entry's offset or
     /// the header's size disagrees with what the batch read.
-    fn latent(
-        &mut self,
-        ents: &[IndexEntry],
-        pos: usize,
-        seq: u64,
-        served: &RecordInfo,
-    ) -> Option<(Problem, u64)> {
-        let e = ents.get(pos)?;
+    fn latent(&mut self, pos: usize, seq: u64, served: &RecordInfo) -> Option<(Problem, u64)> {
+        let e = self.ents.get(pos)?;
         let header = Header::at(self.data.dat, served.offset as usize, false)?;
         if e.offset == served.offset && header.size == e.size {
             return None;
         }
-        match self.single(ents, pos, seq) {
+        match self.single(pos, seq) {
             Lookup::Bad(p, offset) => Some((p, offset)),
             Lookup::Missing(_) | Lookup::Found(_) => None,
         }
@@ -181,7 +306,7 @@ impl Reader<'_, '_> {
     /// `readAheadMsgs`: Some(record 0) when the whole batch reads, after
     /// caching the others; None when it fails (what it decoded before the
     /// failure stays cached).
-    fn read_ahead(&mut self, ents: &[IndexEntry], pos: usize, seq: u64) -> Option<RecordInfo> {
+    fn read_ahead(&mut self, pos: usize, seq: u64) -> Option<RecordInfo> {
         let rb = self.st.read_buffer_size;
         let n_idx = (rb / ENTRY_LEN as u64)
             .max(1)
@@ -192,7 +317,7 @@ impl Reader<'_, '_> {
         let mut sizes: Vec<u32> = Vec::new();
         let mut total = 0u64;
         for i in 0..n_idx {
-            let e = ents.get(pos + i as usize)?;
+            let e = self.ents.get(pos + i as usize)?;
             if e.is_padding() || e.seq != seq.wrapping_add(i) {
                 return None;
             }
@@ -203,7 +328,7 @@ impl Reader<'_, '_> {
             total += rec;
             sizes.push(e.size);
         }
-        let start = ents[pos].offset;
+        let start = self.ents.get(pos)?.offset;
         let dat = self.data.dat;
         let end = start.checked_add(total)?;
         if end > dat.len() as u64 {
@@ -230,8 +355,8 @@ impl Reader<'_, '_> {
 
     /// `readMsgRecord` and the decode: the record at the entry's offset,
     /// read as 8 + the index's size bytes.
-    fn single(&mut self, ents: &[IndexEntry], pos: usize, seq: u64) -> Lookup {
-        let Some(e) = ents.get(pos).filter(|e| e.seq == seq) else {
+    fn single(&mut self, pos: usize, seq: u64) -> Lookup {
+        let Some(e) = self.ents.get(pos).filter(|e| e.seq == seq) else {
             // The server walks the index back for the sequence; a trusted
             // index with this entry elsewhere is not modelled: not found.
             return Lookup::Missing(NotFound::NoEntryAt(seq));
@@ -277,10 +402,9 @@ impl Reader<'_, '_> {
     /// there), judged by the scanner's examiner: the scanned record when it
     /// is the same, else examined afresh.
     fn framed(&mut self, at: usize, size: u32) -> RecordInfo {
-        let s = self.s;
-        if let Ok(i) = s.records.binary_search_by_key(&(at as u64), |r| r.offset) {
-            if s.records[i].size == size {
-                return s.records[i].clone();
+        if let Some(r) = self.src.find(at as u64, self.st.read_buffer_size) {
+            if r.size == size {
+                return r.clone();
             }
         }
         let dat = self.data.dat;
@@ -308,15 +432,8 @@ pub(super) fn examine_again(
     scan::examine(r, ctx, &cfg, scratch, &mut c, &mut Vec::new())
 }
 
-pub(super) fn deliver(
-    v: &mut SliceVerdict,
-    runs: &mut Runs<'_>,
-    ch: &str,
-    data: &SliceData<'_>,
-    seq: u64,
-    r: &RecordInfo,
-    st: &Settings,
-) {
+fn deliver(w: &mut Walk<'_>, data: &SliceData<'_>, seq: u64, r: &RecordInfo, st: &Settings) {
+    let ch = w.ch;
     let problem = if !st.encryption {
         match r.kind {
             PayloadKind::Empty => None,
@@ -347,16 +464,16 @@ pub(super) fn deliver(
         (Some(_), _) => (false, r.data_len),
     };
     if problem.is_none() && matches!(r.kind, PayloadKind::Envelope(_)) {
-        v.delivered.opened += 1;
+        w.delivered.opened += 1;
     }
     if ok {
         match (&problem, r.kind) {
-            (Some(Problem::Ciphertext), _) => v.delivered.ciphertext += 1,
-            (_, PayloadKind::Empty) => v.delivered.empty += 1,
-            _ => v.delivered.plaintext += 1,
+            (Some(Problem::Ciphertext), _) => w.delivered.ciphertext += 1,
+            (_, PayloadKind::Empty) => w.delivered.empty += 1,
+            _ => w.delivered.plaintext += 1,
         }
     } else {
-        v.delivered.failed += 1;
+        w.delivered.failed += 1;
     }
     if st.list {
         let outcome = if ok {
@@ -374,9 +491,9 @@ pub(super) fn deliver(
             let p = problem.clone().expect("failed deliveries have a problem");
             Outcome::Failed(p, r.data_len)
         };
-        v.lines.push((seq, msg_line(ch, seq, outcome)));
+        w.lines.push((seq, msg_line(ch, seq, outcome)));
     }
     if let Some(p) = problem {
-        runs.push(p, seq, r.offset);
+        w.runs.push(p, seq, r.offset);
     }
 }

@@ -12,7 +12,7 @@ use crate::crypto::aead::{Backend, Cipher};
 use crate::crypto::envelope::PayloadKind;
 use crate::crypto::keys::Key;
 use crate::crypto::nonce::NonceOrigin;
-use crate::crypto::nonce::{find_reuse, NonceRun, Reuse};
+use crate::crypto::nonce::{NonceLogs, Reuse};
 use crate::error::Result;
 use crate::format::crc::Crc32;
 use crate::format::damage::DamageKind;
@@ -34,6 +34,7 @@ mod problem;
 mod recovery;
 mod side_files;
 mod slice;
+mod source;
 mod verdict;
 
 use problem::*;
@@ -398,7 +399,7 @@ pub(super) fn scan_cfg<'a>(st: &'a Settings<'_>) -> ScanConfig<'a> {
         crc: st.crc.clone(),
         keys: if st.encryption { st.keys() } else { &[] },
         backend: st.backend,
-        detail: true,
+        detail: false,
         hash: if st.list {
             HashMode::Delivered {
                 encryption: st.encryption,
@@ -445,17 +446,18 @@ struct ChannelOut {
     stored_plaintext: u64,
 }
 
+/// `reuse`: the nonces the channel uses twice (`NonceLogs::reuse`).
 fn channel_out(
-    ch: scan::ChannelScan<SliceVerdict>,
+    ch: scan::ChannelScan<std::io::Result<SliceVerdict>>,
     lay: &crate::format::layout::ChannelLayout,
     root: &std::path::Path,
     meta: &side::StoreMeta,
     st: &Settings,
-) -> ChannelOut {
+    reuse: impl FnOnce() -> std::io::Result<Vec<Reuse>>,
+) -> std::io::Result<ChannelOut> {
     let name = ch.name.clone();
     let mut d = Delivered::default();
     let (mut first, mut last) = (0u64, 0u64);
-    let mut nonces = Vec::new();
     let mut ch_lines = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
     let mut ranges: Vec<(u64, u64)> = Vec::new();
@@ -463,6 +465,7 @@ fn channel_out(
     let mut log = Vec::new();
     let mut stored_plaintext = 0;
     for sv in ch.slices {
+        let sv = sv?;
         stored_plaintext += sv.stored_plaintext;
         for l in sv.log {
             log.push(((6, name.clone(), 0, sv.dat.clone()), l));
@@ -480,7 +483,6 @@ fn channel_out(
         for f in sv.findings {
             merge_or_push(&mut findings, f);
         }
-        nonces.extend(sv.nonces);
         ch_lines.extend(sv.lines);
     }
     // Sequences between slices are looked up too, and no slice has them;
@@ -513,7 +515,7 @@ fn channel_out(
             }
         }
     }
-    for reuse in find_reuse(&mut nonces) {
+    for reuse in reuse()? {
         findings.push(Finding {
             severity: Severity::Warning,
             channel: Some(name.clone()),
@@ -555,7 +557,7 @@ fn channel_out(
         });
         lines.extend(ch_lines.into_iter().map(|l| l.1));
     }
-    ChannelOut {
+    Ok(ChannelOut {
         verdict: ChannelVerdict {
             name,
             first_seq: first,
@@ -568,7 +570,7 @@ fn channel_out(
         crc_tally,
         log,
         stored_plaintext,
-    }
+    })
 }
 
 /// Where in the server's start-up (`FileStore.Recover`) a refusal comes
@@ -624,15 +626,22 @@ pub fn run(
     let advance = |n| sink.advance(n);
     cfg.progress = Some(&advance);
     sink.start(Phase::Verify, crate::ops::store_bytes(layout));
-    let scanned = scan::scan_channels(
-        layout,
-        &scan::channels(layout, cfg.keys, cfg.backend, false),
-        &cfg,
-        |ctx, s, data| {
-            let mut scratch = Vec::new();
-            verify_slice(ctx, s, data, st, &mut scratch)
-        },
-    )?;
+    let ctxs = scan::channels(layout, cfg.keys, cfg.backend, false);
+    // Every channel's nonces, for the reuse check: spilled to a temporary
+    // file beyond a budget instead of growing with the store.
+    let nonce_logs = NonceLogs::new(ctxs.len());
+    let spill_err = |e| crate::error::Error::Io {
+        path: std::env::temp_dir(),
+        source: e,
+    };
+    let scanned = scan::scan_channels_stepwise(layout, &ctxs, &cfg, |ctx, scanner, data| {
+        let ci = ctxs
+            .iter()
+            .position(|c| std::ptr::eq(c, ctx))
+            .expect("one of ctxs");
+        let nonces = |runs: &[_]| nonce_logs.add(ci, runs);
+        verify_slice(ctx, scanner, data, st, &nonces)
+    })?;
     sink.finish();
 
     let (mut findings, mut log) = side_file_findings(&meta, st);
@@ -641,8 +650,9 @@ pub fn run(
     let mut crc_tally = (0u64, 0u64);
     let mut lines = Vec::new();
     let mut stored_plaintext = Vec::new();
-    for (ch, lay) in scanned.into_iter().zip(&layout.channels) {
-        let out = channel_out(ch, lay, &layout.root, &meta, st);
+    for (ci, (ch, lay)) in scanned.into_iter().zip(&layout.channels).enumerate() {
+        let reuse = || nonce_logs.reuse(ci);
+        let out = channel_out(ch, lay, &layout.root, &meta, st, reuse).map_err(spill_err)?;
         stored_plaintext.push((out.verdict.name.clone(), out.stored_plaintext));
         totals.add(&out.verdict.delivered);
         crc_tally.0 += out.crc_tally.0;

@@ -6,17 +6,19 @@ use super::verdict::{finding, refuse, Slice, SliceVerdict};
 use super::*;
 
 /// How the server will come by the slice's index.
-pub(super) enum IndexUse<'a> {
-    Trusted(&'a [IndexEntry]),
+pub(super) enum IndexUse {
+    Trusted,
     Rebuilt(RebuildReason),
 }
 
-pub(super) fn index_use<'a>(
-    s: &'a SliceScan,
+/// Decided before any record is read: from the index and the record its
+/// last entry points to.
+pub(super) fn index_use(
+    s: &SliceScan,
     data: &SliceData<'_>,
     crc: &Crc32,
     file_crc: bool,
-) -> IndexUse<'a> {
+) -> IndexUse {
     let ix = &s.index;
     if !ix.present {
         return IndexUse::Rebuilt(RebuildReason::NoIndex);
@@ -30,14 +32,14 @@ pub(super) fn index_use<'a>(
     }
     // No entry (the version alone, or a zero entry first): the server
     // recovers from the data file (recoverOneMsgFile: lastIndex == nil).
-    let Some(last) = ix.entries.last() else {
+    let Some(last) = &ix.last_entry else {
         return IndexUse::Rebuilt(RebuildReason::NoEntries);
     };
     // The server's last-entry check: record readable at the offset (CRC
     // always checked, whatever file_crc says), same size, decodes, same sequence.
     let ok = last_message_error(data.dat, last, crc).is_none();
     if ok {
-        IndexUse::Trusted(&ix.entries)
+        IndexUse::Trusted
     } else {
         IndexUse::Rebuilt(RebuildReason::LastEntryMismatch(last.seq))
     }
@@ -98,7 +100,7 @@ pub(super) fn last_message_error(
 }
 
 /// The server's log lines when it gives up on a slice's index.
-fn index_log(sl: &Slice<'_>, why: RebuildReason, v: &mut SliceVerdict) {
+pub(super) fn index_log(sl: &Slice<'_>, why: RebuildReason, v: &mut SliceVerdict) {
     let (s, idx) = (sl.s, sl.idx_file.clone());
     let why = match why {
         RebuildReason::NoIndex | RebuildReason::NoEntries => return,
@@ -118,7 +120,7 @@ fn index_log(sl: &Slice<'_>, why: RebuildReason, v: &mut SliceVerdict) {
             }
         }
         RebuildReason::LastEntryMismatch(_) => {
-            let Some(last) = s.index.entries.last() else {
+            let Some(last) = &s.index.last_entry else {
                 return;
             };
             let Some(e) = last_message_error(sl.data.dat, last, &sl.st.crc) else {
@@ -173,139 +175,143 @@ pub(super) fn versions_ok(sl: &Slice<'_>, v: &mut SliceVerdict) -> bool {
     true
 }
 
-/// Which records the server sees (seq, index entry when it trusts the
-/// index), or None when the recovery stops the start.
-pub(super) fn recover<'a>(
-    sl: &Slice<'a>,
-    used: &IndexUse<'a>,
+/// Records after the last entry of a trusted index (`records`: how many
+/// the data file holds; `first_hidden`, `last`: the sequences of the first
+/// of them and of the data file's last record).
+pub(super) fn hidden_records(
+    sl: &Slice<'_>,
+    entries: u64,
+    (first_hidden, last): (Option<u64>, Option<u64>),
     v: &mut SliceVerdict,
-) -> Option<Vec<(u64, Option<&'a IndexEntry>)>> {
-    let (s, ch, data, st, idx_file) = (sl.s, sl.ch, sl.data, sl.st, sl.idx_file.as_str());
-    let refuse = |v: &mut SliceVerdict, file: &str, offset: Option<u64>, kind: FindingKind| {
-        refuse(sl, v, file, offset, kind)
+) {
+    let s = sl.s;
+    let hidden = s.counts.records.saturating_sub(entries);
+    if hidden > 0 && s.index.mismatch.is_none() {
+        // Counted as failed so the verdict line agrees with the finding.
+        v.delivered.messages += hidden;
+        v.delivered.failed += hidden;
+        v.findings.push(Finding {
+            severity: Severity::Fails,
+            channel: Some(sl.ch.to_string()),
+            first_seq: first_hidden,
+            last_seq: last,
+            count: hidden,
+            file: Some(sl.idx_file.clone()),
+            offset: None,
+            kind: FindingKind::HiddenRecords { hidden },
+        });
+    }
+}
+
+/// Recovery from the data file reads every record with its CRC (unless
+/// file_crc is off), then decodes it: why this record stops the start
+/// (and the server's log line for it), if it does.
+pub(super) fn rebuild_refusal(
+    dat: &str,
+    r: &RecordInfo,
+    st: &Settings,
+) -> Option<(FindingKind, u64, Option<LogLine>)> {
+    if r.crc_ok || !st.file_crc {
+        let e = r.parse_error.as_ref()?;
+        return Some((FindingKind::RebuildUndecodable(e.clone()), r.offset, None));
+    }
+    let log = LogLine::Corrupted {
+        file: dat.to_string(),
+        expected: r.crc_header,
+        actual: r.crc_actual,
     };
-    let entries: Vec<(u64, Option<&'a IndexEntry>)>;
-    match used {
-        IndexUse::Trusted(e) => {
-            entries = e.iter().map(|x| (x.seq, Some(x))).collect();
-            let hidden = s.counts.records.saturating_sub(e.len() as u64);
-            if hidden > 0 && s.index.mismatch.is_none() {
-                // Counted as failed so the verdict line agrees with the finding.
-                v.delivered.messages += hidden;
-                v.delivered.failed += hidden;
-                let first_hidden = s.records.get(e.len()).map(|r| r.seq);
+    let kind = FindingKind::RebuildCrc {
+        seq: r.seq,
+        expected: r.crc_header,
+        actual: r.crc_actual,
+    };
+    Some((kind, r.offset, Some(log)))
+}
+
+/// A rebuilt index, once every record is read: the warning that the server
+/// rebuilds it, then the first record that stops the start (`refusal`), or
+/// what the end of the data file does. False when the start stops here.
+pub(super) fn rebuilt(
+    sl: &Slice<'_>,
+    why: RebuildReason,
+    refusal: Option<(FindingKind, u64, Option<LogLine>)>,
+    v: &mut SliceVerdict,
+) -> bool {
+    let (s, ch, data, st, idx_file) = (sl.s, sl.ch, sl.data, sl.st, sl.idx_file.as_str());
+    let empty = matches!(why, RebuildReason::NoEntries);
+    if (s.index.present && !empty) || s.counts.records > 0 {
+        v.findings.push(finding(
+            Severity::Warning,
+            ch,
+            idx_file,
+            None,
+            FindingKind::IndexRebuilt(why),
+        ));
+    }
+    if let Some((kind, offset, log)) = refusal {
+        v.log.extend(log);
+        refuse(sl, v, &s.dat, Some(offset), kind);
+        return false;
+    }
+    match s.end {
+        SliceEnd::Truncated {
+            offset,
+            expected,
+            available,
+        } if crate::format::record::is_dangling_header(expected, available) => {
+            // io.EOF for the server: a clean end, but a trap for later.
+            v.findings.push(finding(
+                Severity::Warning,
+                ch,
+                &s.dat,
+                Some(offset),
+                FindingKind::DanglingHeader,
+            ));
+        }
+        SliceEnd::Truncated {
+            offset,
+            expected,
+            available,
+        } => {
+            v.log.push(LogLine::UnexpectedEof {
+                file: s.dat.clone(),
+                offset,
+                expected,
+                available,
+                truncated: st.truncate_on_eof,
+            });
+            let lost = cut_seq(data.dat, offset);
+            if st.truncate_on_eof {
+                v.delivered.lost += 1;
                 v.findings.push(Finding {
                     severity: Severity::Fails,
                     channel: Some(ch.to_string()),
-                    first_seq: first_hidden,
-                    last_seq: s.records.last().map(|r| r.seq),
-                    count: hidden,
-                    file: Some(idx_file.to_string()),
-                    offset: None,
-                    kind: FindingKind::HiddenRecords { hidden },
+                    first_seq: cut_seq(data.dat, offset),
+                    last_seq: cut_seq(data.dat, offset),
+                    count: 1,
+                    file: Some(s.dat.clone()),
+                    offset: Some(offset),
+                    kind: FindingKind::CutShortLost { lost },
                 });
+            } else {
+                let kind = FindingKind::CutShortRefused { lost };
+                refuse(sl, v, &s.dat, Some(offset), kind);
+                return false;
             }
         }
-        IndexUse::Rebuilt(why) => {
-            index_log(sl, *why, v);
-            let empty = matches!(why, RebuildReason::NoEntries);
-            if (s.index.present && !empty) || s.counts.records > 0 {
-                v.findings.push(finding(
-                    Severity::Warning,
-                    ch,
-                    idx_file,
-                    None,
-                    FindingKind::IndexRebuilt(*why),
-                ));
-            }
-            // Recovery from the data file reads every record with its CRC
-            // (unless file_crc is off), then decodes it.
-            for r in &s.records {
-                if r.crc_ok || !st.file_crc {
-                    if let Some(e) = &r.parse_error {
-                        let kind = FindingKind::RebuildUndecodable(e.clone());
-                        refuse(v, &s.dat, Some(r.offset), kind);
-                        return None;
-                    }
-                    continue;
-                }
-                v.log.push(LogLine::Corrupted {
-                    file: s.dat.clone(),
-                    expected: r.crc_header,
-                    actual: r.crc_actual,
-                });
-                let kind = FindingKind::RebuildCrc {
-                    seq: r.seq,
-                    expected: r.crc_header,
-                    actual: r.crc_actual,
-                };
-                refuse(v, &s.dat, Some(r.offset), kind);
-                return None;
-            }
-            entries = s.records.iter().map(|r| (r.seq, None)).collect();
-            match s.end {
-                SliceEnd::Truncated {
-                    offset,
-                    expected,
-                    available,
-                } if crate::format::record::is_dangling_header(expected, available) => {
-                    // io.EOF for the server: a clean end, but a trap for later.
-                    v.findings.push(finding(
-                        Severity::Warning,
-                        ch,
-                        &s.dat,
-                        Some(offset),
-                        FindingKind::DanglingHeader,
-                    ));
-                }
-                SliceEnd::Truncated {
-                    offset,
-                    expected,
-                    available,
-                } => {
-                    v.log.push(LogLine::UnexpectedEof {
-                        file: s.dat.clone(),
-                        offset,
-                        expected,
-                        available,
-                        truncated: st.truncate_on_eof,
-                    });
-                    let lost = cut_seq(data.dat, offset);
-                    if st.truncate_on_eof {
-                        v.delivered.lost += 1;
-                        v.findings.push(Finding {
-                            severity: Severity::Fails,
-                            channel: Some(ch.to_string()),
-                            first_seq: cut_seq(data.dat, offset),
-                            last_seq: cut_seq(data.dat, offset),
-                            count: 1,
-                            file: Some(s.dat.clone()),
-                            offset: Some(offset),
-                            kind: FindingKind::CutShortLost { lost },
-                        });
-                    } else {
-                        let kind = FindingKind::CutShortRefused { lost };
-                        refuse(v, &s.dat, Some(offset), kind);
-                        return None;
-                    }
-                }
-                _ => {}
-            }
-        }
+        _ => {}
     }
-    Some(entries)
+    true
 }
 
-/// What the end of the data file means for the server.
-pub(super) fn end_of_file(sl: &Slice<'_>, used: &IndexUse<'_>, v: &mut SliceVerdict) {
+/// What the end of the data file means for the server (`last_entry`: the
+/// last entry of the index it trusts; None when it rebuilds the index).
+pub(super) fn end_of_file(sl: &Slice<'_>, last_entry: Option<&IndexEntry>, v: &mut SliceVerdict) {
     let (s, ch) = (sl.s, sl.ch);
-    let trusted = matches!(used, IndexUse::Trusted(_));
+    let trusted = last_entry.is_some();
     // Where the last indexed record ends: damage before it sits between
     // records the server still delivers, and must not be cut off.
-    let indexed_end = match used {
-        IndexUse::Trusted(e) => e.last().map_or(0, |l| l.record_end()),
-        IndexUse::Rebuilt(_) => 0,
-    };
+    let indexed_end = last_entry.map_or(0, |l| l.record_end());
     match s.end {
         SliceEnd::ZeroPadding { offset, .. } | SliceEnd::Truncated { offset, .. }
             if trusted && offset < indexed_end =>

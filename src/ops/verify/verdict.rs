@@ -13,7 +13,6 @@ pub(super) struct SliceVerdict {
     pub(super) lines: Vec<(u64, Line)>,
     /// Records scanned and records whose CRC does not match.
     pub(super) crc_tally: (u64, u64),
-    pub(super) nonces: Vec<NonceRun>,
     /// The data file (relative), and the server's log lines for this slice.
     pub(super) dat: String,
     pub(super) log: Vec<LogLine>,
