@@ -410,7 +410,7 @@ impl NonceLogs {
 }
 
 /// An unnamed file in the temporary directory, removed when closed.
-fn spill_file() -> std::io::Result<std::fs::File> {
+pub(crate) fn spill_file() -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = std::env::temp_dir();
     match std::fs::OpenOptions::new()

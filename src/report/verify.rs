@@ -17,7 +17,7 @@ pub fn severity_label(s: Severity) -> &'static str {
 
 /// `--list`: one line per message, in the conformance files' format.
 pub fn list(r: &VerifyReport, out: &mut impl Write) -> io::Result<()> {
-    for l in &r.lines {
+    r.lines.try_for_each(|l| {
         match l {
             Line::Log(l) => {
                 for text in words::log_lines(l, &r.store) {
@@ -73,8 +73,8 @@ pub fn list(r: &VerifyReport, out: &mut impl Write) -> io::Result<()> {
                 )?,
             },
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// The human report: verdict, the Settings block (each setting with its

@@ -1,6 +1,7 @@
 //! Every lookup a subscriber's delivery does: index entry by position,
 //! record at its offset, CRC, decode, decrypt; and what is delivered.
 
+use super::list::{ListWriter, Spill};
 use super::source::Source;
 use super::verdict::SliceVerdict;
 use super::*;
@@ -43,9 +44,8 @@ impl<'m> Ents<'m> {
 /// findings (runs of messages with one problem), kept apart from the
 /// slice's verdict until the recovery is known to let them happen.
 pub(super) struct Walk<'a> {
-    ch: &'a str,
     delivered: Delivered,
-    lines: Vec<(u64, Line)>,
+    lines: ListWriter<'a>,
     runs: Runs<'a>,
     /// What helps a message not found; the trusted index's is only known
     /// once every record is read (see `finish`).
@@ -55,11 +55,15 @@ pub(super) struct Walk<'a> {
 }
 
 impl<'a> Walk<'a> {
-    pub(super) fn new(ch: &'a str, file: &'a str, remedy: NotFoundRemedy) -> Self {
+    pub(super) fn new(
+        ch: &'a str,
+        file: &'a str,
+        remedy: NotFoundRemedy,
+        spill: &'a Spill,
+    ) -> Self {
         Walk {
-            ch,
             delivered: Delivered::default(),
-            lines: Vec::new(),
+            lines: ListWriter::new(spill),
             runs: Runs::new(ch, file),
             remedy,
             first_seq: 0,
@@ -90,14 +94,13 @@ impl<'a> Walk<'a> {
                 self.delivered.failed += 1;
                 self.runs.push(Problem::NotFound(why, self.remedy), seq, 0);
                 if st.list {
-                    self.lines.push((seq, not_found_line(self.ch, seq)));
+                    self.lines.push(seq, Outcome::NotFound);
                 }
             }
             Lookup::Bad(p, offset) => {
                 self.delivered.failed += 1;
                 if st.list {
-                    let line = msg_line(self.ch, seq, Outcome::Failed(p.clone(), 0));
-                    self.lines.push((seq, line));
+                    self.lines.push(seq, Outcome::Failed(p.clone(), 0));
                 }
                 self.runs.push(p, seq, offset);
             }
@@ -117,14 +120,18 @@ impl<'a> Walk<'a> {
         );
         if st.list {
             for seq in (from..=last).take(LIST_MISSING_CAP) {
-                self.lines.push((seq, not_found_line(self.ch, seq)));
+                self.lines.push(seq, Outcome::NotFound);
             }
         }
     }
 
     /// Adds the lookups to the slice's verdict, with the remedy for
     /// messages not found now that it is known.
-    pub(super) fn finish(mut self, v: &mut SliceVerdict, remedy: NotFoundRemedy) {
+    pub(super) fn finish(
+        mut self,
+        v: &mut SliceVerdict,
+        remedy: NotFoundRemedy,
+    ) -> std::io::Result<()> {
         self.runs.flush();
         for f in &mut self.runs.out {
             if let FindingKind::Delivery(Problem::NotFound(_, r)) = &mut f.kind {
@@ -134,8 +141,9 @@ impl<'a> Walk<'a> {
         v.first_seq = self.first_seq;
         v.last_seq = self.last_seq;
         v.delivered.add(&self.delivered);
-        v.lines.extend(self.lines);
+        v.lines = self.lines.finish()?;
         v.findings.extend(self.runs.out);
+        Ok(())
     }
 }
 
@@ -433,7 +441,6 @@ pub(super) fn examine_again(
 }
 
 fn deliver(w: &mut Walk<'_>, data: &SliceData<'_>, seq: u64, r: &RecordInfo, st: &Settings) {
-    let ch = w.ch;
     let problem = if !st.encryption {
         match r.kind {
             PayloadKind::Empty => None,
@@ -491,7 +498,7 @@ fn deliver(w: &mut Walk<'_>, data: &SliceData<'_>, seq: u64, r: &RecordInfo, st:
             let p = problem.clone().expect("failed deliveries have a problem");
             Outcome::Failed(p, r.data_len)
         };
-        w.lines.push((seq, msg_line(ch, seq, outcome)));
+        w.lines.push(seq, outcome);
     }
     if let Some(p) = problem {
         w.runs.push(p, seq, r.offset);

@@ -29,6 +29,7 @@ use crate::ops::{Phase, Sink};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+mod list;
 mod lookup;
 mod problem;
 mod recovery;
@@ -37,25 +38,12 @@ mod slice;
 mod source;
 mod verdict;
 
+pub use list::Lines;
 use problem::*;
 pub use problem::{BadRecord, NotFound, NotFoundRemedy, Problem};
 use side_files::side_file_findings;
 use slice::verify_slice;
 use verdict::{finding, SliceVerdict};
-
-/// The `--list` line of one sequence.
-fn msg_line(channel: &str, seq: u64, outcome: Outcome) -> Line {
-    Line::Msg {
-        channel: channel.to_string(),
-        seq,
-        outcome,
-    }
-}
-
-/// The `--list` line of a sequence no lookup finds.
-fn not_found_line(channel: &str, seq: u64) -> Line {
-    msg_line(channel, seq, Outcome::NotFound)
-}
 
 pub const SCHEMA: &str = "stanctl.verify/1";
 
@@ -367,9 +355,10 @@ pub struct VerifyReport {
     pub channels: Vec<ChannelVerdict>,
     pub totals: Delivered,
     pub findings: Vec<Finding>,
-    /// With --list: one line per message.
+    /// With --list: one line per message (read back from a temporary file
+    /// as they are printed: `Lines::try_for_each`).
     #[serde(skip)]
-    pub lines: Vec<Line>,
+    pub lines: Lines,
     /// A clustered node's Raft log, when found (`crate::ops::node::verify_node`).
     pub raft: Option<crate::ops::node::RaftLogVerify>,
     /// Plaintext messages stored on disk, in live and archived slices
@@ -437,7 +426,7 @@ struct ChannelOut {
     verdict: ChannelVerdict,
     findings: Vec<Finding>,
     /// The CHANNEL line and its MSG lines, with --list.
-    lines: Vec<Line>,
+    lines: Option<list::ChannelLines>,
     /// Records scanned, and those whose CRC does not match.
     crc_tally: (u64, u64),
     /// The server's log lines for this channel's slices.
@@ -459,6 +448,7 @@ fn channel_out(
     let mut d = Delivered::default();
     let (mut first, mut last) = (0u64, 0u64);
     let mut ch_lines = Vec::new();
+    let mut gap_lines = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
     let mut ranges: Vec<(u64, u64)> = Vec::new();
     let mut crc_tally = (0, 0);
@@ -483,7 +473,7 @@ fn channel_out(
         for f in sv.findings {
             merge_or_push(&mut findings, f);
         }
-        ch_lines.extend(sv.lines);
+        ch_lines.push(sv.lines);
     }
     // Sequences between slices are looked up too, and no slice has them;
     // unless a slice stops the start: its messages are no gap.
@@ -511,7 +501,7 @@ fn channel_out(
         });
         if st.list {
             for seq in (from..=to).take(LIST_MISSING_CAP) {
-                ch_lines.push((seq, not_found_line(&name, seq)));
+                gap_lines.push(seq);
             }
         }
     }
@@ -546,17 +536,17 @@ fn channel_out(
         ));
     }
     let subs = meta.subs.get(&ch.raw_name).map_or(0, |v| v.len() as u64);
-    let mut lines = Vec::new();
-    if st.list {
-        ch_lines.sort_by_key(|l| l.0);
-        lines.push(Line::Channel {
+    let lines = st.list.then(|| list::ChannelLines {
+        channel: Line::Channel {
             name: name.clone(),
             first,
             last,
             subs,
-        });
-        lines.extend(ch_lines.into_iter().map(|l| l.1));
-    }
+        },
+        name: name.clone(),
+        slices: ch_lines,
+        gaps: gap_lines,
+    });
     Ok(ChannelOut {
         verdict: ChannelVerdict {
             name,
@@ -630,6 +620,8 @@ pub fn run(
     // Every channel's nonces, for the reuse check: spilled to a temporary
     // file beyond a budget instead of growing with the store.
     let nonce_logs = NonceLogs::new(ctxs.len());
+    // --list's MSG lines, spilled to a temporary file as they are made.
+    let spill = std::sync::Arc::new(list::Spill::default());
     let spill_err = |e| crate::error::Error::Io {
         path: std::env::temp_dir(),
         source: e,
@@ -640,7 +632,7 @@ pub fn run(
             .position(|c| std::ptr::eq(c, ctx))
             .expect("one of ctxs");
         let nonces = |runs: &[_]| nonce_logs.add(ci, runs);
-        verify_slice(ctx, scanner, data, st, &nonces)
+        verify_slice(ctx, scanner, data, st, &nonces, &spill)
     })?;
     sink.finish();
 
@@ -703,6 +695,7 @@ pub fn run(
     }
     findings.sort_by_key(|f| f.severity);
     let verdict = verdict_of(&findings);
+    let mut list_lines = Lines::default();
     if st.list {
         // The recovery log, in the server's order, up to where it stops.
         log.sort_by(|a, b| a.0.cmp(&b.0));
@@ -720,21 +713,28 @@ pub fn run(
             })
             .map(|(_, l)| Line::Log(l))
             .collect();
-        lines = if verdict == Verdict::WillNotStart {
+        list_lines = if verdict == Verdict::WillNotStart {
             // The server stops at the first channel it cannot recover; it
             // reports no server line and delivers nothing.
-            let mut all = log_lines;
-            all.extend(stop.map(|f| Line::RecoverError(f.clone())));
-            all
+            let mut head = log_lines;
+            head.extend(stop.map(|f| Line::RecoverError(f.clone())));
+            Lines {
+                head,
+                channels: Vec::new(),
+                spill,
+            }
         } else {
             let clients = if meta.no_server_info { 0 } else { meta.clients };
-            let mut all = log_lines;
-            all.push(Line::Server {
+            let mut head = log_lines;
+            head.push(Line::Server {
                 cluster_id: meta.server.cluster_id.clone(),
                 clients,
             });
-            all.extend(lines);
-            all
+            Lines {
+                head,
+                channels: lines,
+                spill,
+            }
         };
     }
     Ok(VerifyReport {
@@ -755,7 +755,7 @@ pub fn run(
         channels,
         totals,
         findings,
-        lines,
+        lines: list_lines,
         raft: None,
         plaintext_on_disk: crate::ops::archived::PlaintextOnDisk::of_store(
             layout,

@@ -4,6 +4,7 @@
 //! `source`): the lookups go along with the scan instead of after it, so no
 //! step holds the slice's records.
 
+use super::list::Spill;
 use super::lookup::{look_up_rebuilt, look_up_trusted, rebuilt_lookup, Ents, Walk};
 use super::recovery::{
     end_of_file, hidden_records, index_log, index_use, rebuild_refusal, rebuilt, versions_ok,
@@ -23,6 +24,7 @@ pub(super) fn verify_slice(
     data: SliceData<'_>,
     st: &Settings,
     nonces: NonceOut<'_>,
+    spill: &Spill,
 ) -> std::io::Result<SliceVerdict> {
     let mut scratch = Vec::new();
     let mut src = Source::new(scanner, nonces);
@@ -32,7 +34,7 @@ pub(super) fn verify_slice(
         last_seq: 0,
         delivered: Delivered::default(),
         findings: Vec::new(),
-        lines: Vec::new(),
+        lines: Default::default(),
         crc_tally: (0, 0),
         dat: dat.clone(),
         log: Vec::new(),
@@ -52,7 +54,7 @@ pub(super) fn verify_slice(
             let ents = Ents::new(data.idx, &src.scan().index);
             let entries = ents.len() as u64;
             src.noted = Some((entries, None));
-            let mut walk = Walk::new(&ctx.name, &dat, NotFoundRemedy::RebuildIndex);
+            let mut walk = Walk::new(&ctx.name, &dat, NotFoundRemedy::RebuildIndex, spill);
             look_up_trusted(ctx, data, st, ents, &mut src, &mut walk, &mut scratch);
             let (s, tally) = src.finish()?;
             v.crc_tally = (s.counts.records, s.counts.crc_errors);
@@ -67,13 +69,13 @@ pub(super) fn verify_slice(
             } else {
                 NotFoundRemedy::GapsInDat
             };
-            walk.finish(&mut v, remedy);
+            walk.finish(&mut v, remedy)?;
         }
         IndexUse::Rebuilt(why) => {
             index_log(&view(&ctx.name, src.scan(), data, st), why, &mut v);
             // Each record is looked up as it is read, unless one before it
             // stops the start; the lookups count only if none does.
-            let mut walk = Walk::new(&ctx.name, &dat, NotFoundRemedy::GapsInDat);
+            let mut walk = Walk::new(&ctx.name, &dat, NotFoundRemedy::GapsInDat, spill);
             let mut refusal = None;
             let mut pos = 0u64;
             while let Some(r) = src.pull() {
@@ -101,7 +103,7 @@ pub(super) fn verify_slice(
                     // The server walks only [first, last]: fewer positions
                     // than records (sequences out of order). Rare: walk again,
                     // examining the records anew.
-                    walk = Walk::new(&ctx.name, &dat, NotFoundRemedy::GapsInDat);
+                    walk = Walk::new(&ctx.name, &dat, NotFoundRemedy::GapsInDat, spill);
                     let n = (tally.records, first, last);
                     look_up_rebuilt(ctx, data, st, n, &mut walk, &mut scratch);
                 } else {
@@ -113,7 +115,7 @@ pub(super) fn verify_slice(
                     }
                 }
             }
-            walk.finish(&mut v, NotFoundRemedy::GapsInDat);
+            walk.finish(&mut v, NotFoundRemedy::GapsInDat)?;
         }
     }
     Ok(v)

@@ -9,8 +9,8 @@ pub(super) struct SliceVerdict {
     pub(super) last_seq: u64,
     pub(super) delivered: Delivered,
     pub(super) findings: Vec<Finding>,
-    /// (seq, MSG line) with --list.
-    pub(super) lines: Vec<(u64, Line)>,
+    /// The MSG lines with --list.
+    pub(super) lines: super::list::SliceLines,
     /// Records scanned and records whose CRC does not match.
     pub(super) crc_tally: (u64, u64),
     /// The data file (relative), and the server's log lines for this slice.
