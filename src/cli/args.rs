@@ -365,6 +365,8 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub file_read_buffer_size: Option<u64>,
     /// Print one line per message, like the MSG lines of the conformance files.
+    /// The lines wait in an unnamed temporary file in $TMPDIR (about 100
+    /// bytes a message) until the verdict is known.
     #[arg(long, conflicts_with = "json")]
     pub list: bool,
 }
