@@ -144,7 +144,8 @@ pub(super) struct ChannelLines {
     pub(super) channel: Line,
     pub(super) name: String,
     pub(super) slices: Vec<SliceLines>,
-    /// Sequences between slices (not found), in order, after the slices'.
+    /// Sequences between slices (not found), sorted; after the slices'
+    /// lines of the same sequence.
     pub(super) gaps: Vec<u64>,
 }
 

@@ -536,6 +536,9 @@ fn channel_out(
         ));
     }
     let subs = meta.subs.get(&ch.raw_name).map_or(0, |v| v.len() as u64);
+    // Gaps can overlap (a slice whose last sequence is below its first):
+    // in order, as the lines' merge by sequence needs them.
+    gap_lines.sort_unstable();
     let lines = st.list.then(|| list::ChannelLines {
         channel: Line::Channel {
             name: name.clone(),
