@@ -523,7 +523,7 @@ impl<'a> SliceScanner<'a> {
             sc.damage(Some(0), None, kind);
         }
         if let Some((idx, release_idx)) = sc.idx {
-            sc.s.index = scan_index(idx, &cfg.crc, keep_entries);
+            sc.s.index = scan_index(idx, &cfg.crc, keep_entries, release_idx);
             release_idx(idx.len() as u64);
             sc.idx_released = idx.len() as u64;
         }
@@ -859,7 +859,10 @@ fn classify_record(
     }
 }
 
-fn scan_index(idx: &[u8], crc: &Crc32, keep_entries: bool) -> IndexScan {
+/// Reads the index's entries (`keep_entries`: keeps them), giving back the
+/// pages read every `RELEASE_EVERY` bytes: an index of 10 million entries
+/// is 320 MB.
+fn scan_index(idx: &[u8], crc: &Crc32, keep_entries: bool, release: &dyn Fn(u64)) -> IndexScan {
     let mut s = IndexScan {
         present: true,
         version: Some(record::file_version(idx)),
@@ -873,9 +876,14 @@ fn scan_index(idx: &[u8], crc: &Crc32, keep_entries: bool) -> IndexScan {
         s.entries
             .reserve(index::max_entries(idx.len()).min(1 << 16));
     }
+    let mut released = 0u64;
     for ev in index::entries(idx, crc) {
         match ev {
-            IndexEvent::Entry { entry, crc_ok, .. } => {
+            IndexEvent::Entry { at, entry, crc_ok } => {
+                if at - released >= RELEASE_EVERY {
+                    release(at);
+                    released = at;
+                }
                 if !crc_ok {
                     s.bad_crc.push(s.n_entries);
                 }
