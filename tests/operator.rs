@@ -177,7 +177,7 @@ fn generated_store(slices: u64) -> (tempfile::TempDir, std::path::PathBuf) {
 fn signal_mid_rewrite_stops_cleanly_and_names_the_next_step() {
     for sig in [libc::SIGINT, libc::SIGTERM] {
         let (_t, s) = generated_store(SLICES);
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stanctl"))
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_stanctl"))
             .args([
                 "store",
                 "encrypt",
@@ -194,25 +194,12 @@ fn signal_mid_rewrite_stops_cleanly_and_names_the_next_step() {
             .unwrap();
         // Wait until the write has begun (a temp file appears), then signal.
         let gen = s.join("gen");
-        let start = std::time::Instant::now();
-        loop {
-            let writing = std::fs::read_dir(&gen)
+        let o = signal_when(child, sig, 60, "the write never started", || {
+            std::fs::read_dir(&gen)
                 .unwrap()
                 .filter_map(|e| e.ok())
-                .any(|e| e.file_name().to_string_lossy().ends_with(".stanctl-tmp"));
-            if writing {
-                break;
-            }
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "the run ended before it was signalled"
-            );
-            assert!(start.elapsed().as_secs() < 60, "the write never started");
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-        // SAFETY: kill has no memory preconditions; the pid is our child's.
-        assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
-        let o = child.wait_with_output().unwrap();
+                .any(|e| e.file_name().to_string_lossy().ends_with(".stanctl-tmp"))
+        });
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(130), "signal {sig}: {err}");
         assert!(err.contains("interrupted: encrypt rewrote"), "{err}");
@@ -265,7 +252,7 @@ fn signal_mid_one_pass_check_removes_the_staging_and_names_the_next_step() {
         if pre_existing {
             std::fs::create_dir_all(&out).unwrap();
         }
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stanctl"))
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_stanctl"))
             .args([
                 "store",
                 "encrypt",
@@ -284,18 +271,9 @@ fn signal_mid_one_pass_check_removes_the_staging_and_names_the_next_step() {
             .unwrap();
         // Wait until the check stages a slice, then signal.
         let staged = out.join(".stanctl-staging").join("gen");
-        let start = std::time::Instant::now();
-        while !std::fs::read_dir(&staged).is_ok_and(|mut r| r.next().is_some()) {
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "the run ended before it was signalled"
-            );
-            assert!(start.elapsed().as_secs() < 60, "the check never staged");
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        // SAFETY: kill has no memory preconditions; the pid is our child's.
-        assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
-        let o = child.wait_with_output().unwrap();
+        let o = signal_when(child, sig, 60, "the check never staged", || {
+            std::fs::read_dir(&staged).is_ok_and(|mut r| r.next().is_some())
+        });
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(130), "signal {sig}: {err}");
         assert!(
@@ -368,7 +346,7 @@ fn signal_mid_raft_rewrite_changes_nothing_and_names_the_next_step() {
         if output {
             args.extend(["-o", d(&out)]);
         }
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stanctl"))
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_stanctl"))
             .args(&args)
             .env_remove(ENV_KEY)
             .stdout(std::process::Stdio::piped())
@@ -381,18 +359,9 @@ fn signal_mid_raft_rewrite_changes_nothing_and_names_the_next_step() {
         } else {
             t.path().join("raft.log.stanctl-tmp")
         };
-        let start = std::time::Instant::now();
-        while !writing.exists() {
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "the run ended before it was signalled"
-            );
-            assert!(start.elapsed().as_secs() < 120, "the write never started");
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-        // SAFETY: kill has no memory preconditions; the pid is our child's.
-        assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
-        let o = child.wait_with_output().unwrap();
+        let o = signal_when(child, sig, 120, "the write never started", || {
+            writing.exists()
+        });
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(130), "signal {sig}: {err}");
         assert!(
@@ -1252,4 +1221,28 @@ fn keep_damaged_json_counts_add_up() {
         n("changed") + n("unchanged") + n("kept") + n("refused_records")
     );
     assert_eq!(n("refused_records"), 0);
+}
+
+/// Waits (polling every 2 ms, at most `limit_s` seconds, failing with
+/// `never`) until `ready()` holds while the child still runs, sends it
+/// `sig`, and returns its output.
+fn signal_when(
+    mut child: std::process::Child,
+    sig: i32,
+    limit_s: u64,
+    never: &str,
+    ready: impl Fn() -> bool,
+) -> std::process::Output {
+    let start = std::time::Instant::now();
+    while !ready() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it was signalled"
+        );
+        assert!(start.elapsed().as_secs() < limit_s, "{never}");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    // SAFETY: kill has no memory preconditions; the pid is our child's.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+    child.wait_with_output().unwrap()
 }
