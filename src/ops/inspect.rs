@@ -162,8 +162,9 @@ pub struct InspectOptions {
 }
 
 /// What the report needs of a slice, kept while the other slices are
-/// scanned: not the slice's index entries or record table, which grow with
-/// its records (a million-message slice has 32 MB of entries).
+/// scanned: not the slice's record table, which grows with its records (the
+/// scan keeps no index entries: the damage reads the few it names from the
+/// mapped index while the slice is at hand).
 struct SliceOut {
     scan: SliceScan,
     /// The index problems, worked out while the entries were at hand.
@@ -235,7 +236,8 @@ pub fn run(
         crc: crc.clone(),
         keys,
         backend: opts.backend,
-        detail: opts.records,
+        // The listing is made here as the records are read.
+        detail: false,
         hash: if opts.records {
             HashMode::Delivered { encryption: true }
         } else {
@@ -254,27 +256,36 @@ pub fn run(
         path: std::env::temp_dir(),
         source: e,
     };
-    let scanned = scan::scan_channels(
+    // Each slice is read a record at a time: its nonce runs go to the reuse
+    // check as they settle and `--records`' rows are made as the records
+    // are read, so nothing of the slice grows with its records but the
+    // listing asked for.
+    let scanned = scan::scan_channels_stepwise(
         layout,
         &ctxs,
         &cfg,
-        |ctx, mut s, _data| -> Result<SliceOut> {
-            let records = opts.records.then(|| {
-                let recs = std::mem::take(&mut s.records);
-                recs.iter()
-                    .map(|r| record_report(s.n, r, keys))
-                    .collect::<Vec<_>>()
-            });
-            let index_damage = index_damage(&ctx.name, &s);
-            let index_entries = s.index.present.then_some(s.index.entries.len() as u64);
-            s.index.entries = Vec::new();
-            s.index.bad_crc = Vec::new();
+        |ctx, mut sc, data| -> Result<SliceOut> {
             let ci = ctxs
                 .iter()
                 .position(|c| std::ptr::eq(c, ctx))
                 .expect("one of ctxs");
-            nonce_logs.add(ci, &s.nonces).map_err(spill_err)?;
-            s.nonces = Vec::new();
+            let n = sc.scan().n;
+            let mut records = opts.records.then(Vec::new);
+            while let Some(r) = sc.next_record() {
+                if let Some(rows) = records.as_mut() {
+                    rows.push(record_report(n, &r, keys));
+                }
+                if sc.scan().nonces.len() >= scan::NONCE_BATCH {
+                    let runs = sc.take_settled_nonces();
+                    nonce_logs.add(ci, &runs).map_err(spill_err)?;
+                }
+            }
+            let runs = sc.take_all_nonces();
+            nonce_logs.add(ci, &runs).map_err(spill_err)?;
+            let mut s = sc.finish();
+            let index_damage = index_damage(&ctx.name, &s, data.idx);
+            let index_entries = s.index.present.then_some(s.index.n_entries as u64);
+            s.index.bad_crc = Vec::new();
             Ok(SliceOut {
                 scan: s,
                 index_damage,
@@ -437,8 +448,9 @@ fn record_report(slice: u64, r: &scan::RecordInfo, keys: &[Key]) -> RecordReport
     }
 }
 
-/// Index problems as damage, in the server's terms.
-pub fn index_damage(channel: &str, s: &SliceScan) -> Vec<Damage> {
+/// Index problems as damage, in the server's terms; `idx` is the index
+/// file's bytes (`SliceData::idx`), where the entries named are read.
+pub fn index_damage(channel: &str, s: &SliceScan, idx: Option<&[u8]>) -> Vec<Damage> {
     let mut out = Vec::new();
     let mut d = |offset: Option<u64>, seq: Option<u64>, kind: DamageKind| {
         out.push(Damage {
@@ -462,7 +474,7 @@ pub fn index_damage(channel: &str, s: &SliceScan) -> Vec<Damage> {
     for &i in &ix.bad_crc {
         d(
             Some(index::entry_offset(i)),
-            Some(ix.entries[i].seq),
+            ix.entry(idx, i).map(|e| e.seq),
             DamageKind::IndexCrc,
         );
     }
@@ -473,7 +485,7 @@ pub fn index_damage(channel: &str, s: &SliceScan) -> Vec<Damage> {
         d(Some(at), None, DamageKind::IndexPadding);
     }
     // Full comparison with the data file (the server only checks the last entry).
-    let n = ix.entries.len() as u64;
+    let n = ix.n_entries as u64;
     if n != s.counts.records && ix.version == Some(FileVersion::Supported) {
         let kind = DamageKind::IndexCount {
             entries: n,
@@ -482,9 +494,11 @@ pub fn index_damage(channel: &str, s: &SliceScan) -> Vec<Damage> {
         d(None, None, kind);
     }
     if let Some((i, data)) = ix.mismatch {
-        let entry = ix.entries[i];
-        let kind = DamageKind::IndexMismatch { entry, data };
-        d(Some(index::entry_offset(i)), Some(entry.seq), kind);
+        // The scan found it among the `n_entries`: the file holds it.
+        if let Some(entry) = ix.entry(idx, i) {
+            let kind = DamageKind::IndexMismatch { entry, data };
+            d(Some(index::entry_offset(i)), Some(entry.seq), kind);
+        }
     }
     out
 }

@@ -194,15 +194,14 @@ impl Counts {
 pub struct IndexScan {
     pub present: bool,
     pub version: Option<FileVersion>,
-    /// Entries before the first padding / partial entry / end; empty when
-    /// the scan does not keep them (`scan_channels_stepwise`): `n_entries`
-    /// and `entry` work either way.
-    pub entries: Vec<IndexEntry>,
-    /// How many entries there are before the first padding / partial entry / end.
+    /// How many entries there are before the first padding / partial entry
+    /// / end. The entries themselves are not kept (32 bytes a record: 320 MB
+    /// for a slice of 10 million messages): `entry` reads them from the
+    /// mapped index.
     pub n_entries: usize,
     /// The last of them.
     pub last_entry: Option<IndexEntry>,
-    /// Entries whose CRC is wrong (their positions in `entries`).
+    /// Entries whose CRC is wrong (their positions).
     pub bad_crc: Vec<usize>,
     pub padding_at: Option<u64>,
     pub partial_at: Option<u64>,
@@ -214,16 +213,10 @@ pub struct IndexScan {
 }
 
 impl IndexScan {
-    /// Entry `i` (of the `n_entries`), from `entries` or else from the index
-    /// file's bytes `idx`.
+    /// Entry `i` (of the `n_entries`), read from the index file's bytes
+    /// `idx` (`SliceData::idx`).
     pub fn entry(&self, idx: Option<&[u8]>, i: usize) -> Option<IndexEntry> {
         if i >= self.n_entries {
-            return None;
-        }
-        if let Some(e) = self.entries.get(i) {
-            return Some(*e);
-        }
-        if !self.entries.is_empty() {
             return None;
         }
         index::entry_bytes(idx?, i).map(IndexEntry::parse)
@@ -260,12 +253,23 @@ pub struct ChannelScan<T> {
     pub slices: Vec<T>,
 }
 
+/// Nonce runs a consumer takes from a slice's scan at a time (see
+/// `SliceScanner::take_settled_nonces`): one run per envelope of stanctl's
+/// own, so a slice's runs would otherwise grow with its records (320 MB for
+/// 10 million envelopes).
+pub const NONCE_BATCH: usize = 4096;
+
 /// Receives the facts of each record, in file order, while a slice is
 /// scanned: a consumer that needs every record, but not all of them at once,
 /// uses this instead of `ScanConfig::detail`'s table (which grows with the
 /// slice: a million-message slice is a million `RecordInfo`s).
 pub trait RecordSink {
     fn record(&mut self, info: &RecordInfo);
+
+    /// Nonce runs of the slice, as they settle (every `NONCE_BATCH`, then
+    /// the rest once the slice is read): `SliceScan::nonces` is then empty.
+    /// By default they are dropped (a consumer that checks no reuse).
+    fn nonces(&mut self, _runs: Vec<NonceRun>) {}
 
     /// `record`, with the record's bytes, its parsed message (None when it
     /// does not parse) and, when a key opened its envelope, the plaintext
@@ -291,29 +295,10 @@ impl RecordSink for () {
 /// under this, whatever the slice's size.
 const RELEASE_EVERY: u64 = 8 << 20;
 
-/// Scans every slice of these channels in parallel and hands each one to
+/// Scans every slice of these channels in parallel, each with a
+/// `RecordSink` (made by `begin` before the slice is read) that sees every
+/// record and its nonce runs, and hands the slice's facts with its sink to
 /// `consume` while its files are still mapped.
-pub fn scan_channels<T, F>(
-    layout: &StoreLayout,
-    ctxs: &[ChannelCtx<'_>],
-    cfg: &ScanConfig<'_>,
-    consume: F,
-) -> Result<Vec<ChannelScan<T>>>
-where
-    T: Send,
-    F: Fn(&ChannelCtx<'_>, SliceScan, SliceData<'_>) -> T + Sync,
-{
-    scan_channels_with(
-        layout,
-        ctxs,
-        cfg,
-        |_, _| (),
-        |ctx, scan, data, ()| consume(ctx, scan, data),
-    )
-}
-
-/// `scan_channels`, with a `RecordSink` per slice (made by `begin` before
-/// the slice is read) that sees every record and is then handed to `consume`.
 pub fn scan_channels_with<T, S, B, F>(
     layout: &StoreLayout,
     ctxs: &[ChannelCtx<'_>],
@@ -327,14 +312,18 @@ where
     B: Fn(&ChannelCtx<'_>, &SliceFiles) -> S + Sync,
     F: Fn(&ChannelCtx<'_>, SliceScan, SliceData<'_>, S) -> T + Sync,
 {
-    drive(layout, ctxs, cfg, true, |ctx, sf, mut scanner, data| {
+    drive(layout, ctxs, cfg, |ctx, sf, mut scanner, data| {
         let mut sink = begin(ctx, sf);
         while let Some((info, r, msg)) = scanner.step() {
             sink.record_full(&info, &r, msg.as_ref(), scanner.opened(&info));
             if cfg.detail {
                 scanner.s.records.push(info);
             }
+            if scanner.s.nonces.len() >= NONCE_BATCH {
+                sink.nonces(scanner.take_settled_nonces());
+            }
         }
+        sink.nonces(scanner.take_all_nonces());
         consume(ctx, scanner.finish(), data, sink)
     })
 }
@@ -343,8 +332,8 @@ where
 /// before any record is read, to `consume` as a `SliceScanner`: the
 /// consumer pulls the records one by one as it needs them (none is kept
 /// unless it keeps it) and calls `SliceScanner::finish` for the slice's
-/// facts. The index's entries are not kept either (`IndexScan::entries`
-/// stays empty; `IndexScan::entry` reads them from the mapped file).
+/// facts. The index's entries are not kept either (no scan keeps them:
+/// `IndexScan::entry` reads them from the mapped file).
 pub fn scan_channels_stepwise<T, F>(
     layout: &StoreLayout,
     ctxs: &[ChannelCtx<'_>],
@@ -355,19 +344,17 @@ where
     T: Send,
     F: Fn(&ChannelCtx<'_>, SliceScanner<'_>, SliceData<'_>) -> T + Sync,
 {
-    drive(layout, ctxs, cfg, false, |ctx, _, scanner, data| {
+    drive(layout, ctxs, cfg, |ctx, _, scanner, data| {
         consume(ctx, scanner, data)
     })
 }
 
 /// The parallel driver of the `scan_channels*` functions: maps each slice,
-/// makes its scanner (`keep_entries`: keep the index's entries) and hands
-/// both to `per_slice`.
+/// makes its scanner and hands both to `per_slice`.
 fn drive<T, F>(
     layout: &StoreLayout,
     ctxs: &[ChannelCtx<'_>],
     cfg: &ScanConfig<'_>,
-    keep_entries: bool,
     per_slice: F,
 ) -> Result<Vec<ChannelScan<T>>>
 where
@@ -405,7 +392,6 @@ where
                 idx.as_ref()
                     .map(|m| (m.bytes(), &release_idx as &dyn Fn(u64))),
                 cfg,
-                keep_entries,
                 scratch,
             );
             let data = SliceData {
@@ -446,7 +432,7 @@ pub fn scan_slice(
     scratch: &mut Vec<u8>,
 ) -> SliceScan {
     let idx = idx.map(|i| (i, &(|_| {}) as &dyn Fn(u64)));
-    let mut sc = SliceScanner::new(root, ctx, sf, (dat, &|_| {}), idx, cfg, true, scratch);
+    let mut sc = SliceScanner::new(root, ctx, sf, (dat, &|_| {}), idx, cfg, scratch);
     while let Some(info) = sc.next_record() {
         if cfg.detail {
             sc.s.records.push(info);
@@ -487,7 +473,6 @@ impl<'a> SliceScanner<'a> {
         (dat, release): Releasing<'a>,
         idx: Option<Releasing<'a>>,
         cfg: &'a ScanConfig<'a>,
-        keep_entries: bool,
         scratch: &'a mut Vec<u8>,
     ) -> Self {
         let s = SliceScan {
@@ -523,7 +508,7 @@ impl<'a> SliceScanner<'a> {
             sc.damage(Some(0), None, kind);
         }
         if let Some((idx, release_idx)) = sc.idx {
-            sc.s.index = scan_index(idx, &cfg.crc, keep_entries, release_idx);
+            sc.s.index = scan_index(idx, &cfg.crc, release_idx);
             release_idx(idx.len() as u64);
             sc.idx_released = idx.len() as u64;
         }
@@ -545,7 +530,7 @@ impl<'a> SliceScanner<'a> {
     }
 
     /// The slice's facts so far: its files' versions and index are read
-    /// (entries not kept, see `scan_channels_stepwise`); the rest fills in
+    /// (entries not kept, see `IndexScan::entry`); the rest fills in
     /// as records are read.
     pub fn scan(&self) -> &SliceScan {
         &self.s
@@ -859,10 +844,9 @@ fn classify_record(
     }
 }
 
-/// Reads the index's entries (`keep_entries`: keeps them), giving back the
-/// pages read every `RELEASE_EVERY` bytes: an index of 10 million entries
-/// is 320 MB.
-fn scan_index(idx: &[u8], crc: &Crc32, keep_entries: bool, release: &dyn Fn(u64)) -> IndexScan {
+/// Reads the index's entries (keeping none of them), giving back the pages
+/// read every `RELEASE_EVERY` bytes: an index of 10 million entries is 320 MB.
+fn scan_index(idx: &[u8], crc: &Crc32, release: &dyn Fn(u64)) -> IndexScan {
     let mut s = IndexScan {
         present: true,
         version: Some(record::file_version(idx)),
@@ -871,10 +855,6 @@ fn scan_index(idx: &[u8], crc: &Crc32, keep_entries: bool, release: &dyn Fn(u64)
     };
     if s.version != Some(FileVersion::Supported) {
         return s;
-    }
-    if keep_entries {
-        s.entries
-            .reserve(index::max_entries(idx.len()).min(1 << 16));
     }
     let mut released = 0u64;
     for ev in index::entries(idx, crc) {
@@ -886,9 +866,6 @@ fn scan_index(idx: &[u8], crc: &Crc32, keep_entries: bool, release: &dyn Fn(u64)
                 }
                 if !crc_ok {
                     s.bad_crc.push(s.n_entries);
-                }
-                if keep_entries {
-                    s.entries.push(entry);
                 }
                 s.n_entries += 1;
                 s.last_entry = Some(entry);

@@ -340,7 +340,7 @@ pub(super) fn plan_slice(
     let index_matches = !writes_index
         || (ix.version == Some(FileVersion::Supported)
             && idx_len == index::file_len(records)
-            && ix.entries.len() == records
+            && ix.n_entries == records
             && ix.bad_crc.is_empty()
             && ix.mismatch.is_none());
     // A zero tail is dropped: the server truncates it on an index rebuild,
@@ -397,9 +397,11 @@ fn trusted_frames(scan: &SliceScan, data: &SliceData<'_>) -> Option<Vec<(u64, Fr
     {
         return None;
     }
-    let first = ix.entries.first()?;
+    let entry = |i| ix.entry(data.idx, i);
+    let first = entry(0)?;
     let mut at = VERSION_LEN as u64;
-    for (i, e) in ix.entries.iter().enumerate() {
+    for i in 0..ix.n_entries {
+        let e = entry(i)?;
         if e.offset != at || e.seq != first.seq.checked_add(i as u64)? {
             return None;
         }
@@ -409,7 +411,7 @@ fn trusted_frames(scan: &SliceScan, data: &SliceData<'_>) -> Option<Vec<(u64, Fr
         return None;
     }
     // The server's start-up check of the last record (CRC always on).
-    let last = ix.entries.last()?;
+    let last = ix.last_entry?;
     match record::Record::at(data.dat, last.offset) {
         Some(Event::Record(r))
             if r.payload.len() as u64 == last.size as u64
@@ -417,8 +419,8 @@ fn trusted_frames(scan: &SliceScan, data: &SliceData<'_>) -> Option<Vec<(u64, Fr
         _ => return None,
     }
     Some(
-        ix.entries
-            .iter()
+        (0..ix.n_entries)
+            .filter_map(entry)
             .map(|e| {
                 let f = Frame {
                     offset: e.offset,
@@ -632,7 +634,7 @@ fn salvage(
 
 /// The start-up check of the last record also checks its CRC.
 fn last_crc_ok(job: &Job, scan: &SliceScan, data: &SliceData<'_>) -> bool {
-    scan.index.entries.last().is_some_and(|last| {
+    scan.index.last_entry.is_some_and(|last| {
         matches!(record::Record::at(data.dat, last.offset),
             Some(Event::Record(r)) if r.crc_ok(&job.crc))
     })
