@@ -167,6 +167,11 @@ pub(super) struct PlanSink<'j> {
     writes_index: bool,
     /// One-pass `--output`: writes each planned record as it is judged.
     stage: Option<Stager<'j>>,
+    /// The sequence of the slice's first record and the largest of all (0
+    /// for a record that does not parse), for `--keep-damaged`'s report of
+    /// a slice it keeps whole: no table of the records is kept.
+    first_seq: Option<u64>,
+    max_seq: u64,
 }
 
 /// Every slice gets its index written, except an archived slice that has
@@ -194,6 +199,8 @@ impl<'j> PlanSink<'j> {
             dat_after: VERSION_LEN as u64,
             writes_index: true,
             stage,
+            first_seq: None,
+            max_seq: 0,
         }
     }
 
@@ -243,6 +250,8 @@ impl PlanSink<'_> {
     /// record is refused (or already refused as damage).
     fn judge(&mut self, info: &RecordInfo) -> Option<Action> {
         let job = self.job;
+        self.first_seq.get_or_insert(info.seq);
+        self.max_seq = self.max_seq.max(info.seq);
         if !info.crc_ok || info.parse_error.is_some() {
             self.tally.records += 1;
             self.tally.plaintext(info, None);
@@ -309,6 +318,8 @@ pub(super) fn plan_slice(
         dat_after,
         writes_index,
         stage,
+        first_seq,
+        max_seq,
         ..
     } = sink;
     tally.bytes_before = scan.dat_len + idx_len;
@@ -328,7 +339,8 @@ pub(super) fn plan_slice(
     refused.extend(record_refusals);
     if job.keep_damaged && !refused.is_empty() {
         let before = tally.bytes_before;
-        return salvage(job, ctx, &scan, &data, refused, before, writes_index);
+        let seqs = first_seq.map(|f| (f, max_seq));
+        return salvage(job, ctx, &scan, &data, refused, before, writes_index, seqs);
     }
     let rewrite_ok = scan.version == FileVersion::Supported && refused.is_empty();
     // The index is kept only if it is byte for byte the one the write would
@@ -433,11 +445,32 @@ fn trusted_frames(scan: &SliceScan, data: &SliceData<'_>) -> Option<Vec<(u64, Fr
     )
 }
 
+/// The records of a data file framed by their headers, as the scanner reads
+/// them (read again here rather than kept from the scan: only a slice
+/// salvaged needs them).
+fn header_frames(dat: &[u8]) -> Vec<(u64, Frame)> {
+    let mut frames = Vec::new();
+    for ev in record::Records::new(dat, false) {
+        let Event::Record(r) = ev else { break };
+        let (seq, timestamp) =
+            proto::MsgView::parse(r.payload).map_or((0, 0), |m| (m.sequence, m.timestamp));
+        let f = Frame {
+            offset: r.offset,
+            size: r.payload.len() as u32,
+            timestamp,
+        };
+        frames.push((seq, f));
+    }
+    frames
+}
+
 /// `--keep-damaged`: frame the slice as the server does (by a trusted
 /// index; by the headers when the server rebuilds the index and every
 /// record reads whole), convert every record the rule handles, keep the
 /// others byte for byte with their index size, and copy the tail. A slice
-/// that cannot be framed so is carried over whole.
+/// that cannot be framed so is carried over whole. `seqs`: the first
+/// record's sequence and the largest (see `PlanSink::first_seq`).
+#[allow(clippy::too_many_arguments)]
 fn salvage(
     job: &Job,
     ctx: &ChannelCtx<'_>,
@@ -446,25 +479,14 @@ fn salvage(
     refused: Vec<Refusal>,
     bytes_before: u64,
     writes_index: bool,
+    seqs: Option<(u64, u64)>,
 ) -> SlicePlan {
     let dat = data.dat;
     let damaged = scan.damage.iter().any(|d| d.kind.refuses_rewrite());
     let frames = trusted_frames(scan, data)
         .filter(|_| last_crc_ok(job, scan, data))
         .or_else(|| {
-            (!damaged && scan.version == FileVersion::Supported).then(|| {
-                scan.records
-                    .iter()
-                    .map(|r| {
-                        let f = Frame {
-                            offset: r.offset,
-                            size: r.size,
-                            timestamp: r.timestamp,
-                        };
-                        (r.seq, f)
-                    })
-                    .collect()
-            })
+            (!damaged && scan.version == FileVersion::Supported).then(|| header_frames(dat))
         });
     let mut tally = Tally {
         bytes_before,
@@ -472,7 +494,7 @@ fn salvage(
         ..Tally::default()
     };
     let Some(frames) = frames else {
-        tally.records = scan.records.len() as u64;
+        tally.records = scan.counts.records;
         tally.kept = tally.records;
         tally.plaintext_before = scan.counts.plaintext;
         tally.plaintext_after = scan.counts.plaintext;
@@ -492,10 +514,7 @@ fn salvage(
                 offset: None,
                 len: bytes_before,
                 what: KeptWhat::Slice(first.reason),
-                range: scan.records.first().map(|f| {
-                    let last = scan.records.iter().map(|r| r.seq).max().unwrap_or(f.seq);
-                    (f.seq, last)
-                }),
+                range: seqs,
                 archived: false,
             }],
             tail_from: None,
@@ -683,8 +702,7 @@ pub(super) fn check(
         crc: job.crc.clone(),
         keys: job.keys,
         backend: job.backend,
-        // The salvage of --keep-damaged reads the slice's record table.
-        detail: job.keep_damaged,
+        detail: false,
         hash: HashMode::None,
         // The one-pass check stages opened envelopes from their plaintext.
         plaintext: true,
