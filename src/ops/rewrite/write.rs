@@ -90,7 +90,7 @@ pub(super) fn keep_owner(f: &File, path: &Path, like: Like, sink: &dyn Sink) {
 
 /// Creates `path` (truncating a leftover) with the permissions and owner of
 /// the file it replaces, whatever the umask.
-pub(super) fn create(path: &Path, like: Like, sink: &dyn Sink) -> Result<BufWriter<File>> {
+pub(super) fn create(path: &Path, like: Like, sink: &dyn Sink) -> Result<Out> {
     let mode = like.mode;
     step();
     let f = fs::OpenOptions::new()
@@ -103,17 +103,96 @@ pub(super) fn create(path: &Path, like: Like, sink: &dyn Sink) -> Result<BufWrit
     f.set_permissions(fs::Permissions::from_mode(mode))
         .map_err(io(path))?;
     keep_owner(&f, path, like, sink);
-    Ok(BufWriter::with_capacity(1 << 20, f))
+    Ok(BufWriter::with_capacity(1 << 20, NewFile::new(f)))
 }
 
-/// Flushes the file and, with `Durability::EachFile`, fsyncs it.
-pub(super) fn finish(w: BufWriter<File>, path: &Path, sync: Durability) -> Result<()> {
+/// A file being written by a rewrite, buffered.
+pub(super) type Out = BufWriter<NewFile>;
+
+/// Flushes the file, starts the writeback of its last pages and, with
+/// `Durability::EachFile`, fsyncs it.
+pub(super) fn finish(w: Out, path: &Path, sync: Durability) -> Result<()> {
     step();
-    let f = w.into_inner().map_err(|e| io(path)(e.into_error()))?;
+    let mut nf = w.into_inner().map_err(|e| io(path)(e.into_error()))?;
+    nf.start_writeback(true);
     match sync {
-        Durability::EachFile => f.sync_all().map_err(io(path)),
+        Durability::EachFile => nf.file.sync_all().map_err(io(path)),
         Durability::AtEnd => Ok(()),
     }
+}
+
+/// Written bytes after which `NewFile` starts their writeback.
+const WRITEBACK_STEP: u64 = 8 << 20;
+
+/// A new file that starts the writeback of what it was given every
+/// `WRITEBACK_STEP` bytes, without waiting for it. The kernel would
+/// otherwise leave the pages dirty in memory until the final `syncfs` (or
+/// the slice's fsync, in place), which then writes them all while nothing
+/// else happens; started early, the writeback overlaps the rest of the
+/// rewrite. Only a hint: durability still comes from that fsync or
+/// `syncfs`, which also reports any write error.
+pub(super) struct NewFile {
+    file: File,
+    /// Bytes written so far.
+    written: u64,
+    /// Bytes whose writeback has been started.
+    started: u64,
+}
+
+impl NewFile {
+    fn new(file: File) -> Self {
+        NewFile {
+            file,
+            written: 0,
+            started: 0,
+        }
+    }
+
+    /// Starts writing back what was written since the last call (`all`:
+    /// to the end of the file, which is complete).
+    fn start_writeback(&mut self, all: bool) {
+        let len = if all {
+            0 // to the end of the file
+        } else {
+            self.written - self.started
+        };
+        start_writeback(&self.file, self.started, len);
+        self.started = self.written;
+    }
+}
+
+impl Write for NewFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        if self.written - self.started >= WRITEBACK_STEP {
+            self.start_writeback(false);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Starts the writeback of `len` bytes of `f` from `offset` (0: to the
+/// end) and returns at once (Linux `sync_file_range(SYNC_FILE_RANGE_WRITE)`;
+/// elsewhere nothing). Errors are ignored: this is a hint, and a failed
+/// write shows in the fsync or `syncfs` that follows.
+pub(super) fn start_writeback(f: &File, offset: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let (Ok(off), Ok(n)) = (i64::try_from(offset), i64::try_from(len)) else {
+            return;
+        };
+        // SAFETY: a valid open descriptor; the call only reads its arguments.
+        let _ =
+            unsafe { libc::sync_file_range(f.as_raw_fd(), off, n, libc::SYNC_FILE_RANGE_WRITE) };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (f, offset, len);
 }
 
 /// When written files reach the disk.
@@ -419,7 +498,7 @@ pub(super) struct Stager<'j> {
     dat_to: PathBuf,
     /// None for an archived slice without an index (see `writes_index`).
     idx_to: Option<PathBuf>,
-    files: Option<(BufWriter<File>, Option<BufWriter<File>>)>,
+    files: Option<(Out, Option<Out>)>,
     offset: u64,
     bufs: Bufs,
     abandoned: bool,
@@ -825,6 +904,7 @@ pub(super) fn copy_file(from: &Path, to: &Path, sink: &dyn Sink) -> Result<()> {
     fs::copy(from, to).map_err(io(to))?;
     step();
     let f = File::open(to).map_err(io(to))?;
+    start_writeback(&f, 0, 0);
     keep_owner(&f, to, like(from)?, sink);
     Ok(())
 }
