@@ -109,11 +109,24 @@ pub fn seal(
     out: &mut Vec<u8>,
 ) {
     out.clear();
+    seal_append(aead, cipher, nonce, plaintext, out);
+}
+
+/// `seal`, appending the envelope (`plaintext.len() + OVERHEAD` bytes) to
+/// what `out` already holds.
+pub fn seal_append(
+    aead: &ChannelAead,
+    cipher: Cipher,
+    nonce: &[u8; NONCE_LEN],
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+) {
     out.reserve(plaintext.len() + OVERHEAD);
     out.push(cipher.code());
     out.extend_from_slice(nonce);
+    let body = out.len();
     out.extend_from_slice(plaintext);
-    let tag = aead.seal_in_place(cipher, nonce, &mut out[1 + NONCE_LEN..]);
+    let tag = aead.seal_in_place(cipher, nonce, &mut out[body..]);
     out.extend_from_slice(&tag);
 }
 

@@ -48,7 +48,8 @@
 //!   already written open with the target key and are kept), but the bytes
 //!   it writes differ. The hash is keyed, so the nonce reveals nothing about
 //!   the plaintext to whoever lacks the key; the key is held in zeroizing
-//!   memory and each keyed hasher is wiped after use.
+//!   memory and each keyed hasher is wiped after use (a rewrite reuses one
+//!   per thread, reset between messages, and wipes it when done).
 
 use crate::crypto::aead::{Cipher, NONCE_LEN};
 use sha2::{Digest, Sha256};
@@ -79,14 +80,36 @@ impl NonceGen {
 
     /// The nonce for `plaintext` at `seq` sealed with `cipher`.
     pub fn nonce(&self, cipher: Cipher, seq: u64, plaintext: &[u8]) -> [u8; NONCE_LEN] {
+        self.nonce_with(&mut None, cipher, seq, plaintext)
+    }
+
+    /// `nonce`, hashing with the hasher in `slot` when it was keyed for this
+    /// `NonceGen`'s key (else one is keyed there, the old one wiped): a
+    /// rewrite keeps one per thread instead of keying and wiping a hasher
+    /// per message (wiping BLAKE3's ~1.9 KB state cost as much as hashing a
+    /// 40-byte message). Same bytes as `nonce`.
+    pub fn nonce_with(
+        &self,
+        slot: &mut Option<NonceHasher>,
+        cipher: Cipher,
+        seq: u64,
+        plaintext: &[u8],
+    ) -> [u8; NONCE_LEN] {
+        let nh = match slot {
+            Some(nh) if nh.key[..] == self.key[..] => nh,
+            _ => slot.insert(NonceHasher {
+                key: self.key.clone(),
+                h: blake3::Hasher::new_keyed(&self.key),
+            }),
+        };
         let mut tail = [0u8; 9];
         tail[0] = cipher.code();
         tail[1..].copy_from_slice(&seq.to_be_bytes());
-        let mut h = blake3::Hasher::new_keyed(&self.key);
+        let h = &mut nh.h;
+        h.reset();
         h.update(plaintext);
         h.update(&tail);
         let mut d = h.finalize();
-        h.zeroize();
         let b = d.as_bytes();
         let mut n = [0u8; NONCE_LEN];
         n[..4].copy_from_slice(&b[..4]);
@@ -94,6 +117,21 @@ impl NonceGen {
         n[6..].copy_from_slice(&b[4..10]);
         d.zeroize();
         n
+    }
+}
+
+/// A keyed BLAKE3 hasher that `NonceGen::nonce_with` reuses from message to
+/// message (reset between them); its key and state are wiped when it is
+/// dropped.
+pub struct NonceHasher {
+    /// NK2, to tell which `NonceGen` the hasher was keyed for.
+    key: Zeroizing<[u8; 32]>,
+    h: blake3::Hasher,
+}
+
+impl Drop for NonceHasher {
+    fn drop(&mut self) {
+        self.h.zeroize();
     }
 }
 
@@ -545,6 +583,18 @@ mod tests {
         for (c, seq, pt, want) in known {
             assert_eq!(hex(&g.nonce(c, seq, pt)), want, "{c:?} {seq}");
         }
+        // The same answers from one reused hasher, in any order, and from
+        // a hasher last keyed for another key.
+        let mut slot = None;
+        for (c, seq, pt, want) in known.iter().rev().chain(&known) {
+            let n = g.nonce_with(&mut slot, *c, *seq, pt);
+            assert_eq!(hex(&n), *want, "{c:?} {seq}");
+        }
+        let other = NonceGen::new(&Zeroizing::new([7u8; 32]));
+        for (c, seq, pt, want) in known {
+            other.nonce_with(&mut slot, c, seq, pt);
+            assert_eq!(hex(&g.nonce_with(&mut slot, c, seq, pt)), want);
+        }
         // Every length around BLAKE3's 64-byte blocks and 1 KiB chunks,
         // against the one-shot hash.
         let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 + 3) as u8).collect();
@@ -554,7 +604,9 @@ mod tests {
         for len in lens {
             let seq = len as u64 * 0x0101_0101 + 1;
             for c in [AES, CHACHA] {
-                assert_eq!(g.nonce(c, seq, &data[..len]), v2(&ck, c, seq, &data[..len]));
+                let want = v2(&ck, c, seq, &data[..len]);
+                assert_eq!(g.nonce(c, seq, &data[..len]), want);
+                assert_eq!(g.nonce_with(&mut slot, c, seq, &data[..len]), want);
             }
         }
     }

@@ -319,12 +319,23 @@ pub fn append_replaced_data(
     new_data: &[u8],
     out: &mut Vec<u8>,
 ) {
-    match field {
-        Some(r) => {
-            out.extend_from_slice(&orig[..r.start]);
-            push_data(out, new_data);
-            out.extend_from_slice(&orig[r.end..]);
-        }
+    append_replaced_with(orig, field, new_data.len(), out, |o| {
+        o.extend_from_slice(new_data)
+    })
+}
+
+/// `append_replaced_data` for new data of `len` bytes that `fill` appends to
+/// `out` where it belongs (so it can be produced in place, e.g. sealed,
+/// without a copy); `fill` must append exactly `len` bytes.
+pub fn append_replaced_with(
+    orig: &[u8],
+    field: Option<Range<usize>>,
+    len: usize,
+    out: &mut Vec<u8>,
+    fill: impl FnOnce(&mut Vec<u8>),
+) {
+    let at = match field {
+        Some(r) => r,
         None => {
             // Field 4 absent: insert it before the first field numbered > 4
             // so fields stay in number order.
@@ -335,19 +346,20 @@ pub fn append_replaced_data(
                     break;
                 }
             }
-            out.extend_from_slice(&orig[..insert_at]);
-            push_data(out, new_data);
-            out.extend_from_slice(&orig[insert_at..]);
+            insert_at..insert_at
         }
-    }
-}
-
-fn push_data(out: &mut Vec<u8>, data: &[u8]) {
-    if !data.is_empty() {
+    };
+    out.reserve(orig.len() - at.len() + len + 11);
+    out.extend_from_slice(&orig[..at.start]);
+    // Empty data: no field 4, as the server writes it.
+    if len > 0 {
         out.push(0x22);
-        write_varint(out, data.len() as u64);
-        out.extend_from_slice(data);
+        write_varint(out, len as u64);
+        let start = out.len();
+        fill(out);
+        assert_eq!(out.len() - start, len, "fill appended the announced length");
     }
+    out.extend_from_slice(&orig[at.end..]);
 }
 
 /// Length of the payload that `replace_data` would produce.
@@ -661,5 +673,19 @@ mod tests {
         let mut back = Vec::new();
         replace_data(&out, m2.data_field, b"xyz", &mut back);
         assert_eq!(back, rec);
+        // Filled in place (after what `out` holds), with a 2-byte length,
+        // into the present field and the absent one: the same bytes.
+        let big = [7u8; 200];
+        for (orig, field) in [(&rec[..], m.data_field.clone()), (&out, None)] {
+            let mut want = vec![9];
+            append_replaced_data(orig, field.clone(), &big, &mut want);
+            let mut got = vec![9];
+            append_replaced_with(orig, field, big.len(), &mut got, |o| {
+                o.extend_from_slice(&big)
+            });
+            assert_eq!(got, want);
+            assert_eq!(&want[..8], [9, 0x08, 1, 0x12, 1, b'a', 0x22, 0xc8]);
+            assert_eq!(MsgView::parse(&want[1..]).unwrap().data, big);
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The write: temp files, fsync, and the swap that keeps the store readable.
 
 use super::*;
+use crate::crypto::nonce::NonceHasher;
 use std::os::unix::fs::DirBuilderExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -224,8 +225,9 @@ pub(super) fn syncfs(dir: &Path) -> Result<()> {
 #[derive(Default)]
 pub(super) struct Bufs {
     plain: Vec<u8>,
-    sealed: Vec<u8>,
     record: Vec<u8>,
+    /// The nonce hasher, reused from record to record (wiped when dropped).
+    nonce: Option<NonceHasher>,
 }
 
 /// A slice to rewrite: its mapped data file and the check's decisions.
@@ -365,10 +367,12 @@ fn convert(
     } = rec;
     let Bufs {
         plain,
-        sealed,
         record: out,
+        nonce,
     } = bufs;
     out.clear();
+    // Room for the header, written once the payload (and its CRC) is known.
+    out.extend_from_slice(&[0; record::HEADER_LEN]);
     let sealer = || keys.nonces.as_ref().map(|n| (&keys.aeads[0], n));
     let opened = |key: u8, plain: &mut Vec<u8>| -> Result<usize> {
         let aead = keys.aeads.get(key as usize);
@@ -387,24 +391,34 @@ fn convert(
             ))),
         }
     };
-    let new_data: &[u8] = match action {
+    // The payload is built after the header room: the record's own, or
+    // its fields with field 4 replaced (a new envelope sealed in place).
+    let field = m.data_field.clone();
+    let mut seal = |cipher: Cipher, pt: &[u8], out: &mut Vec<u8>| {
+        let (aead, nonces) = sealer().expect("a sealing run derives nonces");
+        let n = nonces.nonce_with(nonce, cipher, m.sequence, pt);
+        let len = pt.len() + OVERHEAD;
+        proto::append_replaced_with(r.payload, field.clone(), len, out, |o| {
+            envelope::seal_append(aead, cipher, &n, pt, o)
+        });
+    };
+    match action {
         Action::Keep | Action::Verbatim => {
+            out.clear();
             record::write_record(out, 0, r.crc, r.payload);
             return Ok(r.payload.len() as u32);
         }
-        Action::Decrypt { key } => match pre {
-            Some(pt) => pt,
-            None => {
-                let n = opened(key, plain)?;
-                &plain[..n]
-            }
-        },
-        Action::Encrypt(cipher) => {
-            let (aead, nonces) = sealer().expect("a sealing run derives nonces");
-            let n = nonces.nonce(cipher, m.sequence, m.data);
-            envelope::seal(aead, cipher, &n, m.data, sealed);
-            sealed
+        Action::Decrypt { key } => {
+            let pt = match pre {
+                Some(pt) => pt,
+                None => {
+                    let n = opened(key, plain)?;
+                    &plain[..n]
+                }
+            };
+            proto::append_replaced_data(r.payload, field, pt, out);
         }
+        Action::Encrypt(cipher) => seal(cipher, m.data, out),
         Action::Rekey { key, cipher } => {
             let pt = match pre {
                 Some(pt) => pt,
@@ -413,15 +427,9 @@ fn convert(
                     &plain[..len]
                 }
             };
-            let (aead, nonces) = sealer().expect("a sealing run derives nonces");
-            let n = nonces.nonce(cipher, m.sequence, pt);
-            envelope::seal(aead, cipher, &n, pt, sealed);
-            sealed
+            seal(cipher, pt, out);
         }
-    };
-    // The record built in place: header room, the payload, then the header.
-    out.extend_from_slice(&[0; record::HEADER_LEN]);
-    proto::append_replaced_data(r.payload, m.data_field.clone(), new_data, out);
+    }
     let payload = &out[record::HEADER_LEN..];
     let (len, crc) = (payload.len(), job.crc.checksum(payload));
     out[..record::HEADER_LEN].copy_from_slice(&record::header_bytes(0, crc, len));
@@ -564,8 +572,8 @@ impl<'j> Stager<'j> {
             self.error = Some(e);
             return;
         }
-        let dat_path = self.src.0.clone();
-        let changed = |what: String| store_changed(&dat_path, what);
+        let dat_path = &self.src.0;
+        let changed = |what: String| store_changed(dat_path, what);
         let rec = Converting {
             r,
             m,
