@@ -104,8 +104,13 @@ pub(super) fn create(path: &Path, like: Like, sink: &dyn Sink) -> Result<Out> {
     f.set_permissions(fs::Permissions::from_mode(mode))
         .map_err(io(path))?;
     keep_owner(&f, path, like, sink);
-    Ok(BufWriter::with_capacity(1 << 20, NewFile::new(f)))
+    Ok(BufWriter::with_capacity(WRITE_CHUNK, NewFile::new(f)))
 }
+
+/// The new records of a slice reach the file in writes of at least this
+/// many bytes (`Bufs::record`), which pass the `BufWriter` by: the records
+/// are built where they are written from, not copied again.
+const WRITE_CHUNK: usize = 1 << 20;
 
 /// A file being written by a rewrite, buffered.
 pub(super) type Out = BufWriter<NewFile>;
@@ -225,6 +230,8 @@ pub(super) fn syncfs(dir: &Path) -> Result<()> {
 #[derive(Default)]
 pub(super) struct Bufs {
     plain: Vec<u8>,
+    /// New records of the slice not yet written to its .dat (`emit` writes
+    /// them once they reach `WRITE_CHUNK` bytes, `flush_records` the rest).
     record: Vec<u8>,
     /// The nonce hasher, reused from record to record (wiped when dropped).
     nonce: Option<NonceHasher>,
@@ -279,6 +286,7 @@ pub(super) fn rewrite_records(
     let changed = |what: String| store_changed(dat_path, what);
     let wio = |e: std::io::Error| io(dat_path)(e);
     write_versions(dat_out, idx_out).map_err(wio)?;
+    bufs.record.clear();
     let mut offset = VERSION_LEN as u64;
     let mut planned = actions.iter();
     let mut released = 0u64;
@@ -311,7 +319,7 @@ pub(super) fn rewrite_records(
     if planned.next().is_some() {
         return Err(changed("fewer records than checked".into()));
     }
-    Ok(())
+    flush_records(bufs, dat_out).map_err(wio)
 }
 
 /// One record to convert as the plan decided.
@@ -328,7 +336,9 @@ pub(super) struct Converting<'a, 'r> {
 /// Converts one record (`convert`) and appends it and its index entry at
 /// `offset` of the new data file: the one place both the write pass and the
 /// one-pass check emit a record. Returns the record's length on disk; the
-/// outer error is the writers', the inner one `convert`'s.
+/// outer error is the writers', the inner one `convert`'s. The record may
+/// wait in `bufs` until `flush_records`, which the caller calls at the end
+/// of the slice.
 pub(super) fn emit(
     job: &Job,
     keys: &ChannelKeys,
@@ -339,19 +349,33 @@ pub(super) fn emit(
     changed: &dyn Fn(String) -> Error,
 ) -> std::io::Result<Result<u64>> {
     let (seq, timestamp) = (rec.m.sequence, rec.m.timestamp);
+    let base = bufs.record.len();
     let size = match convert(job, keys, rec, bufs, changed) {
         Ok(s) => s,
-        Err(e) => return Ok(Err(e)),
+        Err(e) => {
+            bufs.record.truncate(base);
+            return Ok(Err(e));
+        }
     };
-    dat_out.write_all(&bufs.record)?;
+    let len = (bufs.record.len() - base) as u64;
     let e = IndexEntry::new(seq, offset, timestamp, size, &job.crc);
     idx_out.write_all(&e.to_bytes())?;
-    Ok(Ok(bufs.record.len() as u64))
+    if bufs.record.len() >= WRITE_CHUNK {
+        flush_records(bufs, dat_out)?;
+    }
+    Ok(Ok(len))
+}
+
+/// Writes the records `emit` left in `bufs`.
+pub(super) fn flush_records(bufs: &mut Bufs, dat_out: &mut impl Write) -> std::io::Result<()> {
+    dat_out.write_all(&bufs.record)?;
+    bufs.record.clear();
+    Ok(())
 }
 
 /// The record's new payload and CRC, as the plan decided: the record's own
 /// for `Keep`, else the payload with field 4 replaced.
-/// The whole new record goes to `bufs.record`; returns its payload's size.
+/// The whole new record is appended to `bufs.record`; returns its payload's size.
 fn convert(
     job: &Job,
     keys: &ChannelKeys,
@@ -370,7 +394,7 @@ fn convert(
         record: out,
         nonce,
     } = bufs;
-    out.clear();
+    let base = out.len();
     // Room for the header, written once the payload (and its CRC) is known.
     out.extend_from_slice(&[0; record::HEADER_LEN]);
     let sealer = || keys.nonces.as_ref().map(|n| (&keys.aeads[0], n));
@@ -404,7 +428,7 @@ fn convert(
     };
     match action {
         Action::Keep | Action::Verbatim => {
-            out.clear();
+            out.truncate(base);
             record::write_record(out, 0, r.crc, r.payload);
             return Ok(r.payload.len() as u32);
         }
@@ -430,9 +454,9 @@ fn convert(
             seal(cipher, pt, out);
         }
     }
-    let payload = &out[record::HEADER_LEN..];
+    let payload = &out[base + record::HEADER_LEN..];
     let (len, crc) = (payload.len(), job.crc.checksum(payload));
-    out[..record::HEADER_LEN].copy_from_slice(&record::header_bytes(0, crc, len));
+    out[base..base + record::HEADER_LEN].copy_from_slice(&record::header_bytes(0, crc, len));
     Ok(len as u32)
 }
 
@@ -623,11 +647,14 @@ impl<'j> Stager<'j> {
             return Err(e);
         }
         debug_assert_eq!(self.offset, dat_len, "the check's length of the new .dat");
-        let (d, i) = self.files.take().expect("opened above");
-        let r = finish(d, &self.dat_to, Durability::AtEnd).and_then(|()| match (i, &self.idx_to) {
-            (Some(i), Some(p)) => finish(i, p, Durability::AtEnd),
-            _ => Ok(()),
-        });
+        let (mut d, i) = self.files.take().expect("opened above");
+        let r = flush_records(&mut self.bufs, &mut d)
+            .map_err(io(&self.dat_to))
+            .and_then(|()| finish(d, &self.dat_to, Durability::AtEnd))
+            .and_then(|()| match (i, &self.idx_to) {
+                (Some(i), Some(p)) => finish(i, p, Durability::AtEnd),
+                _ => Ok(()),
+            });
         if let Err(e) = r {
             self.discard();
             return Err(e);
@@ -696,6 +723,7 @@ pub(super) fn rewrite_framed(
                 action: p.action,
                 opened: None,
             };
+            bufs.record.clear();
             let size = convert(job, keys, rec, bufs, &changed)?;
             dat_out.write_all(&bufs.record).map_err(wio)?;
             (bufs.record.len() as u64, size)
