@@ -1182,6 +1182,33 @@ mod tests {
         (r, d)
     }
 
+    /// A new file starts the writeback of what it was given every
+    /// `WRITEBACK_STEP` bytes and of the rest when finished, and holds
+    /// exactly the bytes written, whether they came in small writes (through
+    /// the buffer) or in chunks that pass it by.
+    #[test]
+    fn new_files_start_their_writeback_as_they_are_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let like = like(dir.path()).unwrap();
+        let mut w = create(&path, like, &crate::ops::Silent).unwrap();
+        let mut want = Vec::new();
+        let small: Vec<u8> = (0..100u8).collect();
+        let chunk: Vec<u8> = (0..WRITE_CHUNK).map(|i| (i % 251) as u8).collect();
+        for i in 0..20 {
+            w.write_all(&small).unwrap();
+            w.write_all(&chunk).unwrap();
+            want.extend_from_slice(&small);
+            want.extend_from_slice(&chunk);
+            let nf = w.get_ref();
+            assert!(nf.written - nf.started < WRITEBACK_STEP, "step {i}");
+        }
+        let nf = w.get_ref();
+        assert!(nf.started >= 2 * WRITEBACK_STEP, "{}", nf.started);
+        finish(w, &path, Durability::EachFile).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), want);
+    }
+
     /// The write pass seals with the cipher the check decided (AES here,
     /// though the rule's is ChaCha: the plan, not the rule, is replayed).
     #[test]
