@@ -81,7 +81,7 @@ pub struct ChannelAead {
 /// (`crypto::tag`) for this cipher under this backend (None: it always
 /// opens). Chosen by measurement on x86_64 (BENCHMARKS.md, "What bounds each
 /// command"; per core, 4 KiB envelopes):
-/// GHASH alone (ghash 0.6, PCLMULQDQ) 3.4 GB/s vs ring's AES-256-GCM open
+/// GHASH alone (polyval 0.7, PCLMULQDQ) 3.4 GB/s vs ring's AES-256-GCM open
 /// 3.0 GB/s and RustCrypto's aes-gcm 1.0 GB/s; Poly1305 alone (poly1305
 /// 0.8) 1.45 GB/s vs ring's ChaCha20-Poly1305 open 1.65 GB/s (its AVX2 code
 /// is slower than ring's stitched assembly) and RustCrypto's 0.7 GB/s; with
