@@ -378,7 +378,12 @@ where
                 Some(p) => Some(Mapped::open(p)?),
                 None => None,
             };
-            let release_dat = |at| dat.release_before(at);
+            // The first window now, each next one as the one behind is given back.
+            dat.populate(0, RELEASE_EVERY);
+            let release_dat = |at| {
+                dat.release_before(at);
+                dat.populate(at, RELEASE_EVERY);
+            };
             let release_idx = |at| {
                 if let Some(m) = &idx {
                     m.release_before(at)
