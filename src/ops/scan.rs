@@ -378,8 +378,8 @@ where
                 Some(p) => Some(Mapped::open(p)?),
                 None => None,
             };
-            // The first window now, each next one as the one behind is given back.
-            dat.populate(0, RELEASE_EVERY);
+            // Each window is mapped as the one behind is given back (the
+            // first once the index is read: `SliceScanner::new`).
             let release_dat = |at| {
                 dat.release_before(at);
                 dat.populate(at, RELEASE_EVERY);
@@ -517,6 +517,9 @@ impl<'a> SliceScanner<'a> {
             release_idx(idx.len() as u64);
             sc.idx_released = idx.len() as u64;
         }
+        // Nothing of the data file is mapped yet: this maps its first window
+        // (see `drive`), now that the index's pages are given back.
+        release(0);
         if sc.s.version != FileVersion::Supported {
             return sc;
         }
