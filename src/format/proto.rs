@@ -21,7 +21,15 @@ pub enum ProtoError {
 
 /// Reads a varint at `pos`; returns the value and the position after it.
 #[inline]
-pub fn read_varint(buf: &[u8], mut pos: usize) -> Result<(u64, usize), ProtoError> {
+pub fn read_varint(buf: &[u8], pos: usize) -> Result<(u64, usize), ProtoError> {
+    // One byte (tags, small lengths and counts): most varints of a record.
+    match buf.get(pos) {
+        Some(&b) if b < 0x80 => Ok((b as u64, pos + 1)),
+        _ => read_varint_long(buf, pos),
+    }
+}
+
+fn read_varint_long(buf: &[u8], mut pos: usize) -> Result<(u64, usize), ProtoError> {
     let start = pos;
     let mut v: u64 = 0;
     let mut shift = 0u32;
