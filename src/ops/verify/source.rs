@@ -27,6 +27,13 @@ pub(super) struct Source<'a, 'n> {
     nonce_err: Option<std::io::Error>,
     /// Examined records kept for lookups, in file order.
     window: VecDeque<RecordInfo>,
+    /// Records let go from the window's front so far: `window[i]` is the
+    /// `popped + i`th record kept.
+    popped: u64,
+    /// The record after the one `find` returned last (counted as `popped`):
+    /// lookups mostly go forward one record at a time, so it is tried before
+    /// a binary search of the window (tens of thousands of tiny records).
+    hint: u64,
     /// Offset of the last record pulled.
     frontier: Option<u64>,
     done: bool,
@@ -49,6 +56,8 @@ impl<'a, 'n> Source<'a, 'n> {
             nonces,
             nonce_err: None,
             window: VecDeque::new(),
+            popped: 0,
+            hint: 0,
             frontier: None,
             done: false,
             pulled: 0,
@@ -115,6 +124,7 @@ impl<'a, 'n> Source<'a, 'n> {
         let floor = at.saturating_sub(span.saturating_add(WINDOW_SLACK));
         while self.window.front().is_some_and(|r| r.offset < floor) {
             self.window.pop_front();
+            self.popped += 1;
         }
         while !self.done && self.frontier.is_none_or(|f| f < at) {
             if let Some(r) = self.pull() {
@@ -123,7 +133,14 @@ impl<'a, 'n> Source<'a, 'n> {
                 }
             }
         }
-        let i = self.window.binary_search_by_key(&at, |r| r.offset).ok()?;
+        // Offsets are strictly increasing (file order): the hint, when it is
+        // the record at `at`, is what the search would find.
+        let h = self.hint.wrapping_sub(self.popped);
+        let i = match usize::try_from(h).ok().and_then(|h| self.window.get(h)) {
+            Some(r) if r.offset == at => h as usize,
+            _ => self.window.binary_search_by_key(&at, |r| r.offset).ok()?,
+        };
+        self.hint = self.popped + i as u64 + 1;
         self.window.get(i)
     }
 
@@ -131,6 +148,7 @@ impl<'a, 'n> Source<'a, 'n> {
     pub(super) fn release_before(&mut self, offset: u64) {
         while self.window.front().is_some_and(|r| r.offset < offset) {
             self.window.pop_front();
+            self.popped += 1;
         }
     }
 
