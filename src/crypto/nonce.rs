@@ -249,14 +249,22 @@ pub fn find_reuse(runs: &mut [NonceRun]) -> Vec<Reuse> {
 }
 
 impl NonceRun {
-    fn sort_key(&self) -> (u8, Cipher, [u8; 4], u64, u64) {
-        (
-            self.key,
-            self.cipher,
-            self.prefix,
-            self.first,
-            self.first_seq,
-        )
+    /// The order of `(key, cipher, prefix, first, first_seq)`, packed into
+    /// two integers (key, cipher's order, prefix big-endian and first in
+    /// one u128): the same comparisons, so the same sorted order, at a
+    /// fraction of the tuple's cost (sorting the runs was a quarter of
+    /// inspect's CPU on a store of tiny stanctl-encrypted messages, one run
+    /// per envelope).
+    fn sort_key(&self) -> (u128, u64) {
+        let cipher = match self.cipher {
+            Cipher::Aes => 0u128,
+            Cipher::ChaCha => 1,
+        };
+        let hi = (self.key as u128) << 120
+            | cipher << 112
+            | (u32::from_be_bytes(self.prefix) as u128) << 64
+            | self.first as u128;
+        (hi, self.first_seq)
     }
 }
 
@@ -517,6 +525,43 @@ impl<'f> Chunk<'f> {
 mod tests {
     use super::*;
 
+    /// The packed sort key orders runs exactly as the tuple of their fields
+    /// (key, cipher, prefix, first counter, first sequence) does.
+    #[test]
+    fn sort_key_orders_as_the_fields() {
+        let vals = [0u64, 1, 2, 0x7f, 0x80, u64::MAX - 1, u64::MAX];
+        let mut runs = Vec::new();
+        for key in [0u8, 1, 0xfe, u8::MAX] {
+            for cipher in [Cipher::Aes, Cipher::ChaCha] {
+                for prefix in [
+                    [0u8; 4],
+                    [0, 0, 0, 1],
+                    [1, 0, 0, 0],
+                    [0xff; 4],
+                    [0x80, 0, 0xff, 1],
+                ] {
+                    for (i, &first) in vals.iter().enumerate() {
+                        for &first_seq in &vals[i % 3..i % 3 + 3] {
+                            runs.push(NonceRun {
+                                key,
+                                cipher,
+                                prefix,
+                                first,
+                                len: 1,
+                                first_seq,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        let fields = |r: &NonceRun| (r.key, r.cipher, r.prefix, r.first, r.first_seq);
+        for a in &runs {
+            for b in &runs {
+                assert_eq!(a.sort_key().cmp(&b.sort_key()), fields(a).cmp(&fields(b)));
+            }
+        }
+    }
     /// Scheme v1 (older stanctl, with the cipher byte), written out: v2
     /// must never repeat it.
     fn v1(ck: &[u8; 32], cipher: Cipher, seq: u64, pt: &[u8]) -> [u8; 12] {
