@@ -244,7 +244,7 @@ pub struct Reuse {
 /// all): runs of one key, cipher and prefix whose counters overlap. One
 /// entry per overlap, naming its first nonce and the two sequences using it.
 pub fn find_reuse(runs: &mut [NonceRun]) -> Vec<Reuse> {
-    sort_runs(runs);
+    runs.sort_unstable_by_key(NonceRun::sort_key);
     sweep(runs.iter().copied())
 }
 
@@ -265,74 +265,6 @@ impl NonceRun {
             | (u32::from_be_bytes(self.prefix) as u128) << 64
             | self.first as u128;
         (hi, self.first_seq)
-    }
-}
-
-/// Below this many runs, `sort_runs` is one `sort_unstable`.
-const BUCKET_SORT_MIN: usize = 1 << 16;
-/// `sort_runs` deals runs into 2^BUCKET_BITS buckets.
-const BUCKET_BITS: u32 = 11;
-
-/// Sorts runs by `sort_key`. A few million runs (stanctl's nonces are one
-/// run per envelope) are 32 bytes each, far more than the caches: a
-/// quicksort over all of them is bound by memory (a quarter of inspect's
-/// CPU on 2 million tiny envelopes). So large inputs are first dealt in
-/// place into buckets by the highest bits in which their keys differ (one
-/// pass, American flag sort), each bucket then sorted on its own in cache.
-/// Runs with equal keys may come out in any order: `sweep` reports the
-/// same for any order of them.
-fn sort_runs(runs: &mut [NonceRun]) {
-    if runs.len() < BUCKET_SORT_MIN {
-        runs.sort_unstable_by_key(NonceRun::sort_key);
-        return;
-    }
-    let (mut and, mut or) = (u128::MAX, 0u128);
-    for r in runs.iter() {
-        let k = r.sort_key().0;
-        and &= k;
-        or |= k;
-    }
-    let differ = and ^ or;
-    if differ == 0 {
-        // One (key, cipher, prefix, first) for all: ordered by first_seq.
-        runs.sort_unstable_by_key(NonceRun::sort_key);
-        return;
-    }
-    // Every key has the same bits above `top`; the bucket is the
-    // BUCKET_BITS bits down from it, so bucket order is key order.
-    let top = 127 - differ.leading_zeros();
-    let shift = (top + 1).saturating_sub(BUCKET_BITS);
-    let mask = (1u128 << BUCKET_BITS) - 1;
-    let bucket = |r: &NonceRun| ((r.sort_key().0 >> shift) & mask) as usize;
-    let n_buckets = 1usize << BUCKET_BITS;
-    let mut end = vec![0usize; n_buckets];
-    for r in runs.iter() {
-        end[bucket(r)] += 1;
-    }
-    let mut start = vec![0usize; n_buckets];
-    let mut at = 0;
-    for b in 0..n_buckets {
-        start[b] = at;
-        at += end[b];
-        end[b] = at;
-    }
-    // next[b]: the first place of bucket b not yet holding one of its runs.
-    let mut next = start.clone();
-    for b in 0..n_buckets {
-        while next[b] < end[b] {
-            let mut v = runs[next[b]];
-            let mut t = bucket(&v);
-            while t != b {
-                std::mem::swap(&mut v, &mut runs[next[t]]);
-                next[t] += 1;
-                t = bucket(&v);
-            }
-            runs[next[b]] = v;
-            next[b] += 1;
-        }
-    }
-    for b in 0..n_buckets {
-        runs[start[b]..end[b]].sort_unstable_by_key(NonceRun::sort_key);
     }
 }
 
@@ -449,7 +381,7 @@ impl NonceLogs {
         if log.runs.is_empty() {
             return Ok(());
         }
-        sort_runs(&mut log.runs);
+        log.runs.sort_unstable_by_key(NonceRun::sort_key);
         let mut f = self.file.lock().expect("not poisoned");
         if f.is_none() {
             *f = Some((spill_file()?, 0));
@@ -473,7 +405,7 @@ impl NonceLogs {
         if log.chunks.is_empty() {
             return Ok(find_reuse(&mut log.runs));
         }
-        sort_runs(&mut log.runs);
+        log.runs.sort_unstable_by_key(NonceRun::sort_key);
         let f = self.file.lock().expect("not poisoned");
         let file = &f.as_ref().expect("chunks were written").0;
         let mut sources: Vec<Chunk<'_>> = log
@@ -592,56 +524,6 @@ impl<'f> Chunk<'f> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// `sort_runs` sorts by `sort_key`: large inputs (bucketed) of random
-    /// keys, of keys differing only in low bits or only in `first_seq`, and
-    /// of keys that all differ in the key byte; the same multiset comes out.
-    #[test]
-    fn sort_runs_sorts() {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut rnd = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        let n = BUCKET_SORT_MIN + 1234;
-        let run = |key: u8, prefix: [u8; 4], first: u64, first_seq: u64| NonceRun {
-            key,
-            cipher: if first.is_multiple_of(3) {
-                Cipher::Aes
-            } else {
-                Cipher::ChaCha
-            },
-            prefix,
-            first,
-            len: 1 + first % 5,
-            first_seq,
-        };
-        let cases: Vec<Box<dyn Fn(usize, u64) -> NonceRun>> = vec![
-            Box::new(move |_, r| run(0, (r as u32).to_be_bytes(), r >> 7, r % 1000)),
-            Box::new(move |_, r| run(1, [0, 0, 0, 7], r % 5000, r % 3)),
-            Box::new(move |i, r| run(0, [9; 4], 42, (i as u64) ^ (r & 0xff))),
-            Box::new(move |_, r| run((r >> 56) as u8, [1, 2, 3, 4], r & 0xffff, 0)),
-        ];
-        for (c, make) in cases.iter().enumerate() {
-            let mut runs: Vec<NonceRun> = (0..n).map(|i| make(i, rnd())).collect();
-            // The reuse found is the one of a plain sort.
-            let mut plain = runs.clone();
-            plain.sort_unstable_by_key(NonceRun::sort_key);
-            let reuse = find_reuse(&mut runs.clone());
-            assert_eq!(reuse, sweep(plain.iter().copied()), "case {c}");
-            let mut want = runs.clone();
-            want.sort_by_key(|r| (r.sort_key(), r.len));
-            sort_runs(&mut runs);
-            assert!(
-                runs.windows(2).all(|w| w[0].sort_key() <= w[1].sort_key()),
-                "case {c}: not sorted"
-            );
-            runs.sort_by_key(|r| (r.sort_key(), r.len));
-            assert_eq!(runs, want, "case {c}: not the same runs");
-        }
-    }
 
     /// The packed sort key orders runs exactly as the tuple of their fields
     /// (key, cipher, prefix, first counter, first sequence) does.
