@@ -147,6 +147,7 @@ fn check_peak_with(dir: &Path, rule: Rule, keys: &[Key], keep_damaged: bool) -> 
         dry_run: true,
         node: Default::default(),
         keep_damaged,
+        one_pass: false,
     };
     let (p, r) = peak(|| rewrite::run(dir, keys, &opts, &stanctl::ops::Silent).unwrap());
     assert!(r.refused.is_empty(), "{:?}", r.refused);

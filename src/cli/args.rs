@@ -413,6 +413,15 @@ pub struct RewriteArgs {
     /// plaintext); the server gives each the verdict it had before.
     #[arg(long)]
     pub keep_damaged: bool,
+    /// In place, read the store once instead of twice: the check stages
+    /// every slice's new files in its channel's .stanctl-staging directory
+    /// (every record is still checked before any file of the store
+    /// changes), then swaps them in. Costs free disk space for the new
+    /// files of every slice at once (checked first: refused when it does
+    /// not fit); saves the second read and decryption of every envelope.
+    /// --output always reads the store once.
+    #[arg(long, conflicts_with_all = ["output", "keep_damaged"])]
+    pub one_pass: bool,
 }
 
 #[derive(Debug, Clone, Args)]

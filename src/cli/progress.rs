@@ -3,7 +3,7 @@
 //! SIGINT/SIGTERM turned into a request to stop at the next safe point.
 
 use crate::cli::exit::ExitCode;
-use crate::ops::{Phase, Sink, Warning};
+use crate::ops::{Phase, Sink, StagedIn, Warning};
 use crate::report;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -25,12 +25,14 @@ enum Stage {
     /// Raft log's check): stop at once, nothing is left behind.
     #[default]
     Before,
-    /// A one-pass `--output` check (`Phase::CheckAndStage`): it writes the
-    /// staged slices under the output, so the first signal asks it to stop
-    /// between slices and remove them; a second ends the process at once
-    /// (the source untouched; the output marked unfinished, written anew
-    /// by a rerun). Lasts until the write begins.
-    Staging,
+    /// A one-pass check (`Phase::CheckAndStage`): it writes the staged
+    /// slices (under the output, or in place in each channel's staging
+    /// directory), so the first signal asks it to stop between slices and
+    /// remove them; a second ends the process at once (the source
+    /// untouched; an output marked unfinished, written anew by a rerun;
+    /// in place, staging directories the server ignores and a rerun
+    /// removes). Lasts until the write begins.
+    Staging(StagedIn),
     /// Writing: finish the slices in hand, start no other.
     Writing,
     /// The write is over: let the run print its report.
@@ -87,11 +89,11 @@ impl Terminal {
                         say(report::rewrite::INTERRUPTED_BEFORE_WRITE);
                         std::process::exit(ExitCode::Interrupted.code());
                     }
-                    Stage::Staging if st.cancel.swap(true, Ordering::SeqCst) => {
-                        say(report::words::INTERRUPTED_TWICE_STAGING);
+                    Stage::Staging(at) if st.cancel.swap(true, Ordering::SeqCst) => {
+                        say(report::words::interrupted_twice_staging(at));
                         std::process::exit(ExitCode::Interrupted.code());
                     }
-                    Stage::Staging => say(report::words::STOPPING_STAGING),
+                    Stage::Staging(at) => say(report::words::stopping_staging(at)),
                     Stage::Writing if st.cancel.swap(true, Ordering::SeqCst) => {
                         say(report::rewrite::INTERRUPTED_TWICE);
                         std::process::exit(ExitCode::Interrupted.code());
@@ -139,7 +141,7 @@ fn template(width: u16) -> Option<&'static str> {
 impl Sink for Terminal {
     fn start(&self, phase: Phase, total: u64) {
         match phase {
-            Phase::CheckAndStage(_) => self.stage(Stage::Staging),
+            Phase::CheckAndStage(_, at) => self.stage(Stage::Staging(at)),
             Phase::Write(_) => self.stage(Stage::Writing),
             Phase::Inspect | Phase::Verify | Phase::Check => {}
         }

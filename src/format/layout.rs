@@ -56,7 +56,8 @@ pub struct ChannelLayout {
     pub archived: Vec<SliceFiles>,
     /// Files named like `msgs.*.dat` that the server cannot parse.
     pub bad_names: Vec<PathBuf>,
-    /// Leftovers of an interrupted stanctl run.
+    /// Leftovers of an interrupted stanctl run: `*.stanctl-tmp` files and
+    /// a one-pass rewrite's staging directory (`STAGING_DIR`).
     pub temp: Vec<PathBuf>,
 }
 
@@ -79,6 +80,13 @@ pub struct StoreLayout {
 
 /// Suffix of the files stanctl writes before renaming them into place.
 pub const TEMP_SUFFIX: &str = ".stanctl-tmp";
+
+/// Where a one-pass rewrite stages the new slices before it puts them in
+/// place: `OUT/.stanctl-staging/<channel>/` with `--output`, and
+/// `<channel>/.stanctl-staging/` in place (`--one-pass`). In a channel
+/// directory the server skips it (it recovers only `msgs.N.dat` files and
+/// skips subdirectories), so it is listed with the leftovers (`temp`).
+pub const STAGING_DIR: &str = ".stanctl-staging";
 
 fn io_err(path: &Path, source: std::io::Error) -> Error {
     Error::Io {
@@ -160,6 +168,11 @@ impl StoreLayout {
             let fname = fname.as_bytes();
             // A directory is skipped unless it bears a store file's name: the
             // server would fail on it, and so must we (when it is read).
+            if fname == STAGING_DIR.as_bytes() {
+                // A one-pass rewrite's staging, left by a crash.
+                ch.temp.push(path);
+                continue;
+            }
             let store_name = fname == SUBS_FILE.as_bytes()
                 || (fname.starts_with(b"msgs.")
                     && (fname.ends_with(b".dat") || fname.ends_with(b".idx")));

@@ -95,13 +95,22 @@ pub enum Phase {
     Verify,
     /// A rewrite's check pass.
     Check,
-    /// A one-pass `--output` rewrite's check, which stages the converted
-    /// slices under the output as it judges them: it writes (only under
-    /// the output), so a stop is asked for, not forced, and what was
-    /// staged is removed.
-    CheckAndStage(Operation),
+    /// A one-pass rewrite's check, which stages the converted slices as it
+    /// judges them (under the output, or in place in each channel's
+    /// staging directory): it writes (only there), so a stop is asked for,
+    /// not forced, and what was staged is removed.
+    CheckAndStage(Operation, StagedIn),
     /// A rewrite's write pass.
     Write(Operation),
+}
+
+/// Where a one-pass check stages the slices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StagedIn {
+    /// `--output DIR`: under `DIR/.stanctl-staging`.
+    Output,
+    /// `--one-pass` in place: in each channel's `.stanctl-staging`.
+    Store,
 }
 
 /// Something an operation could not do as well as it wanted, without failing.

@@ -183,7 +183,7 @@ impl Serialize for Rewrite<'_> {
             .iter()
             .map(|c| tally_out(Some(&c.name), &c.tally, refused))
             .collect();
-        let mut st = s.serialize_struct("RewriteReport", 14)?;
+        let mut st = s.serialize_struct("RewriteReport", 16)?;
         st.serialize_field("schema", r.schema)?;
         st.serialize_field("operation", &r.operation)?;
         st.serialize_field("store", &r.store)?;
@@ -221,6 +221,10 @@ impl Serialize for Rewrite<'_> {
         )?;
         if !r.store_less() {
             st.serialize_field("plaintext_on_disk", &r.plaintext_on_disk())?;
+            st.serialize_field("one_pass", &r.one_pass)?;
+        }
+        if !r.staging_space.is_empty() {
+            st.serialize_field("staging_space", &r.staging_space)?;
         }
         st.end()
     }

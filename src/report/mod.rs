@@ -216,7 +216,7 @@ pub fn phase_name(p: Phase) -> &'static str {
     match p {
         Phase::Inspect => "inspect",
         Phase::Verify => "verify",
-        Phase::Check | Phase::CheckAndStage(_) => "check",
+        Phase::Check | Phase::CheckAndStage(..) => "check",
         Phase::Write(o) => operation_name(o),
     }
 }

@@ -53,9 +53,14 @@ pub fn table(r: &RewriteReport, out: &mut impl Write) -> io::Result<()> {
         (Some(o), false, _) => format!("wrote a converted copy to {o}; the source is untouched"),
         (None, false, 0) if left_other_cipher => "nothing was rewritten".to_string(),
         (None, false, 0) => "nothing to do: the store is already as requested".to_string(),
+        (None, false, n) if r.one_pass => format!("rewrote {n} slice(s) in place in one pass"),
         (None, false, n) => format!("rewrote {n} slice(s) in place"),
     };
     writeln!(out, "{what}")?;
+    for s in &r.staging_space {
+        let line = words::staging_space(s, r.dry_run);
+        writeln!(out, "{}", super::wrap(&line, "  "))?;
+    }
     if let Some(line) = archived(r) {
         writeln!(out, "{}", super::wrap(&line, "  "))?;
     }
@@ -249,12 +254,12 @@ pub fn interrupted(
         writeln!(out, "stanctl: to finish, run the same command again:")?;
         return writeln!(out, "  {rerun}");
     }
-    if let (Some(o), StoppedDuring::Check) = (&r.output, i.during) {
-        writeln!(
-            out,
-            "stanctl: {}",
-            words::interrupted_in_check(op, o, &r.store)
-        )?;
+    if let StoppedDuring::Check = i.during {
+        let said = match &r.output {
+            Some(o) => words::interrupted_in_check(op, o, &r.store),
+            None => words::interrupted_in_check_in_place(op, &r.store),
+        };
+        writeln!(out, "stanctl: {said}")?;
         writeln!(out, "stanctl: to finish, run the same command again:")?;
         return writeln!(out, "  {rerun}");
     }

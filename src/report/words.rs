@@ -450,10 +450,45 @@ pub fn log_lines(l: &LogLine, root: &str) -> Vec<String> {
 
 /// What a finding says, and what to do about it.
 /// A `*.stanctl-tmp` file, as inspect and verify both put it.
-/// The first signal during a one-pass `--output` check.
-pub const STOPPING_STAGING: &str = "stopping after the slice(s) being checked, then removing what was staged (press Ctrl-C again to stop at once; the source is untouched either way)";
-/// A second signal during a one-pass `--output` check.
-pub const INTERRUPTED_TWICE_STAGING: &str = "stopped at once: the source is untouched; the output is unfinished (it holds .stanctl-staging): running the same command again writes it anew";
+/// The first signal during a one-pass check.
+pub fn stopping_staging(at: crate::ops::StagedIn) -> &'static str {
+    match at {
+        crate::ops::StagedIn::Output => "stopping after the slice(s) being checked, then removing what was staged (press Ctrl-C again to stop at once; the source is untouched either way)",
+        crate::ops::StagedIn::Store => "stopping after the slice(s) being checked, then removing what was staged (press Ctrl-C again to stop at once; the store's files are unchanged either way)",
+    }
+}
+/// A second signal during a one-pass check.
+pub fn interrupted_twice_staging(at: crate::ops::StagedIn) -> &'static str {
+    match at {
+        crate::ops::StagedIn::Output => "stopped at once: the source is untouched; the output is unfinished (it holds .stanctl-staging): running the same command again writes it anew",
+        crate::ops::StagedIn::Store => "stopped at once: the store's files are unchanged; what was staged is left in the channels' .stanctl-staging directories, which the server ignores: running the same command again removes them and does the job (or delete them)",
+    }
+}
+
+/// `--one-pass`'s free-space check on one file system, after the run (or
+/// a dry run).
+pub fn staging_space(s: &crate::ops::rewrite::StagingSpace, dry_run: bool) -> String {
+    let (need, was) = if dry_run {
+        ("would need", "is")
+    } else {
+        ("needed", "was")
+    };
+    format!(
+        "--one-pass: the staging {need} at most about {} (estimated, with a margin of {}) of the {} that {was} free on the file system of {}",
+        super::human_bytes(s.needed),
+        super::human_bytes(s.margin),
+        super::human_bytes(s.available),
+        s.path
+    )
+}
+
+/// A `--one-pass` rewrite in place stopped during its check, as asked:
+/// what it had staged is removed, the store's files never changed.
+pub fn interrupted_in_check_in_place(op: &str, store: &str) -> String {
+    format!(
+        "interrupted, nothing changed: {op} --one-pass stopped during the check and removed what it had staged; {store} is as it was"
+    )
+}
 
 /// A one-pass `--output` rewrite stopped during its check, as asked: what
 /// it had staged is removed (with `output` when the run created it).
@@ -463,7 +498,7 @@ pub fn interrupted_in_check(op: &str, output: &str, store: &str) -> String {
     )
 }
 
-pub const LEFTOVER_WHAT: &str = "temporary file of an interrupted stanctl encrypt, decrypt or rekey (the server does not read it; the slice beside it is complete, old or new)";
+pub const LEFTOVER_WHAT: &str = "temporary file (or .stanctl-staging directory) of an interrupted stanctl encrypt, decrypt or rekey (the server does not read it; the slices beside it are complete, old or new)";
 pub const LEFTOVER_REMEDY: &str = "to finish the job, run that encrypt, decrypt or rekey again with the same keys and options (it removes these files first and skips the finished slices); not finishing is safe too: the file can then be deleted";
 
 pub fn finding(f: &Finding) -> (String, String) {
@@ -503,7 +538,10 @@ pub fn finding(f: &Finding) -> (String, String) {
             ),
             "`stanctl store rekey` this channel (it writes fresh nonces)".into(),
         ),
-        FindingKind::NotRead if file.ends_with(crate::format::layout::TEMP_SUFFIX) => {
+        FindingKind::NotRead
+            if file.ends_with(crate::format::layout::TEMP_SUFFIX)
+                || file.ends_with(crate::format::layout::STAGING_DIR) =>
+        {
             s(LEFTOVER_WHAT, LEFTOVER_REMEDY)
         }
         FindingKind::NotRead if file.ends_with(".bak") => s(
@@ -654,6 +692,14 @@ pub fn refused(r: &Refused) -> String {
         ),
         Refused::RaftEntry(e) => format!(
             "{e}: a Raft log entry that does not decode cannot be rewritten (run `stanctl store verify` with the log to see the server's view)"
+        ),
+        Refused::NoRoomToStage(s) => format!(
+            "not enough free space for --one-pass: staging the new files of every slice before the first is swapped in needs about {} ({} bytes, a margin of {} included) on the file system of this directory, and {} ({} bytes) is free; drop --one-pass (two passes need room for one slice per thread at a time), free some space, or write a converted copy to another disk with --output DIR",
+            super::human_bytes(s.needed),
+            s.needed,
+            super::human_bytes(s.margin),
+            super::human_bytes(s.available),
+            s.available
         ),
     }
 }

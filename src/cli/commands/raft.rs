@@ -68,8 +68,10 @@ fn options(
         output: rw.output.clone(),
         dry_run: rw.dry_run,
         node: node::NodeOptions::default(),
-        // A Raft log has no slices to salvage.
+        // A Raft log has no slices to salvage, and is one file: checked,
+        // then written (its write is one rename).
         keep_damaged: false,
+        one_pass: false,
     }
 }
 

@@ -37,6 +37,7 @@ fn options(
         dry_run: rw.dry_run,
         node: settings::node(node, common).options,
         keep_damaged: rw.keep_damaged,
+        one_pass: rw.one_pass,
     })
 }
 

@@ -30,7 +30,7 @@ use crate::ops::scan::{
     self, ChannelCtx, HashMode, KeyOutcome, RecordInfo, ScanConfig, SliceData, SliceScan,
 };
 pub use crate::ops::Operation;
-use crate::ops::{Phase, Sink, Warning};
+use crate::ops::{Phase, Sink, StagedIn, Warning};
 
 /// With `--output DIR`, a clustered node is written as `DIR/store` (the
 /// server's -dir) and `DIR/raft/<cluster id>/raft.log` (so `DIR/raft` is
@@ -52,11 +52,13 @@ mod plan;
 mod raft;
 mod report;
 mod rule;
+mod stage;
 mod write;
 
 use plan::*;
 pub use report::*;
 pub use rule::*;
+pub use stage::StagingSpace;
 use write::*;
 
 /// What a rewrite does and where it writes. The keys come separately:
@@ -78,6 +80,11 @@ pub struct RewriteOptions {
     /// handle over byte for byte (a slice that cannot be framed: whole),
     /// convert the others, and list what was kept.
     pub keep_damaged: bool,
+    /// In place, read the store once (`--one-pass`): the check stages every
+    /// slice's new files in the store (see `stage`), which needs free space
+    /// for them all. Not with `keep_damaged` (its salvage frames records
+    /// after the check); `output` always reads the store once.
+    pub one_pass: bool,
 }
 
 /// Checks every record, then (unless refused or dry-run) writes.
@@ -88,6 +95,11 @@ pub fn run(
     sink: &dyn Sink,
 ) -> Result<RewriteReport> {
     let job = &Job::new(opts, keys, opts.keep_damaged, sink);
+    if opts.one_pass && opts.keep_damaged {
+        return Err(Error::Usage(
+            "--one-pass cannot be combined with --keep-damaged (the salvage frames records after the check, in two passes); drop --one-pass".into(),
+        ));
+    }
     let layout = StoreLayout::discover(dir)?;
     if let Some(out) = &opts.output {
         check_output(&layout.root, out)?;
@@ -135,6 +147,26 @@ pub fn run(
         }
         None => None,
     };
+    // --one-pass in place: room for every slice's new files, or a refusal
+    // before anything is read or written (a dry run reports it too).
+    let in_store = opts.one_pass && opts.output.is_none();
+    let space = match in_store {
+        true => stage::space(&layout, job)?,
+        false => Vec::new(),
+    };
+    if let Some(short) = space.iter().find(|s| !s.fits()) {
+        let mut rep = report(&layout, job, opts, &[]);
+        rep.refused.push(Refusal {
+            archived: false,
+            channel: String::new(),
+            file: short.path.clone(),
+            seq: None,
+            offset: None,
+            reason: Refused::NoRoomToStage(short.clone()),
+        });
+        rep.staging_space = space;
+        return Ok(rep);
+    }
     let rkeys = raft::raft_keys(job);
     let log_plan = match &log_path {
         Some(p) => Some(raft::check_log(p, &rkeys, job)?),
@@ -143,18 +175,20 @@ pub fn run(
     // Channel keys (and the sealing key's nonces) derived once, for both passes.
     let sealing = job.rule != Rule::Decrypt;
     let ctxs = scan::channels(&layout, keys, job.backend, sealing);
-    // One pass with --output: the check writes each slice under the
-    // output's staging directory as it judges its records, so every
-    // envelope is opened once; a refusal, or a stop the operator asks for
-    // during the check, removes what was staged (see `Staging`). --dry-run
-    // writes nothing, and --keep-damaged's salvage frames records after
-    // the check: both keep the two passes.
-    let one_pass = opts.output.is_some() && !opts.dry_run && !job.keep_damaged;
+    // One pass with --output (and in place with --one-pass): the check
+    // writes each slice under a staging directory (the output's; in place,
+    // each channel's) as it judges its records, so every envelope is
+    // opened once; a refusal, or a stop the operator asks for during the
+    // check, removes what was staged (see `Staging`). --dry-run writes
+    // nothing, and --keep-damaged's salvage frames records after the
+    // check: both keep the two passes.
+    let one_pass = (opts.output.is_some() || in_store) && !opts.dry_run && !job.keep_damaged;
     // Started before the staging directory exists: from here a signal asks
     // the check to stop (and clean up) instead of ending the process.
-    let phase = match one_pass {
-        true => Phase::CheckAndStage(job.rule.operation()),
-        false => Phase::Check,
+    let phase = match (one_pass, in_store) {
+        (true, false) => Phase::CheckAndStage(job.rule.operation(), StagedIn::Output),
+        (true, true) => Phase::CheckAndStage(job.rule.operation(), StagedIn::Store),
+        (false, _) => Phase::Check,
     };
     sink.start(phase, crate::ops::store_bytes(&layout));
     let mut staging = match &opts.output {
@@ -162,16 +196,11 @@ pub fn run(
             clear_interrupted_output(out)?;
             Some(Staging::create(out, &layout.root)?)
         }
+        None if one_pass => Some(stage::begin(&layout)?),
         _ => None,
     };
-    let staged_in = staging.as_ref().map(|s| s.dir.clone());
-    let checked = check(
-        &layout,
-        &ctxs,
-        job,
-        opts.output.is_none(),
-        staged_in.as_deref(),
-    )?;
+    let staged_in = staging.as_ref().and_then(|s| s.dir.clone());
+    let checked = check(&layout, &ctxs, job, opts.output.is_none(), staging.as_ref())?;
     let plans = match checked {
         // A stop asked for after the last slice was checked is honoured
         // here too, before anything is moved into place.
@@ -179,6 +208,7 @@ pub fn run(
         _ => return Ok(stopped_in_check(&layout, job, opts, staging)),
     };
     let mut report = report(&layout, job, opts, &plans);
+    report.staging_space = space;
     // With --output, a node is written as DIR/store and DIR/raft/<cluster id>/raft.log.
     let (store_out, log_out) = match (&opts.output, &log_plan) {
         (Some(out), Some(_)) => (
@@ -256,6 +286,8 @@ pub fn run(
     // a rerun of the same command skips what is done and finishes the rest.
     if let Some(s) = staging.as_mut() {
         s.commit_begins();
+        // In place: the staged files reach the disk before the first swap.
+        stage::make_durable(s)?;
     }
     let mut _new_log_lock = None;
     if let Some(lp) = &log_plan {
@@ -309,8 +341,12 @@ pub fn run(
     sink.start(Phase::Write(job.rule.operation()), total);
     let slices_done = match &store_out {
         Some(out) => write_output(&layout, &ctxs, job, &plans, out, staged_in.as_deref())?,
-        None => write_in_place(&layout, &ctxs, job, &plans)?,
+        None => write_in_place(&layout, &ctxs, job, &plans, staging.is_some())?,
     };
+    if let (None, Some(s)) = (&store_out, staging.as_mut()) {
+        // Every slice swapped in (or, when stopped, old): the rest goes.
+        stage::end(s)?;
+    }
     sink.finish();
     if slices_done < slices_total {
         report.interrupted = Some(Interrupted {
@@ -459,6 +495,8 @@ fn report(
         interrupted: None,
         archived,
         archived_totals,
+        one_pass: (opts.output.is_some() || opts.one_pass) && !opts.keep_damaged,
+        staging_space: Vec::new(),
     }
 }
 
@@ -505,6 +543,8 @@ pub fn run_log(
         interrupted: None,
         archived: Vec::new(),
         archived_totals: Tally::default(),
+        one_pass: false,
+        staging_space: Vec::new(),
     };
     let is_link = fs::symlink_metadata(log).is_ok_and(|m| m.file_type().is_symlink());
     if opts.output.is_none() && is_link {

@@ -683,8 +683,9 @@ pub(super) fn symlink_refusals(root: &Path, ch: &ChannelLayout, sf: &SliceFiles)
 }
 
 /// Every slice's plan, per channel, in layout order.
-/// With `staging` (one-pass `--output`), each slice's new files are written
-/// under it as the records are judged (see `Stager`), and a stop the
+/// With `staging` (one-pass `--output` or `--one-pass`), each slice's new
+/// files are written under it as the records are judged (see `Stager`;
+/// in place, not a slice behind a symbolic link: see `stage::stages`), and a stop the
 /// operator asks for (`Sink::cancelled`) is honoured between slices: None
 /// then (the caller removes what was staged). The caller starts the phase
 /// (`Phase::Check`, or `Phase::CheckAndStage` before it creates the staging
@@ -694,7 +695,7 @@ pub(super) fn check(
     ctxs: &[ChannelCtx<'_>],
     job: &Job,
     in_place: bool,
-    staging: Option<&Path>,
+    staging: Option<&Staging>,
 ) -> Result<Option<Vec<Vec<SlicePlan>>>> {
     let advance = |n| job.sink.advance(n);
     let stop = || job.sink.cancelled();
@@ -721,10 +722,9 @@ pub(super) fn check(
                 .iter()
                 .find(|c| std::ptr::eq(*c, ctx))
                 .expect("the scanner hands out ctxs' own channels");
-            let stage = staging.map(|dir| {
-                let to = dir.join(ctx.layout.dir.file_name().unwrap_or_default());
-                Stager::new(job, &ctx.keys, sf, &to)
-            });
+            let stage = staging
+                .filter(|s| s.dir.is_some() || super::stage::stages(ctx.layout, sf))
+                .map(|s| Stager::new(job, &ctx.keys, sf, &s.dir_for(ctx.layout)));
             let rel = layout::rel(&layout.root, &sf.dat);
             PlanSink::new(job, ctx.name.clone(), rel, stage).writes_index(writes_index(sf))
         },

@@ -219,6 +219,9 @@ pub enum Refused {
     /// --keep-damaged: the server's verdict on a kept record (or whether it
     /// starts) would change under these server options.
     VerdictWouldChange(GuardSetting),
+    /// `--one-pass`: the file system has less free space than staging
+    /// every slice needs.
+    NoRoomToStage(StagingSpace),
 }
 
 /// The server options a guard comparison ran under.
@@ -296,6 +299,13 @@ pub struct RewriteReport {
     pub archived: Vec<ArchivedSlice>,
     /// The archived slices' tallies added up.
     pub archived_totals: Tally,
+    /// The store is read once: the check stages the new slices (`--output`
+    /// without `--keep-damaged`, or `--one-pass`); on a dry run, whether a
+    /// real run would.
+    pub one_pass: bool,
+    /// `--one-pass` in place: the free space staging needs and has, per
+    /// file system (empty otherwise).
+    pub staging_space: Vec<StagingSpace>,
 }
 
 /// An archived slice (`msgs.N.dat.bak`, with its `msgs.N.idx.bak` when

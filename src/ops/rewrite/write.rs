@@ -460,17 +460,25 @@ fn convert(
     Ok(len as u32)
 }
 
-/// Where a one-pass `--output` run stages the slices it writes during the
-/// check: `OUT/.stanctl-staging/<channel>/msgs.N.{dat,idx}`. Its presence
-/// marks OUT as the output of a run that did not finish (see `check_output`).
-pub const STAGING_DIR: &str = ".stanctl-staging";
+/// Where a one-pass run stages the slices it writes during the check:
+/// `OUT/.stanctl-staging/<channel>/msgs.N.{dat,idx}` with `--output` (its
+/// presence marks OUT as the output of a run that did not finish, see
+/// `check_output`), `<channel>/.stanctl-staging/` in place (`--one-pass`,
+/// see `stage`).
+pub use crate::format::layout::STAGING_DIR;
 
-/// The staging directory of a one-pass `--output` run. Until the commit
-/// begins (`commit_begins`), dropping it removes what it staged, and OUT
-/// (with its parents) when this run created it: a refused run, or one that
-/// failed during the check, leaves no trace.
+/// The staging of a one-pass run. With `--output`, until the commit begins
+/// (`commit_begins`), dropping it removes what it staged, and OUT (with
+/// its parents) when this run created it: a refused run, or one that
+/// failed during the check, leaves no trace. In place, dropping it always
+/// removes each channel's staging directory: what is still there was never
+/// swapped in (see `stage`).
 pub(super) struct Staging {
-    pub(super) dir: PathBuf,
+    /// `OUT/.stanctl-staging`; None in place (each channel stages in its
+    /// own directory).
+    pub(super) dir: Option<PathBuf>,
+    /// In place: the staging directories this run may have created.
+    pub(super) in_place: Vec<PathBuf>,
     /// OUT and its parents that this run creates, deepest first.
     made: Vec<PathBuf>,
     committing: bool,
@@ -483,8 +491,10 @@ impl Staging {
             .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
             .map(Path::to_path_buf)
             .collect();
+        let dir = out.join(STAGING_DIR);
         let s = Staging {
-            dir: out.join(STAGING_DIR),
+            dir: Some(dir.clone()),
+            in_place: Vec::new(),
             made,
             committing: false,
         };
@@ -492,9 +502,27 @@ impl Staging {
         step();
         fs::DirBuilder::new()
             .mode(0o700)
-            .create(&s.dir)
-            .map_err(io(&s.dir))?;
+            .create(&dir)
+            .map_err(io(&dir))?;
         Ok(s)
+    }
+
+    /// In place: stage in each channel's own directory (see `stage`).
+    pub(super) fn in_store(channels: Vec<PathBuf>) -> Staging {
+        Staging {
+            dir: None,
+            in_place: channels,
+            made: Vec::new(),
+            committing: false,
+        }
+    }
+
+    /// Where the slices of `ch` are staged.
+    pub(super) fn dir_for(&self, ch: &ChannelLayout) -> PathBuf {
+        match &self.dir {
+            Some(d) => d.join(ch.dir.file_name().unwrap_or_default()),
+            None => ch.dir.join(STAGING_DIR),
+        }
     }
 
     /// From here on the output is being written: a failure or a crash
@@ -506,8 +534,11 @@ impl Staging {
 
 impl Drop for Staging {
     fn drop(&mut self) {
-        if !self.committing {
-            let _ = fs::remove_dir_all(&self.dir);
+        for d in &self.in_place {
+            let _ = fs::remove_dir_all(d);
+        }
+        if let (Some(dir), false) = (&self.dir, self.committing) {
+            let _ = fs::remove_dir_all(dir);
             for d in &self.made {
                 let _ = fs::remove_dir(d);
             }
@@ -559,7 +590,12 @@ impl<'j> Stager<'j> {
             return Ok(());
         }
         let dir = self.dat_to.parent().expect("a file in the staging dir");
-        fs::create_dir_all(dir).map_err(io(dir))?;
+        // Only stanctl reads it (in place: the server skips it).
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io(dir))?;
         let dat_like = like(&self.src.0)?;
         let idx_like = match &self.src.1 {
             Some(p) => like(p)?,
@@ -856,6 +892,11 @@ pub(super) fn rewrite_in_place(
     let ch = ctx.layout;
     let dat_tmp = with_suffix(&sf.dat, TEMP_SUFFIX);
     let idx_tmp = with_suffix(&idx_path(sf), TEMP_SUFFIX);
+    // `--one-pass`: the check staged the new files (made durable before
+    // the first swap); they are the temp files.
+    if let Some((dat, idx)) = &plan.staged {
+        return swap_in(ch, sf, dat, idx.as_deref().unwrap_or(&idx_tmp));
+    }
     if let Err(e) = write_slice(
         job,
         ctx,
@@ -874,12 +915,19 @@ pub(super) fn rewrite_in_place(
     swap_in(ch, sf, &dat_tmp, &idx_tmp)
 }
 
-/// Leftovers of an interrupted run: never swapped in, so safe to drop.
+/// Leftovers of an interrupted run (temp files, a one-pass run's staging
+/// directories): never swapped in, so safe to drop. A link is removed as
+/// a link.
 pub(super) fn remove_stale_temps(layout: &StoreLayout) -> Result<()> {
     for ch in &layout.channels {
         for t in &ch.temp {
             step();
-            fs::remove_file(t).map_err(io(t))?;
+            let is_dir = fs::symlink_metadata(t).is_ok_and(|m| m.is_dir());
+            match is_dir {
+                true => fs::remove_dir_all(t),
+                false => fs::remove_file(t),
+            }
+            .map_err(io(t))?;
         }
         if !ch.temp.is_empty() {
             fsync_dir(&ch.dir)?;
@@ -906,15 +954,20 @@ pub(super) fn work<'a, 'c>(
         .collect()
 }
 
-/// Rewrites the slices that change, in place; returns how many were done
-/// (fewer than planned only when the operator asked to stop).
+/// Rewrites the slices that change, in place (or, with `--one-pass`,
+/// swaps in what the check staged: `staged`, whose run removed the
+/// leftovers before it staged); returns how many were done (fewer than
+/// planned only when the operator asked to stop).
 pub(super) fn write_in_place(
     layout: &StoreLayout,
     ctxs: &[ChannelCtx<'_>],
     job: &Job,
     plans: &[Vec<SlicePlan>],
+    staged: bool,
 ) -> Result<u64> {
-    remove_stale_temps(layout)?;
+    if !staged {
+        remove_stale_temps(layout)?;
+    }
     let done = AtomicU64::new(0);
     work(ctxs, plans)
         .into_par_iter()
