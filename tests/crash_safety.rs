@@ -386,8 +386,19 @@ fn crash_at_every_step_of_encrypt_with_zero_tail() {
 /// plaintext left in any archived file.
 #[test]
 fn crash_at_every_step_of_encrypt_with_archived_slices() {
-    let args = |s: &Path| {
-        vec![
+    crash_encrypt_with_archived_slices(&[]);
+}
+
+/// The same with `--one-pass` (archived slices staged and swapped in like
+/// the live ones): the result is byte for byte the two-pass one.
+#[test]
+fn crash_at_every_step_of_a_one_pass_encrypt_with_archived_slices() {
+    crash_encrypt_with_archived_slices(&["--one-pass"]);
+}
+
+fn crash_encrypt_with_archived_slices(extra: &[&str]) {
+    let args = |s: &Path, extra: &[&str]| {
+        let mut a = vec![
             "store".to_string(),
             "encrypt".into(),
             d(s).into(),
@@ -396,7 +407,9 @@ fn crash_at_every_step_of_encrypt_with_archived_slices() {
             "--key-file".into(),
             k1().into(),
             "--assume-plaintext".into(),
-        ]
+        ];
+        a.extend(extra.iter().map(|e| e.to_string()));
+        a
     };
     let fresh = || {
         let (t, s) = store("plain");
@@ -415,21 +428,23 @@ fn crash_at_every_step_of_encrypt_with_archived_slices() {
         .unwrap();
         (t, s)
     };
+    // The uninterrupted two-pass run.
     let (_tw, want) = fresh();
-    stanctl().args(args(&want)).assert().success();
+    stanctl().args(args(&want, &[])).assert().success();
     let v = inspect(&want, k1());
     assert_eq!(v["plaintext_on_disk"]["messages"], 0, "{v}");
     let want = snapshot(&want);
     for n in 1.. {
         let (_t, s) = fresh();
         let o = stanctl()
-            .args(args(&s))
+            .args(args(&s, extra))
             .env("STANCTL_TEST_ABORT_AT_STEP", n.to_string())
             .output()
             .unwrap();
         if o.status.success() {
             assert!(n > 20);
             assert_eq!(snapshot(&s), want);
+            assert!(no_temp_files(&s));
             break;
         }
         assert_eq!(o.status.code(), None, "step {n}: expected an abort");
@@ -439,11 +454,91 @@ fn crash_at_every_step_of_encrypt_with_archived_slices() {
             assert!(s.join(f).exists(), "step {n}: {f} is gone");
         }
         assert!(!s.join("sensors.temp/msgs.2.idx.bak").exists(), "step {n}");
-        let o = run(&args(&s));
+        let o = run(&args(&s, extra));
         assert!(o.success(), "step {n}: rerun: {}", o.stderr);
         assert_eq!(snapshot(&s), want, "step {n}: rerun differs");
+        assert!(no_temp_files(&s), "step {n}: leftovers after the rerun");
         assert!(n < 1000);
     }
+}
+
+/// `--one-pass` in place (a rekey of the mixed store: the check stages
+/// each slice in its channel's `.stanctl-staging` as it judges it) killed
+/// before every write step, crashes during the staging included: until
+/// the first swap the store's own files are byte for byte as they were
+/// (only staging directories are added, which the server skips); at every
+/// step the server starts and every envelope opens with K1 or K2; rerunning
+/// the same command gives the uninterrupted result, which is byte for
+/// byte the two-pass result, and leaves no staging directory.
+#[test]
+fn crash_at_every_step_of_a_one_pass_in_place() {
+    let args = |s: &Path| {
+        vec![
+            "store".to_string(),
+            "rekey".into(),
+            d(s).into(),
+            "--key-file".into(),
+            k1().into(),
+            "--new-key-file".into(),
+            k2().into(),
+            "--one-pass".into(),
+        ]
+    };
+    let (_tw, w) = store("mixed");
+    let src = snapshot(&w);
+    let two_pass = args(&w);
+    run_ok(&two_pass[..two_pass.len() - 1]);
+    let want = snapshot(&w);
+    let outside = |s: &Path| {
+        let mut m = snapshot(s);
+        m.retain(|k, _| !k.contains(".stanctl-staging"));
+        m
+    };
+    let (mut while_staging, mut while_swapping) = (0, 0);
+    for n in 1.. {
+        let (_t, s) = store("mixed");
+        let o = stanctl()
+            .args(args(&s))
+            .env("STANCTL_TEST_ABORT_AT_STEP", n.to_string())
+            .output()
+            .unwrap();
+        assert_no_secrets(&o);
+        if o.status.success() {
+            assert!(n > 20, "the run has more steps than {n}");
+            assert_eq!(snapshot(&s), want, "one pass differs from two passes");
+            assert!(no_temp_files(&s));
+            break;
+        }
+        assert_eq!(o.status.code(), None, "step {n}: expected an abort");
+        if outside(&s) == src {
+            while_staging += usize::from(!no_staging_dirs(&s));
+        } else {
+            while_swapping += 1;
+        }
+        let (c, v) = verify_json(&s, Some(k2()));
+        assert!(c < 2, "step {n}: the server would not start: {v}");
+        let (c, v) = json(&[
+            "store",
+            "inspect",
+            d(&s),
+            "--key-file",
+            k1(),
+            "--key-file",
+            k2(),
+        ]);
+        assert_eq!(c, 0, "step {n}");
+        assert_eq!(v["totals"]["unopened"]["wrong_key"], 0, "step {n}: {v}");
+        for dmg in v["damage"].as_array().unwrap() {
+            assert_eq!(dmg["kind"], "index-missing", "step {n}: {dmg}");
+        }
+        let o = run(&args(&s));
+        assert!(o.success(), "step {n}: rerun failed: {}", o.stderr);
+        assert_eq!(snapshot(&s), want, "step {n}: rerun differs");
+        assert!(no_temp_files(&s), "step {n}: leftovers after the rerun");
+        assert!(n < 1000, "the hook never let the run finish");
+    }
+    assert!(while_staging > 5, "no crash during the staging");
+    assert!(while_swapping > 5, "no crash during the swap");
 }
 
 /// The crash hook exists only in test builds. The binary `cargo build` and

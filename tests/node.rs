@@ -384,8 +384,21 @@ fn a_held_log_lock_refuses() {
 
 #[test]
 fn crash_at_every_step_of_a_node_is_recoverable() {
-    let args = |store: &Path, raft: &Path| {
-        vec![
+    crash_a_node(&[]);
+}
+
+/// `--one-pass` on a node: the log is checked first, the store's check
+/// stages its slices, then the log is replaced and the slices swapped in;
+/// at every step the log serves every entry, and the result is byte for
+/// byte the two-pass one.
+#[test]
+fn crash_at_every_step_of_a_one_pass_node_is_recoverable() {
+    crash_a_node(&["--one-pass"]);
+}
+
+fn crash_a_node(extra: &[&str]) {
+    let args = |store: &Path, raft: &Path, extra: &[&str]| {
+        let mut a = vec![
             "store".to_string(),
             "decrypt".into(),
             d(store).into(),
@@ -393,12 +406,15 @@ fn crash_at_every_step_of_a_node_is_recoverable() {
             k1().into(),
             "--cluster-log-path".into(),
             d(raft).into(),
-        ]
+        ];
+        a.extend(extra.iter().map(|e| e.to_string()));
+        a
     };
-    // The uninterrupted run.
+    // The uninterrupted run, in two passes.
     let (_r, rs, rr) = node_copy("node-a");
-    ok(&args(&rs, &rr));
+    ok(&args(&rs, &rr, &[]));
     let want = snapshot(rs.parent().unwrap());
+    let args = |store: &Path, raft: &Path| args(store, raft, extra);
     let mut n = 1;
     loop {
         let (_t, store, raft) = node_copy("node-a");

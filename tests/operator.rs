@@ -313,6 +313,62 @@ fn signal_mid_one_pass_check_removes_the_staging_and_names_the_next_step() {
     }
 }
 
+/// SIGINT (and SIGTERM) to `--one-pass` in place while its check stages
+/// slices in the channel's `.stanctl-staging`: it stops between slices,
+/// removes the staging, leaves every file of the store byte for byte as it
+/// was, says nothing changed and the exact command that finishes, and
+/// exits 130; that command does the whole job.
+#[test]
+fn signal_mid_one_pass_in_place_check_removes_the_staging() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        let (_t, s) = generated_store(CHECK_SLICES);
+        let before = snapshot(&s);
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_stanctl"))
+            .args([
+                "store",
+                "encrypt",
+                d(&s),
+                "--cipher",
+                "AES",
+                "--key-file",
+                k1(),
+                "--one-pass",
+            ])
+            .env_remove(ENV_KEY)
+            .env_remove("STANCTL_TEST_FREE_BYTES")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let staged = s.join("gen").join(".stanctl-staging");
+        let o = signal_when(child, sig, 60, "the check never staged", || {
+            std::fs::read_dir(&staged).is_ok_and(|mut r| r.next().is_some())
+        });
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(130), "signal {sig}: {err}");
+        assert!(err.contains("interrupted, nothing changed"), "{err}");
+        assert!(snapshot(&s) == before, "the store changed: {err}");
+        assert!(no_temp_files(&s), "staging left: {err}");
+        let line = err
+            .lines()
+            .skip_while(|l| !l.contains("to finish, run"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no command in {err}"))
+            .trim();
+        assert!(
+            line.contains("store encrypt") && line.contains("--one-pass"),
+            "{line}"
+        );
+        let words: Vec<&str> = line.split_whitespace().skip(1).collect();
+        let o = run(&words);
+        assert!(o.success(), "{line}: {}", o.stderr);
+        assert!(no_temp_files(&s));
+        let v = inspect(&s, k1());
+        assert_eq!(v["totals"]["payloads"]["plaintext"], 0, "{v}");
+        assert_eq!(v["totals"]["payloads"]["aes"], CHECK_SLICES * 16);
+    }
+}
+
 /// A plaintext Raft log of about 100 MB: large-aes.log's 2500 entries
 /// with every command's Data replaced by 40 KiB of plaintext.
 fn big_plain_log(dir: &std::path::Path) -> std::path::PathBuf {

@@ -1043,3 +1043,175 @@ fn keep_damaged_in_place() {
     assert_eq!(before, after);
     assert!(no_temp_files(&src));
 }
+
+// ---- --one-pass in place ----
+
+fn rekey_one_pass(s: &Path) -> Vec<String> {
+    [
+        "store",
+        "rekey",
+        d(s),
+        "--key-file",
+        k1(),
+        "--new-key-file",
+        k2(),
+        "--one-pass",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// `--one-pass` writes exactly what two passes write, says so (table and
+/// JSON: `one_pass`, `staging_space` with the estimate and the free space),
+/// and leaves no staging directory; a dry run reports the space too.
+#[test]
+fn one_pass_in_place_equals_two_passes() {
+    let (_t2, two) = store("mixed");
+    run_ok(&[
+        "store",
+        "rekey",
+        d(&two),
+        "--key-file",
+        k1(),
+        "--new-key-file",
+        k2(),
+    ]);
+    let (_t, s) = store("mixed");
+    let before = snapshot(&s);
+    let (c, v) = json(&[&rekey_one_pass(&s)[..], &["--dry-run".into()]].concat());
+    assert_eq!(c, OK, "{v}");
+    assert_eq!(v["one_pass"], true, "{v}");
+    assert_eq!(v["staging_space"][0]["path"], d(&s), "{v}");
+    assert!(
+        v["staging_space"][0]["needed"].as_u64().unwrap() > 64 << 20,
+        "{v}"
+    );
+    assert_eq!(snapshot(&s), before, "a dry run wrote");
+    let o = run_ok(&rekey_one_pass(&s));
+    o.expect_stdout("rewrote 4 slice(s) in place in one pass");
+    o.expect_stdout("--one-pass: the staging needed at most about");
+    assert_eq!(snapshot(&s), snapshot(&two));
+    assert!(no_temp_files(&s));
+    // Nothing left to do: a rerun rewrites nothing (it stages and drops).
+    let (c, v) = json(&rekey_one_pass(&s));
+    assert_eq!(c, OK, "{v}");
+    assert_eq!(v["totals"]["slices_rewritten"], 0, "{v}");
+    assert_eq!(snapshot(&s), snapshot(&two));
+    assert!(no_temp_files(&s));
+    // Two passes report no staging.
+    let (c, v) = json(&[
+        "store",
+        "rekey",
+        d(&two),
+        "--key-file",
+        k2(),
+        "--new-key-file",
+        k1(),
+    ]);
+    assert_eq!(c, OK, "{v}");
+    assert_eq!(v["one_pass"], false, "{v}");
+    assert!(v.get("staging_space").is_none(), "{v}");
+}
+
+/// Not enough free space for the staging: refused (exit 4) before anything
+/// is read or written, with the numbers and the ways out; the store (no
+/// staging directory either) is as it was. A dry run says the same.
+#[test]
+fn one_pass_without_room_is_refused_with_the_numbers() {
+    let (_t, s) = store("mixed");
+    let before = snapshot(&s);
+    for dry in [false, true] {
+        let mut args = rekey_one_pass(&s);
+        if dry {
+            args.push("--dry-run".into());
+        }
+        let o = exec(
+            stanctl().args(&args).env("STANCTL_TEST_FREE_BYTES", "1000"),
+            &args,
+        );
+        assert_eq!(o.code, REFUSED, "{}", o.stderr);
+        for w in [
+            "not enough free space for --one-pass",
+            "(1000 bytes) is free",
+            "drop --one-pass",
+            "--output DIR",
+            "the store is unchanged",
+        ] {
+            o.expect_stderr(w);
+        }
+        assert_eq!(snapshot(&s), before);
+        assert!(no_staging_dirs(&s));
+        args.push("--json".into());
+        let o = exec(
+            stanctl().args(&args).env("STANCTL_TEST_FREE_BYTES", "1000"),
+            &args,
+        );
+        let v = o.json();
+        assert_eq!(v["staging_space"][0]["available"], 1000, "{v}");
+        assert_eq!(v["written"], false, "{v}");
+        let r = v["refused"][0]["reason"].as_str().unwrap();
+        assert!(r.contains("not enough free space"), "{r}");
+    }
+}
+
+/// --one-pass is for in-place runs without salvage: with --output (which
+/// reads the store once anyway) or --keep-damaged it is a usage error.
+#[test]
+fn one_pass_conflicts_with_output_and_keep_damaged() {
+    let (t, s) = store("mixed");
+    for extra in [
+        vec!["--output", d(&t.path().join("out"))],
+        vec!["--keep-damaged"],
+    ] {
+        let o = run(&[
+            &rekey_one_pass(&s)[..],
+            &extra.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+        ]
+        .concat());
+        assert_eq!(o.code, USAGE, "{}", o.stderr);
+        o.expect_stderr("--one-pass");
+    }
+    assert!(!t.path().join("out").exists());
+}
+
+/// A leftover staging directory (a crash during a --one-pass run) is named
+/// by inspect and verify as what it is, does not change verify's verdict,
+/// and is removed by the next rewrite, one pass or two.
+#[test]
+fn a_leftover_staging_directory_is_named_and_removed() {
+    for one_pass in [true, false] {
+        let (_t, s) = store("mixed");
+        let (c0, _) = verify_json(&s, Some(k1()));
+        let staging = s.join("orders/.stanctl-staging");
+        std::fs::create_dir(&staging).unwrap();
+        std::fs::write(staging.join("msgs.1.dat"), b"half written").unwrap();
+        let o = run(&["store", "inspect", d(&s), "--key-file", k1()]);
+        o.expect_stdout("orders/.stanctl-staging");
+        o.expect_stdout("interrupted stanctl encrypt, decrypt or rekey");
+        let (c, v) = verify_json(&s, Some(k1()));
+        assert_eq!(c, c0, "{v}");
+        assert!(v.to_string().contains("orders/.stanctl-staging"), "{v}");
+        let mut args = rekey_one_pass(&s);
+        if !one_pass {
+            args.pop();
+        }
+        run_ok(&args);
+        assert!(no_temp_files(&s), "one pass: {one_pass}");
+    }
+}
+
+/// A symlinked channel directory: --one-pass stages nothing through the
+/// link and refuses as two passes do.
+#[test]
+fn one_pass_never_stages_through_a_symlink() {
+    let (t, s) = store("aes");
+    let real = t.path().join("orders-real");
+    std::fs::rename(s.join("orders"), &real).unwrap();
+    std::os::unix::fs::symlink(&real, s.join("orders")).unwrap();
+    let o = run(&["store", "decrypt", d(&s), "--key-file", k1(), "--one-pass"]);
+    assert_eq!(code(&o), REFUSED, "{}", o.stderr);
+    o.expect_stderr("symbolic link");
+    assert_same_store(&real, &conformance("aes").join("orders"));
+    assert!(!real.join(".stanctl-staging").exists());
+    assert!(no_staging_dirs(&s));
+}

@@ -109,6 +109,7 @@ pub fn stanctl() -> assert_cmd::Command {
     let mut c = assert_cmd::Command::cargo_bin("stanctl").unwrap();
     c.env_remove("NATS_STREAMING_ENCRYPTION_KEY")
         .env_remove("STANCTL_TEST_ABORT_AT_STEP")
+        .env_remove("STANCTL_TEST_FREE_BYTES")
         .env("RUST_BACKTRACE", "0")
         .timeout(std::time::Duration::from_secs(120));
     c
@@ -431,6 +432,7 @@ pub fn run_with_file_limit(args: &[&str], max_bytes: u64) -> Out {
     c.args(args)
         .env_remove("NATS_STREAMING_ENCRYPTION_KEY")
         .env_remove("STANCTL_TEST_ABORT_AT_STEP")
+        .env_remove("STANCTL_TEST_FREE_BYTES")
         .env("RUST_BACKTRACE", "0");
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
@@ -595,5 +597,13 @@ pub fn is_root() -> bool {
 // ------------------------------------------------------- write failures
 
 pub fn no_temp_files(s: &Path) -> bool {
-    snapshot(s).keys().all(|k| !k.ends_with(".stanctl-tmp"))
+    snapshot(s).keys().all(|k| !k.ends_with(".stanctl-tmp")) && no_staging_dirs(s)
+}
+
+/// No channel directory holds a `--one-pass` staging directory (an empty
+/// one included: `snapshot` lists only files).
+pub fn no_staging_dirs(s: &Path) -> bool {
+    std::fs::read_dir(s)
+        .unwrap()
+        .all(|e| !e.unwrap().path().join(".stanctl-staging").exists())
 }

@@ -339,10 +339,12 @@ impl RewriteReport {
     /// slices. None when the write was interrupted: which slices were
     /// finished is not tracked one by one.
     pub fn plaintext_on_disk(&self) -> Option<PlaintextOnDisk> {
-        let unscanned = self
-            .refused
-            .iter()
-            .any(|r| matches!(r.reason, Refused::RaftLogNotGiven { .. }));
+        let unscanned = self.refused.iter().any(|r| {
+            matches!(
+                r.reason,
+                Refused::RaftLogNotGiven { .. } | Refused::NoRoomToStage(_)
+            )
+        });
         if self.interrupted.is_some() || unscanned || self.store_less() {
             return None;
         }
