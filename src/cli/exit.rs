@@ -47,7 +47,7 @@ impl ExitCode {
             ExitCode::AtRisk => "verify: the server starts, but some messages are at risk (fail, are delivered as ciphertext, or are lost at start-up)",
             ExitCode::WontStart => "verify: the server will refuse to start on this store",
             ExitCode::Locked => "the store is locked by a running server (or another stanctl)",
-            ExitCode::Refused => "a rewrite was refused before writing anything (records or Raft log entries it cannot handle, a clustered store whose Raft log was not given)",
+            ExitCode::Refused => "a rewrite was refused before writing anything (records or Raft log entries it cannot handle, a clustered store whose Raft log was not given, too little free space for --one-pass)",
             ExitCode::Usage => "usage error (bad option or value, wrong number of keys, empty key, non-empty --output), or a --config file the server would reject (syntax, include, type, store type: the error names file:line:column)",
             ExitCode::Io => "I/O error (missing file, permission denied, disk full, a file of the wrong type; an unreadable --config file), or the directory is not a store",
             ExitCode::Interrupted => "a rewrite stopped on SIGINT or SIGTERM (Ctrl-C): every slice is converted or as it was (a Raft log: as it was; a store's --output copy: not begun if stopped during the check, else incomplete); stderr gives the command that finishes the job",

@@ -85,6 +85,7 @@ fn examples(page: &str) -> &'static [(&'static str, &'static str)] {
             ("Move every envelope from the old key to the new one:", "stanctl store rekey /data/stan -k old.key --new-key-file new.key"),
             ("And to ChaCha20-Poly1305 on the way:", "stanctl store rekey /data/stan -k old.key --new-key-file new.key --cipher CHACHA"),
             ("Change only the cipher (the same key as old and new key):", "stanctl store rekey /data/stan -k /etc/stan/key --new-key-file /etc/stan/key --cipher AES"),
+            ("Read the store once (needs free space for the new files of every slice at once; see what it needs first):", "stanctl store rekey /data/stan -k old.key --new-key-file new.key --one-pass -n\nstanctl store rekey /data/stan -k old.key --new-key-file new.key --one-pass"),
         ],
         "stanctl-raft-verify" => &[
             ("What the node's log store returns for every entry:", "stanctl raft verify /data/node/test-cluster/raft.log -k /etc/stan/key"),
