@@ -1092,9 +1092,16 @@ fn one_pass_in_place_equals_two_passes() {
     o.expect_stdout("--one-pass: the staging needed at most about");
     assert_eq!(snapshot(&s), snapshot(&two));
     assert!(no_temp_files(&s));
-    // Nothing left to do: a rerun rewrites nothing (it stages and drops).
-    let (c, v) = json(&rekey_one_pass(&s));
-    assert_eq!(c, OK, "{v}");
+    // Nothing left to do: a rerun rewrites nothing and stages nothing (it
+    // takes no write step at all: the crash hook never fires).
+    let mut args = rekey_one_pass(&s);
+    args.push("--json".into());
+    let o = exec(
+        stanctl().args(&args).env("STANCTL_TEST_ABORT_AT_STEP", "1"),
+        &args,
+    );
+    assert_eq!(o.code, OK, "{}", o.stderr);
+    let v = o.json();
     assert_eq!(v["totals"]["slices_rewritten"], 0, "{v}");
     assert_eq!(snapshot(&s), snapshot(&two));
     assert!(no_temp_files(&s));

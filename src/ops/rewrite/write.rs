@@ -566,6 +566,11 @@ pub(super) struct Stager<'j> {
     bufs: Bufs,
     abandoned: bool,
     error: Option<Error>,
+    /// Records planned `Keep` before the first that changes, not written
+    /// yet: a slice the check leaves as it is stages nothing (a rerun of a
+    /// finished run writes nothing), and one that changes further on
+    /// writes them from the source first (`replay`).
+    held: u64,
 }
 
 impl<'j> Stager<'j> {
@@ -582,6 +587,7 @@ impl<'j> Stager<'j> {
             bufs: Bufs::default(),
             abandoned: false,
             error: None,
+            held: 0,
         }
     }
 
@@ -628,10 +634,58 @@ impl<'j> Stager<'j> {
         if self.abandoned || self.error.is_some() {
             return;
         }
-        if let Err(e) = self.open() {
-            self.error = Some(e);
+        if self.files.is_none() && action == Action::Keep {
+            self.held += 1;
             return;
         }
+        let appended = self
+            .open()
+            .and_then(|()| self.replay(r.offset))
+            .and_then(|()| self.append(r, m, action, opened));
+        if let Err(e) = appended {
+            self.error = Some(e);
+        }
+    }
+
+    /// Writes the records held back (see `held`), read again from the
+    /// source: every record before `upto`, all of them `Keep`.
+    fn replay(&mut self, upto: u64) -> Result<()> {
+        let held = std::mem::take(&mut self.held);
+        if held == 0 {
+            return Ok(());
+        }
+        let src = Mapped::open(&self.src.0)?;
+        let (mut n, mut released) = (0u64, 0u64);
+        for ev in Records::new(src.bytes(), false) {
+            let Event::Record(r) = ev else { break };
+            if n == held || r.offset >= upto {
+                break;
+            }
+            if r.offset - released >= 8 << 20 {
+                src.release_before(r.offset);
+                released = r.offset;
+            }
+            let m = r
+                .message()
+                .map_err(|e| store_changed(&self.src.0, e.to_string()))?;
+            self.append(&r, &m, Action::Keep, None)?;
+            n += 1;
+        }
+        if n != held {
+            let what = format!("{n} record(s) before the first change, {held} checked");
+            return Err(store_changed(&self.src.0, what));
+        }
+        Ok(())
+    }
+
+    /// Converts one record and appends it to the open staged files.
+    fn append(
+        &mut self,
+        r: &record::Record<'_>,
+        m: &proto::MsgView<'_>,
+        action: Action,
+        opened: Option<&[u8]>,
+    ) -> Result<()> {
         let dat_path = &self.src.0;
         let changed = |what: String| store_changed(dat_path, what);
         let rec = Converting {
@@ -655,9 +709,12 @@ impl<'j> Stager<'j> {
             self.offset,
             &changed,
         ) {
-            Ok(Ok(n)) => self.offset += n,
-            Ok(Err(e)) => self.error = Some(e),
-            Err(e) => self.error = Some(io(&self.dat_to)(e)),
+            Ok(Ok(n)) => {
+                self.offset += n;
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(io(&self.dat_to)(e)),
         }
     }
 
@@ -667,7 +724,8 @@ impl<'j> Stager<'j> {
     }
 
     /// Ends the slice: with `keep` (the check rewrites it, and refused
-    /// nothing), the staged files, flushed (made durable by the output's
+    /// nothing), the staged files (the records held back written first),
+    /// flushed (made durable by the output's
     /// final `syncfs`); otherwise they are removed and None is returned.
     pub(super) fn finish(mut self, keep: bool, dat_len: u64) -> Result<Option<Staged>> {
         if let Some(e) = self.error.take() {
@@ -678,7 +736,7 @@ impl<'j> Stager<'j> {
             self.discard();
             return Ok(None);
         }
-        if let Err(e) = self.open() {
+        if let Err(e) = self.open().and_then(|()| self.replay(u64::MAX)) {
             self.discard();
             return Err(e);
         }
