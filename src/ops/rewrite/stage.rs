@@ -102,6 +102,8 @@ pub(super) fn space(layout: &StoreLayout, job: &Job) -> Result<Vec<StagingSpace>
     }
     by_dev
         .into_iter()
+        // A file system with nothing to stage is not asked for a margin.
+        .filter(|(_, _, need)| *need > 0)
         .map(|(_, p, need)| {
             let margin = MARGIN_FIXED + need / 100;
             Ok(StagingSpace {
