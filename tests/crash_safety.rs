@@ -689,3 +689,35 @@ fn refused_one_pass_output_leaves_nothing() {
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
     assert!(!t.path().join("a").exists());
 }
+
+/// A full disk while `--one-pass` stages (files may not grow past 50 KB:
+/// the `big` slice, ~145 KB, fails): exit 74, and since nothing of the
+/// store changes before every slice is staged, every file is byte for byte
+/// as it was (the slices staged before the failure included) and no
+/// staging directory is left; the rerun without the limit finishes.
+#[test]
+fn disk_full_during_one_pass_staging_leaves_the_store_as_it_was() {
+    let (_t, s) = store("plain");
+    let before = snapshot(&s);
+    let args = [
+        "store",
+        "encrypt",
+        d(&s),
+        "--key-file",
+        k1(),
+        "--cipher",
+        "AES",
+        "--assume-plaintext",
+        "--one-pass",
+    ];
+    let o = run_with_file_limit(&args, 50_000);
+    assert_eq!(o.code, IO, "{}", o.stderr);
+    assert!(o.stderr.contains("big/"), "{}", o.stderr);
+    assert_eq!(snapshot(&s), before);
+    assert!(no_temp_files(&s));
+    assert_no_key_bytes_in(&s);
+    run_ok(&args);
+    let v = inspect(&s, k1());
+    assert_eq!(v["totals"]["payloads"]["plaintext"], 0, "{v}");
+    assert!(no_temp_files(&s));
+}
