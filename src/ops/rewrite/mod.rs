@@ -10,6 +10,12 @@
 //!    to seal with; nothing is judged again), then swapped in with an order that keeps the store readable by the
 //!    server at every instant (see `swap_in`).
 //!
+//! With `--output`, or in place with `--one-pass`, the check also stages
+//! each slice's new files as it judges the records (every envelope opened
+//! once: `Stager`; in place, in each channel's `.stanctl-staging`, see
+//! `stage`), and the write only moves them into place (in place, through
+//! the same `swap_in`).
+//!
 //! Nonces come from `NonceGen` (deterministic), so a rerun after a crash
 //! writes exactly the bytes an uninterrupted run would have written.
 
