@@ -1222,3 +1222,40 @@ fn one_pass_never_stages_through_a_symlink() {
     assert!(!real.join(".stanctl-staging").exists());
     assert!(no_staging_dirs(&s));
 }
+
+/// The free-space estimate of `--one-pass`: every slice's files, for
+/// encrypt plus an envelope's 29 bytes (and at most one more byte of
+/// length) per record, each file rounded up to 4 KiB, plus 64 MiB and 1 %.
+#[test]
+fn one_pass_estimates_the_staging_from_the_slices() {
+    let (_t, s) = store("plain");
+    let slices: u64 = snapshot(&s)
+        .iter()
+        .filter(|(k, _)| k.contains("/msgs."))
+        .map(|(_, b)| b.len() as u64)
+        .sum();
+    let files = snapshot(&s).keys().filter(|k| k.contains("/msgs.")).count() as u64;
+    let (c, v) = json(&[
+        "store",
+        "encrypt",
+        d(&s),
+        "--key-file",
+        k1(),
+        "--cipher",
+        "AES",
+        "--assume-plaintext",
+        "--one-pass",
+        "--dry-run",
+    ]);
+    assert_eq!(c, OK, "{v}");
+    let sp = &v["staging_space"][0];
+    let (needed, margin) = (
+        sp["needed"].as_u64().unwrap(),
+        sp["margin"].as_u64().unwrap(),
+    );
+    let staged = needed - margin;
+    assert_eq!(margin, (64 << 20) + staged / 100, "{v}");
+    assert!(staged >= slices + 83 * 29, "{staged} < {slices} + 83 x 29");
+    assert!(staged <= slices + 83 * 31 + files * 4096, "{staged}: {v}");
+    assert!(sp["available"].as_u64().unwrap() > 0, "{v}");
+}
