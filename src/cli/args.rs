@@ -419,7 +419,8 @@ pub struct RewriteArgs {
     /// changes), then swaps them in. Costs free disk space for the new
     /// files of every slice at once (checked first: refused when it does
     /// not fit); saves the second read and decryption of every envelope.
-    /// --output always reads the store once.
+    /// Not with --output (which always reads the store once) or
+    /// --keep-damaged.
     #[arg(long, conflicts_with_all = ["output", "keep_damaged"])]
     pub one_pass: bool,
 }
