@@ -689,3 +689,35 @@ fn salvaged_node_output_keeps_the_node_layout() {
     assert_eq!(v["totals"]["failed"], 1, "{v}");
     assert_eq!(v["raft_log"]["failed"], 0, "{v}");
 }
+
+/// `--one-pass`'s free-space estimate counts the node's Raft log: its new
+/// copy is written beside it while every slice is staged.
+#[test]
+fn one_pass_space_counts_the_raft_log() {
+    let (_t, store, raft) = node_copy("node-a");
+    let sum = |dir: &Path, keep: &dyn Fn(&str) -> bool| -> u64 {
+        snapshot(dir)
+            .iter()
+            .filter(|(k, _)| keep(k))
+            .map(|(_, b)| b.len() as u64)
+            .sum()
+    };
+    let slices = sum(&store, &|k| k.contains("/msgs."));
+    let log = sum(&raft, &|k| k.ends_with("raft.log"));
+    assert!(log > 0);
+    let (c, v) = json(&[
+        "store",
+        "decrypt",
+        d(&store),
+        "--key-file",
+        k1(),
+        "--cluster-log-path",
+        d(&raft),
+        "--one-pass",
+        "--dry-run",
+    ]);
+    assert_eq!(c, OK, "{v}");
+    let sp = &v["staging_space"][0];
+    let staged = sp["needed"].as_u64().unwrap() - sp["margin"].as_u64().unwrap();
+    assert!(staged >= slices + log, "{staged} < {slices} + {log}: {v}");
+}

@@ -157,7 +157,7 @@ pub fn run(
     // before anything is read or written (a dry run reports it too).
     let in_store = opts.one_pass && opts.output.is_none();
     let space = match in_store {
-        true => stage::space(&layout, job)?,
+        true => stage::space(&layout, job, log_path.as_deref())?,
         false => Vec::new(),
     };
     if let Some(short) = space.iter().find(|s| !s.fits()) {

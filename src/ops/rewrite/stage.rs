@@ -61,8 +61,13 @@ pub(super) fn stages(ch: &ChannelLayout, sf: &SliceFiles) -> bool {
 /// stage, its new `.dat` (the old size; with encrypt, plus an envelope's
 /// overhead per record, the records counted from the index or, without
 /// one, as if every record were 16 bytes) and its new index, each rounded
-/// up to 4 KiB, plus the margin.
-pub(super) fn space(layout: &StoreLayout, job: &Job) -> Result<Vec<StagingSpace>> {
+/// up to 4 KiB, plus the margin. A clustered node's Raft log (`log`) counts
+/// too: its new copy is written beside it while every slice is staged.
+pub(super) fn space(
+    layout: &StoreLayout,
+    job: &Job,
+    log: Option<&Path>,
+) -> Result<Vec<StagingSpace>> {
     let round = |n: u64| n.div_ceil(4096) * 4096;
     let len = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     let dev = |p: &Path| fs::metadata(p).map(|m| m.dev()).map_err(io(p));
@@ -98,6 +103,14 @@ pub(super) fn space(layout: &StoreLayout, job: &Job) -> Result<Vec<StagingSpace>
         match by_dev.iter_mut().find(|(x, _, _)| *x == d) {
             Some(e) => e.2 = e.2.saturating_add(need),
             None => by_dev.push((d, ch.dir.clone(), need)),
+        }
+    }
+    if let Some(log) = log {
+        let need = round(len(log));
+        let d = dev(log)?;
+        match by_dev.iter_mut().find(|(x, _, _)| *x == d) {
+            Some(e) => e.2 = e.2.saturating_add(need),
+            None => by_dev.push((d, log.parent().unwrap_or(log).to_path_buf(), need)),
         }
     }
     by_dev
