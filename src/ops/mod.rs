@@ -7,6 +7,7 @@ pub mod archived;
 pub mod inspect;
 pub mod rewrite;
 pub mod scan;
+pub mod spill;
 pub mod verify;
 
 /// Where an operation reports its progress and what the operator should know

@@ -1,56 +1,22 @@
 //! `--list`'s lines, one per message, in bounded memory: each slice encodes
-//! its MSG lines as its lookups make them (in sequence order), and beyond
-//! `FLUSH_AT` bytes appends them to an unnamed temporary file shared by all
-//! slices; the report reads them back, merging each channel's slices by
-//! sequence, as it prints. A line costs its size on disk (about 90 bytes
+//! its MSG lines as its lookups make them (in sequence order) into a
+//! `crate::ops::spill` listing (beyond 64 KiB, an unnamed temporary file
+//! shared by all slices); the report reads them back, merging each
+//! channel's slices by sequence, as it prints. A line costs its size on disk (about 90 bytes
 //! plus subject and reply for a delivered message) instead of ~200 bytes
 //! of memory.
 
 use super::*;
+use crate::ops::spill::{self, Fields, Spilled, Writer};
 use std::io;
-use std::os::unix::fs::FileExt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-/// A slice's encoded lines go to the file beyond this many bytes.
-const FLUSH_AT: usize = 64 << 10;
-/// Fewer bytes than this at the end of a slice stay in memory.
-const KEEP_BELOW: usize = 4 << 10;
-
-/// The temporary file the slices' lines go to (opened on first use).
-#[derive(Debug, Default)]
-pub struct Spill {
-    file: Mutex<Option<(std::fs::File, u64)>>,
-}
-
-impl Spill {
-    fn append(&self, bytes: &[u8]) -> io::Result<(u64, u64)> {
-        let mut f = self.file.lock().expect("not poisoned");
-        if f.is_none() {
-            *f = Some((crate::crypto::nonce::spill_file()?, 0));
-        }
-        let (file, end) = f.as_mut().expect("just opened");
-        file.write_all_at(bytes, *end)?;
-        let at = *end;
-        *end += bytes.len() as u64;
-        Ok((at, bytes.len() as u64))
-    }
-
-    fn read(&self, (at, len): (u64, u64), buf: &mut Vec<u8>) -> io::Result<()> {
-        let f = self.file.lock().expect("not poisoned");
-        let (file, _) = f
-            .as_ref()
-            .ok_or_else(|| io::Error::other("no spill file"))?;
-        buf.resize(len as usize, 0);
-        file.read_exact_at(buf, at)
-    }
-}
+pub use crate::ops::spill::Spill;
 
 /// The MSG lines of one slice, in sequence order.
 #[derive(Debug, Clone, Default)]
 pub(super) struct SliceLines {
-    /// (offset, length) of each run of lines in the spill file, then `tail`.
-    chunks: Vec<(u64, u64)>,
-    tail: Vec<u8>,
+    lines: Spilled,
     /// The failures' problems, referred to by number.
     problems: Vec<Problem>,
     /// The sequence of the first line.
@@ -59,24 +25,24 @@ pub(super) struct SliceLines {
 
 /// Encodes a slice's lines as its lookups make them.
 pub(super) struct ListWriter<'s> {
-    spill: &'s Spill,
-    lines: SliceLines,
-    err: Option<io::Error>,
+    out: Writer<'s>,
+    problems: Vec<Problem>,
+    first: Option<u64>,
 }
 
 impl<'s> ListWriter<'s> {
     pub(super) fn new(spill: &'s Spill) -> Self {
         ListWriter {
-            spill,
-            lines: SliceLines::default(),
-            err: None,
+            out: Writer::new(spill),
+            problems: Vec::new(),
+            first: None,
         }
     }
 
     pub(super) fn push(&mut self, seq: u64, outcome: Outcome) {
-        let l = &mut self.lines;
-        l.first.get_or_insert(seq);
-        let b = &mut l.tail;
+        self.first.get_or_insert(seq);
+        let problems = &mut self.problems;
+        let b = self.out.buf();
         b.extend_from_slice(&seq.to_le_bytes());
         match outcome {
             Outcome::NotFound => b.push(0),
@@ -98,11 +64,11 @@ impl<'s> ListWriter<'s> {
             }
             Outcome::Failed(p, len) => {
                 // Runs of one problem (a wrong key for a whole slice) share it.
-                let n = match l.problems.iter().rev().take(8).position(|q| *q == p) {
-                    Some(back) => l.problems.len() - 1 - back,
+                let n = match problems.iter().rev().take(8).position(|q| *q == p) {
+                    Some(back) => problems.len() - 1 - back,
                     None => {
-                        l.problems.push(p);
-                        l.problems.len() - 1
+                        problems.push(p);
+                        problems.len() - 1
                     }
                 };
                 b.push(2);
@@ -110,31 +76,15 @@ impl<'s> ListWriter<'s> {
                 b.extend_from_slice(&(n as u32).to_le_bytes());
             }
         }
-        if l.tail.len() >= FLUSH_AT {
-            self.flush();
-        }
+        self.out.done();
     }
 
-    fn flush(&mut self) {
-        if self.err.is_some() || self.lines.tail.is_empty() {
-            return;
-        }
-        match self.spill.append(&self.lines.tail) {
-            Ok(c) => self.lines.chunks.push(c),
-            Err(e) => self.err = Some(e),
-        }
-        self.lines.tail.clear();
-    }
-
-    pub(super) fn finish(mut self) -> io::Result<SliceLines> {
-        if self.lines.tail.len() >= KEEP_BELOW {
-            self.flush();
-        }
-        self.lines.tail.shrink_to_fit();
-        match self.err {
-            Some(e) => Err(e),
-            None => Ok(self.lines),
-        }
+    pub(super) fn finish(self) -> io::Result<SliceLines> {
+        Ok(SliceLines {
+            lines: self.out.finish()?,
+            problems: self.problems,
+            first: self.first,
+        })
     }
 }
 
@@ -193,75 +143,35 @@ impl Lines {
 /// One slice's lines read back.
 struct Reader<'a> {
     lines: &'a SliceLines,
-    spill: &'a Spill,
-    next_chunk: usize,
-    buf: Vec<u8>,
-    pos: usize,
-    in_tail: bool,
+    inner: spill::Reader<'a>,
 }
 
 impl<'a> Reader<'a> {
     fn new(lines: &'a SliceLines, spill: &'a Spill) -> Self {
         Reader {
             lines,
-            spill,
-            next_chunk: 0,
-            buf: Vec::new(),
-            pos: 0,
-            in_tail: false,
+            inner: spill::Reader::new(&lines.lines, spill),
         }
     }
 
     fn next(&mut self) -> io::Result<Option<(u64, Outcome)>> {
-        loop {
-            let bytes: &[u8] = if self.in_tail {
-                &self.lines.tail
-            } else {
-                &self.buf
-            };
-            if self.pos < bytes.len() {
-                let (seq, o, used) = decode(&bytes[self.pos..], &self.lines.problems)?;
-                self.pos += used;
-                return Ok(Some((seq, o)));
-            }
-            if self.in_tail {
-                return Ok(None);
-            }
-            self.pos = 0;
-            match self.lines.chunks.get(self.next_chunk) {
-                Some(&c) => {
-                    self.spill.read(c, &mut self.buf)?;
-                    self.next_chunk += 1;
-                }
-                None => {
-                    self.buf = Vec::new();
-                    self.in_tail = true;
-                }
-            }
-        }
+        let problems = &self.lines.problems;
+        self.inner.next(|b| decode(b, problems))
     }
 }
 
-fn decode(b: &[u8], problems: &[Problem]) -> io::Result<(u64, Outcome, usize)> {
-    let bad = || io::Error::other("--list spill file: bad line");
-    let mut at = 0usize;
-    let mut take = |n: usize| -> io::Result<&[u8]> {
-        let s = b.get(at..at + n).ok_or_else(bad)?;
-        at += n;
-        Ok(s)
-    };
-    let u32_ = |s: &[u8]| u32::from_le_bytes(s.try_into().expect("4 bytes"));
-    let u64_ = |s: &[u8]| u64::from_le_bytes(s.try_into().expect("8 bytes"));
-    let seq = u64_(take(8)?);
-    let outcome = match take(1)?[0] {
+fn decode(b: &[u8], problems: &[Problem]) -> io::Result<((u64, Outcome), usize)> {
+    let mut f = Fields::new(b, "--list");
+    let seq = f.u64()?;
+    let outcome = match f.u8()? {
         0 => Outcome::NotFound,
         1 => {
-            let len = u32_(take(4)?);
-            let sha256: [u8; 32] = take(32)?.try_into().expect("32 bytes");
-            let timestamp = u64_(take(8)?) as i64;
+            let len = f.u32()?;
+            let sha256: [u8; 32] = f.take(32)?.try_into().expect("32 bytes");
+            let timestamp = f.u64()? as i64;
             let mut text = || -> io::Result<String> {
-                let n = u32_(take(4)?) as usize;
-                Ok(String::from_utf8_lossy(take(n)?).into_owned())
+                let n = f.u32()? as usize;
+                Ok(String::from_utf8_lossy(f.take(n)?).into_owned())
             };
             let subject = text()?;
             let reply = text()?;
@@ -274,13 +184,13 @@ fn decode(b: &[u8], problems: &[Problem]) -> io::Result<(u64, Outcome, usize)> {
             }
         }
         2 => {
-            let len = u32_(take(4)?);
-            let n = u32_(take(4)?) as usize;
-            Outcome::Failed(problems.get(n).ok_or_else(bad)?.clone(), len)
+            let len = f.u32()?;
+            let n = f.u32()? as usize;
+            Outcome::Failed(problems.get(n).ok_or_else(|| f.bad())?.clone(), len)
         }
-        _ => return Err(bad()),
+        _ => return Err(f.bad()),
     };
-    Ok((seq, outcome, at))
+    Ok(((seq, outcome), f.used()))
 }
 
 /// A channel's MSG lines in sequence order, as a stable sort of its slices'
