@@ -339,7 +339,7 @@ fn check_library(dir: &Path, files: &Files) -> Result<(), TestCaseError> {
             let recs: usize = r
                 .channels
                 .iter()
-                .map(|c| c.records.as_ref().map_or(0, Vec::len))
+                .map(|c| c.records.as_ref().map_or(0, |r| r.to_vec().unwrap().len()))
                 .sum();
             prop_assert_eq!(recs as u64, r.totals.messages);
             serde_json::to_string(&stanctl::report::json::Inspect(&r)).unwrap();

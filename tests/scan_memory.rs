@@ -3,7 +3,8 @@
 //! `inspect::run` and a `--dry-run` rewrite (`rewrite::run`: the check
 //! only), counted by this test binary's allocator (deterministic, whatever
 //! the machine's load), on a store of one slice of tiny messages at two
-//! sizes. Before the change both kept the slice's index entries (32 bytes
+//! sizes (and `inspect --records`, its listing read back as it is
+//! printed). Before the change both kept the slice's index entries (32 bytes
 //! a record) and its nonce runs (32 bytes an envelope of stanctl's, whose
 //! nonces are one run each) until the slice was read.
 //! (Mapped pages are not heap: the scanner gives them back every 8 MiB;
@@ -129,6 +130,45 @@ fn inspect_peak(dir: &Path, keys: &[Key]) -> usize {
     p
 }
 
+/// The peak of `inspect --records` (the listing made, then read back as
+/// the printer reads it, row by row), whose rows must be every record in
+/// order: 40 bytes, hashed, opened by K1 when keys are given.
+fn records_peak(dir: &Path, keys: &[Key]) -> usize {
+    let layout = StoreLayout::discover(dir).unwrap();
+    let opts = InspectOptions {
+        crc: Crc32::ieee(),
+        backend: Backend::default(),
+        records: true,
+    };
+    let (p, (r, rows)) = peak(|| {
+        let r = inspect::run(&layout, keys, &opts, &stanctl::ops::Silent).unwrap();
+        let mut rows = 0u64;
+        for c in &r.channels {
+            let recs = c.records.as_ref().expect("--records");
+            recs.try_for_each(|x| {
+                rows += 1;
+                assert_eq!((x.slice, x.seq, x.length), (1, rows, 40), "{x:?}");
+                assert!(x.crc_ok && x.sha256.is_some(), "{x:?}");
+                let class = if keys.is_empty() {
+                    "plaintext"
+                } else {
+                    "chacha"
+                };
+                assert_eq!(x.class, class, "{x:?}");
+                assert_eq!(x.key.as_deref(), keys.first().map(|k| k.id.as_str()));
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(recs.len(), rows);
+        }
+        (r, rows)
+    });
+    assert_eq!(rows, r.totals.messages);
+    assert!(rows == SMALL || rows == LARGE, "{rows} rows");
+    drop(r);
+    p
+}
+
 /// The peak of a dry run of `rule` (the check alone), which must plan to
 /// change every record.
 fn check_peak(dir: &Path, rule: Rule, keys: &[Key]) -> usize {
@@ -203,6 +243,20 @@ fn inspect_and_the_rewrite_check_do_not_grow_with_the_records_of_a_slice() {
             "inspect --key-file, one nonce run per envelope",
             inspect_peak(&es, &keys),
             inspect_peak(&el, &keys),
+            40,
+        ),
+        // It kept every row in memory until printed (about 350 bytes each);
+        // now they go to a temporary file past 64 KiB.
+        (
+            "inspect --records",
+            records_peak(&ps, &[]),
+            records_peak(&pl, &[]),
+            0,
+        ),
+        (
+            "inspect --records --key-file",
+            records_peak(&es, &keys),
+            records_peak(&el, &keys),
             40,
         ),
     ];

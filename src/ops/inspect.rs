@@ -13,8 +13,10 @@ use crate::format::layout::StoreLayout;
 use crate::format::record::FileVersion;
 use crate::format::side::{self, Subscription};
 use crate::ops::scan::{self, Counts, HashMode, KeyOutcome, ScanConfig, SliceScan};
+use crate::ops::spill::{self, Fields, Spill, Spilled};
 use crate::ops::{Phase, Sink};
 use serde::Serialize;
+use std::sync::Arc;
 
 pub const SCHEMA: &str = "stanctl.inspect/1";
 
@@ -110,7 +112,167 @@ pub struct ChannelReport {
     pub subscriptions: Vec<Subscription>,
     pub bak_files: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub records: Option<Vec<RecordReport>>,
+    pub records: Option<Records>,
+}
+
+/// `--records`' rows of one channel, in slice order and, within a slice, in
+/// file order, in bounded memory: each slice encodes its rows as its records
+/// are read into a `crate::ops::spill` listing (beyond 64 KiB, an unnamed
+/// temporary file shared by all slices, about 60 bytes a record); they are
+/// read back, a row at a time, as they are printed. Serializes as the list
+/// of its rows.
+#[derive(Debug, Clone)]
+pub struct Records {
+    slices: Vec<SliceRecords>,
+    /// The keys' ids, by the number a row names its key with.
+    key_ids: Arc<[String]>,
+    spill: Arc<Spill>,
+}
+
+#[derive(Debug, Clone)]
+struct SliceRecords {
+    slice: u64,
+    rows: Spilled,
+    count: u64,
+}
+
+impl Records {
+    /// How many rows.
+    pub fn len(&self) -> u64 {
+        self.slices.iter().map(|s| s.count).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Hands each row to `f`, in order (read back from the temporary file
+    /// as they come).
+    pub fn try_for_each(
+        &self,
+        mut f: impl FnMut(&RecordReport) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        for s in &self.slices {
+            let mut rows = spill::Reader::new(&s.rows, &self.spill);
+            while let Some(r) = rows.next(|b| decode_row(s.slice, b, &self.key_ids))? {
+                f(&r)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// All rows in memory (for tests and small stores).
+    pub fn to_vec(&self) -> std::io::Result<Vec<RecordReport>> {
+        let mut out = Vec::new();
+        self.try_for_each(|r| {
+            out.push(r.clone());
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
+
+impl Serialize for Records {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let mut seq = s.serialize_seq(Some(self.len() as usize))?;
+        let mut err = None;
+        let read = self.try_for_each(|r| {
+            seq.serialize_element(r).map_err(|e| {
+                let io = std::io::Error::other(e.to_string());
+                err = Some(e);
+                io
+            })
+        });
+        if let Some(e) = err {
+            return Err(e);
+        }
+        read.map_err(S::Error::custom)?;
+        seq.end()
+    }
+}
+
+/// The classes a row names, by the number it is encoded with.
+const CLASSES: [&str; 7] = [
+    "empty",
+    "plaintext",
+    "aes",
+    "chacha",
+    "short-aes",
+    "short-chacha",
+    "bad-record",
+];
+
+/// A row as `--records` keeps it: offset, seq, length (8 bytes each),
+/// class, key (0 none, 1 opened by the key numbered in the next 4 bytes,
+/// 2 wrong key, 3 lookalike), CRC ok, then 0 or 1 and the SHA-256.
+fn encode_row(b: &mut Vec<u8>, r: &scan::RecordInfo) {
+    let class = if r.parse_error.is_some() {
+        "bad-record"
+    } else {
+        class_name(r.kind)
+    };
+    let class = CLASSES.iter().position(|c| *c == class).expect("a class");
+    let length = match r.key {
+        KeyOutcome::Opened(_) => r.plain_len as u64,
+        _ => r.data_len as u64,
+    };
+    b.extend_from_slice(&r.offset.to_le_bytes());
+    b.extend_from_slice(&r.seq.to_le_bytes());
+    b.extend_from_slice(&length.to_le_bytes());
+    b.push(class as u8);
+    match r.key {
+        KeyOutcome::NotTried => b.push(0),
+        KeyOutcome::Opened(i) => {
+            b.push(1);
+            b.extend_from_slice(&(i as u32).to_le_bytes());
+        }
+        KeyOutcome::Unopened(crate::crypto::nonce::NonceOrigin::Unknown) => b.push(3),
+        KeyOutcome::Unopened(_) => b.push(2),
+    }
+    b.push(r.crc_ok as u8);
+    match &r.sha256 {
+        Some(h) => {
+            b.push(1);
+            b.extend_from_slice(h);
+        }
+        None => b.push(0),
+    }
+}
+
+fn decode_row(slice: u64, b: &[u8], key_ids: &[String]) -> std::io::Result<(RecordReport, usize)> {
+    let mut f = Fields::new(b, "--records");
+    let offset = f.u64()?;
+    let seq = f.u64()?;
+    let length = f.u64()?;
+    let class = CLASSES.get(f.u8()? as usize).ok_or_else(|| f.bad())?;
+    let key = match f.u8()? {
+        0 => None,
+        1 => {
+            let i = f.u32()? as usize;
+            Some(key_ids.get(i).ok_or_else(|| f.bad())?.clone())
+        }
+        2 => Some("unopened-wrong-key".to_string()),
+        3 => Some("unopened-lookalike".to_string()),
+        _ => return Err(f.bad()),
+    };
+    let crc_ok = f.u8()? != 0;
+    let sha256 = match f.u8()? {
+        0 => None,
+        1 => Some(hex(f.take(32)?)),
+        _ => return Err(f.bad()),
+    };
+    let row = RecordReport {
+        slice,
+        offset,
+        seq,
+        class: class.to_string(),
+        key,
+        crc_ok,
+        length,
+        sha256,
+    };
+    Ok((row, f.used()))
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -170,7 +332,7 @@ struct SliceOut {
     /// The index problems, worked out while the entries were at hand.
     index_damage: Vec<Damage>,
     index_entries: Option<u64>,
-    records: Option<Vec<RecordReport>>,
+    records: Option<SliceRecords>,
 }
 
 pub fn class_name(kind: PayloadKind) -> &'static str {
@@ -252,6 +414,9 @@ pub fn run(
     // Every channel's nonces, for the reuse check: spilled to a temporary
     // file beyond a budget instead of growing with the store.
     let nonce_logs = NonceLogs::new(ctxs.len());
+    // `--records`' rows, likewise spilled.
+    let rows_spill = Arc::new(Spill::default());
+    let key_ids: Arc<[String]> = keys.iter().map(|k| k.id.clone()).collect();
     let spill_err = |e| crate::error::Error::Io {
         path: std::env::temp_dir(),
         source: e,
@@ -270,10 +435,14 @@ pub fn run(
                 .position(|c| std::ptr::eq(c, ctx))
                 .expect("one of ctxs");
             let n = sc.scan().n;
-            let mut records = opts.records.then(Vec::new);
+            let mut rows = opts
+                .records
+                .then(|| (spill::Writer::new(&rows_spill), 0u64));
             while let Some(r) = sc.next_record() {
-                if let Some(rows) = records.as_mut() {
-                    rows.push(record_report(n, &r, keys));
+                if let Some((w, count)) = rows.as_mut() {
+                    encode_row(w.buf(), &r);
+                    w.done();
+                    *count += 1;
                 }
                 if sc.scan().nonces.len() >= scan::NONCE_BATCH {
                     let runs = sc.take_settled_nonces();
@@ -282,6 +451,14 @@ pub fn run(
             }
             let runs = sc.take_all_nonces();
             nonce_logs.add(ci, &runs).map_err(spill_err)?;
+            let records = match rows {
+                Some((w, count)) => Some(SliceRecords {
+                    slice: n,
+                    rows: w.finish().map_err(spill_err)?,
+                    count,
+                }),
+                None => None,
+            };
             let mut s = sc.finish();
             let index_damage = index_damage(&ctx.name, &s, data.idx);
             let index_entries = s.index.present.then_some(s.index.n_entries as u64);
@@ -306,7 +483,11 @@ pub fn run(
         let mut c = Counts::with_keys(keys.len());
         let (mut first, mut last) = (0, 0);
         let mut slices = Vec::new();
-        let mut records = opts.records.then(Vec::new);
+        let mut records = opts.records.then(|| Records {
+            slices: Vec::new(),
+            key_ids: key_ids.clone(),
+            spill: rows_spill.clone(),
+        });
         for so in ch.slices {
             let so = so?;
             let s = so.scan;
@@ -315,7 +496,7 @@ pub fn run(
             damage.extend(s.damage.iter().cloned());
             damage.extend(so.index_damage);
             if let (Some(all), Some(r)) = (records.as_mut(), so.records) {
-                all.extend(r);
+                all.slices.push(r);
             }
             slices.push(SliceReport {
                 slice: s.n,
@@ -420,32 +601,6 @@ pub fn run(
         raft_log: None,
         plaintext_on_disk,
     })
-}
-
-fn record_report(slice: u64, r: &scan::RecordInfo, keys: &[Key]) -> RecordReport {
-    let class = if r.parse_error.is_some() {
-        "bad-record".to_string()
-    } else {
-        class_name(r.kind).to_string()
-    };
-    let (key, length) = match r.key {
-        KeyOutcome::Opened(i) => (Some(keys[i as usize].id.clone()), r.plain_len as u64),
-        KeyOutcome::Unopened(crate::crypto::nonce::NonceOrigin::Unknown) => {
-            (Some("unopened-lookalike".into()), r.data_len as u64)
-        }
-        KeyOutcome::Unopened(_) => (Some("unopened-wrong-key".into()), r.data_len as u64),
-        KeyOutcome::NotTried => (None, r.data_len as u64),
-    };
-    RecordReport {
-        slice,
-        offset: r.offset,
-        seq: r.seq,
-        class,
-        key,
-        crc_ok: r.crc_ok,
-        length,
-        sha256: r.sha256.map(|h| hex(&h)),
-    }
 }
 
 /// Index problems as damage, in the server's terms; `idx` is the index

@@ -146,7 +146,7 @@ pub fn table(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::Res
         if let Some(recs) = &c.records {
             writeln!(out, "Records of {}:", c.name)?;
             writeln!(out, "slice\toffset\tseq\tclass\tkey\tcrc\tlength\tsha256")?;
-            for x in recs {
+            recs.try_for_each(|x| {
                 writeln!(
                     out,
                     "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
@@ -158,8 +158,8 @@ pub fn table(r: &InspectReport, by_slice: bool, out: &mut impl Write) -> io::Res
                     if x.crc_ok { "ok" } else { "BAD" },
                     x.length,
                     x.sha256.as_deref().unwrap_or("-")
-                )?;
-            }
+                )
+            })?;
         }
     }
     let t = &r.totals;
