@@ -317,6 +317,8 @@ pub struct InspectArgs {
     #[arg(long)]
     pub by_slice: bool,
     /// Also list every record (offset, sequence, class, key, length, sha256).
+    /// The rows wait in an unnamed temporary file in $TMPDIR (about 60
+    /// bytes a record) until they are printed.
     #[arg(long)]
     pub records: bool,
 }
