@@ -12,10 +12,13 @@ use serde::ser::{Serialize, SerializeStruct, Serializer};
 use std::io::Write;
 
 pub fn print<T: Serialize>(v: &T) -> Result<(), Error> {
-    let mut out = std::io::stdout().lock();
+    // Buffered: stdout is line-buffered, and a listing of millions of
+    // records would otherwise cost one write(2) per line.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     serde_json::to_writer_pretty(&mut out, v)
         .map_err(std::io::Error::from)
         .and_then(|()| writeln!(out))
+        .and_then(|()| out.flush())
         .or_else(super::stdout_error)
 }
 
