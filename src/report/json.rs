@@ -12,9 +12,7 @@ use serde::ser::{Serialize, SerializeStruct, Serializer};
 use std::io::Write;
 
 pub fn print<T: Serialize>(v: &T) -> Result<(), Error> {
-    // Buffered: stdout is line-buffered, and a listing of millions of
-    // records would otherwise cost one write(2) per line.
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let mut out = super::buffered_stdout();
     serde_json::to_writer_pretty(&mut out, v)
         .map_err(std::io::Error::from)
         .and_then(|()| writeln!(out))

@@ -198,9 +198,20 @@ pub fn stdout_error(e: io::Error) -> Result<(), Error> {
     }
 }
 
-/// Runs a printer on stdout.
-pub fn stdout(f: impl FnOnce(&mut io::StdoutLock<'static>) -> io::Result<()>) -> Result<(), Error> {
-    f(&mut io::stdout().lock()).or_else(stdout_error)
+/// Runs a printer on stdout, buffered: stdout is line-buffered, and a
+/// listing of millions of records would otherwise cost a write(2) a line.
+pub fn stdout(f: impl FnOnce(&mut Stdout) -> io::Result<()>) -> Result<(), Error> {
+    let mut out = buffered_stdout();
+    f(&mut out)
+        .and_then(|()| io::Write::flush(&mut out))
+        .or_else(stdout_error)
+}
+
+/// What the printers write to.
+pub type Stdout = io::BufWriter<io::StdoutLock<'static>>;
+
+pub fn buffered_stdout() -> Stdout {
+    io::BufWriter::with_capacity(1 << 16, io::stdout().lock())
 }
 
 pub fn operation_name(o: Operation) -> &'static str {

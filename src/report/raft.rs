@@ -12,8 +12,8 @@ use std::path::Path;
 /// dump prints them (`fixtures/clustered/expected/*.raft.*.tsv`). A log
 /// that cannot be opened prints one `RAFTLOG-ERROR` line.
 pub fn list(v: &RaftLogVerify, key: Option<&RaftKey>) -> Result<(), Error> {
-    let out = &mut io::stdout().lock();
-    let r = list_to(Path::new(&v.path), key, out);
+    let out = &mut super::buffered_stdout();
+    let r = list_to(Path::new(&v.path), key, out).and_then(|()| out.flush());
     r.or_else(super::stdout_error)
 }
 
