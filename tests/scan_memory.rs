@@ -21,47 +21,10 @@ use stanctl::format::crc::Crc32;
 use stanctl::format::layout::StoreLayout;
 use stanctl::ops::inspect::{self, InspectOptions};
 use stanctl::ops::rewrite::{self, RewriteOptions, Rule};
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: defers to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(l) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(l.size(), Relaxed) + l.size();
-            PEAK.fetch_max(now, Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) };
-        LIVE.fetch_sub(l.size(), Relaxed);
-    }
-
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        let q = unsafe { System.realloc(p, l, new) };
-        if !q.is_null() {
-            if new >= l.size() {
-                let now = LIVE.fetch_add(new - l.size(), Relaxed) + (new - l.size());
-                PEAK.fetch_max(now, Relaxed);
-            } else {
-                LIVE.fetch_sub(l.size() - new, Relaxed);
-            }
-        }
-        q
-    }
-}
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: counting::Counting = counting::Counting;
 
 const MIB: usize = 1 << 20;
 const SMALL: u64 = 50_000;
@@ -97,18 +60,8 @@ fn tiny_store(n: u64, encrypted: bool) -> (tempfile::TempDir, std::path::PathBuf
 }
 
 /// Peak live heap bytes above the start while `f` runs on one worker thread.
-fn peak<T>(f: impl FnOnce() -> T + Send) -> (usize, T)
-where
-    T: Send,
-{
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
-    let base = LIVE.load(Relaxed);
-    PEAK.store(base, Relaxed);
-    let out = pool.install(f);
-    (PEAK.load(Relaxed).saturating_sub(base), out)
+fn peak<T: Send>(f: impl FnOnce() -> T + Send) -> (usize, T) {
+    counting::peak_on_one_thread(f)
 }
 
 fn inspect_peak(dir: &Path, keys: &[Key]) -> usize {

@@ -17,46 +17,9 @@ use stanctl::crypto::aead::{Backend, Cipher};
 use stanctl::format::crc::Crc32;
 use stanctl::format::layout::StoreLayout;
 use stanctl::ops::verify::{self, Verdict, VerifyOptions, DEFAULT_READ_BUFFER_SIZE};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: defers to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(l) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(l.size(), Relaxed) + l.size();
-            PEAK.fetch_max(now, Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) };
-        LIVE.fetch_sub(l.size(), Relaxed);
-    }
-
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        let q = unsafe { System.realloc(p, l, new) };
-        if !q.is_null() {
-            if new >= l.size() {
-                let now = LIVE.fetch_add(new - l.size(), Relaxed) + (new - l.size());
-                PEAK.fetch_max(now, Relaxed);
-            } else {
-                LIVE.fetch_sub(l.size() - new, Relaxed);
-            }
-        }
-        q
-    }
-}
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: counting::Counting = counting::Counting;
 
 /// A store with one channel of two slices of `per_slice` 40-byte messages
 /// each (index included, as the server writes them).
@@ -88,26 +51,20 @@ fn verify_peak(dir: &std::path::Path, list: bool) -> (usize, u64) {
         list,
         backend: Backend::default(),
     };
-    // One worker thread: the peak is one slice's, whatever the scheduling.
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
-    let base = LIVE.load(Relaxed);
-    PEAK.store(base, Relaxed);
-    let r = pool
-        .install(|| verify::run(&layout, None, &opts, &stanctl::ops::Silent))
-        .unwrap();
-    assert_eq!(r.verdict, Verdict::Ok, "{:?}", r.findings);
-    let mut msgs = 0u64;
-    r.lines
-        .try_for_each(|l| {
-            msgs += u64::from(matches!(l, verify::Line::Msg { .. }));
-            Ok(())
-        })
-        .unwrap();
-    drop(r);
-    (PEAK.load(Relaxed).saturating_sub(base), msgs)
+    // One worker thread: the peak is one slice's, whatever the scheduling;
+    // reading the listing back counts too.
+    counting::peak_on_one_thread(|| {
+        let r = verify::run(&layout, None, &opts, &stanctl::ops::Silent).unwrap();
+        assert_eq!(r.verdict, Verdict::Ok, "{:?}", r.findings);
+        let mut msgs = 0u64;
+        r.lines
+            .try_for_each(|l| {
+                msgs += u64::from(matches!(l, verify::Line::Msg { .. }));
+                Ok(())
+            })
+            .unwrap();
+        msgs
+    })
 }
 
 #[test]

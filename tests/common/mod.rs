@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)] // each test file uses a different subset
+pub mod counting;
 
 use sha2::{Digest, Sha256};
 pub use stanctl::cli::exit::ExitCode;
