@@ -1225,3 +1225,26 @@ fn two_processes_on_one_store() {
     let o = run(&["store", "verify", d(&s), "--no-encrypt"]);
     assert_eq!(o.code, 0, "lock released: {}", o.stderr);
 }
+
+/// `inspect --records` and `verify --list` spill their listing to a
+/// temporary file past 64 KiB a slice: a `$TMPDIR` that does not exist is an
+/// I/O error (74) naming it, with no listing half printed and no panic.
+#[test]
+fn a_missing_tmpdir_for_a_spilled_listing_is_a_clear_io_error() {
+    let (_t, s) = bare_store("plain");
+    let parts: Vec<Part> = (1..=5000u64)
+        .map(|seq| Part::Msg(seq, bytes(40, 3)))
+        .collect();
+    write_slice(&s.join("tiny"), 1, &parts);
+    let gone = s.join("no-such-tmpdir");
+    for args in [
+        vec!["store", "inspect", d(&s), "--records"],
+        vec!["store", "verify", d(&s), "--list"],
+    ] {
+        let o = exec(stanctl().args(&args).env("TMPDIR", &gone), &args);
+        assert_eq!(o.code, 74, "{args:?}: {}", o.stderr);
+        assert!(o.stderr.contains(d(&gone)), "{args:?}: {}", o.stderr);
+        assert!(!o.stderr.contains("panicked"), "{args:?}: {}", o.stderr);
+        assert!(o.stdout.is_empty(), "{args:?}: {}", o.stdout);
+    }
+}
