@@ -148,6 +148,20 @@ impl ChannelAead {
         body: &[u8],
         scratch: &mut Vec<u8>,
     ) -> Option<Option<u8>> {
+        self.authenticates_ahead(cipher, nonce, body, scratch, &[])
+    }
+
+    /// `authenticates`, with the bytes the caller reads next (`ahead`: a
+    /// scan's next record), which the AES tag check prefetches as it hashes
+    /// (`AesGcmTag::check_ahead`). Same answer.
+    pub fn authenticates_ahead(
+        &self,
+        cipher: Cipher,
+        nonce: &[u8; NONCE_LEN],
+        body: &[u8],
+        scratch: &mut Vec<u8>,
+        ahead: &[u8],
+    ) -> Option<Option<u8>> {
         let ct_len = body.len().checked_sub(TAG_LEN)?;
         let (ct, tag) = body.split_at(ct_len);
         let tag: &[u8; TAG_LEN] = tag.try_into().expect("TAG_LEN bytes");
@@ -155,7 +169,7 @@ impl ChannelAead {
             Cipher::Aes => {
                 if let Some((min, t)) = &self.aes_tag {
                     if ct.len() >= *min {
-                        return t.check(nonce, ct, tag);
+                        return t.check_ahead(nonce, ct, tag, ahead);
                     }
                 }
             }

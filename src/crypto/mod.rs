@@ -84,12 +84,15 @@ impl ChannelKeys {
     /// `open` when the plaintext is not needed: whether an envelope opens,
     /// in the same order, with the class of its plaintext
     /// (`ChannelAead::authenticates`: the tag alone where that is faster).
+    /// `ahead`: the bytes the caller reads next, prefetched where the check
+    /// allows (`ChannelAead::authenticates_ahead`; same answer).
     pub fn opens(
         &self,
         cipher: aead::Cipher,
         data: &[u8],
         scratch: &mut Vec<u8>,
         last: &mut usize,
+        ahead: &[u8],
     ) -> Option<(usize, envelope::PayloadKind)> {
         let body = &data[1 + aead::NONCE_LEN..];
         let plain_len = body.len().checked_sub(aead::TAG_LEN)?;
@@ -98,7 +101,9 @@ impl ChannelKeys {
             .filter(|&l| l < self.aeads.len())
             .chain((0..self.aeads.len()).filter(|&i| i != *last));
         for i in order {
-            if let Some(first) = self.aeads[i].authenticates(cipher, nonce, body, scratch) {
+            if let Some(first) =
+                self.aeads[i].authenticates_ahead(cipher, nonce, body, scratch, ahead)
+            {
                 *last = i;
                 return Some((
                     self.first_same[i],

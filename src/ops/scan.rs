@@ -294,6 +294,10 @@ impl RecordSink for () {
 /// `Mapped::release_before`): the mapped part of a slice a thread holds stays
 /// under this, whatever the slice's size.
 const RELEASE_EVERY: u64 = 8 << 20;
+/// At most this many bytes of the next record are prefetched while a
+/// record's envelope is checked (`examine_msg`'s `ahead`): the check spreads
+/// them over its work, a chunk per chunk hashed (`AesGcmTag::check_ahead`).
+const MAX_AHEAD: usize = 64 << 10;
 
 /// Scans every slice of these channels in parallel, each with a
 /// `RecordSink` (made by `begin` before the slice is read) that sees every
@@ -640,6 +644,9 @@ impl<'a> SliceScanner<'a> {
             }
         };
         let s = &mut self.s;
+        // The next record's bytes, if it is as long as this one.
+        let end = (r.offset + r.size_on_disk()).min(dat.len() as u64) as usize;
+        let ahead = &dat[end..(end + r.payload.len().min(MAX_AHEAD)).min(dat.len())];
         let (info, msg) = examine_msg(
             &r,
             self.ctx,
@@ -647,6 +654,7 @@ impl<'a> SliceScanner<'a> {
             self.scratch,
             &mut s.counts,
             &mut s.nonces,
+            ahead,
         );
         match &info.parse_error {
             Some(e) => {
@@ -719,11 +727,14 @@ pub fn examine(
     c: &mut Counts,
     nonces: &mut Vec<NonceRun>,
 ) -> RecordInfo {
-    examine_msg(r, ctx, cfg, scratch, c, nonces).0
+    examine_msg(r, ctx, cfg, scratch, c, nonces, &[]).0
 }
 
 /// `examine`, also returning the parsed message (None when it does not
 /// parse), for a consumer that needs its fields without parsing again.
+/// `ahead`: the bytes the caller reads next (the next record), prefetched
+/// while an envelope's tag is checked (`ChannelKeys::opens`); no effect on
+/// the answer.
 pub fn examine_msg<'r>(
     r: &record::Record<'r>,
     ctx: &ChannelCtx<'_>,
@@ -731,6 +742,7 @@ pub fn examine_msg<'r>(
     scratch: &mut Vec<u8>,
     c: &mut Counts,
     nonces: &mut Vec<NonceRun>,
+    ahead: &[u8],
 ) -> (RecordInfo, Option<MsgView<'r>>) {
     c.records += 1;
     c.bytes += r.size_on_disk();
@@ -774,7 +786,9 @@ pub fn examine_msg<'r>(
             info.data_len = m.data.len() as u32;
             info.data_repeated = m.data_repeated;
             info.kind = envelope::classify(m.data);
-            classify_record(&mut info, m.data, m.sequence, ctx, cfg, scratch, c, nonces);
+            classify_record(
+                &mut info, m.data, m.sequence, ctx, cfg, scratch, c, nonces, ahead,
+            );
             Some(m)
         }
     };
@@ -792,6 +806,7 @@ fn classify_record(
     scratch: &mut Vec<u8>,
     c: &mut Counts,
     nonces: &mut Vec<NonceRun>,
+    ahead: &[u8],
 ) {
     let want_hash = cfg.hash != HashMode::None;
     let raw_hash = matches!(cfg.hash, HashMode::Delivered { encryption: false });
@@ -817,7 +832,10 @@ fn classify_record(
                     info.sha256 = Some(Sha256::digest(pt).into());
                 }
             }
-        } else if let Some((i, kind)) = ctx.keys.opens(cipher, data, scratch, &mut c.last_opened) {
+        } else if let Some((i, kind)) =
+            ctx.keys
+                .opens(cipher, data, scratch, &mut c.last_opened, ahead)
+        {
             // Whether it opens and the class of its plaintext: the tag alone
             // (and one block of keystream) where that is faster than opening.
             opened = Some(i as u8);
