@@ -86,7 +86,7 @@ impl Terminal {
                 let Ok(stage) = st.stage.lock() else { continue };
                 match *stage {
                     Stage::Before => {
-                        say(report::rewrite::INTERRUPTED_BEFORE_WRITE);
+                        say(report::words::INTERRUPTED_BEFORE_WRITE);
                         std::process::exit(ExitCode::Interrupted.code());
                     }
                     Stage::Staging(at) if st.cancel.swap(true, Ordering::SeqCst) => {
@@ -95,10 +95,10 @@ impl Terminal {
                     }
                     Stage::Staging(at) => say(report::words::stopping_staging(at)),
                     Stage::Writing if st.cancel.swap(true, Ordering::SeqCst) => {
-                        say(report::rewrite::INTERRUPTED_TWICE);
+                        say(report::words::INTERRUPTED_TWICE);
                         std::process::exit(ExitCode::Interrupted.code());
                     }
-                    Stage::Writing => say(report::rewrite::STOPPING),
+                    Stage::Writing => say(report::words::STOPPING),
                     Stage::After => {}
                 }
             }

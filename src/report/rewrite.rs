@@ -221,14 +221,6 @@ pub fn plaintext(r: &RewriteReport) -> Option<String> {
     ))
 }
 
-/// A signal before anything was written.
-pub const INTERRUPTED_BEFORE_WRITE: &str =
-    "interrupted before anything was written; nothing was changed";
-/// The first signal during the write.
-pub const STOPPING: &str = "stopping after the slice(s) being written (press Ctrl-C again to stop at once; the store stays readable either way)";
-/// A second signal during the write.
-pub const INTERRUPTED_TWICE: &str = "stopped at once: every slice is converted or as it was, so the server can read the store; temporary files (*.stanctl-tmp) may be left: rerunning the same command removes them and finishes the job";
-
 /// What an interrupted rewrite did, and the command that finishes it
 /// (`rerun`: the command line as given, keys named by their sources).
 pub fn interrupted(
@@ -240,18 +232,9 @@ pub fn interrupted(
     let op = super::operation_name(r.operation);
     // A stand-alone Raft log: one file, replaced whole or not at all.
     if r.raft_log.as_ref().is_some_and(|l| l.path == r.store) {
-        let what = match &r.output {
-            None => format!(
-                "stopped before replacing the log; {} is unchanged and no temporary file is left",
-                r.store
-            ),
-            Some(o) => format!(
-                "stopped before finishing {o} and removed it; {} is untouched",
-                r.store
-            ),
-        };
-        writeln!(out, "stanctl: interrupted: raft {op} {what}")?;
-        writeln!(out, "stanctl: to finish, run the same command again:")?;
+        let said = words::interrupted_raft_log(op, &r.store, r.output.as_deref());
+        writeln!(out, "stanctl: {said}")?;
+        writeln!(out, "stanctl: {}", words::TO_FINISH_RERUN)?;
         return writeln!(out, "  {rerun}");
     }
     if let StoppedDuring::Check = i.during {
@@ -260,32 +243,21 @@ pub fn interrupted(
             None => words::interrupted_in_check_in_place(op, &r.store),
         };
         writeln!(out, "stanctl: {said}")?;
-        writeln!(out, "stanctl: to finish, run the same command again:")?;
+        writeln!(out, "stanctl: {}", words::TO_FINISH_RERUN)?;
         return writeln!(out, "  {rerun}");
     }
+    let (done, total) = (i.slices_done, i.slices_total);
     match &r.output {
         None => {
-            writeln!(
-                out,
-                "stanctl: interrupted: {op} rewrote {} of {} slice(s) in place and stopped between slices; every slice is either converted or as it was, the server can read the store, and no temporary file is left",
-                i.slices_done, i.slices_total
-            )?;
-            writeln!(
-                out,
-                "stanctl: to finish, run the same command again (it skips the finished slices):"
-            )?;
+            let said = words::interrupted_in_place(op, done, total);
+            writeln!(out, "stanctl: {said}")?;
+            writeln!(out, "stanctl: {}", words::TO_FINISH_RERUN_SKIPPING)?;
             writeln!(out, "  {rerun}")
         }
         Some(o) => {
-            writeln!(
-                out,
-                "stanctl: interrupted: {op} wrote {} of {} slice(s) to {o}; the source is untouched and the copy is incomplete",
-                i.slices_done, i.slices_total
-            )?;
-            writeln!(
-                out,
-                "stanctl: to finish, delete the partial copy and run the same command again:"
-            )?;
+            let said = words::interrupted_to_output(op, done, total, o);
+            writeln!(out, "stanctl: {said}")?;
+            writeln!(out, "stanctl: {}", words::TO_FINISH_DELETE_AND_RERUN)?;
             writeln!(out, "  rm -r -- {} && {rerun}", shell_word(o))
         }
     }
@@ -377,6 +349,81 @@ pub fn refusals(r: &RewriteReport, err: &mut impl Write) {
             err,
             "stanctl: hint: encrypt seals with one key and keeps the envelopes already under it; to bring envelopes under other keys to this key first, run `stanctl store rekey {s} --key-file OTHER_KEY... --new-key-file KEY`, then this encrypt again",
             s = shell_word(&r.store)
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::rewrite::{Interrupted, RaftLogReport};
+
+    fn report(output: Option<&str>, raft_alone: bool) -> RewriteReport {
+        RewriteReport {
+            schema: crate::ops::rewrite::SCHEMA,
+            operation: Operation::Encrypt,
+            store: "/s/store".into(),
+            output: output.map(String::from),
+            dry_run: false,
+            channels: Vec::new(),
+            totals: Tally::default(),
+            refused: Vec::new(),
+            keys_opening_none: Vec::new(),
+            other_cipher: None,
+            raft_log: raft_alone.then(|| RaftLogReport {
+                path: "/s/store".into(),
+                output: output.map(String::from),
+                tally: Tally::default(),
+            }),
+            keep_damaged: false,
+            kept: Vec::new(),
+            interrupted: None,
+            archived: Vec::new(),
+            archived_totals: Tally::default(),
+            one_pass: false,
+            staging_space: Vec::new(),
+        }
+    }
+
+    fn said(r: &RewriteReport, during: StoppedDuring) -> String {
+        let i = Interrupted {
+            slices_done: 3,
+            slices_total: 8,
+            during,
+        };
+        let mut out = Vec::new();
+        interrupted(r, &i, "stanctl store encrypt /s/store -k k1", &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// The interrupt sentences, byte for byte (they were moved to `words`
+    /// unchanged; tests/operator.rs signals real runs).
+    #[test]
+    fn interrupted_says_what_it_said() {
+        let cmd = "  stanctl store encrypt /s/store -k k1\n";
+        assert_eq!(
+            said(&report(None, false), StoppedDuring::Write),
+            format!("stanctl: interrupted: encrypt rewrote 3 of 8 slice(s) in place and stopped between slices; every slice is either converted or as it was, the server can read the store, and no temporary file is left\nstanctl: to finish, run the same command again (it skips the finished slices):\n{cmd}")
+        );
+        assert_eq!(
+            said(&report(Some("/o u t"), false), StoppedDuring::Write),
+            "stanctl: interrupted: encrypt wrote 3 of 8 slice(s) to /o u t; the source is untouched and the copy is incomplete\nstanctl: to finish, delete the partial copy and run the same command again:\n  rm -r -- '/o u t' && stanctl store encrypt /s/store -k k1\n"
+        );
+        assert_eq!(
+            said(&report(Some("/o"), false), StoppedDuring::Check),
+            format!("stanctl: interrupted, nothing written to /o: encrypt stopped during the check and removed what it had staged; /s/store is untouched\nstanctl: to finish, run the same command again:\n{cmd}")
+        );
+        assert_eq!(
+            said(&report(None, false), StoppedDuring::Check),
+            format!("stanctl: interrupted, nothing changed: encrypt --one-pass stopped during the check and removed what it had staged; /s/store is as it was\nstanctl: to finish, run the same command again:\n{cmd}")
+        );
+        assert_eq!(
+            said(&report(None, true), StoppedDuring::Write),
+            format!("stanctl: interrupted: raft encrypt stopped before replacing the log; /s/store is unchanged and no temporary file is left\nstanctl: to finish, run the same command again:\n{cmd}")
+        );
+        assert_eq!(
+            said(&report(Some("/o.log"), true), StoppedDuring::Write),
+            format!("stanctl: interrupted: raft encrypt stopped before finishing /o.log and removed it; /s/store is untouched\nstanctl: to finish, run the same command again:\n{cmd}")
         );
     }
 }

@@ -448,8 +448,52 @@ pub fn log_lines(l: &LogLine, root: &str) -> Vec<String> {
     }
 }
 
-/// What a finding says, and what to do about it.
-/// A `*.stanctl-tmp` file, as inspect and verify both put it.
+// ---- interrupted rewrites (SIGINT / SIGTERM) ----
+
+/// A signal before anything was written.
+pub const INTERRUPTED_BEFORE_WRITE: &str =
+    "interrupted before anything was written; nothing was changed";
+/// The first signal during the write.
+pub const STOPPING: &str = "stopping after the slice(s) being written (press Ctrl-C again to stop at once; the store stays readable either way)";
+/// A second signal during the write.
+pub const INTERRUPTED_TWICE: &str = "stopped at once: every slice is converted or as it was, so the server can read the store; temporary files (*.stanctl-tmp) may be left: rerunning the same command removes them and finishes the job";
+
+/// A stand-alone Raft log's rewrite stopped: one file, replaced whole or
+/// not at all (`output`: the new log it was writing, removed).
+pub fn interrupted_raft_log(op: &str, log: &str, output: Option<&str>) -> String {
+    let what = match output {
+        None => format!(
+            "stopped before replacing the log; {log} is unchanged and no temporary file is left"
+        ),
+        Some(o) => format!("stopped before finishing {o} and removed it; {log} is untouched"),
+    };
+    format!("interrupted: raft {op} {what}")
+}
+
+/// A rewrite in place stopped between slices during its write.
+pub fn interrupted_in_place(op: &str, done: u64, total: u64) -> String {
+    format!(
+        "interrupted: {op} rewrote {done} of {total} slice(s) in place and stopped between slices; every slice is either converted or as it was, the server can read the store, and no temporary file is left"
+    )
+}
+
+/// A rewrite to `output` stopped between slices during its write.
+pub fn interrupted_to_output(op: &str, done: u64, total: u64, output: &str) -> String {
+    format!(
+        "interrupted: {op} wrote {done} of {total} slice(s) to {output}; the source is untouched and the copy is incomplete"
+    )
+}
+
+/// What finishes an interrupted rewrite, before the command itself.
+pub const TO_FINISH_RERUN: &str = "to finish, run the same command again:";
+/// The same, for a rewrite in place stopped during its write.
+pub const TO_FINISH_RERUN_SKIPPING: &str =
+    "to finish, run the same command again (it skips the finished slices):";
+/// The same, for a rewrite to an output stopped during its write (the
+/// command removes the partial copy first).
+pub const TO_FINISH_DELETE_AND_RERUN: &str =
+    "to finish, delete the partial copy and run the same command again:";
+
 /// The first signal during a one-pass check.
 pub fn stopping_staging(at: crate::ops::StagedIn) -> &'static str {
     match at {
@@ -498,9 +542,11 @@ pub fn interrupted_in_check(op: &str, output: &str, store: &str) -> String {
     )
 }
 
+/// A `*.stanctl-tmp` file, as inspect and verify both put it.
 pub const LEFTOVER_WHAT: &str = "temporary file (or .stanctl-staging directory) of an interrupted stanctl encrypt, decrypt or rekey (the server does not read it; the slices beside it are complete, old or new)";
 pub const LEFTOVER_REMEDY: &str = "to finish the job, run that encrypt, decrypt or rekey again with the same keys and options (it removes these files first and skips the finished slices); not finishing is safe too: the file can then be deleted";
 
+/// What a finding says, and what to do about it.
 pub fn finding(f: &Finding) -> (String, String) {
     let file = f.file.as_deref().unwrap_or("-");
     let offset = f.offset.unwrap_or(0);
