@@ -262,11 +262,11 @@ fn sparse_index_file_does_not_abort() {
             && f["what"] == "zero entry in the index: the server truncates the index here"));
 }
 
-/// A sparse 1 TiB .dat without an index: with per-record detail on (verify,
-/// rewrite check, inspect --records) the scanner reserves
-/// `dat.len() / 256` RecordInfo before reading (ops/scan.rs, scan_slice), a
-/// multi-hundred-GB allocation that aborts. The data is a zero header
-/// followed by a non-zero byte, so the scan itself ends at once.
+/// A sparse 1 TiB .dat without an index: a scanner that sizes what it keeps
+/// by the file (its per-record table, since removed, once reserved
+/// `dat.len() / 256` RecordInfo before reading) makes a multi-hundred-GB
+/// allocation that aborts. The data is a zero header followed by a
+/// non-zero byte, so the scan itself ends at once.
 #[test]
 fn sparse_data_file_without_index_does_not_abort() {
     let (_t, s) = store("plain");

@@ -398,8 +398,6 @@ pub fn run(
         crc: crc.clone(),
         keys,
         backend: opts.backend,
-        // The listing is made here as the records are read.
-        detail: false,
         hash: if opts.records {
             HashMode::Delivered { encryption: true }
         } else {

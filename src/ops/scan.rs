@@ -36,8 +36,6 @@ pub struct ScanConfig<'a> {
     pub crc: Crc32,
     pub keys: &'a [Key],
     pub backend: Backend,
-    /// Keep one `RecordInfo` per record (for listings and verify).
-    pub detail: bool,
     pub hash: HashMode,
     /// The consumer needs the plaintext of every envelope a key opens (the
     /// rewrite's one-pass check stages it from the scratch buffer, see
@@ -236,7 +234,6 @@ pub struct SliceScan {
     pub last_seq: u64,
     pub end: SliceEnd,
     pub index: IndexScan,
-    pub records: Vec<RecordInfo>,
     pub nonces: Vec<NonceRun>,
     pub damage: Vec<Damage>,
 }
@@ -260,9 +257,9 @@ pub struct ChannelScan<T> {
 pub const NONCE_BATCH: usize = 4096;
 
 /// Receives the facts of each record, in file order, while a slice is
-/// scanned: a consumer that needs every record, but not all of them at once,
-/// uses this instead of `ScanConfig::detail`'s table (which grows with the
-/// slice: a million-message slice is a million `RecordInfo`s).
+/// scanned: a consumer that needs every record sees each one here, and none
+/// is kept (a table of them would grow with the slice: a million-message
+/// slice is a million `RecordInfo`s).
 pub trait RecordSink {
     fn record(&mut self, info: &RecordInfo);
 
@@ -320,9 +317,6 @@ where
         let mut sink = begin(ctx, sf);
         while let Some((info, r, msg)) = scanner.step() {
             sink.record_full(&info, &r, msg.as_ref(), scanner.opened(&info));
-            if cfg.detail {
-                scanner.s.records.push(info);
-            }
             if scanner.s.nonces.len() >= NONCE_BATCH {
                 sink.nonces(scanner.take_settled_nonces());
             }
@@ -430,26 +424,6 @@ where
     Ok(out)
 }
 
-/// Scans one slice. `scratch` is reused for decryption across records.
-pub fn scan_slice(
-    root: &Path,
-    ctx: &ChannelCtx<'_>,
-    sf: &SliceFiles,
-    dat: &[u8],
-    idx: Option<&[u8]>,
-    cfg: &ScanConfig<'_>,
-    scratch: &mut Vec<u8>,
-) -> SliceScan {
-    let idx = idx.map(|i| (i, &(|_| {}) as &dyn Fn(u64)));
-    let mut sc = SliceScanner::new(root, ctx, sf, (dat, &|_| {}), idx, cfg, scratch);
-    while let Some(info) = sc.next_record() {
-        if cfg.detail {
-            sc.s.records.push(info);
-        }
-    }
-    sc.finish()
-}
-
 /// Bytes of a mapped file, and how to give back its pages before an offset.
 type Releasing<'a> = (&'a [u8], &'a dyn Fn(u64));
 
@@ -496,7 +470,6 @@ impl<'a> SliceScanner<'a> {
             last_seq: 0,
             end: SliceEnd::Clean,
             index: IndexScan::default(),
-            records: Vec::new(),
             nonces: Vec::new(),
             damage: Vec::new(),
         };
@@ -526,16 +499,6 @@ impl<'a> SliceScanner<'a> {
         release(0);
         if sc.s.version != FileVersion::Supported {
             return sc;
-        }
-        if cfg.detail {
-            // A good guess avoids regrowing: entries in the index, else ~256 B a record.
-            let guess = if sc.s.index.n_entries == 0 {
-                dat.len() / 256
-            } else {
-                sc.s.index.n_entries
-            };
-            // Capped: a sparse or hostile file must not reserve memory it has not earned.
-            sc.s.records.reserve(guess.min(1 << 16));
         }
         sc.records = Some(Records::new(dat, false));
         sc

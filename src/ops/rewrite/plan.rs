@@ -526,7 +526,6 @@ fn salvage(
         crc: job.crc.clone(),
         keys: job.keys,
         backend: job.backend,
-        detail: true,
         hash: HashMode::None,
         plaintext: true,
         progress: None,
@@ -703,7 +702,6 @@ pub(super) fn check(
         crc: job.crc.clone(),
         keys: job.keys,
         backend: job.backend,
-        detail: false,
         hash: HashMode::None,
         // The one-pass check stages opened envelopes from their plaintext.
         plaintext: true,

@@ -388,7 +388,6 @@ pub(super) fn scan_cfg<'a>(st: &'a Settings<'_>) -> ScanConfig<'a> {
         crc: st.crc.clone(),
         keys: if st.encryption { st.keys() } else { &[] },
         backend: st.backend,
-        detail: false,
         hash: if st.list {
             HashMode::Delivered {
                 encryption: st.encryption,
