@@ -359,30 +359,19 @@ mod tests {
     use crate::ops::rewrite::{Interrupted, RaftLogReport};
 
     fn report(output: Option<&str>, raft_alone: bool) -> RewriteReport {
-        RewriteReport {
-            schema: crate::ops::rewrite::SCHEMA,
-            operation: Operation::Encrypt,
-            store: "/s/store".into(),
+        let store = "/s/store".to_string();
+        let mut r = RewriteReport::new(
+            Operation::Encrypt,
+            store.clone(),
+            output.map(String::from),
+            false,
+        );
+        r.raft_log = raft_alone.then(|| RaftLogReport {
+            path: store,
             output: output.map(String::from),
-            dry_run: false,
-            channels: Vec::new(),
-            totals: Tally::default(),
-            refused: Vec::new(),
-            keys_opening_none: Vec::new(),
-            other_cipher: None,
-            raft_log: raft_alone.then(|| RaftLogReport {
-                path: "/s/store".into(),
-                output: output.map(String::from),
-                tally: Tally::default(),
-            }),
-            keep_damaged: false,
-            kept: Vec::new(),
-            interrupted: None,
-            archived: Vec::new(),
-            archived_totals: Tally::default(),
-            one_pass: false,
-            staging_space: Vec::new(),
-        }
+            tally: Tally::default(),
+        });
+        r
     }
 
     fn said(r: &RewriteReport, during: StoppedDuring) -> String {

@@ -485,24 +485,20 @@ fn report(
         })
         .collect();
     RewriteReport {
-        schema: SCHEMA,
-        operation: job.rule.operation(),
-        store: layout.root.display().to_string(),
-        output: opts.output.as_ref().map(|p| p.display().to_string()),
-        dry_run: opts.dry_run,
         channels,
         totals,
         refused,
-        keys_opening_none: Vec::new(),
-        other_cipher: None,
-        raft_log: None,
         keep_damaged: opts.keep_damaged,
         kept,
-        interrupted: None,
         archived,
         archived_totals,
         one_pass: (opts.output.is_some() || opts.one_pass) && !opts.keep_damaged,
-        staging_space: Vec::new(),
+        ..RewriteReport::new(
+            job.rule.operation(),
+            layout.root.display().to_string(),
+            opts.output.as_ref().map(|p| p.display().to_string()),
+            opts.dry_run,
+        )
     }
 }
 
@@ -528,29 +524,22 @@ pub fn run_log(
     let _lock = (!opts.dry_run).then_some(lock);
     let rkeys = raft::raft_keys(job);
     let plan = raft::check_log(log, &rkeys, job)?;
+    let output = opts.output.as_ref().map(|p| p.display().to_string());
     let mut rep = RewriteReport {
-        schema: SCHEMA,
-        operation: job.rule.operation(),
-        store: log.display().to_string(),
-        output: opts.output.as_ref().map(|p| p.display().to_string()),
-        dry_run: opts.dry_run,
-        channels: Vec::new(),
-        totals: Tally::default(),
         refused: plan.refused.clone(),
         keys_opening_none: keys_opening_none(job, &plan.tally, &plan.refused),
         other_cipher: other_cipher(job, &plan.tally),
         raft_log: Some(RaftLogReport {
             path: log.display().to_string(),
-            output: opts.output.as_ref().map(|p| p.display().to_string()),
+            output: output.clone(),
             tally: plan.tally.clone(),
         }),
-        keep_damaged: false,
-        kept: Vec::new(),
-        interrupted: None,
-        archived: Vec::new(),
-        archived_totals: Tally::default(),
-        one_pass: false,
-        staging_space: Vec::new(),
+        ..RewriteReport::new(
+            job.rule.operation(),
+            log.display().to_string(),
+            output,
+            opts.dry_run,
+        )
     };
     let is_link = fs::symlink_metadata(log).is_ok_and(|m| m.file_type().is_symlink());
     if opts.output.is_none() && is_link {

@@ -320,6 +320,36 @@ pub struct ArchivedSlice {
 }
 
 impl RewriteReport {
+    /// `operation` on `store` (to `output`), before anything is counted:
+    /// no channels, no refusal, nothing kept, not interrupted.
+    pub fn new(
+        operation: Operation,
+        store: String,
+        output: Option<String>,
+        dry_run: bool,
+    ) -> RewriteReport {
+        RewriteReport {
+            schema: SCHEMA,
+            operation,
+            store,
+            output,
+            dry_run,
+            channels: Vec::new(),
+            totals: Tally::default(),
+            refused: Vec::new(),
+            keys_opening_none: Vec::new(),
+            other_cipher: None,
+            raft_log: None,
+            keep_damaged: false,
+            kept: Vec::new(),
+            interrupted: None,
+            archived: Vec::new(),
+            archived_totals: Tally::default(),
+            one_pass: false,
+            staging_space: Vec::new(),
+        }
+    }
+
     /// Whether the report's counts describe the store after the run (or,
     /// on a dry run, after a real run); false on a refusal: nothing was
     /// written, the counts of changes are void and the store is as it was.
