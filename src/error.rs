@@ -22,6 +22,9 @@ pub enum Error {
     Locked { path: PathBuf, pid: i64 },
     #[error("{0}")]
     Refused(String),
+    /// The temporary directory (`$TMPDIR`) failed a spill file.
+    #[error("{}", crate::report::words::temp_dir_failed(&.0.dir, &.0.source))]
+    TempDir(crate::ops::spill::TempDirFailed),
     /// A clustered node's Raft log cannot be read or locked.
     #[error(transparent)]
     Raft(#[from] crate::format::raft::RaftError),

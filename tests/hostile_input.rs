@@ -1227,8 +1227,10 @@ fn two_processes_on_one_store() {
 }
 
 /// `inspect --records` and `verify --list` spill their listing to a
-/// temporary file past 64 KiB a slice: a `$TMPDIR` that does not exist is an
-/// I/O error (74) naming it, with no listing half printed and no panic.
+/// temporary file past 64 KiB a slice: a `$TMPDIR` that does not exist (or
+/// cannot be written) is an I/O error (74) that names it as the temporary
+/// directory and says to set TMPDIR (not the generic advice about "the file
+/// named above"), with no listing half printed and no panic.
 #[test]
 fn a_missing_tmpdir_for_a_spilled_listing_is_a_clear_io_error() {
     let (_t, s) = bare_store("plain");
@@ -1244,7 +1246,35 @@ fn a_missing_tmpdir_for_a_spilled_listing_is_a_clear_io_error() {
         let o = exec(stanctl().args(&args).env("TMPDIR", &gone), &args);
         assert_eq!(o.code, 74, "{args:?}: {}", o.stderr);
         assert!(o.stderr.contains(d(&gone)), "{args:?}: {}", o.stderr);
+        let err = o.stderr.replace("\n  ", " ");
+        assert!(
+            err.contains(&format!(
+                "stanctl: error: the temporary directory {} ($TMPDIR) failed: No such file or directory",
+                d(&gone)
+            )),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.contains("stanctl: hint: set TMPDIR to an existing directory this user can write, on a file system with enough free space"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("the file named above"), "{args:?}: {err}");
         assert!(!o.stderr.contains("panicked"), "{args:?}: {}", o.stderr);
         assert!(o.stdout.is_empty(), "{args:?}: {}", o.stdout);
     }
+    // A $TMPDIR that is a file: the same error, with its reason.
+    let file = s.join("tmpdir-is-a-file");
+    std::fs::write(&file, b"").unwrap();
+    let args = ["store", "verify", d(&s), "--list"];
+    let o = exec(stanctl().args(args).env("TMPDIR", &file), &args);
+    assert_eq!(o.code, 74, "{}", o.stderr);
+    let err = o.stderr.replace("\n  ", " ");
+    assert!(
+        err.contains(&format!(
+            "the temporary directory {} ($TMPDIR) failed: Not a directory",
+            d(&file)
+        )),
+        "{err}"
+    );
+    assert!(err.contains("hint: set TMPDIR"), "{err}");
 }

@@ -319,7 +319,8 @@ pub struct InspectArgs {
     pub by_slice: bool,
     /// Also list every record (offset, sequence, class, key, length, sha256).
     /// The rows wait in an unnamed temporary file in $TMPDIR (about 60
-    /// bytes a record) until they are printed.
+    /// bytes a record) until they are printed: if it is missing or full,
+    /// set TMPDIR to a writable directory with room (exit 74 otherwise).
     #[arg(long)]
     pub records: bool,
 }
@@ -369,7 +370,9 @@ pub struct VerifyArgs {
     pub file_read_buffer_size: Option<u64>,
     /// Print one line per message, like the MSG lines of the conformance files.
     /// The lines wait in an unnamed temporary file in $TMPDIR (about 100
-    /// bytes a message) until the verdict is known.
+    /// bytes a message) until the verdict is known: if it is missing or
+    /// full, set TMPDIR to a writable directory with room (exit 74
+    /// otherwise).
     #[arg(long, conflicts_with = "json")]
     pub list: bool,
 }

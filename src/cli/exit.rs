@@ -68,9 +68,11 @@ impl ExitCode {
             Error::Key(KeyError::Empty(_) | KeyError::EmptyKey(_) | KeyError::TooLarge(_)) => {
                 ExitCode::Usage
             }
-            Error::Io { .. } | Error::NotAStore { .. } | Error::Key(_) | Error::Raft(_) => {
-                ExitCode::Io
-            }
+            Error::Io { .. }
+            | Error::TempDir(_)
+            | Error::NotAStore { .. }
+            | Error::Key(_)
+            | Error::Raft(_) => ExitCode::Io,
         }
     }
 

@@ -415,10 +415,7 @@ pub fn run(
     // `--records`' rows, likewise spilled.
     let rows_spill = Arc::new(Spill::default());
     let key_ids: Arc<[String]> = keys.iter().map(|k| k.id.clone()).collect();
-    let spill_err = |e| crate::error::Error::Io {
-        path: std::env::temp_dir(),
-        source: e,
-    };
+    let spill_err = spill::temp_dir_failed;
     // Each slice is read a record at a time: its nonce runs go to the reuse
     // check as they settle and `--records`' rows are made as the records
     // are read, so nothing of the slice grows with its records but the

@@ -7,7 +7,27 @@
 
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
 use std::sync::Mutex;
+
+/// The temporary directory (`$TMPDIR`) failed the spill file of a listing
+/// or of the nonce-reuse check's sorted runs: missing, not writable, full,
+/// or the file could not be read back.
+#[derive(Debug)]
+pub struct TempDirFailed {
+    /// The directory, as `$TMPDIR` gave it (`/tmp` when unset).
+    pub dir: PathBuf,
+    pub source: io::Error,
+}
+
+/// An I/O error of a spill file (this module's, or the nonce-reuse
+/// check's), as the operation returns it.
+pub fn temp_dir_failed(source: io::Error) -> crate::error::Error {
+    crate::error::Error::TempDir(TempDirFailed {
+        dir: std::env::temp_dir(),
+        source,
+    })
+}
 
 /// A slice's encoded entries go to the file beyond this many bytes.
 const FLUSH_AT: usize = 64 << 10;

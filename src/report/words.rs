@@ -448,6 +448,19 @@ pub fn log_lines(l: &LogLine, root: &str) -> Vec<String> {
     }
 }
 
+// ---- the temporary directory ----
+
+/// The temporary directory (`$TMPDIR`) failed a spill file (`source`: why).
+pub fn temp_dir_failed(dir: &std::path::Path, source: &std::io::Error) -> String {
+    format!(
+        "the temporary directory {} ($TMPDIR) failed: {source}; stanctl keeps long listings (inspect --records, verify --list) and the nonce-reuse check's sorted nonces there beyond their memory budget",
+        dir.display()
+    )
+}
+
+/// What to do when the temporary directory failed.
+pub const TEMP_DIR_HINT: &str = "set TMPDIR to an existing directory this user can write, on a file system with enough free space (about 100 bytes per message for a listing, 32 per envelope for the nonce check), e.g. `TMPDIR=/var/tmp stanctl ...`, then run the command again";
+
 // ---- interrupted rewrites (SIGINT / SIGTERM) ----
 
 /// A signal before anything was written.

@@ -44,10 +44,10 @@ type Outcomes = BTreeMap<(String, u64), String>;
 fn verdicts(dir: &Path, opts: &VerifyOptions) -> Result<(bool, Outcomes)> {
     let layout = StoreLayout::discover(dir)?;
     let r = verify::run(&layout, None, opts, &crate::ops::Silent)?;
-    let all = r.lines.to_vec().map_err(|e| crate::error::Error::Io {
-        path: std::env::temp_dir(),
-        source: e,
-    })?;
+    let all = r
+        .lines
+        .to_vec()
+        .map_err(crate::ops::spill::temp_dir_failed)?;
     let lines = all
         .into_iter()
         .filter_map(|l| match l {

@@ -624,10 +624,7 @@ pub fn run(
     let nonce_logs = NonceLogs::new(ctxs.len());
     // --list's MSG lines, spilled to a temporary file as they are made.
     let spill = std::sync::Arc::new(list::Spill::default());
-    let spill_err = |e| crate::error::Error::Io {
-        path: std::env::temp_dir(),
-        source: e,
-    };
+    let spill_err = crate::ops::spill::temp_dir_failed;
     let scanned = scan::scan_channels_stepwise(layout, &ctxs, &cfg, |ctx, scanner, data| {
         let ci = ctxs
             .iter()
