@@ -369,6 +369,174 @@ fn signal_mid_one_pass_in_place_check_removes_the_staging() {
     }
 }
 
+/// Slices of the generated store for a signal during `--keep-damaged`'s
+/// guard: it writes a copy and runs verify's model eight times, so few
+/// slices keep it running long enough (and the rerun short).
+const GUARD_SLICES: u64 = 16;
+
+/// A generated store (`generated_store`) whose first record has a bad CRC:
+/// `--keep-damaged` keeps it, so its guard runs.
+fn damaged_generated_store(slices: u64) -> (tempfile::TempDir, std::path::PathBuf) {
+    let (t, s) = generated_store(slices);
+    let dat = s.join("gen").join("msgs.1.dat");
+    let mut b = std::fs::read(&dat).unwrap();
+    // In its first record's payload: the last record's damage would
+    // make the server rebuild the index, and the salvage keep the slice.
+    b[1000] ^= 0xff;
+    std::fs::write(&dat, b).unwrap();
+    (t, s)
+}
+
+/// The command a stopped run names to finish the job, run with `tmpdir`
+/// as `$TMPDIR`; it must succeed.
+fn run_named_command(err: &str, tmpdir: &std::path::Path) {
+    let line = err
+        .lines()
+        .skip_while(|l| !l.contains("to finish, run"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no command in {err}"))
+        .trim();
+    assert!(
+        line.contains("store encrypt") && line.contains("--keep-damaged"),
+        "{line}"
+    );
+    let words: Vec<&str> = line.split_whitespace().skip(1).collect();
+    let o = exec(stanctl().args(&words).env("TMPDIR", tmpdir), &words);
+    assert!(o.success(), "{line}: {}", o.stderr);
+}
+
+/// `stanctl store encrypt STORE --cipher AES --key-file k1 --keep-damaged
+/// EXTRA...` started with `TMPDIR=tmpdir`, its output piped.
+fn spawn_keep_damaged(
+    s: &std::path::Path,
+    extra: &[&str],
+    tmpdir: &std::path::Path,
+) -> std::process::Child {
+    let key = ["--key-file", k1(), "--keep-damaged"];
+    std::process::Command::new(env!("CARGO_BIN_EXE_stanctl"))
+        .args(["store", "encrypt", d(s), "--cipher", "AES"])
+        .args(key)
+        .args(extra)
+        .env_remove(ENV_KEY)
+        .env("TMPDIR", tmpdir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Whether `tmpdir` holds a scratch copy of the `--keep-damaged` guard.
+fn guard_scratch_in(tmpdir: &std::path::Path) -> bool {
+    std::fs::read_dir(tmpdir).unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("stanctl-guard-")
+    })
+}
+
+/// SIGINT (and SIGTERM) while `--keep-damaged`'s guard writes and checks
+/// its scratch copy of the store (in `$TMPDIR`) before an in-place
+/// rewrite: it stops between slices, removes the scratch copy, leaves the
+/// store byte for byte as it was, says nothing changed and the command that
+/// finishes, and exits 130; that command does the job. Two signals in a row
+/// stop it at once: whatever it left, the same command removes and finishes.
+#[test]
+fn signal_during_the_keep_damaged_guard_in_place_leaves_nothing() {
+    for (sig, twice) in [
+        (libc::SIGINT, false),
+        (libc::SIGTERM, false),
+        (libc::SIGINT, true),
+    ] {
+        let (t, s) = damaged_generated_store(GUARD_SLICES);
+        let tmpdir = t.path().join("tmp");
+        std::fs::create_dir(&tmpdir).unwrap();
+        let before = snapshot(&s);
+        let child = spawn_keep_damaged(&s, &[], &tmpdir);
+        // Wait until the guard has written a slice of its scratch copy.
+        let times = if twice { 2 } else { 1 };
+        let o = signals_when(child, sig, times, 120, "the guard never wrote", || {
+            std::fs::read_dir(&tmpdir).unwrap().any(|e| {
+                let p = e.unwrap().path();
+                std::fs::read_dir(p.join("gen")).is_ok_and(|mut r| r.next().is_some())
+            })
+        });
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(130), "signal {sig}: {err}");
+        assert!(snapshot(&s) == before, "the store changed: {err}");
+        assert!(no_temp_files(&s), "temp files left: {err}");
+        if !twice {
+            assert!(
+                err.contains("interrupted, nothing changed: encrypt --keep-damaged stopped during the check and removed its scratch copy"),
+                "{err}"
+            );
+            assert!(!guard_scratch_in(&tmpdir), "scratch copy left: {err}");
+        }
+        run_named_command(&err, &tmpdir);
+        assert!(
+            !guard_scratch_in(&tmpdir),
+            "scratch copy left after the rerun"
+        );
+        let v = inspect(&s, k1());
+        assert_eq!(v["totals"]["payloads"]["aes"], GUARD_SLICES * 16 - 1, "{v}");
+    }
+}
+
+/// SIGINT (and SIGTERM) while `--keep-damaged`'s guard writes and checks
+/// the `--output` copy: it stops, removes what it wrote (the output and
+/// the parent it created; an output that existed empty stays, empty),
+/// leaves the source as it was, says nothing was written and the command
+/// that finishes, and exits 130. Two signals stop it at once: the output is
+/// then marked unfinished (`.stanctl-staging`) and the same command writes
+/// it anew.
+#[test]
+fn signal_during_the_keep_damaged_guard_to_an_output_leaves_nothing() {
+    let (t, s) = damaged_generated_store(GUARD_SLICES);
+    let before = snapshot(&s);
+    let cases = [
+        (libc::SIGINT, false, false),
+        (libc::SIGTERM, true, false),
+        (libc::SIGINT, false, true),
+    ];
+    for (sig, pre_existing, twice) in cases {
+        let out = t.path().join(format!("new-{sig}-{twice}")).join("copy");
+        if pre_existing {
+            std::fs::create_dir_all(&out).unwrap();
+        }
+        let child = spawn_keep_damaged(&s, &["--output", d(&out)], t.path());
+        let times = if twice { 2 } else { 1 };
+        let o = signals_when(child, sig, times, 120, "the guard never wrote", || {
+            std::fs::read_dir(out.join("gen")).is_ok_and(|mut r| r.next().is_some())
+        });
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(130), "signal {sig}: {err}");
+        assert!(snapshot(&s) == before, "the source changed: {err}");
+        if twice {
+            // Stopped at once or at the next safe point: either the output
+            // is gone, or it is marked unfinished.
+            assert!(
+                !out.join("gen").exists() || out.join(".stanctl-staging").is_dir(),
+                "an unmarked partial output: {err}"
+            );
+        } else {
+            assert!(
+                err.contains(&format!("interrupted, nothing written to {}", d(&out))),
+                "{err}"
+            );
+            if pre_existing {
+                assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "{err}");
+            } else {
+                assert!(!out.parent().unwrap().exists(), "{err}");
+            }
+        }
+        run_named_command(&err, t.path());
+        assert!(!out.join(".stanctl-staging").exists());
+        let v = inspect(&out, k1());
+        assert_eq!(v["totals"]["payloads"]["aes"], GUARD_SLICES * 16 - 1, "{v}");
+        assert!(snapshot(&s) == before, "the source changed");
+    }
+}
+
 /// A plaintext Raft log of about 100 MB: large-aes.log's 2500 entries
 /// with every command's Data replaced by 40 KiB of plaintext.
 fn big_plain_log(dir: &std::path::Path) -> std::path::PathBuf {
@@ -1283,8 +1451,20 @@ fn keep_damaged_json_counts_add_up() {
 /// `never`) until `ready()` holds while the child still runs, sends it
 /// `sig`, and returns its output.
 fn signal_when(
+    child: std::process::Child,
+    sig: i32,
+    limit_s: u64,
+    never: &str,
+    ready: impl Fn() -> bool,
+) -> std::process::Output {
+    signals_when(child, sig, 1, limit_s, never, ready)
+}
+
+/// `signal_when`, sending `sig` `times` times in a row.
+fn signals_when(
     mut child: std::process::Child,
     sig: i32,
+    times: usize,
     limit_s: u64,
     never: &str,
     ready: impl Fn() -> bool,
@@ -1298,7 +1478,10 @@ fn signal_when(
         assert!(start.elapsed().as_secs() < limit_s, "{never}");
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
-    // SAFETY: kill has no memory preconditions; the pid is our child's.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+    for _ in 0..times {
+        // SAFETY: kill has no memory preconditions; the pid is our child's
+        // (not reaped yet, so not reused).
+        assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+    }
     child.wait_with_output().unwrap()
 }

@@ -416,7 +416,10 @@ pub struct RewriteArgs {
     /// its index entry's size, convert all the others, and list what was
     /// kept. A slice whose records cannot be framed as the server frames
     /// them is carried over whole. Kept records keep their old key (or
-    /// plaintext); the server gives each the verdict it had before.
+    /// plaintext); the server gives each the verdict it had before. Before
+    /// writing, a check writes the salvaged store (in place: a scratch copy
+    /// in $TMPDIR, which needs room for it) and verifies that no kept
+    /// record's verdict changes; Ctrl-C there removes what it wrote.
     #[arg(long)]
     pub keep_damaged: bool,
     /// In place, read the store once instead of twice: the check stages

@@ -105,13 +105,18 @@ pub enum Phase {
     Write(Operation),
 }
 
-/// Where a one-pass check stages the slices.
+/// Where a check stages the slices: a one-pass check, or `--keep-damaged`'s
+/// guard (which writes the salvaged store to the output, or to a scratch
+/// copy, and checks it before the write).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StagedIn {
     /// `--output DIR`: under `DIR/.stanctl-staging`.
     Output,
     /// `--one-pass` in place: in each channel's `.stanctl-staging`.
     Store,
+    /// `--keep-damaged` in place: its guard writes a scratch copy of the
+    /// store in `$TMPDIR` and checks it (the store's files are not written).
+    Scratch,
 }
 
 /// Something an operation could not do as well as it wanted, without failing.

@@ -40,10 +40,57 @@ fn settings(crc: &Crc32, backend: Backend) -> Vec<VerifyOptions> {
 /// Each message's outcome, by (channel, seq).
 type Outcomes = BTreeMap<(String, u64), String>;
 
-/// (starts, MSG outcome per (channel, seq)) under `opts`.
-fn verdicts(dir: &Path, opts: &VerifyOptions) -> Result<(bool, Outcomes)> {
+/// The run's sink as the guard's passes see it: its stop request, not its
+/// progress (the guard's write and verify's runs are not the run's phases).
+pub(super) struct StopOnly<'s>(pub(super) &'s dyn Sink);
+
+impl Sink for StopOnly<'_> {
+    fn cancelled(&self) -> bool {
+        self.0.cancelled()
+    }
+}
+
+/// The guard's scratch copy of an in-place salvage: one name per store
+/// (`$TMPDIR/stanctl-guard-<hash of its path>`), so that a run, which
+/// holds the store's lock, removes what an interrupted one left there.
+pub(super) fn scratch_dir(root: &Path) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    use std::os::unix::ffi::OsStrExt;
+    let root = fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let h = Sha256::digest(root.as_os_str().as_bytes());
+    let name: String = h[..8].iter().map(|b| format!("{b:02x}")).collect();
+    std::env::temp_dir().join(format!("stanctl-guard-{name}"))
+}
+
+/// Removes everything in `out` but the staging directory that marks it
+/// unfinished (removed last, by `Staging`'s drop).
+pub(super) fn empty_but_marker(out: &Path) -> Result<()> {
+    let entries = match fs::read_dir(out) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(write::io(out)(e)),
+    };
+    for ent in entries {
+        let p = ent.map_err(write::io(out))?.path();
+        if p.file_name() == Some(std::ffi::OsStr::new(STAGING_DIR)) {
+            continue;
+        }
+        match fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
+            true => fs::remove_dir_all(&p).map_err(write::io(&p))?,
+            false => fs::remove_file(&p).map_err(write::io(&p))?,
+        }
+    }
+    Ok(())
+}
+
+/// (starts, MSG outcome per (channel, seq)) under `opts`; None when the
+/// operator asked to stop (the result would lack slices).
+fn verdicts(dir: &Path, opts: &VerifyOptions, sink: &dyn Sink) -> Result<Option<(bool, Outcomes)>> {
     let layout = StoreLayout::discover(dir)?;
-    let r = verify::run(&layout, None, opts, &crate::ops::Silent)?;
+    let r = verify::run(&layout, None, opts, sink)?;
+    if sink.cancelled() {
+        return Ok(None);
+    }
     let all = r
         .lines
         .to_vec()
@@ -59,23 +106,28 @@ fn verdicts(dir: &Path, opts: &VerifyOptions) -> Result<(bool, Outcomes)> {
             _ => None,
         })
         .collect();
-    Ok((r.verdict != Verdict::WillNotStart, lines))
+    Ok(Some((r.verdict != Verdict::WillNotStart, lines)))
 }
 
 /// Compares the source and the rewritten copy; one refusal per kept item
 /// whose verdict changes (and one if the server would start on one and
-/// not on the other).
+/// not on the other). None when `sink` asks to stop.
 pub(super) fn check_kept(
     src: &Path,
     out: &Path,
     kept: &[Kept],
     crc: &Crc32,
     backend: Backend,
-) -> Result<Vec<Refusal>> {
+    sink: &dyn Sink,
+) -> Result<Option<Vec<Refusal>>> {
     let mut refused = Vec::new();
     for opts in settings(crc, backend) {
-        let (start_a, a) = verdicts(src, &opts)?;
-        let (start_b, b) = verdicts(out, &opts)?;
+        let Some((start_a, a)) = verdicts(src, &opts, sink)? else {
+            return Ok(None);
+        };
+        let Some((start_b, b)) = verdicts(out, &opts, sink)? else {
+            return Ok(None);
+        };
         let what = GuardSetting {
             file_crc: opts.file_crc,
             read_buffer_size: opts.read_buffer_size,
@@ -113,12 +165,13 @@ pub(super) fn check_kept(
             }
         }
     }
-    Ok(refused)
+    Ok(Some(refused))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::Silent;
 
     fn fixture(name: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -152,7 +205,9 @@ mod tests {
             &kept_18(),
             &crc,
             b,
+            &Silent,
         )
+        .unwrap()
         .unwrap();
         assert!(same.is_empty());
         // aes holds seq 18 intact: with CRCs on it is delivered there, and
@@ -163,7 +218,9 @@ mod tests {
             &kept_18(),
             &crc,
             b,
+            &Silent,
         )
+        .unwrap()
         .unwrap();
         assert!(!changed.is_empty());
         assert!(changed.iter().all(|r| r.seq == Some(18)));
@@ -171,8 +228,16 @@ mod tests {
             .iter()
             .any(|r| matches!(r.reason, Refused::VerdictWouldChange(g) if g.file_crc)));
         // A store the server refuses against one it starts on.
-        let refused =
-            check_kept(&fixture("damaged-truncated"), &fixture("aes"), &[], &crc, b).unwrap();
+        let refused = check_kept(
+            &fixture("damaged-truncated"),
+            &fixture("aes"),
+            &[],
+            &crc,
+            b,
+            &Silent,
+        )
+        .unwrap()
+        .unwrap();
         assert!(!refused.is_empty());
     }
 }

@@ -51,7 +51,6 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 mod guard;
 mod plan;
@@ -277,13 +276,15 @@ pub fn run(
         .collect();
     let mut salvaged_to_output = false;
     if !kept.is_empty() {
-        match salvage_guard(&layout, &ctxs, job, &plans, store_out.as_deref(), &kept)? {
-            Some(refused) if !refused.is_empty() => {
+        let to = opts.output.as_deref().zip(store_out.as_deref());
+        match salvage_guard(&layout, &ctxs, job, &plans, to, &kept)? {
+            Guarded::Refused(refused) => {
                 report.refused = refused;
                 return Ok(report);
             }
-            Some(_) => salvaged_to_output = true,
-            None => {}
+            Guarded::Stopped => return Ok(stopped_in_check(&layout, job, opts, None)),
+            Guarded::Written => salvaged_to_output = true,
+            Guarded::Safe => {}
         }
     }
     // The log first: its write is one rename, and a failure there (a full
@@ -383,19 +384,46 @@ fn stopped_in_check(
     report
 }
 
-/// Writes the salvaged store to a scratch copy (or to `output`, the store's
-/// output: `DIR/store` for a node), runs
-/// verify's model on it and on the source, and returns the refusals if a
-/// kept record's verdict would change (the scratch copy or the output is
-/// then removed); None when the result is safe (the output is kept).
+/// What `--keep-damaged`'s guard found.
+enum Guarded {
+    /// A kept record's verdict would change: the run refuses (the scratch
+    /// copy, or the output, is removed).
+    Refused(Vec<Refusal>),
+    /// The output is written and checked: nothing more to do.
+    Written,
+    /// In place: safe to rewrite the store (the scratch copy is removed).
+    Safe,
+    /// The operator asked to stop: the scratch copy, or what was written
+    /// to the output, is removed.
+    Stopped,
+}
+
+/// Writes the salvaged store to a scratch copy (or to `output`: (the
+/// output, the store's output in it: `DIR/store` for a node)), runs
+/// verify's model on it and on the source, and says whether a kept
+/// record's verdict would change.
+///
+/// A signal asks it to stop between slices and between verify's runs
+/// (`Phase::CheckAndStage`, started here). The output is marked unfinished
+/// (`OUT/.stanctl-staging`) until the check accepts it, so a second signal
+/// or a crash leaves an output the rerun writes anew; the scratch copy is
+/// `$TMPDIR/stanctl-guard-<store>`, one name per store (under its lock), so
+/// the rerun removes a copy left that way.
 fn salvage_guard(
     layout: &StoreLayout,
     ctxs: &[ChannelCtx<'_>],
     job: &Job,
     plans: &[Vec<SlicePlan>],
-    output: Option<&Path>,
+    output: Option<(&Path, &Path)>,
     kept: &[Kept],
-) -> Result<Option<Vec<Refusal>>> {
+) -> Result<Guarded> {
+    let op = job.rule.operation();
+    let at = match output {
+        Some(_) => StagedIn::Output,
+        None => StagedIn::Scratch,
+    };
+    job.sink.start(Phase::CheckAndStage(op, at), 0);
+    let stop = guard::StopOnly(job.sink);
     let quiet = Job {
         rule: job.rule,
         keys: job.keys,
@@ -403,40 +431,74 @@ fn salvage_guard(
         crc: job.crc.clone(),
         backend: job.backend,
         keep_damaged: true,
-        sink: &crate::ops::Silent,
+        sink: &stop,
     };
-    let scratch = match output {
-        Some(out) => out.to_path_buf(),
+    let (scratch, marked) = match output {
+        Some((out, store_out)) => {
+            clear_interrupted_output(out)?;
+            let marked = Staging::create(out, &layout.root)?;
+            (store_out.to_path_buf(), Some((out, marked)))
+        }
         None => {
-            let nanos = SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos());
-            std::env::temp_dir().join(format!("stanctl-guard-{}-{nanos}", std::process::id()))
+            let scratch = guard::scratch_dir(&layout.root);
+            if fs::symlink_metadata(&scratch).is_ok() {
+                fs::remove_dir_all(&scratch).map_err(write::io(&scratch))?;
+            }
+            (scratch, None)
         }
     };
-    let outcome = write_output(layout, ctxs, &quiet, plans, &scratch, None)
-        .and_then(|_| guard::check_kept(&layout.root, &scratch, kept, &job.crc, job.backend));
+    let outcome =
+        write_output(layout, ctxs, &quiet, plans, &scratch, None).and_then(|_| {
+            match stop.cancelled() {
+                true => Ok(None),
+                false => {
+                    guard::check_kept(&layout.root, &scratch, kept, &job.crc, job.backend, &stop)
+                }
+            }
+        });
+    let discard = |marked: Option<(&Path, Staging)>| -> Result<()> {
+        match marked {
+            // What this run wrote to the output, then (dropping the staging)
+            // the marker and the directories the run created.
+            Some((out, s)) => {
+                guard::empty_but_marker(out)?;
+                drop(s);
+                Ok(())
+            }
+            None => fs::remove_dir_all(&scratch).map_err(write::io(&scratch)),
+        }
+    };
     let refused = match outcome {
-        Ok(r) => r,
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            discard(marked)?;
+            job.sink.finish();
+            return Ok(Guarded::Stopped);
+        }
         Err(e) => {
-            let _ = fs::remove_dir_all(&scratch);
+            let _ = discard(marked);
             return Err(e);
         }
     };
-    if output.is_none() || !refused.is_empty() {
-        fs::remove_dir_all(&scratch).map_err(|e| Error::Io {
-            path: scratch.clone(),
-            source: e,
-        })?;
-    }
+    job.sink.finish();
     if !refused.is_empty() {
-        return Ok(Some(refused));
+        discard(marked)?;
+        return Ok(Guarded::Refused(refused));
     }
-    if output.is_some() {
-        // The output is written and checked: nothing more to do.
-        return Ok(Some(Vec::new()));
+    match marked {
+        // Checked: the output is no longer unfinished.
+        Some((out, mut s)) => {
+            s.commit_begins();
+            let dir = out.join(STAGING_DIR);
+            fs::remove_dir(&dir).map_err(write::io(&dir))?;
+            fsync_dir(out)?;
+            Ok(Guarded::Written)
+        }
+        None => {
+            discard(None)?;
+            Ok(Guarded::Safe)
+        }
     }
-    Ok(None)
 }
 
 fn report(

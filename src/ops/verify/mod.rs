@@ -617,6 +617,10 @@ pub fn run(
     let mut cfg = scan_cfg(st);
     let advance = |n| sink.advance(n);
     cfg.progress = Some(&advance);
+    // A sink that asks to stop (the rewrite guard's) gets a report that
+    // lacks the slices not begun: the caller discards it.
+    let stop = || sink.cancelled();
+    cfg.stop = Some(&stop);
     sink.start(Phase::Verify, crate::ops::store_bytes(layout));
     let ctxs = scan::channels(layout, cfg.keys, cfg.backend, false);
     // Every channel's nonces, for the reuse check: spilled to a temporary
