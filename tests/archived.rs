@@ -407,3 +407,75 @@ fn damaged_archived_files_refuse_and_keep_damaged_carries_them_over() {
     assert_eq!(std::fs::read(s.join("orders/msgs.5.dat.bak")).unwrap(), b"");
     assert_eq!(plaintext_records(&s), vec![]);
 }
+
+/// The nonce-reuse check of `inspect` and `verify` counts the envelopes of
+/// archived slices too: the server never reads them, but a nonce an
+/// archived envelope shares with a live one under the same key leaks both
+/// plaintexts. Here archived seqs 1..=10 were sealed with the nonces of
+/// live seqs 11..=20 (other plaintexts); an archived copy of live messages
+/// (the same message under the same nonce twice) is no reuse.
+#[test]
+fn nonce_reuse_across_archived_and_live_slices_is_reported() {
+    use stanctl::crypto::aead::Cipher;
+    let (_t, s) = bare_store("plain");
+    let ch = s.join("tiny");
+    let sealed = |seq: u64, counter: u64| {
+        let pt = format!("message {seq}").into_bytes();
+        Part::Msg(seq, seal(k1(), "tiny", Cipher::Aes, counter, &pt))
+    };
+    let live: Vec<Part> = (11..=20).map(|q| sealed(q, q)).collect();
+    write_slice(&ch, 2, &live);
+    let archived: Vec<Part> = (1..=10).map(|q| sealed(q, q + 10)).collect();
+    write_slice(&ch, 1, &archived);
+    for ext in ["dat", "idx"] {
+        let p = ch.join(format!("msgs.1.{ext}"));
+        std::fs::rename(&p, ch.join(format!("msgs.1.{ext}.bak"))).unwrap();
+    }
+    let nonce = |seq: u64| {
+        let mut n = [0xA5u8; 12];
+        n[4..].copy_from_slice(&seq.to_be_bytes());
+        hex(&n)
+    };
+    // inspect, with the key and without.
+    for key in [Some(k1()), None] {
+        let mut args = vec!["store", "inspect", d(&s)];
+        args.extend(key.iter().flat_map(|k| ["--key-file", *k]));
+        let (code, v) = json(&args);
+        assert_eq!(code, OK, "{v}");
+        let reuse = v["reused_nonces"].as_array().unwrap();
+        assert_eq!(reuse.len(), 1, "{key:?}: {v}");
+        assert_eq!(reuse[0]["seqs"], serde_json::json!([1, 11]), "{v}");
+        assert_eq!(reuse[0]["count"], 10, "{v}");
+        assert_eq!(reuse[0]["nonce"], nonce(11).as_str(), "{v}");
+        assert_eq!(reuse[0]["key"], key.map_or(Value::Null, |_| "K1".into()));
+    }
+    // verify, with the server's key and with encryption off.
+    for key in [Some(k1()), None] {
+        let (_, v) = verify_json(&s, key);
+        let reuse: Vec<&Value> = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["what"].as_str().unwrap_or("").contains("used twice"))
+            .collect();
+        assert_eq!(reuse.len(), 1, "{key:?}: {v}");
+        assert_eq!(reuse[0]["channel"], "tiny", "{v}");
+        assert_eq!(reuse[0]["first_seq"], 1, "{v}");
+        assert_eq!(reuse[0]["last_seq"], 11, "{v}");
+        assert_eq!(reuse[0]["count"], 10, "{v}");
+    }
+    // An archived copy of the live slice: its messages, under their own
+    // nonces, a second time.
+    std::fs::copy(ch.join("msgs.2.dat"), ch.join("msgs.2.dat.bak")).unwrap();
+    for ext in ["dat", "idx"] {
+        std::fs::remove_file(ch.join(format!("msgs.1.{ext}.bak"))).unwrap();
+    }
+    let (_, v) = json(&["store", "inspect", d(&s), "--key-file", k1()]);
+    assert_eq!(v["reused_nonces"], serde_json::json!([]), "{v}");
+    let (_, v) = verify_json(&s, Some(k1()));
+    assert!(
+        !v["findings"].to_string().contains("used twice"),
+        "{}",
+        v["findings"]
+    );
+}

@@ -268,7 +268,12 @@ impl NonceRun {
     }
 }
 
-/// `find_reuse` over runs already in `sort_key` order.
+/// `find_reuse` over runs already in `sort_key` order. Two runs that give
+/// each shared nonce to the same sequence are one message stored twice (a
+/// slice and an archived copy of it, a duplicated record): the nonce seals
+/// the same plaintext again, identical bytes that reveal nothing, so it is
+/// no reuse (a stanctl nonce hashes the plaintext with the sequence; the
+/// server's counter counts sequences).
 fn sweep(runs: impl Iterator<Item = NonceRun>) -> Vec<Reuse> {
     let mut out = Vec::new();
     // The run reaching furthest so far in the current (key, cipher, prefix) group.
@@ -280,13 +285,16 @@ fn sweep(runs: impl Iterator<Item = NonceRun>) -> Vec<Reuse> {
                     && r.first <= p.last() =>
             {
                 let shared = p.last().min(r.last()) - r.first + 1;
-                out.push(Reuse {
-                    key: r.key,
-                    cipher: r.cipher,
-                    nonce: r.nonce_at(r.first),
-                    seqs: [p.first_seq + (r.first - p.first), r.first_seq],
-                    count: shared,
-                });
+                let seqs = [p.first_seq + (r.first - p.first), r.first_seq];
+                if seqs[0] != seqs[1] {
+                    out.push(Reuse {
+                        key: r.key,
+                        cipher: r.cipher,
+                        nonce: r.nonce_at(r.first),
+                        seqs,
+                        count: shared,
+                    });
+                }
                 if r.last() > p.last() {
                     reach = Some(r);
                 }
@@ -743,6 +751,25 @@ mod tests {
         assert_eq!(r[0].seqs, [5, 20]);
         assert_eq!(r[0].count, 5);
         assert_eq!(r[0].nonce, nonce(1, 5));
+    }
+
+    /// A slice and its archived copy: each nonce twice, for the same
+    /// sequence (the same sealed message), which is no reuse; another
+    /// sequence under one of those nonces still is.
+    #[test]
+    fn the_same_message_stored_twice_is_no_reuse() {
+        let mut runs = Vec::new();
+        for _copy in 0..2 {
+            for seq in 1..=10 {
+                push_nonce(&mut runs, 0, Cipher::Aes, &nonce(1, seq + 100), seq);
+            }
+            push_nonce(&mut runs, 0, Cipher::Aes, &nonce(9, 7), 4);
+        }
+        assert!(find_reuse(&mut runs.clone()).is_empty());
+        push_nonce(&mut runs, 0, Cipher::Aes, &nonce(1, 105), 40);
+        let r = find_reuse(&mut runs);
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert_eq!(r[0].seqs, [5, 40]);
     }
 
     #[test]

@@ -1,12 +1,17 @@
 //! Archived slices (`msgs.N.dat.bak`, left by the server's slice archiving)
 //! and the plaintext on disk. The server never reads an archived slice
 //! again; the rewrites convert them with the live ones (see
-//! `StoreLayout::with_archived_slices`), and every report says how many
-//! plaintext messages remain on disk and where (`PlaintextOnDisk`).
+//! `StoreLayout::with_archived_slices`), every report says how many
+//! plaintext messages remain on disk and where (`PlaintextOnDisk`), and
+//! the nonce-reuse check of `inspect` and `verify` counts their envelopes
+//! too (`nonces`).
 
 use crate::crypto::envelope::{self, PayloadKind};
-use crate::format::layout::{self, Mapped, StoreLayout};
+use crate::crypto::nonce::NonceRun;
+use crate::error::Result;
+use crate::format::layout::{self, ChannelLayout, Mapped, SliceFiles, StoreLayout};
 use crate::format::record::{Event, Records};
+use crate::ops::scan::{self, HashMode, ScanConfig};
 
 /// One archived data file and the messages in it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -111,4 +116,71 @@ impl PlaintextOnDisk {
     pub fn in_archived(&self) -> u64 {
         self.archived.iter().map(|a| a.messages).sum()
     }
+}
+
+/// The nonce runs of every archived slice, handed to `add(channel, runs)`
+/// (`channel`: its index in `layout.channels`) for the nonce-reuse check of
+/// `inspect` and `verify`, under the same `keys` (their indexes) as the
+/// live slices' runs. The server never reads an archived slice, but a nonce
+/// an archived envelope shares with another under the same key leaks both
+/// plaintexts all the same. A file that cannot be opened holds no known
+/// nonce (as in `census`); its index is not read.
+pub fn nonces(
+    layout: &StoreLayout,
+    keys: &[crate::crypto::keys::Key],
+    backend: crate::crypto::aead::Backend,
+    crc: &crate::format::crc::Crc32,
+    add: &(dyn Fn(usize, &[NonceRun]) -> Result<()> + Sync),
+) -> Result<()> {
+    // The channels with archived slices, as a store whose slices they are.
+    let mut at = Vec::new();
+    let mut archived = layout.clone();
+    archived.channels = Vec::new();
+    for (i, ch) in layout.channels.iter().enumerate() {
+        let slices: Vec<SliceFiles> = ch
+            .archived
+            .iter()
+            .filter(|sf| std::fs::File::open(&sf.dat).is_ok())
+            .map(|sf| SliceFiles {
+                idx: None,
+                ..sf.clone()
+            })
+            .collect();
+        if !slices.is_empty() {
+            at.push(i);
+            archived.channels.push(ChannelLayout {
+                slices,
+                ..ch.clone()
+            });
+        }
+    }
+    if archived.channels.is_empty() {
+        return Ok(());
+    }
+    let ctxs = scan::channels(&archived, keys, backend, false);
+    let cfg = ScanConfig {
+        crc: crc.clone(),
+        keys,
+        backend,
+        hash: HashMode::None,
+        plaintext: false,
+        progress: None,
+        stop: None,
+    };
+    let scanned = scan::scan_channels_stepwise(&archived, &ctxs, &cfg, |ctx, mut sc, _| {
+        let ci = at[ctxs
+            .iter()
+            .position(|c| std::ptr::eq(c, ctx))
+            .expect("one of ctxs")];
+        while sc.next_record().is_some() {
+            if sc.scan().nonces.len() >= scan::NONCE_BATCH {
+                add(ci, &sc.take_settled_nonces())?;
+            }
+        }
+        add(ci, &sc.take_all_nonces())
+    })?;
+    scanned
+        .into_iter()
+        .flat_map(|ch| ch.slices)
+        .collect::<Result<()>>()
 }

@@ -467,6 +467,9 @@ pub fn run(
         },
     )?;
     sink.finish();
+    // Archived slices' envelopes count in the reuse check too.
+    let add = |ci, runs: &[_]| nonce_logs.add(ci, runs).map_err(spill_err);
+    crate::ops::archived::nonces(layout, keys, opts.backend, crc, &add)?;
 
     let mut damage = meta.damage.clone();
     let mut channels = Vec::new();

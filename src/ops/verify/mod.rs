@@ -638,6 +638,9 @@ pub fn run(
         verify_slice(ctx, scanner, data, st, &nonces, &spill)
     })?;
     sink.finish();
+    // Archived slices' envelopes count in the reuse check too.
+    let add = |ci, runs: &[_]| nonce_logs.add(ci, runs).map_err(spill_err);
+    crate::ops::archived::nonces(layout, cfg.keys, cfg.backend, &cfg.crc, &add)?;
 
     let (mut findings, mut log) = side_file_findings(&meta, st);
     let mut channels = Vec::new();
