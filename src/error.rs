@@ -23,7 +23,7 @@ pub enum Error {
     #[error("{0}")]
     Refused(String),
     /// The temporary directory (`$TMPDIR`) failed a spill file.
-    #[error("{}", crate::report::words::temp_dir_failed(&.0.dir, &.0.source))]
+    #[error("{}", crate::report::words::temp_dir_failed(.0))]
     TempDir(crate::ops::spill::TempDirFailed),
     /// A clustered node's Raft log cannot be read or locked.
     #[error(transparent)]

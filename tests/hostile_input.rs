@@ -1226,6 +1226,39 @@ fn two_processes_on_one_store() {
     assert_eq!(o.code, 0, "lock released: {}", o.stderr);
 }
 
+/// `--keep-damaged` in place writes a scratch copy of the store to
+/// `$TMPDIR` for its check: a `$TMPDIR` that does not exist (it is not
+/// created) or is a file is an I/O error (74) that names it as the
+/// temporary directory and offers `--output`; the store is unchanged.
+#[test]
+fn a_missing_tmpdir_for_the_keep_damaged_scratch_copy_is_a_clear_io_error() {
+    let (t, s) = store("damaged-crc");
+    let before = snapshot(&s);
+    let gone = t.path().join("no-such-tmpdir");
+    let file = t.path().join("tmpdir-is-a-file");
+    std::fs::write(&file, b"").unwrap();
+    for tmp in [&gone, &file] {
+        let args = ["store", "decrypt", d(&s), "-k", k1(), "--keep-damaged"];
+        let o = exec(stanctl().args(args).env("TMPDIR", tmp), &args);
+        assert_eq!(o.code, 74, "{}", o.stderr);
+        let err = o.stderr.replace("\n  ", " ");
+        assert!(
+            err.contains(&format!(
+                "stanctl: error: the temporary directory {} ($TMPDIR) failed: ",
+                d(tmp)
+            )) && err.contains("--keep-damaged writes a scratch copy of the store there"),
+            "{err}"
+        );
+        assert!(
+            err.contains("stanctl: hint: set TMPDIR to an existing directory")
+                && err.contains("or use --output DIR"),
+            "{err}"
+        );
+        assert!(snapshot(&s) == before, "the store changed: {err}");
+    }
+    assert!(!gone.exists(), "$TMPDIR was created");
+}
+
 /// `inspect --records` and `verify --list` spill their listing to a
 /// temporary file past 64 KiB a slice: a `$TMPDIR` that does not exist (or
 /// cannot be written) is an I/O error (74) that names it as the temporary

@@ -143,7 +143,7 @@ fn hint(e: &Error, kind: &Kind) -> Option<String> {
                 out.display()
             )),
         },
-        Error::TempDir(_) => s(crate::report::words::TEMP_DIR_HINT),
+        Error::TempDir(t) => s(crate::report::words::temp_dir_hint(t.used_for)),
         Error::Key(KeyError::Read { .. }) => {
             s("give --key-file the path of a readable regular file that holds the key")
         }

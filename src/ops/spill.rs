@@ -10,14 +10,23 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-/// The temporary directory (`$TMPDIR`) failed the spill file of a listing
-/// or of the nonce-reuse check's sorted runs: missing, not writable, full,
-/// or the file could not be read back.
+/// The temporary directory (`$TMPDIR`) failed: missing, not writable,
+/// full, or a file in it could not be read back.
 #[derive(Debug)]
 pub struct TempDirFailed {
     /// The directory, as `$TMPDIR` gave it (`/tmp` when unset).
     pub dir: PathBuf,
     pub source: io::Error,
+    pub used_for: TempUse,
+}
+
+/// What the temporary directory was to hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TempUse {
+    /// A spill file: a listing's, or the nonce-reuse check's sorted runs.
+    Spill,
+    /// `--keep-damaged`'s scratch copy of the store, in place.
+    GuardScratch,
 }
 
 /// An I/O error of a spill file (this module's, or the nonce-reuse
@@ -26,6 +35,7 @@ pub fn temp_dir_failed(source: io::Error) -> crate::error::Error {
     crate::error::Error::TempDir(TempDirFailed {
         dir: std::env::temp_dir(),
         source,
+        used_for: TempUse::Spill,
     })
 }
 

@@ -450,16 +450,27 @@ pub fn log_lines(l: &LogLine, root: &str) -> Vec<String> {
 
 // ---- the temporary directory ----
 
-/// The temporary directory (`$TMPDIR`) failed a spill file (`source`: why).
-pub fn temp_dir_failed(dir: &std::path::Path, source: &std::io::Error) -> String {
+/// The temporary directory (`$TMPDIR`) failed, and what it was to hold.
+pub fn temp_dir_failed(t: &crate::ops::spill::TempDirFailed) -> String {
+    use crate::ops::spill::TempUse;
+    let what = match t.used_for {
+        TempUse::Spill => "stanctl keeps long listings (inspect --records, verify --list) and the nonce-reuse check's sorted nonces there beyond their memory budget",
+        TempUse::GuardScratch => "--keep-damaged writes a scratch copy of the store there to check it before rewriting the store in place; the store is unchanged",
+    };
     format!(
-        "the temporary directory {} ($TMPDIR) failed: {source}; stanctl keeps long listings (inspect --records, verify --list) and the nonce-reuse check's sorted nonces there beyond their memory budget",
-        dir.display()
+        "the temporary directory {} ($TMPDIR) failed: {}; {what}",
+        t.dir.display(),
+        t.source
     )
 }
 
 /// What to do when the temporary directory failed.
-pub const TEMP_DIR_HINT: &str = "set TMPDIR to an existing directory this user can write, on a file system with enough free space (about 100 bytes per message for a listing, 32 per envelope for the nonce check), e.g. `TMPDIR=/var/tmp stanctl ...`, then run the command again";
+pub fn temp_dir_hint(used_for: crate::ops::spill::TempUse) -> &'static str {
+    match used_for {
+        crate::ops::spill::TempUse::Spill => "set TMPDIR to an existing directory this user can write, on a file system with enough free space (about 100 bytes per message for a listing, 32 per envelope for the nonce check), e.g. `TMPDIR=/var/tmp stanctl ...`, then run the command again",
+        crate::ops::spill::TempUse::GuardScratch => "set TMPDIR to an existing directory this user can write, on a file system with room for a copy of the store's slices, e.g. `TMPDIR=/var/tmp stanctl ...`, or use --output DIR (the check then writes the copy there), then run the command again",
+    }
+}
 
 // ---- interrupted rewrites (SIGINT / SIGTERM) ----
 

@@ -53,13 +53,29 @@ impl Sink for StopOnly<'_> {
 /// The guard's scratch copy of an in-place salvage: one name per store
 /// (`$TMPDIR/stanctl-guard-<hash of its path>`), so that a run, which
 /// holds the store's lock, removes what an interrupted one left there.
-pub(super) fn scratch_dir(root: &Path) -> PathBuf {
+/// The temporary directory must exist (it is not created).
+pub(super) fn scratch_dir(root: &Path) -> Result<PathBuf> {
     use sha2::{Digest, Sha256};
     use std::os::unix::ffi::OsStrExt;
+    let tmp = std::env::temp_dir();
+    match fs::metadata(&tmp) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(scratch_failed(std::io::ErrorKind::NotADirectory.into())),
+        Err(e) => return Err(scratch_failed(e)),
+    }
     let root = fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let h = Sha256::digest(root.as_os_str().as_bytes());
     let name: String = h[..8].iter().map(|b| format!("{b:02x}")).collect();
-    std::env::temp_dir().join(format!("stanctl-guard-{name}"))
+    Ok(tmp.join(format!("stanctl-guard-{name}")))
+}
+
+/// The temporary directory failed the scratch copy.
+pub(super) fn scratch_failed(source: std::io::Error) -> Error {
+    Error::TempDir(crate::ops::spill::TempDirFailed {
+        dir: std::env::temp_dir(),
+        source,
+        used_for: crate::ops::spill::TempUse::GuardScratch,
+    })
 }
 
 /// Removes everything in `out` but the staging directory that marks it

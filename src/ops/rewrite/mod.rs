@@ -440,7 +440,7 @@ fn salvage_guard(
             (store_out.to_path_buf(), Some((out, marked)))
         }
         None => {
-            let scratch = guard::scratch_dir(&layout.root);
+            let scratch = guard::scratch_dir(&layout.root)?;
             if fs::symlink_metadata(&scratch).is_ok() {
                 fs::remove_dir_all(&scratch).map_err(write::io(&scratch))?;
             }
@@ -467,6 +467,13 @@ fn salvage_guard(
             }
             None => fs::remove_dir_all(&scratch).map_err(write::io(&scratch)),
         }
+    };
+    // A failure to write the scratch copy is the temporary directory's.
+    let outcome = match outcome {
+        Err(Error::Io { path, source }) if marked.is_none() && path.starts_with(&scratch) => {
+            Err(guard::scratch_failed(source))
+        }
+        o => o,
     };
     let refused = match outcome {
         Ok(Some(r)) => r,
