@@ -132,6 +132,9 @@ pub fn nonces(
     crc: &crate::format::crc::Crc32,
     add: &(dyn Fn(usize, &[NonceRun]) -> Result<()> + Sync),
 ) -> Result<()> {
+    if layout.channels.iter().all(|c| c.archived.is_empty()) {
+        return Ok(());
+    }
     // The channels with archived slices, as a store whose slices they are.
     let mut at = Vec::new();
     let mut archived = layout.clone();
