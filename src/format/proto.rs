@@ -29,6 +29,28 @@ pub fn read_varint(buf: &[u8], pos: usize) -> Result<(u64, usize), ProtoError> {
     }
 }
 
+/// `read_varint` for `MsgView::parse`'s fast path: None where
+/// `read_varint` fails (the caller then walks the message again to name the
+/// error).
+#[inline]
+fn varint_fast(buf: &[u8], pos: usize) -> Option<(u64, usize)> {
+    let b = buf.get(pos..)?;
+    match b.first() {
+        Some(&x) if x < 0x80 => return Some((x as u64, pos + 1)),
+        None => return None,
+        _ => {}
+    }
+    let mut v = 0u64;
+    for (i, &x) in b.iter().take(10).enumerate() {
+        v |= ((x & 0x7f) as u64) << (7 * i);
+        if x < 0x80 {
+            // The tenth byte holds only the top bit of a u64.
+            return (i < 9 || x <= 1).then_some((v, pos + i + 1));
+        }
+    }
+    None
+}
+
 fn read_varint_long(buf: &[u8], mut pos: usize) -> Result<(u64, usize), ProtoError> {
     let start = pos;
     let mut v: u64 = 0;
@@ -279,6 +301,71 @@ pub struct MsgView<'a> {
 
 impl<'a> MsgView<'a> {
     pub fn parse(buf: &'a [u8]) -> Result<Self, ProtoError> {
+        // Every record is parsed once per command, and a record of a tiny
+        // message is mostly tags and varints: the fast path takes what the
+        // server writes (fields 1-7 and 10 with their own wire types) and
+        // leaves anything else, errors included, to the general walk, so
+        // both give the same answer on every input.
+        match Self::parse_fast(buf) {
+            Some(m) => Ok(m),
+            None => Self::parse_fields(buf),
+        }
+    }
+
+    /// `parse` of a well-formed message of known fields; None for anything
+    /// else (an unknown field, another wire type, any error), which
+    /// `parse_fields` then walks.
+    #[inline]
+    fn parse_fast(buf: &'a [u8]) -> Option<Self> {
+        let mut m = MsgView::default();
+        let mut pos = 0;
+        while pos < buf.len() {
+            let start = pos;
+            let (tag, p) = varint_fast(buf, pos)?;
+            pos = p;
+            match tag {
+                // (field << 3) | wire: varints 1, 5, 6, 7, 10; bytes 2, 3, 4.
+                0x08 | 0x28 | 0x30 | 0x38 | 0x50 => {
+                    let (v, p) = varint_fast(buf, pos)?;
+                    pos = p;
+                    match tag {
+                        0x08 => m.sequence = v,
+                        0x28 => m.timestamp = v as i64,
+                        0x30 => m.redelivered = v != 0,
+                        _ => {}
+                    }
+                }
+                0x12 | 0x1a | 0x22 => {
+                    let (len, p) = varint_fast(buf, pos)?;
+                    if len > (buf.len() - p) as u64 {
+                        return None;
+                    }
+                    let r = p..p + len as usize;
+                    pos = r.end;
+                    match tag {
+                        0x12 => {
+                            m.subject = &buf[r.clone()];
+                            m.subject_at = r;
+                        }
+                        0x1a => {
+                            m.reply = &buf[r.clone()];
+                            m.reply_at = r;
+                        }
+                        _ => {
+                            m.data_repeated |= m.data_field.is_some();
+                            m.data = &buf[r.clone()];
+                            m.data_field = Some(start..r.end);
+                        }
+                    }
+                }
+                _ => return None,
+            }
+        }
+        Some(m)
+    }
+
+    /// The general walk: every field, unknown ones skipped, errors named.
+    fn parse_fields(buf: &'a [u8]) -> Result<Self, ProtoError> {
         let mut m = MsgView::default();
         for f in fields(buf) {
             let f = f?;
@@ -623,6 +710,70 @@ fn gogo_msg(buf: &[u8]) -> Result<(), GogoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `MsgView::parse`'s fast path answers as the general walk does, or
+    /// not at all: on messages as the server writes them, with every field
+    /// and varint width, and on every cut and one-byte change of them.
+    #[test]
+    fn fast_parse_agrees_with_the_walk() {
+        let mut msgs = Vec::new();
+        for seq in [0u64, 1, 127, 128, 1 << 40, u64::MAX] {
+            for data_len in [0usize, 1, 40, 200] {
+                let mut m = vec![0x08];
+                write_varint(&mut m, seq);
+                m.extend_from_slice(&[0x12, 3, b'a', b'.', b'b']);
+                if seq % 2 == 1 {
+                    m.extend_from_slice(&[0x1a, 2, b'r', b'x']);
+                }
+                if data_len > 0 {
+                    m.push(0x22);
+                    write_varint(&mut m, data_len as u64);
+                    m.extend((0..data_len).map(|i| i as u8));
+                }
+                m.push(0x28);
+                write_varint(&mut m, seq.wrapping_mul(1_000_000_007));
+                if seq > 1000 {
+                    m.extend_from_slice(&[0x30, 1, 0x38, 3, 0x50, 0x80, 0x01]);
+                }
+                msgs.push(m);
+            }
+        }
+        // Field 4 twice, an unknown field, a group, a non-canonical tag.
+        msgs.push(vec![0x22, 1, 7, 0x22, 2, 8, 9]);
+        msgs.push(vec![0x08, 5, 0x48, 1, 0x22, 1, 3]);
+        msgs.push(vec![0x08, 5, 0x5b, 0x08, 1, 0x5c, 0x22, 1, 3]);
+        msgs.push(vec![0x88, 0x00, 5, 0x22, 1, 3]);
+        // Ten-byte varints: the largest u64, and one byte too large.
+        let mut max = vec![0x08];
+        max.extend_from_slice(&[0xff; 9]);
+        max.push(0x01);
+        msgs.push(max.clone());
+        *max.last_mut().unwrap() = 0x02;
+        msgs.push(max);
+        let mut checked = 0;
+        for m in &msgs {
+            let mut variants = vec![m.clone()];
+            for cut in 0..m.len() {
+                variants.push(m[..cut].to_vec());
+            }
+            for at in 0..m.len() {
+                for b in [0x00, 0x01, 0x02, 0x7f, 0x80, 0xff, m[at] ^ 0x80] {
+                    let mut v = m.clone();
+                    v[at] = b;
+                    variants.push(v);
+                }
+            }
+            for v in variants {
+                let walk = MsgView::parse_fields(&v);
+                assert_eq!(MsgView::parse(&v), walk, "{v:02x?}");
+                if let Some(fast) = MsgView::parse_fast(&v) {
+                    assert_eq!(Ok(fast), walk, "{v:02x?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > msgs.len(), "the fast path took {checked}");
+    }
 
     #[test]
     fn varints() {
