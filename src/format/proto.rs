@@ -31,7 +31,8 @@ pub fn read_varint(buf: &[u8], pos: usize) -> Result<(u64, usize), ProtoError> {
 
 /// `read_varint` for `MsgView::parse`'s fast path: None where
 /// `read_varint` fails (the caller then walks the message again to name the
-/// error).
+/// error). (Reading eight bytes at once and packing their 7-bit groups took
+/// more instructions per record than this loop.)
 #[inline]
 fn varint_fast(buf: &[u8], pos: usize) -> Option<(u64, usize)> {
     let b = buf.get(pos..)?;
@@ -773,6 +774,49 @@ mod tests {
             }
         }
         assert!(checked > msgs.len(), "the fast path took {checked}");
+    }
+
+    /// The fast varint reader agrees with `read_varint` on every width,
+    /// canonical or not, at the end of the buffer or before more bytes, and
+    /// on the overlong and cut ones.
+    #[test]
+    fn fast_varints_agree() {
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        for bits in 0..64u32 {
+            for v in [
+                1u64 << bits,
+                (1u64 << bits) - 1,
+                (1u64 << bits) | 0x55,
+                u64::MAX >> bits,
+            ] {
+                let mut b = Vec::new();
+                write_varint(&mut b, v);
+                cases.push(b);
+            }
+        }
+        for n in 1..=12 {
+            for last in [0x00, 0x01, 0x02, 0x7f, 0x80] {
+                let mut b = vec![0xff; n - 1];
+                b.push(last);
+                cases.push(b);
+                let mut b = vec![0x80; n - 1];
+                b.push(last);
+                cases.push(b);
+            }
+        }
+        for c in cases {
+            for tail in [&[][..], &[0x08], &[0xff; 12]] {
+                for lead in 0..3 {
+                    let mut b = vec![0x01; lead];
+                    b.extend_from_slice(&c);
+                    b.extend_from_slice(tail);
+                    for cut in lead..=b.len() {
+                        let b = &b[..cut];
+                        assert_eq!(varint_fast(b, lead), read_varint(b, lead).ok(), "{b:02x?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
