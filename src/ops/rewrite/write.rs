@@ -638,10 +638,12 @@ impl<'j> Stager<'j> {
             self.held += 1;
             return;
         }
-        let appended = self
-            .open()
-            .and_then(|()| self.replay(r.offset))
-            .and_then(|()| self.append(r, m, action, opened));
+        // Open, with the records held back written, once (both are no-ops after).
+        let ready = match self.files.is_none() || self.held > 0 {
+            true => self.open().and_then(|()| self.replay(r.offset)),
+            false => Ok(()),
+        };
+        let appended = ready.and_then(|()| self.append(r, m, action, opened));
         if let Err(e) = appended {
             self.error = Some(e);
         }
