@@ -561,6 +561,7 @@ impl<'a> SliceScanner<'a> {
     /// `next_record`, with the record's bytes and its parsed message (None
     /// when it does not parse); `opened` gives the plaintext of an envelope
     /// a key opened, until the next step.
+    #[inline]
     fn step(&mut self) -> Option<(RecordInfo, record::Record<'a>, Option<MsgView<'a>>)> {
         let dat = self.dat;
         let ev = self.records.as_mut()?.next();
@@ -698,6 +699,9 @@ pub fn examine(
 /// `ahead`: the bytes the caller reads next (the next record), prefetched
 /// while an envelope's tag is checked (`ChannelKeys::opens`); no effect on
 /// the answer.
+// Inlined into the scanner's step: its result is built in place rather
+// than moved (a record of a tiny message is mostly this bookkeeping).
+#[inline]
 pub fn examine_msg<'r>(
     r: &record::Record<'r>,
     ctx: &ChannelCtx<'_>,
