@@ -49,6 +49,11 @@ impl RaftKey {
     pub fn nonce_gen(&self) -> NonceGen {
         NonceGen::new(&self.hash)
     }
+
+    /// Whether both are the same key (the same master hash).
+    pub fn same_key(&self, other: &RaftKey) -> bool {
+        self.hash[..] == other.hash[..]
+    }
 }
 
 /// What the server does with an entry's Data.

@@ -117,6 +117,9 @@ pub enum StagedIn {
     /// `--keep-damaged` in place: its guard writes a scratch copy of the
     /// store in `$TMPDIR` and checks it (the store's files are not written).
     Scratch,
+    /// A Raft log rewritten in place: its check writes the new log as
+    /// `raft.log.stanctl-tmp` beside it.
+    RaftLog,
 }
 
 /// Something an operation could not do as well as it wanted, without failing.

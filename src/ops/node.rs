@@ -428,10 +428,20 @@ pub fn raft_key(key: Option<&Key>, backend: crate::crypto::aead::Backend) -> Opt
 }
 
 /// For the entry rule of rewrites: what `view` is, as far as `keys` tell.
-/// On `Seen::Opened`, `scratch` holds the plaintext.
+/// An envelope is tried first with the key at `*last` (the one that opened
+/// the previous entry; set to the one that opens this one), then the others
+/// in order, sparing a full AEAD pass per key that fails (rekey's new key
+/// on every old envelope); it is said to open under `first_same[i]`, the
+/// first key of the same material as the one that opened it. The answer is
+/// the first key in order that opens it, except for a ciphertext crafted
+/// to authenticate under two keys (named under the one tried first, the
+/// same on every run: entries are judged in index order). On
+/// `Seen::Opened`, `scratch` holds the plaintext.
 pub(crate) fn seen_of_entry(
     view: &EntryView<'_>,
     keys: &[RaftKey],
+    first_same: &[usize],
+    last: &mut usize,
     scratch: &mut Vec<u8>,
 ) -> crate::ops::rewrite::Seen {
     use crate::ops::rewrite::Seen;
@@ -440,9 +450,13 @@ pub(crate) fn seen_of_entry(
         DataKind::Command(PayloadKind::Plain) => Seen::Plain,
         DataKind::Command(PayloadKind::Short(_)) => Seen::Short,
         DataKind::Command(PayloadKind::Envelope(cipher)) => {
-            for (i, k) in keys.iter().enumerate() {
-                if let Ok(Served::Opened(_)) = serve(view, Some(k), scratch) {
-                    return Seen::Opened(i, cipher);
+            let order = std::iter::once(*last)
+                .filter(|&l| l < keys.len())
+                .chain((0..keys.len()).filter(|&i| i != *last));
+            for i in order {
+                if let Ok(Served::Opened(_)) = serve(view, Some(&keys[i]), scratch) {
+                    *last = i;
+                    return Seen::Opened(first_same.get(i).copied().unwrap_or(i), cipher);
                 }
             }
             Seen::Unopened(nonce_origin(view).unwrap_or(NonceOrigin::Unknown))

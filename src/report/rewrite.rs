@@ -240,7 +240,7 @@ pub fn interrupted(
     if let StoppedDuring::Check = i.during {
         let said = match &r.output {
             Some(o) => words::interrupted_in_check(op, o, &r.store),
-            None => words::interrupted_in_check_in_place(op, r.keep_damaged, &r.store),
+            None => words::interrupted_in_check_in_place(op, r.keep_damaged, r.one_pass, &r.store),
         };
         writeln!(out, "stanctl: {said}")?;
         writeln!(out, "stanctl: {}", words::TO_FINISH_RERUN)?;

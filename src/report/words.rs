@@ -524,6 +524,7 @@ pub fn stopping_staging(at: crate::ops::StagedIn) -> &'static str {
         crate::ops::StagedIn::Output => "stopping after the slice(s) being checked, then removing what was staged (press Ctrl-C again to stop at once; the source is untouched either way)",
         crate::ops::StagedIn::Store => "stopping after the slice(s) being checked, then removing what was staged (press Ctrl-C again to stop at once; the store's files are unchanged either way)",
         crate::ops::StagedIn::Scratch => "stopping after the slice(s) being checked, then removing the check's scratch copy (press Ctrl-C again to stop at once; the store's files are unchanged either way)",
+        crate::ops::StagedIn::RaftLog => "stopping, then removing the new copy of the Raft log being written (press Ctrl-C again to stop at once; the log and the store are unchanged either way)",
     }
 }
 /// A second signal during a one-pass check.
@@ -532,6 +533,7 @@ pub fn interrupted_twice_staging(at: crate::ops::StagedIn) -> &'static str {
         crate::ops::StagedIn::Output => "stopped at once: the source is untouched; the output is unfinished (it holds .stanctl-staging): running the same command again writes it anew",
         crate::ops::StagedIn::Store => "stopped at once: the store's files are unchanged; what was staged is left in the channels' .stanctl-staging directories, which the server ignores: running the same command again removes them and does the job (or delete them)",
         crate::ops::StagedIn::Scratch => "stopped at once: the store's files are unchanged; the --keep-damaged check's scratch copy of the store may be left in $TMPDIR (stanctl-guard-*): running the same command again removes it and does the job (or delete it)",
+        crate::ops::StagedIn::RaftLog => "stopped at once: the log and the store are unchanged; the unfinished new copy of the log is left beside it as raft.log.stanctl-tmp, which the server ignores: running the same command again removes it and does the job (or delete it)",
     }
 }
 
@@ -555,14 +557,25 @@ pub fn staging_space(s: &crate::ops::rewrite::StagingSpace, dry_run: bool) -> St
 /// A `--one-pass` rewrite in place stopped during its check, as asked:
 /// what it had staged is removed, the store's files never changed (with
 /// `keep_damaged`: the guard's check, whose scratch copy is removed).
-pub fn interrupted_in_check_in_place(op: &str, keep_damaged: bool, store: &str) -> String {
-    let (how, removed) = match keep_damaged {
-        true => ("--keep-damaged", "its scratch copy"),
-        false => ("--one-pass", "what it had staged"),
-    };
-    format!(
-        "interrupted, nothing changed: {op} {how} stopped during the check and removed {removed}; {store} is as it was"
-    )
+/// Without either flag only a clustered node's check writes (its Raft
+/// log's new copy, `one_pass` false).
+pub fn interrupted_in_check_in_place(
+    op: &str,
+    keep_damaged: bool,
+    one_pass: bool,
+    store: &str,
+) -> String {
+    match (keep_damaged, one_pass) {
+        (true, _) => format!(
+            "interrupted, nothing changed: {op} --keep-damaged stopped during the check and removed its scratch copy; {store} is as it was"
+        ),
+        (false, true) => format!(
+            "interrupted, nothing changed: {op} --one-pass stopped during the check and removed what it had staged; {store} is as it was"
+        ),
+        (false, false) => format!(
+            "interrupted, nothing changed: {op} stopped during the check and removed the new copy of the Raft log it was writing; {store} and its log are as they were"
+        ),
+    }
 }
 
 /// A one-pass `--output` rewrite stopped during its check, as asked: what

@@ -173,10 +173,17 @@ pub fn run(
         return Ok(rep);
     }
     let rkeys = raft::raft_keys(job);
-    let log_plan = match &log_path {
-        Some(p) => Some(raft::check_log(p, &rkeys, job)?),
+    // In place, the log's check also writes its new copy beside it (see
+    // `raft::check_log`); a refusal, or a stop asked for, removes it.
+    let build_log = opts.output.is_none() && !opts.dry_run && !job.keep_damaged;
+    let mut log_plan = match &log_path {
+        Some(p) => Some(raft::check_log(p, &rkeys, job, build_log)?),
         None => None,
     };
+    if log_plan.as_ref().is_some_and(|lp| lp.stopped) {
+        return Ok(stopped_in_check(&layout, job, opts, None));
+    }
+    let log_built = log_plan.as_ref().is_some_and(|lp| lp.built.is_some());
     // Channel keys (and the sealing key's nonces) derived once, for both passes.
     let sealing = job.rule != Rule::Decrypt;
     let ctxs = scan::channels(&layout, keys, job.backend, sealing);
@@ -209,7 +216,7 @@ pub fn run(
     let plans = match checked {
         // A stop asked for after the last slice was checked is honoured
         // here too, before anything is moved into place.
-        Some(p) if !(one_pass && sink.cancelled()) => p,
+        Some(p) if !((one_pass || log_built) && sink.cancelled()) => p,
         _ => return Ok(stopped_in_check(&layout, job, opts, staging)),
     };
     let mut report = report(&layout, job, opts, &plans);
@@ -297,9 +304,15 @@ pub fn run(
         stage::make_durable(s)?;
     }
     let mut _new_log_lock = None;
-    if let Some(lp) = &log_plan {
+    if let Some(lp) = log_plan.as_mut() {
         // Writing from here: a stop asked for is honoured at a safe point.
-        sink.start(Phase::Write(job.rule.operation()), lp.entry_bytes);
+        // A log the check wrote is only renamed: nothing to count.
+        let total = if lp.built.is_some() {
+            0
+        } else {
+            lp.entry_bytes
+        };
+        sink.start(Phase::Write(job.rule.operation()), total);
         let written = match &log_out {
             Some(dst) => raft::write_to(lp, &rkeys, job, dst)?,
             None => raft::write_in_place(lp, &rkeys, job)?,
@@ -592,7 +605,9 @@ pub fn run_log(
     let lock = crate::format::raft::RaftLogLock::acquire(log)?;
     let _lock = (!opts.dry_run).then_some(lock);
     let rkeys = raft::raft_keys(job);
-    let plan = raft::check_log(log, &rkeys, job)?;
+    // In place, the check writes the new log as it judges (`check_log`).
+    let build = opts.output.is_none() && !opts.dry_run;
+    let mut plan = raft::check_log(log, &rkeys, job, build)?;
     let output = opts.output.as_ref().map(|p| p.display().to_string());
     let mut rep = RewriteReport {
         refused: plan.refused.clone(),
@@ -621,13 +636,27 @@ pub fn run_log(
             reason: Refused::Symlink,
         });
     }
+    if plan.stopped {
+        // Stopped while the check wrote the new log: it is removed.
+        rep.interrupted = Some(Interrupted {
+            slices_done: 0,
+            slices_total: 1,
+            during: StoppedDuring::Check,
+        });
+        return Ok(rep);
+    }
     if !rep.refused.is_empty() || opts.dry_run {
         return Ok(rep);
     }
-    sink.start(Phase::Write(job.rule.operation()), plan.entry_bytes);
+    let total = if plan.built.is_some() {
+        0
+    } else {
+        plan.entry_bytes
+    };
+    sink.start(Phase::Write(job.rule.operation()), total);
     let written = match &opts.output {
         Some(dst) => raft::write_to(&plan, &rkeys, job, dst)?,
-        None => raft::write_in_place(&plan, &rkeys, job)?,
+        None => raft::write_in_place(&mut plan, &rkeys, job)?,
     };
     sink.finish();
     let _new_lock = match written {

@@ -185,11 +185,11 @@ impl Db {
             overflow,
             file_len,
         };
-        let start = pgid.checked_mul(ps).ok_or(beyond(0))?;
+        let start = pgid.checked_mul(ps).ok_or_else(|| beyond(0))?;
         let head = usize::try_from(start)
             .ok()
             .and_then(|s| b.get(s..s.checked_add(PAGE_HEADER_SIZE)?))
-            .ok_or(beyond(0))?;
+            .ok_or_else(|| beyond(0))?;
         let header = PageHeader::parse(head)?;
         if header.id != pgid {
             return Err(BoltError::PageIdMismatch {
@@ -209,7 +209,7 @@ impl Db {
         let end = (last + 1)
             .checked_mul(ps)
             .filter(|&e| e <= file_len)
-            .ok_or(beyond(overflow))?;
+            .ok_or_else(|| beyond(overflow))?;
         self.note_read(end - start);
         Ok((header, &b[start as usize..end as usize]))
     }
