@@ -396,6 +396,159 @@ fn crash_at_every_step_of_a_one_pass_node_is_recoverable() {
     crash_a_node(&["--one-pass"]);
 }
 
+/// rekey in place: the check writes the new log (`raft.log.stanctl-tmp`)
+/// as it judges the entries, the write renames it. At every step the log
+/// is whole, under the old key or the new one (the server started with
+/// that key serves every entry as before), and a rerun finishes the job
+/// byte for byte as an uninterrupted run.
+#[test]
+fn crash_at_every_step_of_a_node_rekey_is_recoverable() {
+    crash_a_rekey(&[]);
+}
+
+#[test]
+fn crash_at_every_step_of_a_one_pass_node_rekey_is_recoverable() {
+    crash_a_rekey(&["--one-pass"]);
+}
+
+/// The `raft verify --list` lines of `log` under the key that serves
+/// every entry of it, k1 or k2 (none: a panic).
+fn served_by_either_key(log: &Path, step: u32) -> Vec<String> {
+    for setting in ["key1", "key2"] {
+        let mut args = vec![
+            "raft".to_string(),
+            "verify".into(),
+            d(log).into(),
+            "--list".into(),
+        ];
+        args.extend(setting_args(setting));
+        let o = run(&args);
+        let lines: Vec<String> = o.stdout.lines().map(str::to_string).collect();
+        if (o.code == OK || o.code == AT_RISK) && !lines.iter().any(|l| l.contains("\terr\t")) {
+            return lines;
+        }
+    }
+    panic!("step {step}: the log is served whole under neither key");
+}
+
+fn crash_a_rekey(extra: &[&str]) {
+    let args = |store: &Path, raft: &Path| {
+        let mut a = vec![
+            "store".to_string(),
+            "rekey".into(),
+            d(store).into(),
+            "--key-file".into(),
+            k1().into(),
+            "--new-key-file".into(),
+            k2().into(),
+            "--cluster-log-path".into(),
+            d(raft).into(),
+        ];
+        a.extend(extra.iter().map(|e| e.to_string()));
+        a
+    };
+    let (_r, rs, rr) = node_copy("node-a");
+    let log = |raft: &Path| raft.join("test-cluster/raft.log");
+    let before = served_by_either_key(&log(&rr), 0);
+    ok(&args(&rs, &rr));
+    let want = snapshot(rs.parent().unwrap());
+    assert_eq!(served_by_either_key(&log(&rr), 0), before);
+    let mut n = 1;
+    loop {
+        let (_t, store, raft) = node_copy("node-a");
+        let o = stanctl()
+            .args(args(&store, &raft))
+            .env("STANCTL_TEST_ABORT_AT_STEP", n.to_string())
+            .output()
+            .unwrap();
+        if o.status.success() {
+            assert!(n > 6, "the run has more steps than {n}");
+            assert_eq!(snapshot(store.parent().unwrap()), want);
+            break;
+        }
+        assert_eq!(o.status.code(), None, "step {n}: expected an abort");
+        assert_eq!(served_by_either_key(&log(&raft), n), before, "step {n}");
+        let o = run(&args(&store, &raft));
+        assert!(o.success(), "step {n}: rerun failed: {}", o.stderr);
+        assert_eq!(snapshot(store.parent().unwrap()), want, "step {n}");
+        n += 1;
+        assert!(n < 1000, "the hook never let the run finish");
+    }
+}
+
+/// A leftover `raft.log.stanctl-tmp` (a crash while the check wrote it,
+/// or anything else at that name) is removed by the next run, whose
+/// result is byte for byte that of a run without it; a dry run leaves it.
+#[test]
+fn a_leftover_log_temp_file_is_removed_and_changes_nothing() {
+    let args = |store: &Path, raft: &Path, extra: &[&str]| {
+        let mut a = vec![
+            "store".to_string(),
+            "decrypt".into(),
+            d(store).into(),
+            "--key-file".into(),
+            k1().into(),
+            "--cluster-log-path".into(),
+            d(raft).into(),
+        ];
+        a.extend(extra.iter().map(|e| e.to_string()));
+        a
+    };
+    let (_r, rs, rr) = node_copy("node-a");
+    ok(&args(&rs, &rr, &[]));
+    let want = snapshot(rs.parent().unwrap());
+    let log = clustered().join("node-a/raft/test-cluster/raft.log");
+    let whole = std::fs::read(&log).unwrap();
+    for (what, bytes) in [
+        ("junk", b"not a log".to_vec()),
+        ("a partial copy", whole[..whole.len() / 2].to_vec()),
+        ("a whole copy", whole.clone()),
+    ] {
+        for extra in [&[][..], &["--one-pass"][..]] {
+            let (_t, store, raft) = node_copy("node-a");
+            let tmp = raft.join("test-cluster/raft.log.stanctl-tmp");
+            std::fs::write(&tmp, &bytes).unwrap();
+            let mut dry = extra.to_vec();
+            dry.push("--dry-run");
+            ok(&args(&store, &raft, &dry));
+            assert_eq!(std::fs::read(&tmp).unwrap(), bytes, "{what}: dry run");
+            ok(&args(&store, &raft, extra));
+            assert!(!tmp.exists(), "{what} {extra:?}: left");
+            assert_eq!(snapshot(store.parent().unwrap()), want, "{what} {extra:?}");
+        }
+    }
+}
+
+/// The log's new copy is written during the check; a refusal found after
+/// it (here: a store record that does not decode) removes it: the log is
+/// as it was and no temp file is left.
+#[test]
+fn a_store_refusal_after_the_log_was_checked_leaves_no_temp_file() {
+    for extra in [&[][..], &["--one-pass"][..]] {
+        let (_t, store, raft) = node_copy("node-a");
+        let slice = store.join("orders/msgs.1.dat");
+        let mut b = std::fs::read(&slice).unwrap();
+        let at = b.len() - 5;
+        b[at] ^= 0xff;
+        std::fs::write(&slice, &b).unwrap();
+        let before = snapshot(store.parent().unwrap());
+        let mut args = vec![
+            "store",
+            "decrypt",
+            d(&store),
+            "--key-file",
+            k1(),
+            "--cluster-log-path",
+            d(&raft),
+        ];
+        args.extend(extra);
+        let o = run(&args);
+        assert_eq!(o.code, REFUSED, "{extra:?}: {}", o.stderr);
+        assert!(o.stderr.contains("bad-record"), "{}", o.stderr);
+        assert_eq!(snapshot(store.parent().unwrap()), before, "{extra:?}");
+    }
+}
+
 fn crash_a_node(extra: &[&str]) {
     let args = |store: &Path, raft: &Path, extra: &[&str]| {
         let mut a = vec![
