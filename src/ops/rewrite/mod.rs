@@ -183,7 +183,9 @@ pub fn run(
     if log_plan.as_ref().is_some_and(|lp| lp.stopped) {
         return Ok(stopped_in_check(&layout, job, opts, None));
     }
-    let log_built = log_plan.as_ref().is_some_and(|lp| lp.built.is_some());
+    // The log's check ran as a staging phase (a signal asks it to stop):
+    // honour a stop asked for during the store's check too.
+    let log_staged = build_log && log_plan.is_some();
     // Channel keys (and the sealing key's nonces) derived once, for both passes.
     let sealing = job.rule != Rule::Decrypt;
     let ctxs = scan::channels(&layout, keys, job.backend, sealing);
@@ -216,7 +218,7 @@ pub fn run(
     let plans = match checked {
         // A stop asked for after the last slice was checked is honoured
         // here too, before anything is moved into place.
-        Some(p) if !((one_pass || log_built) && sink.cancelled()) => p,
+        Some(p) if !((one_pass || log_staged) && sink.cancelled()) => p,
         _ => return Ok(stopped_in_check(&layout, job, opts, staging)),
     };
     let mut report = report(&layout, job, opts, &plans);

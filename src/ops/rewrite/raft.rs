@@ -2,23 +2,31 @@
 //!
 //! Check: every entry of `logs` is judged by the same rule as a store
 //! record (`rule::decide`); any entry the rule cannot handle refuses the
-//! whole run, store included, before anything is written.
+//! whole run, store included, before the log or the store changes.
 //!
-//! Write (in place), while holding the server's `flock` on `raft.log`:
-//! 1. remove a leftover `raft.log.stanctl-tmp`;
-//! 2. write the new log to `raft.log.stanctl-tmp` (bbolt 1.3.x format, same
-//!    page size; only the Data of command entries changes);
-//! 3. fsync it, give it the mode and owner of `raft.log`, and lock it;
-//! 4. rename it over `raft.log`;
-//! 5. fsync the directory.
+//! In place (not a dry run, not `--keep-damaged`), the check also writes
+//! the new log as it judges, so every entry is read and opened once
+//! (`check_log`): it removes a leftover `raft.log.stanctl-tmp`, judges up
+//! to the first entry that changes (a log with nothing to change is only
+//! read), then writes `raft.log.stanctl-tmp` (bbolt 1.3.x format, same page
+//! size; only the Data of command entries changes) while judging every
+//! entry, and fsyncs it. A refusal (of the log or, later, of the store), an
+//! error or a stop asked for removes it (`TempLog`'s drop); the server
+//! never reads that name. Then the write, while holding the server's
+//! `flock` on `raft.log`:
+//! 1. (two passes only: remove a leftover temp file and write it now);
+//! 2. give it the mode and owner of `raft.log`, fsync it, and lock it;
+//! 3. rename it over `raft.log`;
+//! 4. fsync the directory.
 //!
 //! A stop asked for (`Sink::cancelled`: SIGINT/SIGTERM) is honoured until
-//! step 4: the temp file is removed and the log is as it was. After the
+//! step 3: the temp file is removed and the log is as it was. After the
 //! rename the log is converted and the run goes on.
 //!
-//! The log is written before the store (see `super::run`). A log in which
-//! nothing changes is not rewritten, so a rerun after a crash at any step
-//! finds either the old log (and writes it) or the new one (and leaves it).
+//! The log is replaced before the store is written (see `super::run`). A
+//! log in which nothing changes is not rewritten, so a rerun after a crash
+//! at any step finds either the old log (and writes it) or the new one
+//! (and leaves it), and removes a leftover temp file.
 //! Nonces: `RaftKey::nonce_gen` (marker 0xF5, never one the server wrote or
 //! will write), deterministic, so a rerun writes the same bytes.
 
