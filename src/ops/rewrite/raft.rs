@@ -190,6 +190,8 @@ pub(super) fn check_log(path: &Path, keys: &LogKeys, job: &Job, build: bool) -> 
     let bytes = fs::metadata(path).map_err(io(path))?.len();
     plan.tally.bytes_before = bytes;
     plan.tally.bytes_after = bytes;
+    // A log behind a symbolic link is refused in place: nothing is written.
+    let build = build && !fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
     let phase = match build {
         true => Phase::CheckAndStage(job.rule.operation(), StagedIn::RaftLog),
         false => Phase::Check,
