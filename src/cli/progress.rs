@@ -21,14 +21,15 @@ pub struct Terminal {
 /// Where a rewrite is, for what a signal does.
 #[derive(Default, Clone, Copy, PartialEq, Eq)]
 enum Stage {
-    /// Nothing written yet (the check of an in-place rewrite, a dry run, a
-    /// Raft log's check): stop at once, nothing is left behind.
+    /// Nothing written yet (the check of a store's in-place rewrite, a dry
+    /// run, a Raft log's check that writes nothing): stop at once, nothing
+    /// is left behind.
     #[default]
     Before,
     /// A one-pass check (`Phase::CheckAndStage`): it writes the staged
     /// slices (under the output, or in place in each channel's staging
-    /// directory), so the first signal asks it to stop between slices and
-    /// remove them; a second ends the process at once (the source
+    /// directory) or a Raft log's new copy, so the first signal asks it to
+    /// stop between slices (entries) and remove them; a second ends the process at once (the source
     /// untouched; an output marked unfinished, written anew by a rerun;
     /// in place, staging directories the server ignores and a rerun
     /// removes). Lasts until the write begins.
