@@ -555,6 +555,67 @@ fn big_plain_log(dir: &std::path::Path) -> std::path::PathBuf {
     dst
 }
 
+/// SIGINT to a clustered node's encrypt in place while its check writes
+/// the log's new copy (`raft.log.stanctl-tmp`): it stops, removes the
+/// copy, says nothing changed and the command that finishes, exits 130;
+/// the node is as it was, and that command finishes the job.
+#[test]
+fn signal_during_a_nodes_log_check_changes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let node = t.path().join("node");
+    copy_dir(&fixtures().join("clustered/node-a"), &node);
+    let (store, raft) = (node.join("store"), node.join("raft"));
+    let log = raft.join("test-cluster/raft.log");
+    std::fs::remove_file(&log).unwrap();
+    let big = big_plain_log(t.path());
+    std::fs::rename(&big, &log).unwrap();
+    let before = snapshot(&node);
+    let args = [
+        "store",
+        "encrypt",
+        d(&store),
+        "--cipher",
+        "AES",
+        "-k",
+        k1(),
+        "--cluster-log-path",
+        d(&raft),
+    ];
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_stanctl"))
+        .args(args)
+        .env_remove(ENV_KEY)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let tmp = raft.join("test-cluster/raft.log.stanctl-tmp");
+    let o = signal_when(
+        child,
+        libc::SIGINT,
+        120,
+        "the log's copy never started",
+        || tmp.exists(),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted, nothing changed"), "{err}");
+    assert!(!tmp.exists(), "the log's copy is left: {err}");
+    assert!(snapshot(&node) == before, "the node changed: {err}");
+    let line = err
+        .lines()
+        .skip_while(|l| !l.contains("to finish, run"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no command in {err}"))
+        .trim();
+    let words: Vec<&str> = line.split_whitespace().skip(1).collect();
+    let o = run(&words);
+    assert!(o.success(), "{line}: {}", o.stderr);
+    assert!(!tmp.exists());
+    let db = stanctl::format::raft::RaftLog::open(&log).unwrap();
+    let c = stanctl::ops::raft_census::census(&db, None).unwrap();
+    assert_eq!((c.plaintext, c.chacha), (0, 0), "every command sealed");
+}
+
 /// SIGINT or SIGTERM to `stanctl raft encrypt` while it writes: it stops
 /// before the rename, removes its temp file (or the partial --output),
 /// says nothing was changed and the command that finishes, and exits 130;
