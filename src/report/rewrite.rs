@@ -402,9 +402,16 @@ mod tests {
             said(&report(Some("/o"), false), StoppedDuring::Check),
             format!("stanctl: interrupted, nothing written to /o: encrypt stopped during the check and removed what it had staged; /s/store is untouched\nstanctl: to finish, run the same command again:\n{cmd}")
         );
+        let mut one_pass = report(None, false);
+        one_pass.one_pass = true;
+        assert_eq!(
+            said(&one_pass, StoppedDuring::Check),
+            format!("stanctl: interrupted, nothing changed: encrypt --one-pass stopped during the check and removed what it had staged; /s/store is as it was\nstanctl: to finish, run the same command again:\n{cmd}")
+        );
+        // In place without --one-pass, only a node's log check writes.
         assert_eq!(
             said(&report(None, false), StoppedDuring::Check),
-            format!("stanctl: interrupted, nothing changed: encrypt --one-pass stopped during the check and removed what it had staged; /s/store is as it was\nstanctl: to finish, run the same command again:\n{cmd}")
+            format!("stanctl: interrupted, nothing changed: encrypt stopped during the check and removed the new copy of the Raft log it was writing; /s/store and its log are as they were\nstanctl: to finish, run the same command again:\n{cmd}")
         );
         assert_eq!(
             said(&report(None, true), StoppedDuring::Write),
