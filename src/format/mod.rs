@@ -10,6 +10,7 @@ pub mod proto;
 pub mod raft;
 pub mod record;
 pub mod side;
+pub mod writeback;
 
 /// Lower-case hex of some bytes (hashes and nonces in reports).
 pub fn hex(b: &[u8]) -> String {

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::crypto::nonce::NonceHasher;
+use crate::format::writeback;
 use std::os::unix::fs::DirBuilderExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -127,11 +128,8 @@ pub(super) fn finish(w: Out, path: &Path, sync: Durability) -> Result<()> {
     }
 }
 
-/// Written bytes after which `NewFile` starts their writeback.
-const WRITEBACK_STEP: u64 = 8 << 20;
-
 /// A new file that starts the writeback of what it was given every
-/// `WRITEBACK_STEP` bytes, without waiting for it. The kernel would
+/// `writeback::STEP` bytes, without waiting for it. The kernel would
 /// otherwise leave the pages dirty in memory until the final `syncfs` (or
 /// the slice's fsync, in place), which then writes them all while nothing
 /// else happens; started early, the writeback overlaps the rest of the
@@ -162,7 +160,7 @@ impl NewFile {
         } else {
             self.written - self.started
         };
-        start_writeback(&self.file, self.started, len);
+        writeback::start(&self.file, self.started, len);
         self.started = self.written;
     }
 }
@@ -171,7 +169,7 @@ impl Write for NewFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.file.write(buf)?;
         self.written += n as u64;
-        if self.written - self.started >= WRITEBACK_STEP {
+        if self.written - self.started >= writeback::STEP {
             self.start_writeback(false);
         }
         Ok(n)
@@ -180,25 +178,6 @@ impl Write for NewFile {
     fn flush(&mut self) -> std::io::Result<()> {
         self.file.flush()
     }
-}
-
-/// Starts the writeback of `len` bytes of `f` from `offset` (0: to the
-/// end) and returns at once (Linux `sync_file_range(SYNC_FILE_RANGE_WRITE)`;
-/// elsewhere nothing). Errors are ignored: this is a hint, and a failed
-/// write shows in the fsync or `syncfs` that follows.
-pub(super) fn start_writeback(f: &File, offset: u64, len: u64) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        let (Ok(off), Ok(n)) = (i64::try_from(offset), i64::try_from(len)) else {
-            return;
-        };
-        // SAFETY: a valid open descriptor; the call only reads its arguments.
-        let _ =
-            unsafe { libc::sync_file_range(f.as_raw_fd(), off, n, libc::SYNC_FILE_RANGE_WRITE) };
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (f, offset, len);
 }
 
 /// When written files reach the disk.
@@ -1053,7 +1032,7 @@ pub(super) fn copy_file(from: &Path, to: &Path, sink: &dyn Sink) -> Result<()> {
     fs::copy(from, to).map_err(io(to))?;
     step();
     let f = File::open(to).map_err(io(to))?;
-    start_writeback(&f, 0, 0);
+    writeback::start(&f, 0, 0);
     keep_owner(&f, to, like(from)?, sink);
     Ok(())
 }
@@ -1296,7 +1275,7 @@ mod tests {
     }
 
     /// A new file starts the writeback of what it was given every
-    /// `WRITEBACK_STEP` bytes and of the rest when finished, and holds
+    /// `writeback::STEP` bytes and of the rest when finished, and holds
     /// exactly the bytes written, whether they came in small writes (through
     /// the buffer) or in chunks that pass it by.
     #[test]
@@ -1314,10 +1293,10 @@ mod tests {
             want.extend_from_slice(&small);
             want.extend_from_slice(&chunk);
             let nf = w.get_ref();
-            assert!(nf.written - nf.started < WRITEBACK_STEP, "step {i}");
+            assert!(nf.written - nf.started < writeback::STEP, "step {i}");
         }
         let nf = w.get_ref();
-        assert!(nf.started >= 2 * WRITEBACK_STEP, "{}", nf.started);
+        assert!(nf.started >= 2 * writeback::STEP, "{}", nf.started);
         finish(w, &path, Durability::EachFile).unwrap();
         assert_eq!(fs::read(&path).unwrap(), want);
     }

@@ -15,6 +15,7 @@ use super::page::{
     PageHeader, BUCKET_HEADER_SIZE, BUCKET_LEAF_FLAG, ELEMENT_SIZE, FLAG_BRANCH, FLAG_FREELIST,
     FLAG_LEAF, FLAG_META, MAX_ELEMENTS, PAGE_HEADER_SIZE,
 };
+use crate::format::writeback;
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -96,7 +97,7 @@ impl Level {
 
 /// The file being written. Pages are built in place at the end of one
 /// buffer (`reserve`), written with one write(2) per `BUF` bytes; every
-/// `WRITEBACK_STEP` bytes written, their writeback is started without
+/// `writeback::STEP` bytes written, their writeback is started without
 /// waiting (Linux `sync_file_range(SYNC_FILE_RANGE_WRITE)`), so the disk
 /// writes while the rest is built and the final fsync waits only for the
 /// tail. That is a hint: durability and write errors come from the fsync.
@@ -111,7 +112,6 @@ struct Out {
 
 impl Out {
     const BUF: usize = 1 << 20;
-    const WRITEBACK_STEP: u64 = 8 << 20;
 
     fn new(file: File) -> Out {
         Out {
@@ -137,29 +137,12 @@ impl Out {
         self.file.write_all(&self.buf)?;
         self.written += self.buf.len() as u64;
         self.buf.clear();
-        if self.written - self.started >= Self::WRITEBACK_STEP {
-            start_writeback(&self.file, self.started, self.written - self.started);
+        if self.written - self.started >= writeback::STEP {
+            writeback::start(&self.file, self.started, self.written - self.started);
             self.started = self.written;
         }
         Ok(())
     }
-}
-
-/// Starts the writeback of `len` bytes of `f` from `offset` and returns at
-/// once; errors are ignored (a failed write shows in the fsync).
-fn start_writeback(f: &File, offset: u64, len: u64) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        let (Ok(off), Ok(n)) = (i64::try_from(offset), i64::try_from(len)) else {
-            return;
-        };
-        // SAFETY: a valid open descriptor; the call only reads its arguments.
-        let _ =
-            unsafe { libc::sync_file_range(f.as_raw_fd(), off, n, libc::SYNC_FILE_RANGE_WRITE) };
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (f, offset, len);
 }
 
 pub struct Writer {
