@@ -476,24 +476,27 @@ fn crash_a_rekey(extra: &[&str]) {
     }
 }
 
+/// `store decrypt STORE --key-file K1 --cluster-log-path RAFT EXTRA...`.
+fn decrypt_node_args(store: &Path, raft: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a = vec![
+        "store".to_string(),
+        "decrypt".into(),
+        d(store).into(),
+        "--key-file".into(),
+        k1().into(),
+        "--cluster-log-path".into(),
+        d(raft).into(),
+    ];
+    a.extend(extra.iter().map(|e| e.to_string()));
+    a
+}
+
 /// A leftover `raft.log.stanctl-tmp` (a crash while the check wrote it,
 /// or anything else at that name) is removed by the next run, whose
 /// result is byte for byte that of a run without it; a dry run leaves it.
 #[test]
 fn a_leftover_log_temp_file_is_removed_and_changes_nothing() {
-    let args = |store: &Path, raft: &Path, extra: &[&str]| {
-        let mut a = vec![
-            "store".to_string(),
-            "decrypt".into(),
-            d(store).into(),
-            "--key-file".into(),
-            k1().into(),
-            "--cluster-log-path".into(),
-            d(raft).into(),
-        ];
-        a.extend(extra.iter().map(|e| e.to_string()));
-        a
-    };
+    let args = decrypt_node_args;
     let (_r, rs, rr) = node_copy("node-a");
     ok(&args(&rs, &rr, &[]));
     let want = snapshot(rs.parent().unwrap());
@@ -532,17 +535,7 @@ fn a_store_refusal_after_the_log_was_checked_leaves_no_temp_file() {
         b[at] ^= 0xff;
         std::fs::write(&slice, &b).unwrap();
         let before = snapshot(store.parent().unwrap());
-        let mut args = vec![
-            "store",
-            "decrypt",
-            d(&store),
-            "--key-file",
-            k1(),
-            "--cluster-log-path",
-            d(&raft),
-        ];
-        args.extend(extra);
-        let o = run(&args);
+        let o = run(&decrypt_node_args(&store, &raft, extra));
         assert_eq!(o.code, REFUSED, "{extra:?}: {}", o.stderr);
         assert!(o.stderr.contains("bad-record"), "{}", o.stderr);
         assert_eq!(snapshot(store.parent().unwrap()), before, "{extra:?}");
@@ -550,19 +543,7 @@ fn a_store_refusal_after_the_log_was_checked_leaves_no_temp_file() {
 }
 
 fn crash_a_node(extra: &[&str]) {
-    let args = |store: &Path, raft: &Path, extra: &[&str]| {
-        let mut a = vec![
-            "store".to_string(),
-            "decrypt".into(),
-            d(store).into(),
-            "--key-file".into(),
-            k1().into(),
-            "--cluster-log-path".into(),
-            d(raft).into(),
-        ];
-        a.extend(extra.iter().map(|e| e.to_string()));
-        a
-    };
+    let args = decrypt_node_args;
     // The uninterrupted run, in two passes.
     let (_r, rs, rr) = node_copy("node-a");
     ok(&args(&rs, &rr, &[]));
