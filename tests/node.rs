@@ -522,6 +522,32 @@ fn a_leftover_log_temp_file_is_removed_and_changes_nothing() {
     }
 }
 
+/// A write error while the check writes the log's new copy (files limited
+/// below the log's size, as on a full disk): the check falls back to
+/// judging the log in its own pass, the write meets the same error, and the
+/// run exits 74 with the node as it was and no temp file; the rerun
+/// without the limit gives the uninterrupted result.
+#[test]
+fn a_write_error_while_the_check_writes_the_log_changes_nothing() {
+    let (_r, rs, rr) = node_copy("node-a");
+    ok(&decrypt_node_args(&rs, &rr, &[]));
+    let want = snapshot(rs.parent().unwrap());
+    for extra in [&[][..], &["--one-pass"][..]] {
+        let (_t, store, raft) = node_copy("node-a");
+        let before = snapshot(store.parent().unwrap());
+        let args = decrypt_node_args(&store, &raft, extra);
+        let words: Vec<&str> = args.iter().map(String::as_str).collect();
+        // The new log is 20 KiB, every store file under 3 KiB: only the
+        // log's new copy cannot be written.
+        let o = run_with_file_limit(&words, 12 << 10);
+        assert_eq!(o.code, IO, "{extra:?}: {}", o.stderr);
+        assert!(o.stderr.contains("raft.log"), "{extra:?}: {}", o.stderr);
+        assert_eq!(snapshot(store.parent().unwrap()), before, "{extra:?}");
+        ok(&args);
+        assert_eq!(snapshot(store.parent().unwrap()), want, "{extra:?}: rerun");
+    }
+}
+
 /// The log's new copy is written during the check; a refusal found after
 /// it (here: a store record that does not decode) removes it: the log is
 /// as it was and no temp file is left.
