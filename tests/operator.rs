@@ -214,19 +214,12 @@ fn signal_mid_rewrite_stops_cleanly_and_names_the_next_step() {
         let (code, _) = verify_json(&s, Some(k1()));
         assert_eq!(code, OK, "{err}");
         // The command it names finishes the job.
-        let line = err
-            .lines()
-            .skip_while(|l| !l.contains("to finish, run"))
-            .nth(1)
-            .unwrap_or_else(|| panic!("no command in {err}"))
-            .trim();
+        let line = named_command(&err);
         assert!(
             line.contains("store encrypt") && line.contains(k1()),
             "{line}"
         );
-        let words: Vec<&str> = line.split_whitespace().skip(1).collect();
-        let o = run(&words);
-        assert!(o.success(), "{line}: {}", o.stderr);
+        run_printed(line);
         let v = inspect(&s, k1());
         assert_eq!(v["totals"]["payloads"]["plaintext"], 0, "{v}");
         assert_eq!(v["totals"]["payloads"]["aes"], SLICES * 16);
@@ -290,19 +283,12 @@ fn signal_mid_one_pass_check_removes_the_staging_and_names_the_next_step() {
         assert!(snapshot(&s) == before, "the source changed: {err}");
         assert!(no_temp_files(&s), "temp files left");
         // The command it names finishes the job.
-        let line = err
-            .lines()
-            .skip_while(|l| !l.contains("to finish, run"))
-            .nth(1)
-            .unwrap_or_else(|| panic!("no command in {err}"))
-            .trim();
+        let line = named_command(&err);
         assert!(
             line.contains("store encrypt") && line.contains(k1()) && line.contains(d(&out)),
             "{line}"
         );
-        let words: Vec<&str> = line.split_whitespace().skip(1).collect();
-        let o = run(&words);
-        assert!(o.success(), "{line}: {}", o.stderr);
+        run_printed(line);
         assert!(!out.join(".stanctl-staging").exists());
         let v = inspect(&out, k1());
         assert_eq!(v["totals"]["payloads"]["plaintext"], 0, "{v}");
@@ -349,19 +335,12 @@ fn signal_mid_one_pass_in_place_check_removes_the_staging() {
         assert!(err.contains("interrupted, nothing changed"), "{err}");
         assert!(snapshot(&s) == before, "the store changed: {err}");
         assert!(no_temp_files(&s), "staging left: {err}");
-        let line = err
-            .lines()
-            .skip_while(|l| !l.contains("to finish, run"))
-            .nth(1)
-            .unwrap_or_else(|| panic!("no command in {err}"))
-            .trim();
+        let line = named_command(&err);
         assert!(
             line.contains("store encrypt") && line.contains("--one-pass"),
             "{line}"
         );
-        let words: Vec<&str> = line.split_whitespace().skip(1).collect();
-        let o = run(&words);
-        assert!(o.success(), "{line}: {}", o.stderr);
+        run_printed(line);
         assert!(no_temp_files(&s));
         let v = inspect(&s, k1());
         assert_eq!(v["totals"]["payloads"]["plaintext"], 0, "{v}");
@@ -387,15 +366,27 @@ fn damaged_generated_store(slices: u64) -> (tempfile::TempDir, std::path::PathBu
     (t, s)
 }
 
-/// The command a stopped run names to finish the job, run with `tmpdir`
-/// as `$TMPDIR`; it must succeed.
-fn run_named_command(err: &str, tmpdir: &std::path::Path) {
-    let line = err
-        .lines()
+/// The command a stopped run names, on the line after "to finish, run".
+fn named_command(err: &str) -> &str {
+    err.lines()
         .skip_while(|l| !l.contains("to finish, run"))
         .nth(1)
         .unwrap_or_else(|| panic!("no command in {err}"))
-        .trim();
+        .trim()
+}
+
+/// Runs a command line stanctl printed (its words after `stanctl`); it
+/// must succeed.
+fn run_printed(line: &str) {
+    let words: Vec<&str> = line.split_whitespace().skip(1).collect();
+    let o = run(&words);
+    assert!(o.success(), "{line}: {}", o.stderr);
+}
+
+/// The command a stopped run names to finish the job, run with `tmpdir`
+/// as `$TMPDIR`; it must succeed.
+fn run_named_command(err: &str, tmpdir: &std::path::Path) {
+    let line = named_command(err);
     assert!(
         line.contains("store encrypt") && line.contains("--keep-damaged"),
         "{line}"
@@ -601,15 +592,8 @@ fn signal_during_a_nodes_log_check_changes_nothing() {
     assert!(err.contains("interrupted, nothing changed"), "{err}");
     assert!(!tmp.exists(), "the log's copy is left: {err}");
     assert!(snapshot(&node) == before, "the node changed: {err}");
-    let line = err
-        .lines()
-        .skip_while(|l| !l.contains("to finish, run"))
-        .nth(1)
-        .unwrap_or_else(|| panic!("no command in {err}"))
-        .trim();
-    let words: Vec<&str> = line.split_whitespace().skip(1).collect();
-    let o = run(&words);
-    assert!(o.success(), "{line}: {}", o.stderr);
+    let line = named_command(&err);
+    run_printed(line);
     assert!(!tmp.exists());
     let db = stanctl::format::raft::RaftLog::open(&log).unwrap();
     let c = stanctl::ops::raft_census::census(&db, None).unwrap();
@@ -659,21 +643,14 @@ fn signal_mid_raft_rewrite_changes_nothing_and_names_the_next_step() {
             .collect();
         assert_eq!(names, ["raft.log"], "only the log is left: {err}");
         assert!(std::fs::read(&log).unwrap() == before, "the log changed");
-        let line = err
-            .lines()
-            .skip_while(|l| !l.contains("to finish, run"))
-            .nth(1)
-            .unwrap_or_else(|| panic!("no command in {err}"))
-            .trim();
+        let line = named_command(&err);
         assert!(
             line.contains("raft encrypt") && line.contains(k1()),
             "{line}"
         );
         if output {
             // The command finishes the job.
-            let words: Vec<&str> = line.split_whitespace().skip(1).collect();
-            let o = run(&words);
-            assert!(o.success(), "{line}: {}", o.stderr);
+            run_printed(line);
             let (code, v) = json(&["raft", "verify", d(&out), "-k", k1()]);
             assert_eq!(code, OK, "{v}");
             let db = stanctl::format::raft::RaftLog::open(&out).unwrap();
